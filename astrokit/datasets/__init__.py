@@ -1,0 +1,6 @@
+"""Real sample data: GOTO frames, ZTF alerts, sep's SExtractor reference, a raw CCD frame (DATA.md)."""
+
+from astrokit.datasets._fetch import cache_dir, fetch, get_path, sha256_file
+from astrokit.datasets._registry import FILES, PACKAGES
+
+__all__ = ["FILES", "PACKAGES", "cache_dir", "fetch", "get_path", "sha256_file"]
