@@ -1,0 +1,256 @@
+"""Classifier metrics in plain NumPy: ROC AUC, average precision, FPR at fixed FNR, calibration.
+
+Scikit-learn is not a dependency of astrokit, so the few metrics a real-bogus
+model is judged by are written out here, each with its formula.
+"""
+
+import numpy as np
+
+__all__ = ["average_precision", "calibration_curve", "evaluate_scores", "fpr_at_fnr", "roc_auc"]
+
+
+def _check(y_true, y_score):
+    y = np.asarray(y_true).ravel()
+    s = np.asarray(y_score, dtype=float).ravel()
+    if y.shape != s.shape:
+        msg = f"y_true has {y.size} values but y_score has {s.size}; they must have the same length"
+        raise ValueError(msg)
+    if not np.all(np.isin(y, (0, 1))):
+        msg = "y_true must contain only 0 (bogus) and 1 (real)"
+        raise ValueError(msg)
+    if not np.all(np.isfinite(s)):
+        msg = "y_score contains NaN or infinite values"
+        raise ValueError(msg)
+    y = y.astype(bool)
+    if y.all() or not y.any():
+        msg = "y_true must contain both classes (0 and 1) for this metric"
+        raise ValueError(msg)
+    return y, s
+
+
+def _average_ranks(s):
+    """1-based ranks of ``s``, ties receiving the mean of the ranks they span."""
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    ranks = np.empty(s.size, dtype=float)
+    # boundaries of runs of equal values
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
+    ends = np.r_[starts[1:], s.size]
+    mean_rank = (starts + ends + 1) / 2.0  # mean of starts+1 .. ends
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def roc_auc(y_true, y_score):
+    r"""Area under the ROC curve, computed exactly from ranks (Mann-Whitney U).
+
+    .. math:: \mathrm{AUC} = \frac{\sum_{i \in P} r_i - n_P (n_P + 1)/2}{n_P\, n_N}
+
+    where :math:`r_i` are the 1-based ranks of the scores of all samples (ties
+    get their average rank) and :math:`n_P, n_N` the numbers of real and bogus
+    samples. It equals the probability that a random real sample scores above a
+    random bogus one, ties counting one half.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Scores, higher meaning more likely real.
+
+    Returns
+    -------
+    float
+        ROC AUC in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If lengths differ, labels are not 0/1, scores are not finite, or only
+        one class is present.
+    """
+    y, s = _check(y_true, y_score)
+    ranks = _average_ranks(s)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _pr_points(y, s):
+    """Precision and recall at each distinct threshold, thresholds decreasing."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    y_sorted = y[order]
+    last_of_run = np.r_[np.flatnonzero(np.diff(s_sorted)), s.size - 1]
+    tp = np.cumsum(y_sorted)[last_of_run]
+    fp = (last_of_run + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / y.sum()
+    return precision, recall, s_sorted[last_of_run]
+
+
+def average_precision(y_true, y_score):
+    r"""Average precision (area under the precision-recall curve, "AUCPR").
+
+    .. math:: \mathrm{AP} = \sum_k (R_k - R_{k-1})\, P_k
+
+    over the distinct score thresholds :math:`t_k` taken in decreasing order,
+    where :math:`P_k` and :math:`R_k` are the precision and recall when every
+    sample with score :math:`\ge t_k` is called real, and :math:`R_0 = 0`.
+    This is the step-wise (not interpolated) definition, the same as
+    scikit-learn's ``average_precision_score``.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Scores, higher meaning more likely real.
+
+    Returns
+    -------
+    float
+        Average precision in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        As for `roc_auc`.
+    """
+    y, s = _check(y_true, y_score)
+    precision, recall, _ = _pr_points(y, s)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def fpr_at_fnr(y_true, y_score, fnr=0.01):
+    r"""False-positive rate at the threshold that keeps the false-negative rate at most ``fnr``.
+
+    Let :math:`s^P_{(1)} \le \dots \le s^P_{(n_P)}` be the sorted scores of the
+    real samples and :math:`k = \lfloor \mathrm{fnr} \cdot n_P \rfloor`. The
+    threshold is :math:`t = s^P_{(k+1)}`; a sample is called real when its
+    score is :math:`\ge t`, so at most :math:`k` real samples are missed
+    (:math:`\mathrm{FNR} \le \mathrm{fnr}`), and the result is
+    :math:`\mathrm{FPR} = \#\{i \in N : s_i \ge t\} / n_N`. This is the
+    operating point quoted by Duev et al. (2019) for braai.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Scores, higher meaning more likely real.
+    fnr : float
+        Largest allowed false-negative rate, in [0, 1).
+
+    Returns
+    -------
+    fpr : float
+        False-positive rate at that threshold, in [0, 1].
+    threshold : float
+        The score threshold :math:`t`.
+
+    Raises
+    ------
+    ValueError
+        As for `roc_auc`, or if ``fnr`` is not in [0, 1).
+
+    References
+    ----------
+    .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    """
+    if not 0.0 <= fnr < 1.0:
+        msg = f"fnr must be in [0, 1), got {fnr}"
+        raise ValueError(msg)
+    y, s = _check(y_true, y_score)
+    pos = np.sort(s[y])
+    k = int(np.floor(fnr * pos.size + 1e-9))
+    threshold = pos[k]
+    fpr = float(np.mean(s[~y] >= threshold))
+    return fpr, float(threshold)
+
+
+def calibration_curve(y_true, y_score, *, n_bins=10):
+    """Reliability diagram: fraction of real samples in bins of predicted score.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Predicted probabilities in [0, 1].
+    n_bins : int
+        Number of equal-width bins over [0, 1].
+
+    Returns
+    -------
+    list of dict
+        One dict per bin with keys ``lo``, ``hi`` (bin edges), ``count``,
+        ``mean_score`` and ``fraction_real`` (the last two are None for empty
+        bins).
+
+    Raises
+    ------
+    ValueError
+        If lengths differ or labels are not 0/1.
+    """
+    y = np.asarray(y_true).ravel().astype(float)
+    s = np.clip(np.asarray(y_score, dtype=float).ravel(), 0.0, 1.0)
+    if y.shape != s.shape:
+        msg = f"y_true has {y.size} values but y_score has {s.size}; they must have the same length"
+        raise ValueError(msg)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.digitize(s, edges[1:-1]), 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        sel = idx == b
+        n = int(sel.sum())
+        bins.append({
+            "lo": float(edges[b]),
+            "hi": float(edges[b + 1]),
+            "count": n,
+            "mean_score": float(s[sel].mean()) if n else None,
+            "fraction_real": float(y[sel].mean()) if n else None,
+        })
+    return bins
+
+
+def evaluate_scores(y_true, y_score, *, n_bins=10):
+    """All the metrics a real-bogus model is registered with.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Predicted probabilities in [0, 1].
+    n_bins : int
+        Number of calibration bins.
+
+    Returns
+    -------
+    dict
+        ``roc_auc``, ``average_precision``, ``fpr_at_fnr_1pct``,
+        ``threshold_at_fnr_1pct``, ``fpr_at_fnr_5pct``, ``threshold_at_fnr_5pct``,
+        ``accuracy_at_0.5``, ``calibration`` (see `calibration_curve`),
+        ``n_eval``, ``n_eval_real``.
+
+    Raises
+    ------
+    ValueError
+        As for `roc_auc`.
+    """
+    y, s = _check(y_true, y_score)
+    fpr1, t1 = fpr_at_fnr(y, s, 0.01)
+    fpr5, t5 = fpr_at_fnr(y, s, 0.05)
+    return {
+        "roc_auc": roc_auc(y, s),
+        "average_precision": average_precision(y, s),
+        "fpr_at_fnr_1pct": fpr1,
+        "threshold_at_fnr_1pct": t1,
+        "fpr_at_fnr_5pct": fpr5,
+        "threshold_at_fnr_5pct": t5,
+        "accuracy_at_0.5": float(np.mean((s >= 0.5) == y)),
+        "calibration": calibration_curve(y, s, n_bins=n_bins),
+        "n_eval": int(y.size),
+        "n_eval_real": int(y.sum()),
+    }

@@ -1,0 +1,239 @@
+"""The columns of every astrokit table: name, Arrow type, unit and description, in one place.
+
+This module is the single source of truth for the data model of ARCHITECTURE.md.
+Stages build their output with `conform`, which orders and casts columns and
+fills absent optional ones with nulls; readers get `empty_table` when nothing
+has been written yet, so joins in DuckDB keep working.
+"""
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from astrokit.exceptions import AstrokitError
+
+__all__ = ["TABLES", "Column", "arrow_schema", "conform", "empty_table", "describe"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table."""
+
+    name: str
+    type: pa.DataType
+    unit: str
+    description: str
+
+
+def _c(name, type_, unit, description):
+    return Column(name, type_, unit, description)
+
+
+S, F64, F32, I64, I32, B, TS, BIN = pa.string(), pa.float64(), pa.float32(), pa.int64(), pa.int32(), pa.bool_(), pa.timestamp("us", tz="UTC"), pa.binary()
+
+TABLES = {
+    "frames": [
+        _c("exposure_id", S, "", "stable id: first 16 hex digits of the file's SHA-256, plus -HDU for extensions"),
+        _c("path", S, "", "absolute path or s3:// URI of the file"),
+        _c("hdu", I32, "", "index of the image HDU in the file"),
+        _c("sha256", S, "", "SHA-256 of the whole file"),
+        _c("size_bytes", I64, "byte", "file size"),
+        _c("mtime", F64, "s", "file modification time (Unix seconds)"),
+        _c("status", S, "", "ok or quarantined"),
+        _c("error", S, "", "why the file was quarantined (one line), else null"),
+        _c("object", S, "", "OBJECT keyword, stripped"),
+        _c("imagetyp", S, "", "light, dark, flat or bias (normalised from IMAGETYP/IMGTYPE/FRAME/OBSTYPE)"),
+        _c("band", S, "", "filter name after the user's mapping (FILTER/FILTERS/FILTNAM)"),
+        _c("exptime", F64, "s", "exposure time (EXPTIME/EXPOSURE)"),
+        _c("date_obs", TS, "", "start of exposure, UTC"),
+        _c("mjd", F64, "d", "modified Julian date of the start of exposure (UTC)"),
+        _c("telescope", S, "", "TELESCOP"),
+        _c("instrument", S, "", "INSTRUME"),
+        _c("gain", F64, "electron / adu", "GAIN/EGAIN"),
+        _c("airmass", F64, "", "AIRMASS/SECZ"),
+        _c("ccd_temp", F64, "deg_C", "CCD-TEMP/CCDTEMP"),
+        _c("xbinning", I32, "", "XBINNING"),
+        _c("ybinning", I32, "", "YBINNING"),
+        _c("naxis1", I32, "pix", "image width"),
+        _c("naxis2", I32, "pix", "image height"),
+        _c("ra_center", F64, "deg", "RA of the image centre from the WCS, else null"),
+        _c("dec_center", F64, "deg", "Dec of the image centre from the WCS, else null"),
+        _c("pixel_scale", F64, "arcsec / pix", "pixel scale from the WCS, else null"),
+        _c("has_wcs", B, "", "whether a celestial WCS was found"),
+        _c("session_id", S, "", "night x object x telescope key"),
+        _c("ingested_at", TS, "", "when this row was written"),
+    ],
+    "sessions": [
+        _c("session_id", S, "", "night x object x telescope key"),
+        _c("night", S, "", "observing night (YYYY-MM-DD of the evening, noon-to-noon at the site)"),
+        _c("object", S, "", "target"),
+        _c("telescope", S, "", "telescope"),
+        _c("n_frames", I64, "", "number of light frames"),
+        _c("integration_s", F64, "s", "summed exposure time of the light frames"),
+    ],
+    "sources": [
+        _c("exposure_id", S, "", "frame the source was detected on"),
+        _c("source_id", I64, "", "index of the source in its frame (0-based)"),
+        _c("x", F64, "pix", "centroid column, 0-based"),
+        _c("y", F64, "pix", "centroid row, 0-based"),
+        _c("ra", F64, "deg", "right ascension from the frame's WCS (null without WCS)"),
+        _c("dec", F64, "deg", "declination from the frame's WCS (null without WCS)"),
+        _c("flux", F64, "adu", "aperture flux minus the local annulus background"),
+        _c("flux_err", F64, "adu", "1-sigma error of flux (background rms and Poisson term with the gain)"),
+        _c("mag", F64, "mag", "instrumental magnitude -2.5 log10(flux) + zero_point (zero_point 0 when unknown)"),
+        _c("mag_err", F64, "mag", "1-sigma error of mag"),
+        _c("background", F64, "adu / pix", "local annulus background per pixel (sigma-clipped median)"),
+        _c("fwhm", F64, "pix", "full width at half maximum, 2 sqrt(2 ln 2) x sqrt((a^2 + b^2)/2)"),
+        _c("a", F64, "pix", "semi-major axis (second moments)"),
+        _c("b", F64, "pix", "semi-minor axis (second moments)"),
+        _c("theta", F64, "rad", "position angle of the major axis, from +x towards +y"),
+        _c("snr", F64, "", "flux / flux_err"),
+        _c("flags", I32, "", "sep extraction flags OR aperture flags (see astrokit.photometry.FLAGS)"),
+        _c("aperture_radius", F64, "pix", "radius of the circular aperture"),
+    ],
+    "differences": [
+        _c("difference_id", S, "", "hash of science, reference, method and parameters"),
+        _c("science_id", S, "", "exposure_id of the science (new) image"),
+        _c("reference_id", S, "", "exposure_id of the reference image"),
+        _c("method", S, "", "zogy"),
+        _c("n_candidates", I64, "", "candidates found"),
+        _c("diff_noise", F64, "adu", "robust standard deviation of D"),
+        _c("psf_fwhm_science", F64, "pix", "PSF FWHM of the science image"),
+        _c("psf_fwhm_reference", F64, "pix", "PSF FWHM of the reference image"),
+        _c("flux_scale", F64, "", "science / reference flux ratio from matched stars"),
+        _c("alignment_rms", F64, "pix", "rms offset of matched stars after alignment"),
+        _c("threshold", F64, "", "|S_corr| detection threshold"),
+        _c("difference_path", S, "", "artifact path of D (FITS)"),
+        _c("s_corr_path", S, "", "artifact path of S_corr (FITS)"),
+        _c("created_at", TS, "", "when the difference was made"),
+    ],
+    "candidates": [
+        _c("candidate_id", S, "", "difference_id:index, or alert:<candid> for alerts"),
+        _c("difference_id", S, "", "difference it comes from (null for alerts)"),
+        _c("alert_id", I64, "", "the alert packet's candid (alerts only)"),
+        _c("object_id", S, "", "object (the survey's objectId for alerts)"),
+        _c("x", F64, "pix", "position on the science image, 0-based"),
+        _c("y", F64, "pix", "position on the science image, 0-based"),
+        _c("ra", F64, "deg", "right ascension"),
+        _c("dec", F64, "deg", "declination"),
+        _c("mjd", F64, "d", "MJD of the science exposure"),
+        _c("band", S, "", "filter"),
+        _c("s_corr", F64, "", "ZOGY S_corr at the peak (signed, in sigma)"),
+        _c("flux", F64, "adu", "PSF flux on the difference image"),
+        _c("flux_err", F64, "adu", "1-sigma error of flux"),
+        _c("mag", F64, "mag", "magnitude (magpsf for alerts; instrumental for pipeline candidates)"),
+        _c("mag_err", F64, "mag", "1-sigma error of mag"),
+        _c("is_positive", B, "", "brighter in the science image than in the reference"),
+        _c("flags", I32, "", "bit flags (see astrokit.differencing.CANDIDATE_FLAGS)"),
+        _c("origin", S, "", "pipeline, alert or injected"),
+        _c("survey_rb", F64, "", "the survey's own real-bogus score (ZTF rb), alerts only"),
+        _c("survey_drb", F64, "", "the survey's deep real-bogus score (ZTF drb, braai), alerts only"),
+        _c("cutout_science", BIN, "", "63x63 float32 science stamp, .npy bytes (astrokit.io.decode_cutout)"),
+        _c("cutout_reference", BIN, "", "63x63 float32 reference stamp, .npy bytes"),
+        _c("cutout_difference", BIN, "", "63x63 float32 difference stamp, .npy bytes"),
+    ],
+    "scores": [
+        _c("candidate_id", S, "", "scored candidate"),
+        _c("model_name", S, "", "model name in the registry (real_bogus)"),
+        _c("model_version", S, "", "model version"),
+        _c("real_bogus", F64, "", "probability that the candidate is real, 0..1"),
+        _c("scored_at", TS, "", "when it was scored"),
+    ],
+    "labels": [
+        _c("label_id", S, "", "unique id of the decision event"),
+        _c("candidate_id", S, "", "labelled candidate"),
+        _c("label", S, "", "real, bogus, unsure, or skip"),
+        _c("user", S, "", "who decided"),
+        _c("created_at", TS, "", "when"),
+        _c("note", S, "", "optional free text"),
+    ],
+    "tracklets": [
+        _c("tracklet_id", S, "", "tracklet id"),
+        _c("candidate_ids", pa.list_(S), "", "linked candidates"),
+        _c("rate", F64, "arcsec / h", "angular rate"),
+        _c("position_angle", F64, "deg", "direction of motion, east of north"),
+        _c("n_epochs", I64, "", "number of epochs linked"),
+    ],
+    "runs": [
+        _c("run_id", S, "", "run id (UTC timestamp + random suffix)"),
+        _c("stage", S, "", "pipeline stage"),
+        _c("parameters", S, "", "parameters passed to the notebook (JSON)"),
+        _c("status", S, "", "ok or failed"),
+        _c("error", S, "", "error of a failed stage, one line"),
+        _c("started_at", TS, "", "start"),
+        _c("finished_at", TS, "", "end"),
+        _c("notebook_path", S, "", "executed notebook kept as provenance"),
+        _c("astrokit_version", S, "", "astrokit version"),
+    ],
+}
+
+
+def _columns(table):
+    try:
+        return TABLES[table]
+    except KeyError:
+        msg = f"unknown table {table!r}; the tables are {sorted(TABLES)}"
+        raise AstrokitError(msg) from None
+
+
+def arrow_schema(table):
+    """Return the `pyarrow.Schema` of ``table``, with units and descriptions as field metadata."""
+    return pa.schema(
+        [pa.field(c.name, c.type, metadata={"unit": c.unit, "description": c.description}) for c in _columns(table)]
+    )
+
+
+def empty_table(table):
+    """Return a zero-row `pyarrow.Table` with the full schema of ``table``."""
+    return arrow_schema(table).empty_table()
+
+
+def conform(table, data):
+    """Cast ``data`` to the schema of ``table``: order columns, cast types, add absent columns as nulls.
+
+    Parameters
+    ----------
+    table : str
+        Table name (a key of `TABLES`).
+    data : pyarrow.Table, pandas.DataFrame, list of dict or dict of lists
+        Rows to conform.
+
+    Returns
+    -------
+    pyarrow.Table
+        With exactly the columns of the schema, in order.
+
+    Raises
+    ------
+    AstrokitError
+        If ``data`` has columns the schema does not know, or a column cannot be cast.
+    """
+    schema = arrow_schema(table)
+    if isinstance(data, list):
+        data = pa.Table.from_pylist(data) if data else schema.empty_table()
+    elif isinstance(data, dict):
+        data = pa.table(data)
+    elif not isinstance(data, pa.Table):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    extra = set(data.column_names) - set(schema.names)
+    if extra:
+        msg = f"columns {sorted(extra)} are not in the {table!r} schema (astrokit/store/schema.py)"
+        raise AstrokitError(msg)
+    arrays = []
+    for field in schema:
+        if field.name in data.column_names:
+            col = data.column(field.name)
+            try:
+                col = col.cast(field.type) if col.type != field.type else col
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                msg = f"column {table}.{field.name}: cannot cast {col.type} to {field.type}: {exc}"
+                raise AstrokitError(msg) from exc
+        else:
+            col = pa.nulls(data.num_rows, field.type)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def describe(table):
+    """Return the documentation of ``table`` as a list of (name, type, unit, description) tuples."""
+    return [(c.name, str(c.type), c.unit, c.description) for c in _columns(table)]
