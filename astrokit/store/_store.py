@@ -228,7 +228,7 @@ class Store:
 
         con = self.connect()
         try:
-            return con.execute(query, params or []).to_arrow_table()
+            return con.sql(query, params=params).to_arrow_table()
         except duckdb.Error as exc:
             msg = f"query failed: {str(exc).splitlines()[0]}"
             raise AstrokitError(msg) from exc

@@ -1,0 +1,468 @@
+"""Real-bogus training sets from a real frame: "real sky, synthetic epoch" triplets with known labels."""
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from astrokit.exceptions import DataError
+
+__all__ = ["ORIGINS", "TrainingSet", "build_training_set", "cutout_triplets", "load_training_set",
+           "save_training_set"]
+
+#: Origin of each training triplet -> (label, description).
+ORIGINS = {
+    "injected": (1, "point source injected with the frame's own PSF and detected on the difference"),
+    "residual": (0, "difference-image candidate matching no injection (subtraction residual)"),
+    "random": (0, "random position on the difference image"),
+    "cosmic": (0, "cosmic-ray-like hit (a few hot pixels added to the science image only)"),
+    "edge": (0, "position within a few pixels of the image edge (stamp partly off the image)"),
+}
+
+_HASH_KEY = b"astrokit.training_set.sha256"
+_SIZE_KEY = b"astrokit.training_set.stamp_size"
+
+
+def _hash(X, y):
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X, dtype="<f4").tobytes())
+    h.update(np.ascontiguousarray(y, dtype="i1").tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class TrainingSet:
+    """Labelled science/reference/difference triplets.
+
+    Attributes
+    ----------
+    X : ndarray of float32, shape (N, 63, 63, 3)
+        Stamps in science, reference, difference channel order, in the image
+        units (ADU), not normalised; pixels off the image are NaN.
+    y : ndarray of int8, shape (N,)
+        1 = real, 0 = bogus.
+    meta : astropy.table.Table
+        One row per triplet: ``origin`` (see `ORIGINS`), ``epoch``, ``x``, ``y``
+        (0-based px on the science frame), ``mag`` (injected magnitude, NaN for
+        bogus), ``s_corr`` (detection significance, NaN where not a candidate).
+    info : dict
+        How the set was made (backend, seed, epoch parameters, counts).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    meta: object
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.X = np.asarray(self.X, dtype=np.float32)
+        self.y = np.asarray(self.y, dtype=np.int8)
+        if self.X.ndim != 4 or self.X.shape[-1] != 3 or self.X.shape[0] != self.y.shape[0]:
+            msg = f"X must be (N, ny, nx, 3) and y (N,); got X {self.X.shape} and y {self.y.shape}"
+            raise DataError(msg)
+        if len(self.meta) != len(self.y):
+            msg = f"meta has {len(self.meta)} rows but there are {len(self.y)} triplets"
+            raise DataError(msg)
+
+    def __len__(self):
+        return int(self.y.shape[0])
+
+    @property
+    def sha256(self):
+        """Hex SHA-256 of the bytes of ``X`` (little-endian float32) followed by ``y`` (int8)."""
+        return _hash(self.X, self.y)
+
+    def subset(self, index):
+        """Return a new `TrainingSet` with the rows selected by ``index`` (array of int or bool)."""
+        index = np.asarray(index)
+        return TrainingSet(self.X[index], self.y[index], self.meta[index], dict(self.info))
+
+    def counts(self):
+        """Return ``{origin: number of triplets}``."""
+        origins, n = np.unique(np.asarray(self.meta["origin"], dtype=str), return_counts=True)
+        return {str(o): int(k) for o, k in zip(origins, n)}
+
+
+def cutout_triplets(science, reference, difference, x, y, *, size=63):
+    """Cut ``size`` x ``size`` stamps centred on (x, y) from three aligned images.
+
+    Parameters
+    ----------
+    science, reference, difference : 2D ndarray, shape (ny, nx)
+        Aligned images on the same pixel grid (the reference registered to the science frame).
+    x, y : 1D array-like of float, shape (N,)
+        0-based pixel positions; each stamp is centred on the nearest pixel.
+    size : int
+        Odd stamp size in pixels.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, size, size, 3)
+        Channels science, reference, difference; pixels off the image are NaN.
+
+    Raises
+    ------
+    ValueError
+        If the images differ in shape or ``size`` is even.
+    """
+    if size % 2 != 1:
+        msg = f"size must be odd so that the stamp has a central pixel, got {size}"
+        raise ValueError(msg)
+    images = [np.asarray(a, dtype=np.float32) for a in (science, reference, difference)]
+    if not (images[0].shape == images[1].shape == images[2].shape):
+        msg = f"science, reference and difference must have the same shape, got {[a.shape for a in images]}"
+        raise ValueError(msg)
+    half = size // 2
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    y = np.atleast_1d(np.asarray(y, dtype=float))
+    cube = np.pad(np.stack(images, axis=-1), ((half + 1, half + 1), (half + 1, half + 1), (0, 0)),
+                  constant_values=np.nan)
+    out = np.empty((x.size, size, size, 3), dtype=np.float32)
+    for i, (xi, yi) in enumerate(zip(x, y)):
+        ix = int(np.floor(xi + 0.5)) + half + 1
+        iy = int(np.floor(yi + 0.5)) + half + 1
+        out[i] = cube[iy - half:iy + half + 1, ix - half:ix + half + 1]
+    return out
+
+
+def _backend(name):
+    if name in ("auto", "differencing"):
+        try:
+            from astrokit import differencing as mod
+
+            if all(hasattr(mod, n) for n in ("estimate_psf", "make_epoch", "subtract")):
+                return mod, "astrokit.differencing"
+        except ImportError:
+            pass
+        if name == "differencing":
+            msg = "astrokit.differencing (estimate_psf, make_epoch, subtract) is not available"
+            raise ImportError(msg)
+    elif name != "simple":
+        msg = f"backend must be 'auto', 'differencing' or 'simple', got {name!r}"
+        raise ValueError(msg)
+    from astrokit.inference import _synthetic
+
+    return _synthetic, "astrokit.inference._synthetic"
+
+
+def _add_cosmics(data, rng, n, noise):
+    """Add n cosmic-ray-like hits (1-4 adjacent hot pixels) to ``data`` in place; return x, y."""
+    ny, nx = data.shape
+    xs = rng.uniform(40, nx - 40, n)
+    ys = rng.uniform(40, ny - 40, n)
+    for xc, yc in zip(xs, ys):
+        ix, iy = int(round(xc)), int(round(yc))
+        for _ in range(int(rng.integers(1, 5))):
+            data[iy, ix] += rng.uniform(15.0, 400.0) * noise
+            step = rng.integers(-1, 2, 2)
+            ix, iy = ix + int(step[0]), iy + int(step[1])
+    return xs, ys
+
+
+def _nearest(x, y, xs, ys):
+    """Distance and index of the nearest (xs, ys) point to each (x, y)."""
+    if len(xs) == 0 or len(x) == 0:
+        return np.full(len(x), np.inf), np.zeros(len(x), dtype=int)
+    d2 = (np.asarray(x)[:, None] - np.asarray(xs)[None]) ** 2 + (np.asarray(y)[:, None] - np.asarray(ys)[None]) ** 2
+    j = np.argmin(d2, axis=1)
+    return np.sqrt(d2[np.arange(len(x)), j]), j
+
+
+def _candidate_stamps(cand, size):
+    cols = ("cutout_science", "cutout_reference", "cutout_difference")
+    if len(cand) == 0:
+        return np.empty((0, size, size, 3), dtype=np.float32)
+    return np.stack([np.asarray(cand[c], dtype=np.float32) for c in cols], axis=-1)
+
+
+def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_cosmic=60, n_edge=30,
+                       max_residuals=None, mag_range=None, zero_point=None, match_radius=2.5, threshold=5.0,
+                       seed=0, rng=None, backend="auto", progress=False):
+    """Build a labelled real-bogus training set from one real frame.
+
+    Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
+    resampled with a random sub-pixel shift, degraded seeing, scaled flux and
+    extra noise, with ``n_inject`` point sources made from the frame's own PSF
+    (``astrokit.differencing.make_epoch``). ``n_cosmic`` cosmic-ray-like hits
+    are added to the science image only, then the epoch is differenced against
+    the real frame (``astrokit.differencing.subtract``, ZOGY [2]_). Triplets
+    (see `ORIGINS`):
+
+    * real (1): difference candidates within ``match_radius`` px of an
+      injection (injections that were not detected are not used; their count
+      is in ``info``);
+    * bogus (0): candidates matching no injection and no cosmic ray
+      (``residual``), candidates at or stamps cut at the cosmic-ray hits
+      (``cosmic``), random positions (``random``), positions 0-20 px from the
+      image edge (``edge``).
+
+    Parameters
+    ----------
+    reference : astropy.nddata.CCDData
+        The real frame, in ADU.
+    n_epochs : int
+        Number of synthetic epochs.
+    n_inject : int
+        Point sources injected per epoch.
+    n_random, n_cosmic, n_edge : int
+        Bogus triplets of each kind per epoch.
+    max_residuals : int, optional
+        At most this many residual candidates per epoch (a random subset);
+        default ``n_inject``.
+    mag_range : tuple of float, optional
+        Magnitude range of the injections (passed to ``make_epoch``; its default if None).
+    zero_point : float, optional
+        Magnitude zero point (passed to ``make_epoch``).
+    match_radius : float
+        Matching radius between candidates and injections, px.
+    threshold : float
+        Detection threshold on S_corr, sigma.
+    seed : int
+        Seed of the random generator (used when ``rng`` is None).
+    rng : numpy.random.Generator, optional
+        Random generator; overrides ``seed``.
+    backend : {'auto', 'differencing', 'simple'}
+        'differencing' uses ``astrokit.differencing``; 'simple' a plain
+        PSF-matched difference (``astrokit.inference._synthetic``); 'auto'
+        the former when available.
+    progress : bool
+        Show a tqdm bar over epochs.
+
+    Returns
+    -------
+    TrainingSet
+        The triplets, labels and per-row metadata.
+
+    Raises
+    ------
+    DataError
+        If the frame is not 2D or no triplet could be made.
+    ImportError
+        If ``backend='differencing'`` and it is not available.
+
+    References
+    ----------
+    .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    .. [2] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27
+    """
+    from astropy.table import Table
+    from tqdm.auto import tqdm
+
+    mod, backend_name = _backend(backend)
+    rng = np.random.default_rng(seed) if rng is None else rng
+    data = np.asarray(reference.data, dtype=np.float32)
+    if data.ndim != 2:
+        msg = f"reference must be a 2D image, got shape {data.shape}"
+        raise DataError(msg)
+    ny, nx = data.shape
+    max_residuals = n_inject if max_residuals is None else max_residuals
+    psf, fwhm = mod.estimate_psf(data)
+    finite = data[np.isfinite(data)]
+    noise = 1.4826 * np.median(np.abs(finite - np.median(finite)))
+    size = 63
+
+    Xs, rows = [], []
+    info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
+            "n_injected": 0, "n_injected_detected": 0}
+
+    def add(stamps, origin, epoch, x, y, mag=None, s_corr=None):
+        n = len(stamps)
+        if n == 0:
+            return
+        Xs.append(np.asarray(stamps, dtype=np.float32))
+        mag = np.full(n, np.nan) if mag is None else np.asarray(mag, dtype=float)
+        s_corr = np.full(n, np.nan) if s_corr is None else np.asarray(s_corr, dtype=float)
+        for i in range(n):
+            rows.append((origin, epoch, float(x[i]), float(y[i]), float(mag[i]), float(s_corr[i])))
+
+    for e in tqdm(range(n_epochs), desc="training-set epochs", disable=not progress):
+        params = {
+            "shift": (float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))),
+            "seeing_factor": float(rng.uniform(1.0, 1.6)),
+            "flux_scale": float(rng.uniform(0.85, 1.15)),
+            "noise_factor": float(rng.uniform(1.0, 1.5)),
+        }
+        kwargs = dict(params, n_inject=n_inject)
+        if mag_range is not None:
+            kwargs["mag_range"] = tuple(mag_range)
+        if zero_point is not None:
+            kwargs["zero_point"] = zero_point
+        epoch, inj = mod.make_epoch(reference, psf=psf, rng=rng, **kwargs)
+        epoch.data = np.array(epoch.data, dtype=np.float32, copy=True)
+        cx, cy = _add_cosmics(epoch.data, rng, n_cosmic, noise)
+        res = mod.subtract(epoch, reference, threshold=threshold, cutout_size=size)
+        sci = np.asarray(epoch.data, dtype=np.float32)
+        ref_al = np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32)
+        diff = np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32)
+        cand = res.candidates
+        ix, iy = np.asarray(inj["x"], dtype=float), np.asarray(inj["y"], dtype=float)
+        info["epochs"].append(dict(params, n_candidates=len(cand)))
+        info["n_injected"] += len(inj)
+
+        if len(cand):
+            kx, ky = np.asarray(cand["x"], dtype=float), np.asarray(cand["y"], dtype=float)
+            stamps = _candidate_stamps(cand, size)
+            d_inj, j_inj = _nearest(kx, ky, ix, iy)
+            d_cos, _ = _nearest(kx, ky, cx, cy)
+            pos = np.asarray(cand["is_positive"], dtype=bool)
+            s_corr = np.asarray(cand["s_corr"], dtype=float)
+            is_inj = (d_inj <= match_radius) & pos
+            # one candidate per injection: the closest
+            keep = np.zeros(len(cand), dtype=bool)
+            for j in np.unique(j_inj[is_inj]):
+                k = np.flatnonzero(is_inj & (j_inj == j))
+                keep[k[np.argmin(d_inj[k])]] = True
+            info["n_injected_detected"] += int(keep.sum())
+            add(stamps[keep], "injected", e, kx[keep], ky[keep], np.asarray(inj["mag"], dtype=float)[j_inj[keep]],
+                s_corr[keep])
+            is_cos = (d_cos <= match_radius) & ~is_inj
+            add(stamps[is_cos], "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos])
+            # residual: far from any injection and cosmic (avoid ambiguous labels)
+            is_res = (d_inj > 3 * max(fwhm, 1.0) + match_radius) & (d_cos > 3 * match_radius)
+            k = np.flatnonzero(is_res)
+            if k.size > max_residuals:
+                k = np.sort(rng.choice(k, max_residuals, replace=False))
+            add(stamps[k], "residual", e, kx[k], ky[k], s_corr=s_corr[k])
+            found_cos = set(np.flatnonzero(_nearest(cx, cy, kx[is_cos], ky[is_cos])[0] <= match_radius))
+        else:
+            found_cos = set()
+        # cosmic hits the differencing did not report: cut them directly
+        miss = np.array([i for i in range(len(cx)) if i not in found_cos], dtype=int)
+        if miss.size:
+            add(cutout_triplets(sci, ref_al, diff, cx[miss], cy[miss], size=size), "cosmic", e, cx[miss], cy[miss])
+
+        def away(x, y):
+            d, _ = _nearest(x, y, np.r_[ix, cx], np.r_[iy, cy])
+            return d > 10
+
+        rx, ry = rng.uniform(0, nx - 1, 3 * n_random), rng.uniform(0, ny - 1, 3 * n_random)
+        ok = away(rx, ry)
+        rx, ry = rx[ok][:n_random], ry[ok][:n_random]
+        add(cutout_triplets(sci, ref_al, diff, rx, ry, size=size), "random", e, rx, ry)
+
+        side = rng.integers(0, 4, 3 * n_edge)
+        depth = rng.uniform(0, 20, 3 * n_edge)
+        along = rng.uniform(0, 1, 3 * n_edge)
+        ex = np.where(side == 0, depth, np.where(side == 1, nx - 1 - depth, along * (nx - 1)))
+        ey = np.where(side == 2, depth, np.where(side == 3, ny - 1 - depth, along * (ny - 1)))
+        ok = away(ex, ey)
+        ex, ey = ex[ok][:n_edge], ey[ok][:n_edge]
+        add(cutout_triplets(sci, ref_al, diff, ex, ey, size=size), "edge", e, ex, ey)
+
+    if not Xs:
+        msg = "no training triplets could be made from this frame"
+        raise DataError(msg)
+    X = np.concatenate(Xs)
+    meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr"),
+                 dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64))
+    y = np.array([ORIGINS[o][0] for o in meta["origin"]], dtype=np.int8)
+    meta["label"] = y
+    return TrainingSet(X, y, meta, info)
+
+
+def save_training_set(ts, path):
+    """Write a training set to one Parquet file, atomically, with its SHA-256.
+
+    The file has one row per triplet: ``science``, ``reference``, ``difference``
+    (fixed-size lists of ny*nx float32, row-major), ``label`` (int8) and the
+    ``meta`` columns. The schema metadata holds the stamp shape, the SHA-256
+    of X+y (see `TrainingSet.sha256`) and ``info`` as JSON.
+
+    Parameters
+    ----------
+    ts : TrainingSet
+        The set to save.
+    path : path-like
+        Destination ``.parquet`` file; its folder is created if needed.
+
+    Returns
+    -------
+    str
+        The SHA-256 recorded in the file.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n, ny, nx, _ = ts.X.shape
+    cols = {}
+    for c, name in enumerate(("science", "reference", "difference")):
+        flat = pa.array(np.ascontiguousarray(ts.X[..., c]).reshape(-1), type=pa.float32())
+        cols[name] = pa.FixedSizeListArray.from_arrays(flat, ny * nx)
+    cols["label"] = pa.array(ts.y, type=pa.int8())
+    for name in ts.meta.colnames:
+        if name == "label":
+            continue
+        col = np.asarray(ts.meta[name])
+        cols[name] = pa.array(col.astype(str) if col.dtype.kind == "U" else col)
+    digest = ts.sha256
+    table = pa.table(cols).replace_schema_metadata({
+        _HASH_KEY: digest.encode(),
+        _SIZE_KEY: json.dumps([ny, nx]).encode(),
+        b"astrokit.training_set.info": json.dumps(ts.info, default=str).encode(),
+    })
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return digest
+
+
+def load_training_set(path):
+    """Read a training set written by `save_training_set` and verify its SHA-256.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.parquet`` file.
+
+    Returns
+    -------
+    TrainingSet
+        With ``X`` (N, ny, nx, 3) float32, ``y`` (N,) int8 and ``meta``.
+
+    Raises
+    ------
+    DataError
+        If the file is not a training set or its content does not match the
+        recorded SHA-256.
+    FileNotFoundError
+        If the file does not exist.
+    """
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: no such training-set file"
+        raise FileNotFoundError(msg)
+    table = pq.read_table(path)
+    md = table.schema.metadata or {}
+    if _HASH_KEY not in md or _SIZE_KEY not in md:
+        msg = f"{path}: not an astrokit training set (no {_HASH_KEY.decode()} in the Parquet metadata)"
+        raise DataError(msg)
+    ny, nx = json.loads(md[_SIZE_KEY])
+    chans = []
+    for name in ("science", "reference", "difference"):
+        flat = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        chans.append(flat.astype(np.float32).reshape(-1, ny, nx))
+    X = np.stack(chans, axis=-1)
+    y = table.column("label").to_numpy().astype(np.int8)
+    meta = Table({name: table.column(name).to_numpy(zero_copy_only=False)
+                  for name in table.column_names if name not in ("science", "reference", "difference")})
+    if "origin" in meta.colnames:
+        meta["origin"] = meta["origin"].astype(str)
+    info = json.loads(md.get(b"astrokit.training_set.info", b"{}"))
+    ts = TrainingSet(X, y, meta, info)
+    if ts.sha256 != md[_HASH_KEY].decode():
+        msg = f"{path}: content SHA-256 {ts.sha256} does not match the recorded {md[_HASH_KEY].decode()}"
+        raise DataError(msg)
+    return ts

@@ -1,0 +1,107 @@
+"""Serve a dashboard notebook of ``dashboards/`` with Voila on 127.0.0.1."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from astrokit.exceptions import AstrokitError, require
+
+__all__ = ["dashboards_dir", "list_dashboards", "dashboard_path", "serve_dashboard"]
+
+
+def dashboards_dir():
+    """Return the ``dashboards/`` folder of the repository (next to the ``astrokit`` package)."""
+    import astrokit
+
+    return Path(astrokit.__file__).resolve().parents[1] / "dashboards"
+
+
+def list_dashboards():
+    """Return the names of the available dashboards (notebooks in `dashboards_dir`), sorted."""
+    folder = dashboards_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.ipynb"))
+
+
+def dashboard_path(name):
+    """Return the notebook of dashboard ``name``.
+
+    Raises
+    ------
+    AstrokitError
+        If there is no such notebook; the message lists the available dashboards.
+    """
+    path = dashboards_dir() / f"{name}.ipynb"
+    if not path.is_file():
+        available = list_dashboards()
+        msg = (f"no dashboard {name!r}: {path} does not exist; available dashboards: "
+               f"{', '.join(available) if available else f'none (no notebooks in {dashboards_dir()})'}")
+        raise AstrokitError(msg)
+    return path
+
+
+def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=False, block=True, log_file=None):
+    """Serve ``dashboards/<name>.ipynb`` with Voila on ``http://127.0.0.1:<port>/``.
+
+    Parameters
+    ----------
+    name : str
+        Dashboard name (a notebook of ``dashboards/`` without ``.ipynb``).
+    store : path-like, optional
+        Store folder, passed to the notebook as ``$ASTROKIT_STORE`` (resolved to an
+        absolute path, since the kernel runs in ``dashboards/``). Default: the
+        current ``$ASTROKIT_STORE`` or ``./astrokit-data``.
+    port : int
+        Port to listen on (no retries on other ports: a busy port is an error).
+    open_browser : bool
+        Let Voila open a web browser.
+    block : bool
+        Wait for the server to exit (Ctrl-C stops it) instead of returning at once.
+    log_file : path-like, optional
+        Send Voila's output there instead of the terminal.
+
+    Returns
+    -------
+    subprocess.Popen or int
+        The running server when ``block=False`` (call ``terminate()`` to stop
+        it), else Voila's exit code.
+
+    Raises
+    ------
+    AstrokitError
+        If the dashboard does not exist.
+    MissingExtraError
+        If Voila is not installed (``pip install 'astrokit[dashboards]'``).
+    """
+    from astrokit.store import default_store_path
+
+    path = dashboard_path(name)
+    require("voila", "dashboards")
+    env = dict(os.environ)
+    env["ASTROKIT_STORE"] = str(Path(store if store is not None else default_store_path()).expanduser().resolve())
+    cmd = [sys.executable, "-m", "voila", str(path), "--port", str(int(port)), "--Voila.ip=127.0.0.1",
+           "--Voila.port_retries=0", "--show_tracebacks=True"]
+    if not open_browser:
+        cmd.append("--no-browser")
+    out = None
+    if log_file is not None:
+        out = open(log_file, "ab")  # noqa: SIM115 - closed when the process ends (or by the caller)
+    try:
+        proc = subprocess.Popen(cmd, env=env, cwd=str(path.parent), stdout=out,
+                                stderr=subprocess.STDOUT if out else None)
+    finally:
+        if out is not None:
+            out.close()  # the child keeps its own descriptor
+    if not block:
+        return proc
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            return proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
