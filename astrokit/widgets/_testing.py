@@ -1,0 +1,68 @@
+"""A small synthetic store to try the dashboards and to test them (not real data)."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+__all__ = ["make_demo_store"]
+
+
+def _stamp(rng, *, amp, x0=31.0, y0=31.0, sigma=1.8, noise=5.0, sky=100.0, size=63):
+    yy, xx = np.mgrid[:size, :size]
+    psf = np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * sigma**2))
+    return (sky + amp * psf + rng.normal(0.0, noise, (size, size))).astype(np.float32)
+
+
+def make_demo_store(root, *, n=5, seed=0, model_name="real_bogus", model_version="demo"):
+    """Write ``n`` synthetic candidates (with 63x63 stamps) and one score each to a store.
+
+    Candidate ``i`` is ``demo:<i>`` and gets score ``(i + 1) / (n + 1)``, so the
+    queue order is ``demo:<n-1>``, ..., ``demo:0``. Stamps are Gaussian point
+    sources on noise: even candidates are new sources (absent from the
+    reference), odd ones are subtraction residuals of a bright star.
+
+    Parameters
+    ----------
+    root : path-like or astrokit.store.Store
+        The store (created if missing).
+    n : int
+        Number of candidates; 0 gives empty tables.
+    seed : int
+        Random seed of the noise.
+    model_name, model_version : str
+        Written to the ``scores`` rows.
+
+    Returns
+    -------
+    astrokit.store.Store
+        The store.
+    """
+    from astrokit.io import encode_cutout
+    from astrokit.store import Store
+
+    store = root if isinstance(root, Store) else Store(root)
+    rng = np.random.default_rng(seed)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    cands, scores = [], []
+    for i in range(n):
+        sci = _stamp(rng, amp=400.0 + 50 * i)
+        if i % 2 == 0:
+            ref = _stamp(rng, amp=0.0)
+        else:
+            ref = _stamp(rng, amp=380.0 + 50 * i, x0=31.6, sigma=1.5)
+        diff = sci - ref
+        cands.append({
+            "candidate_id": f"demo:{i}", "difference_id": "demo", "object_id": f"demo-{i}",
+            "x": 100.0 + 10 * i, "y": 200.0 + 5 * i,
+            "ra": 10.684708 + 0.01 * i, "dec": 41.26875 - 0.01 * i,
+            "mjd": 60000.25 + i * 0.001, "band": "r", "s_corr": 6.0 + i, "flux": 1000.0 + 100 * i,
+            "flux_err": 30.0, "mag": 18.5 - 0.1 * i, "mag_err": 0.05, "is_positive": True, "flags": 0,
+            "origin": "injected",
+            "cutout_science": encode_cutout(sci), "cutout_reference": encode_cutout(ref),
+            "cutout_difference": encode_cutout(diff),
+        })
+        scores.append({"candidate_id": f"demo:{i}", "model_name": model_name, "model_version": model_version,
+                       "real_bogus": (i + 1) / (n + 1), "scored_at": now + timedelta(minutes=i)})
+    store.write("candidates", cands, key="demo")
+    store.write("scores", scores, key="demo")
+    return store
