@@ -134,7 +134,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     hist = model.fit(ds, steps_per_epoch=steps, epochs=int(epochs),
                      validation_data=(X[val], y[val].astype(np.float32)), class_weight=class_weight,
-                     callbacks=[stop], verbose=2 if progress else 0)
+                     callbacks=[stop], shuffle=False, verbose=2 if progress else 0)
     train_seconds = time.perf_counter() - t0
 
     score = model.predict(X[test], batch_size=256, verbose=0).ravel()

@@ -2,9 +2,11 @@
 
 import gzip
 import io
+import warnings
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 
 __all__ = ["cutout", "encode_cutout", "decode_cutout", "decode_fits_stamp"]
 
@@ -59,5 +61,7 @@ def decode_fits_stamp(data):
     """Decode a (gzipped) FITS stamp, as in ZTF alert packets, to a 2D float32 array."""
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    with fits.open(io.BytesIO(data)) as hdul:
-        return np.asarray(hdul[0].data, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)  # ZTF stamps have a non-standard SIMPLE card
+        with fits.open(io.BytesIO(data)) as hdul:
+            return np.asarray(hdul[0].data, dtype=np.float32)

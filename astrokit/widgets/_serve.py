@@ -9,6 +9,8 @@ from astrokit.exceptions import AstrokitError, require
 
 __all__ = ["dashboards_dir", "list_dashboards", "dashboard_path", "serve_dashboard"]
 
+_TEMPLATE = "astrokit"  # dashboards/jupyter/voila/templates/astrokit
+
 
 def dashboards_dir():
     """Return the ``dashboards/`` folder of the repository (next to the ``astrokit`` package)."""
@@ -83,6 +85,11 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     env["ASTROKIT_STORE"] = str(Path(store if store is not None else default_store_path()).expanduser().resolve())
     cmd = [sys.executable, "-m", "voila", str(path), "--port", str(int(port)), "--Voila.ip=127.0.0.1",
            "--Voila.port_retries=0", "--show_tracebacks=True"]
+    template_root = dashboards_dir() / "jupyter"
+    if (template_root / "voila" / "templates" / _TEMPLATE).is_dir():
+        # our template: Voila's "lab" without CDN links (the machine may have no network)
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(template_root), env.get("JUPYTER_PATH")) if p)
+        cmd.append(f"--template={_TEMPLATE}")
     if not open_browser:
         cmd.append("--no-browser")
     out = None

@@ -1,0 +1,303 @@
+"""`subtract`: register, estimate PSFs and flux scale, run ZOGY and extract candidates for one pair."""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import sep
+from astropy.nddata import CCDData
+from astropy.table import Table
+from scipy import ndimage
+
+from astrokit.differencing._candidates import find_candidates
+from astrokit.differencing._psf import estimate_psf
+from astrokit.differencing._zogy import zogy
+from astrokit.exceptions import AstrokitError, DataError
+from astrokit.registration import align_to, alignment_residual, match_positions
+
+__all__ = ["METHODS", "DifferenceResult", "subtract"]
+
+#: Valid values of ``subtract(method=...)``.
+METHODS = ("zogy", "sfft")
+_GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN")
+_SAT_KEYS = ("SATURATE", "SATLEVEL", "MAXLIN")
+
+
+@dataclass
+class DifferenceResult:
+    """Everything `subtract` produces for one science/reference pair.
+
+    Attributes
+    ----------
+    difference : 2D ndarray of float32, shape (ny, nx)
+        ZOGY proper difference image ``D`` (dimensionless, unit noise); NaN where the
+        reference does not cover the science image.
+    s_corr : 2D ndarray of float32, shape (ny, nx)
+        Corrected detection image ``S_corr`` (standard deviations); NaN where masked.
+    psf_science, psf_reference : 2D ndarray of float64, shape (k, k)
+        PSFs (sum 1) of the science and the aligned reference.
+    fwhm_science, fwhm_reference : float
+        Their FWHM (px).
+    flux_scale : float
+        Science/reference flux ratio from matched stars (``F_n`` with ``F_r = 1``).
+    diff_noise : float
+        Robust (MAD) standard deviation of ``difference`` on valid pixels; ~1 when the
+        noise model is right.
+    noise_scale : float
+        Factor applied to both images' noise estimates so that ``D`` has unit noise
+        (1 when the first pass already gave unit noise; below 1 when the two images
+        share noise, as re-processings of one exposure do).
+    alignment_rms : float
+        Rms offset of matched stars after registration (px).
+    sigma_astrometric : tuple of float
+        ``(sigma_x, sigma_y)`` of the matched-star offsets (px), given to ZOGY.
+    reference_aligned : 2D ndarray of float32, shape (ny, nx)
+        The reference on the science grid (ADU, background not subtracted), NaN outside.
+    candidates : `~astropy.table.Table`
+        Candidates (see `find_candidates`) plus ``ra``, ``dec`` (deg, from the science
+        WCS; NaN without one).
+    background_science, background_reference : float
+        Global background levels subtracted (ADU).
+    sigma_science, sigma_reference : float
+        Background noise used in ZOGY (ADU), after ``noise_scale``.
+    method : str
+        The method used.
+    """
+
+    difference: np.ndarray
+    s_corr: np.ndarray
+    psf_science: np.ndarray
+    psf_reference: np.ndarray
+    fwhm_science: float
+    fwhm_reference: float
+    flux_scale: float
+    diff_noise: float
+    noise_scale: float
+    alignment_rms: float
+    sigma_astrometric: tuple
+    reference_aligned: np.ndarray
+    candidates: Table
+    background_science: float = np.nan
+    background_reference: float = np.nan
+    sigma_science: float = np.nan
+    sigma_reference: float = np.nan
+    method: str = "zogy"
+    extra: dict = field(default_factory=dict)
+
+
+def _robust_std(values):
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.nan
+    med = np.median(values)
+    return float(1.4826 * np.median(np.abs(values - med)))
+
+
+def _header_value(ccd, keys):
+    for key in keys:
+        value = ccd.meta.get(key) if ccd.meta is not None else None
+        if value is not None:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            if np.isfinite(value) and value > 0:
+                return value
+    return None
+
+
+def _stars(sub, rms, bad, saturation):
+    objs = sep.extract(sub, 10.0, err=rms, mask=bad, minarea=5)
+    ok = (objs["flag"] == 0) & (objs["peak"] < 0.5 * saturation) & (objs["peak"] > 20 * rms)
+    objs = objs[ok]
+    r = 2.0 * np.maximum(objs["a"], 0.5)
+    x, y, _ = sep.winpos(sub, objs["x"], objs["y"], r, mask=bad)
+    return x, y
+
+
+def _flux_ratio(sci, ref, x, y, radius, bad):
+    fs, _, fl1 = sep.sum_circle(sci, x, y, radius, mask=bad)
+    fr, _, fl2 = sep.sum_circle(ref, x, y, radius, mask=bad)
+    ok = (fl1 == 0) & (fl2 == 0) & (fr > 0) & (fs > 0)
+    if ok.sum() < 3:
+        msg = f"subtract: only {int(ok.sum())} stars usable to measure the flux scale; need at least 3"
+        raise DataError(msg)
+    return float(np.median(fs[ok] / fr[ok])), int(ok.sum())
+
+
+def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63, psf_size=25, gain=None,
+             refine_shift=True, calibrate_noise=True):
+    """Difference one science image against a reference and find transient candidates.
+
+    Steps: (1) align the reference onto the science grid (`astrokit.registration.align_to`);
+    (2) subtract sep backgrounds and take sep's global rms as each image's noise;
+    (3) match bright unsaturated stars and, if ``refine_shift``, remove their median
+    residual offset with a cubic-spline shift of the reference; the rms of what is
+    left is the astrometric noise; (4) estimate each PSF (`estimate_psf`); (5) the flux
+    scale is the median science/reference ratio of matched-star aperture fluxes (radius
+    2 x the larger FWHM); (6) run ZOGY [1]_ with source noise (variance = background
+    variance + signal / gain) and astrometric noise; (7) if ``calibrate_noise`` and the
+    robust std of ``D`` is off 1 by more than 5 %, scale both noise models by it and run
+    ZOGY again; (8) extract candidates (`find_candidates`) outside the uncovered area.
+
+    Parameters
+    ----------
+    science : `~astropy.nddata.CCDData`, shape (ny, nx)
+        The new image (ADU). Its ``mask``, if any, is honoured.
+    reference : `~astropy.nddata.CCDData`
+        The reference image (ADU); any shape, it is resampled onto the science grid.
+    method : {"zogy", "sfft"}, optional
+        Subtraction method. Only ``"zogy"`` is implemented.
+    threshold : float, optional
+        Candidate threshold on ``|S_corr|`` (standard deviations).
+    cutout_size : int, optional
+        Side of the candidate cutouts (px).
+    psf_size : int, optional
+        Side of the PSF stamps (px).
+    gain : float or tuple of float, optional
+        Gain (e-/ADU) of the science and reference, for the source-noise term. By
+        default the header keys GAIN/EGAIN/CCDGAIN, else the effective gain
+        ``background / rms**2`` (exact for sky-limited, not sky-subtracted images); if
+        that is not positive, the source noise is left out.
+    refine_shift : bool, optional
+        Remove the median residual star offset after WCS alignment.
+    calibrate_noise : bool, optional
+        Rescale the noise models so that ``D`` has unit robust standard deviation.
+
+    Returns
+    -------
+    DifferenceResult
+        Difference image, ``S_corr``, PSFs, flux scale, noise and alignment figures, the
+        aligned reference and the candidate table (columns of `find_candidates` plus
+        ``ra``, ``dec`` in deg).
+
+    Raises
+    ------
+    TypeError
+        If ``science`` or ``reference`` is not a `~astropy.nddata.CCDData`.
+    ValueError
+        If ``method`` is not one of `METHODS`.
+    AstrokitError
+        If ``method="sfft"`` (not supported yet).
+    DataError
+        If the images cannot be aligned, have too few stars for the PSF or the flux scale.
+
+    References
+    ----------
+    .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27
+    """
+    if method not in METHODS:
+        msg = f"subtract: unknown method {method!r}; valid choices are {', '.join(repr(m) for m in METHODS)}"
+        raise ValueError(msg)
+    if method == "sfft":
+        msg = ("subtract: method='sfft' is not supported yet (sfft is not installed and astrokit has no "
+               "wrapper for it); use method='zogy'")
+        raise AstrokitError(msg)
+    for name, value in (("science", science), ("reference", reference)):
+        if not isinstance(value, CCDData):
+            msg = (f"subtract: {name} must be an astropy CCDData, got {type(value).__name__}; "
+                   "convert with astrokit.io.as_ccddata or CCDData.read(path, unit='adu')")
+            raise TypeError(msg)
+
+    # (1) registration
+    ref_aligned, footprint = align_to(reference, science)
+    sci = np.ascontiguousarray(np.asarray(science.data, dtype=np.float32))
+    valid = footprint & np.isfinite(sci)
+    if science.mask is not None:
+        valid &= ~np.asarray(science.mask, dtype=bool)
+    if valid.sum() < 0.05 * valid.size:
+        msg = "subtract: the reference covers less than 5 % of the science image"
+        raise DataError(msg)
+    bad = ~valid
+
+    # (2) backgrounds and noise
+    def background(img):
+        filled = np.ascontiguousarray(np.where(bad, np.float32(0), img), dtype=np.float32)
+        bkg = sep.Background(filled, mask=bad)
+        sub = np.ascontiguousarray(np.where(bad, np.float32(0), filled - bkg.back()), dtype=np.float32)
+        return sub, float(bkg.globalback), float(bkg.globalrms)
+
+    n, back_n, rms_n = background(sci)
+    r, back_r, rms_r = background(ref_aligned)
+    sat_n = _header_value(science, _SAT_KEYS) or float(np.nanmax(np.where(valid, sci, -np.inf)))
+    sat_r = _header_value(reference, _SAT_KEYS) or float(np.nanmax(np.where(valid, ref_aligned, -np.inf)))
+
+    # (3) star matching, shift refinement, astrometric noise
+    xn, yn = _stars(n, rms_n, bad, sat_n - back_n)
+    xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
+    res = alignment_residual(xn, yn, xr, yr, max_separation=2.0)
+    shift_applied = (0.0, 0.0)
+    if refine_shift and res.n_matched >= 5 and np.hypot(res.dx, res.dy) > 0.01:
+        shift_applied = (-res.dx, -res.dy)
+        r = ndimage.shift(r, (-res.dy, -res.dx), order=3, mode="constant", cval=0.0).astype(np.float32)
+        ref_aligned = ndimage.shift(np.where(bad, 0, ref_aligned), (-res.dy, -res.dx), order=3,
+                                    mode="constant", cval=0.0).astype(np.float32)
+        bad = ndimage.binary_dilation(bad, iterations=2) | ~ndimage.shift(valid.astype(float), (-res.dy, -res.dx),
+                                                                          order=0, cval=0.0).astype(bool)
+        valid = ~bad
+        r = np.ascontiguousarray(np.where(bad, np.float32(0), r))
+        ref_aligned[bad] = np.nan
+        xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
+        res = alignment_residual(xn, yn, xr, yr, max_separation=2.0)
+    if res.n_matched < 3:
+        msg = (f"subtract: only {res.n_matched} stars match between science and aligned reference; "
+               "the registration probably failed")
+        raise DataError(msg)
+    sigma_ast = (res.sigma_x, res.sigma_y)
+
+    # (4) PSFs
+    psf_n, fwhm_n = estimate_psf(n, mask=bad, size=psf_size, background=0.0, rms=rms_n, saturation=sat_n - back_n)
+    psf_r, fwhm_r = estimate_psf(r, mask=bad, size=psf_size, background=0.0, rms=rms_r, saturation=sat_r - back_r)
+
+    # (5) flux scale from matched stars
+    i_n, _ = match_positions(xn, yn, xr, yr, max_separation=2.0)
+    flux_scale, _ = _flux_ratio(n, r, xn[i_n], yn[i_n], 2.0 * max(fwhm_n, fwhm_r), bad)
+
+    # (6) ZOGY with source and astrometric noise
+    gains = gain if isinstance(gain, tuple | list) else (gain, gain)
+    g_n = gains[0] or _header_value(science, _GAIN_KEYS) or (back_n / rms_n**2 if back_n > 0 else None)
+    g_r = gains[1] or _header_value(reference, _GAIN_KEYS) or (back_r / rms_r**2 if back_r > 0 else None)
+
+    def run(scale):
+        var_n = rms_n**2 + np.clip(n, 0, None) / g_n if g_n else None
+        var_r = rms_r**2 + np.clip(r, 0, None) / g_r if g_r else None
+        return zogy(n, r, psf_n, psf_r, sigma_science=rms_n * scale, sigma_reference=rms_r * scale,
+                    flux_science=flux_scale, flux_reference=1.0, sigma_astrometric=sigma_ast,
+                    var_science=None if var_n is None else var_n * scale**2,
+                    var_reference=None if var_r is None else var_r * scale**2)
+
+    zres = run(1.0)
+    inner = valid & ~ndimage.binary_dilation(bad, iterations=psf_size // 2 + 1)
+    noise_scale = 1.0
+    first_noise = _robust_std(zres.D[inner])
+    if calibrate_noise and np.isfinite(first_noise) and abs(first_noise - 1) > 0.05:
+        noise_scale = first_noise
+        zres = run(noise_scale)
+
+    # (8) candidates
+    cand_mask = ~inner
+    zres.D[bad] = np.nan
+    zres.S_corr[cand_mask] = np.nan
+    cands = find_candidates(zres, n, np.where(bad, np.nan, r), threshold=threshold, cutout_size=cutout_size,
+                            mask=cand_mask, bright_level=None)
+    ra = dec = np.full(len(cands), np.nan)
+    wcs = science.wcs
+    if wcs is not None and wcs.has_celestial and len(cands):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ra, dec = wcs.celestial.pixel_to_world_values(np.asarray(cands["x"]), np.asarray(cands["y"]))
+    cands.add_column(np.asarray(ra, dtype=float), name="ra", index=2)
+    cands.add_column(np.asarray(dec, dtype=float), name="dec", index=3)
+    cands["ra"].unit = "deg"
+    cands["dec"].unit = "deg"
+
+    return DifferenceResult(
+        difference=zres.D, s_corr=zres.S_corr, psf_science=psf_n, psf_reference=psf_r,
+        fwhm_science=fwhm_n, fwhm_reference=fwhm_r, flux_scale=flux_scale,
+        diff_noise=_robust_std(zres.D[inner]), noise_scale=noise_scale, alignment_rms=res.rms,
+        sigma_astrometric=sigma_ast, reference_aligned=ref_aligned, candidates=cands,
+        background_science=back_n, background_reference=back_r, sigma_science=rms_n * noise_scale,
+        sigma_reference=rms_r * noise_scale, method=method,
+        extra={"gain_science": g_n, "gain_reference": g_r, "shift_refinement": shift_applied,
+               "n_matched": res.n_matched, "F_D": zres.F_D, "F_S": zres.F_S, "zogy": zres},
+    )

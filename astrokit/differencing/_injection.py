@@ -1,0 +1,269 @@
+"""Fake point sources and "real sky, synthetic epoch" images made from a real frame."""
+
+import warnings
+
+import numpy as np
+import sep
+from astropy.nddata import CCDData
+from astropy.table import Table
+from astropy.wcs import WCS
+from scipy import ndimage
+
+from astrokit.exceptions import DataError
+
+__all__ = ["inject_sources", "make_epoch", "shifted_psf"]
+
+
+def shifted_psf(psf, dx, dy, pad=2):
+    """Shift a PSF stamp by a sub-pixel offset with the Fourier shift theorem.
+
+    Parameters
+    ----------
+    psf : 2D ndarray, shape (k, k)
+        PSF centred on ``(k // 2, k // 2)``.
+    dx, dy : float
+        Shift along x and y (px), normally in [-0.5, 0.5].
+    pad : int, optional
+        Zero padding added on each side before shifting, so the shifted wings do not
+        wrap around (px).
+
+    Returns
+    -------
+    2D ndarray of float64, shape (k + 2 * pad, k + 2 * pad)
+        The shifted PSF; its sum equals the input's sum exactly (the zero-frequency term
+        is untouched by the shift).
+    """
+    psf = np.pad(np.asarray(psf, dtype=float), pad)
+    spec = ndimage.fourier_shift(np.fft.fft2(psf), (dy, dx))
+    return np.fft.ifft2(spec).real
+
+
+def inject_sources(data, psf, x, y, flux):
+    """Add PSF-shaped point sources at sub-pixel positions.
+
+    Each source is the PSF normalised to sum 1, shifted to its sub-pixel position with
+    the Fourier shift theorem (flux-conserving), times its flux. The part of a source
+    that falls outside the image is lost.
+
+    Parameters
+    ----------
+    data : 2D ndarray, shape (ny, nx)
+        The image (ADU); not modified.
+    psf : 2D ndarray, shape (k, k)
+        PSF stamp centred on ``(k // 2, k // 2)``.
+    x, y : float or 1D array-like, shape (n,)
+        Positions of the sources (0-based px, pixel centres at integers).
+    flux : float or 1D array-like, shape (n,)
+        Total flux of each source (ADU).
+
+    Returns
+    -------
+    2D ndarray of float64, shape (ny, nx)
+        A new image with the sources added.
+
+    Raises
+    ------
+    ValueError
+        If ``x``, ``y`` and ``flux`` cannot be broadcast to one length or the PSF has
+        a non-positive sum.
+    """
+    out = np.array(data, dtype=float, copy=True)
+    try:
+        x, y, flux = np.broadcast_arrays(np.atleast_1d(np.asarray(x, dtype=float)),
+                                         np.atleast_1d(np.asarray(y, dtype=float)),
+                                         np.atleast_1d(np.asarray(flux, dtype=float)))
+    except ValueError as exc:
+        msg = f"inject_sources: x, y and flux must have the same length ({exc})"
+        raise ValueError(msg) from exc
+    psf = np.asarray(psf, dtype=float)
+    total = psf.sum()
+    if not np.isfinite(total) or total <= 0:
+        msg = "inject_sources: the PSF must have a finite, positive sum"
+        raise ValueError(msg)
+    psf = psf / total
+    ny, nx = out.shape
+    pad = 2
+    for xi, yi, fi in zip(x.ravel(), y.ravel(), flux.ravel(), strict=True):
+        ix, iy = int(np.round(xi)), int(np.round(yi))
+        stamp = shifted_psf(psf, xi - ix, yi - iy, pad=pad) * fi
+        k0, k1 = stamp.shape
+        y0, x0 = iy - k0 // 2, ix - k1 // 2
+        ys, xs = max(y0, 0), max(x0, 0)
+        ye, xe = min(y0 + k0, ny), min(x0 + k1, nx)
+        if ye <= ys or xe <= xs:
+            continue
+        out[ys:ye, xs:xe] += stamp[ys - y0:ye - y0, xs - x0:xe - x0]
+    return out
+
+
+def _shift_wcs(wcs, dx, dy):
+    header = wcs.to_header(relax=True)
+    header["CRPIX1"] = header["CRPIX1"] + dx
+    header["CRPIX2"] = header["CRPIX2"] + dy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return WCS(header, relax=True)
+
+
+def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale=1.0, noise_factor=1.0,
+               n_inject=50, mag_range=None, snr_range=(10.0, 100.0), zero_point=25.0, edge=64,
+               gain=None):
+    """Make a "real sky, synthetic epoch" from a real frame, with injected point sources.
+
+    The frame is (1) shifted by ``shift`` with cubic-spline resampling (the WCS
+    reference pixel moves with it, so sky coordinates stay right), (2) convolved with a
+    Gaussian to a seeing ``seeing_factor`` times worse, (3) multiplied by
+    ``flux_scale`` (a transparency change), (4) given independent Gaussian noise of
+    standard deviation ``noise_factor`` times the frame's background rms, and (5)
+    given ``n_inject`` point sources made from the frame's own PSF (convolved to the new
+    seeing) at random positions at least ``edge`` px from the border and clear of the
+    frame's own sources. This is how survey pipelines test themselves (DATA.md); say
+    "real sky, synthetic epoch" wherever such an image is used.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`, shape (ny, nx)
+        The real frame (ADU).
+    psf : 2D ndarray, shape (k, k)
+        The frame's PSF (`estimate_psf`), centred, sum 1.
+    rng : `numpy.random.Generator`
+        Random generator (positions, fluxes, noise), for reproducibility.
+    shift : tuple of float, optional
+        ``(dx, dy)`` shift of the sky on the pixel grid (px): a star at ``(x, y)`` in the
+        frame is at ``(x + dx, y + dy)`` in the epoch.
+    seeing_factor : float, optional
+        Ratio of the epoch's FWHM to the frame's (>= 1).
+    flux_scale : float, optional
+        Multiplies the whole image (sky and sources).
+    noise_factor : float, optional
+        Standard deviation of the added independent noise, in units of the frame's
+        background rms (sep global rms). 0 adds none.
+    n_inject : int, optional
+        Number of injected point sources.
+    mag_range : tuple of float, optional
+        ``(bright, faint)`` magnitudes of the injections, drawn uniformly, with
+        ``mag = zero_point - 2.5 log10(flux / ADU)``. By default the fluxes are drawn
+        log-uniformly between the background-limited PSF signal-to-noise ratios
+        ``snr_range`` in the epoch.
+    snr_range : tuple of float, optional
+        ``(low, high)`` PSF signal-to-noise ratios used when ``mag_range`` is None.
+    zero_point : float, optional
+        Magnitude zero point (mag for 1 ADU) of the epoch.
+    edge : int, optional
+        Injections are at least this far from the border (px).
+    gain : float, optional
+        Gain (e-/ADU). When given, Poisson noise of the injected sources is added.
+
+    Returns
+    -------
+    epoch : `~astropy.nddata.CCDData`, shape (ny, nx)
+        The synthetic epoch (ADU, float32), with the shifted WCS and
+        ``meta['SYNTHEP'] = True`` plus the parameters (``SYN_DX``, ``SYN_DY``,
+        ``SYN_SEE``, ``SYN_FLUX``, ``SYN_NOIS``, ``SYN_NINJ``).
+    injections : `~astropy.table.Table`
+        One row per injected source: ``x``, ``y`` (0-based px in the epoch), ``ra``,
+        ``dec`` (deg; NaN without WCS), ``flux`` (ADU in the epoch), ``mag`` (mag, with
+        ``zero_point``), ``snr`` (expected background-limited PSF signal-to-noise ratio).
+
+    Raises
+    ------
+    TypeError
+        If ``ccd`` is not a `~astropy.nddata.CCDData`.
+    ValueError
+        If ``seeing_factor < 1``, ``flux_scale <= 0`` or ``noise_factor < 0``.
+    DataError
+        If there is no room to place the injections.
+    """
+    if not isinstance(ccd, CCDData):
+        msg = f"make_epoch: ccd must be an astropy CCDData, got {type(ccd).__name__}"
+        raise TypeError(msg)
+    if seeing_factor < 1:
+        msg = f"make_epoch: seeing_factor must be >= 1 (convolution can only widen the PSF), got {seeing_factor}"
+        raise ValueError(msg)
+    if flux_scale <= 0 or noise_factor < 0:
+        msg = f"make_epoch: need flux_scale > 0 and noise_factor >= 0, got {flux_scale} and {noise_factor}"
+        raise ValueError(msg)
+    from astrokit.differencing._psf import gaussian_fwhm
+
+    dx, dy = (float(v) for v in shift)
+    data = np.asarray(ccd.data, dtype=float)
+    finite = np.isfinite(data)
+    data = np.where(finite, data, np.nanmedian(data))
+    bkg0 = sep.Background(np.ascontiguousarray(data, dtype=np.float32))
+    rms0 = float(bkg0.globalrms)
+
+    # (1) shift
+    if dx or dy:
+        data = ndimage.shift(data, (dy, dx), order=3, mode="nearest")
+    # (2) seeing
+    psf = np.asarray(psf, dtype=float)
+    psf = psf / psf.sum()
+    epoch_psf = psf
+    if seeing_factor > 1:
+        sigma0 = gaussian_fwhm(psf) / 2.3548
+        sigma_k = sigma0 * np.sqrt(seeing_factor**2 - 1)
+        data = ndimage.gaussian_filter(data, sigma_k, mode="nearest")
+        kpad = int(np.ceil(4 * sigma_k))
+        epoch_psf = ndimage.gaussian_filter(np.pad(psf, kpad), sigma_k, mode="constant")
+        epoch_psf /= epoch_psf.sum()
+    # (3) transparency
+    data = data * flux_scale
+    # (4) noise
+    if noise_factor > 0:
+        data = data + rng.normal(0.0, noise_factor * rms0, size=data.shape)
+    rms = float(sep.Background(np.ascontiguousarray(data, dtype=np.float32)).globalrms)
+
+    # (5) injections, clear of the frame's sources
+    ny, nx = data.shape
+    work = np.ascontiguousarray(data, dtype=np.float32)
+    bkg = sep.Background(work)
+    _, segmap = sep.extract(work - bkg.back(), 3.0, err=bkg.globalrms, segmentation_map=True, minarea=5)
+    fwhm = gaussian_fwhm(epoch_psf) if epoch_psf.shape[0] >= 5 else 3.0
+    busy = ndimage.binary_dilation(segmap > 0, iterations=max(1, int(np.ceil(2 * fwhm))))
+    xs, ys = [], []
+    min_sep = 4 * fwhm
+    tries = 0
+    while len(xs) < n_inject and tries < 200 * max(n_inject, 1):
+        tries += 1
+        x = rng.uniform(edge, nx - 1 - edge)
+        y = rng.uniform(edge, ny - 1 - edge)
+        if busy[int(round(y)), int(round(x))]:
+            continue
+        if xs and np.min(np.hypot(np.asarray(xs) - x, np.asarray(ys) - y)) < min_sep:
+            continue
+        xs.append(x)
+        ys.append(y)
+    if len(xs) < n_inject:
+        msg = f"make_epoch: could place only {len(xs)} of {n_inject} injections clear of sources and edges"
+        raise DataError(msg)
+    xs, ys = np.asarray(xs), np.asarray(ys)
+    noise_per_flux = rms / np.sqrt(np.sum(epoch_psf**2))  # flux giving SNR 1
+    if mag_range is None:
+        lo, hi = snr_range
+        snr = np.exp(rng.uniform(np.log(lo), np.log(hi), size=n_inject))
+        flux = snr * noise_per_flux
+    else:
+        mags = rng.uniform(mag_range[0], mag_range[1], size=n_inject)
+        flux = 10 ** (-0.4 * (mags - zero_point))
+        snr = flux / noise_per_flux
+    model = inject_sources(np.zeros_like(data), epoch_psf, xs, ys, flux)
+    if gain is not None and gain > 0:
+        model = rng.poisson(np.clip(model, 0, None) * gain) / gain
+    data = data + model
+    data[~finite] = np.nan
+
+    wcs = None
+    ra = dec = np.full(n_inject, np.nan)
+    if ccd.wcs is not None:
+        wcs = _shift_wcs(ccd.wcs, dx, dy)
+        if wcs.has_celestial:
+            ra, dec = wcs.pixel_to_world_values(xs, ys)
+    meta = ccd.meta.copy()
+    meta.update({"SYNTHEP": True, "SYN_DX": dx, "SYN_DY": dy, "SYN_SEE": float(seeing_factor),
+                 "SYN_FLUX": float(flux_scale), "SYN_NOIS": float(noise_factor), "SYN_NINJ": int(n_inject)})
+    epoch = CCDData(data.astype(np.float32), unit=ccd.unit, wcs=wcs, meta=meta)
+    injections = Table({"x": xs, "y": ys, "ra": np.asarray(ra, dtype=float), "dec": np.asarray(dec, dtype=float),
+                        "flux": flux, "mag": zero_point - 2.5 * np.log10(flux), "snr": snr})
+    for col, unit in (("x", "pix"), ("y", "pix"), ("ra", "deg"), ("dec", "deg"), ("flux", "adu"), ("mag", "mag")):
+        injections[col].unit = unit
+    return epoch, injections

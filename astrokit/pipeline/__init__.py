@@ -1,0 +1,7 @@
+"""The pipeline: ``run_<stage>`` functions, the papermill runner and the run registry."""
+
+from astrokit.pipeline._stages import (StageReport, plan_differences, quarantine_frame, resolve_model, run_alerts,
+                                       run_difference, run_inference, run_ingest, run_photometry)
+
+__all__ = ["StageReport", "plan_differences", "quarantine_frame", "resolve_model", "run_alerts", "run_difference",
+           "run_inference", "run_ingest", "run_photometry"]

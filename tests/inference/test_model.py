@@ -1,0 +1,70 @@
+"""Normalisation, model architecture and augmentation."""
+
+import numpy as np
+import pytest
+
+from astrokit.inference import augment_dataset, build_real_bogus_model, normalise_triplets
+
+
+def test_normalise_triplets_median_zero_unit_norm():
+    rng = np.random.default_rng(0)
+    x = rng.normal(500.0, 20.0, (4, 63, 63, 3)).astype(np.float32)
+    out = normalise_triplets(x)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(np.median(out, axis=(1, 2)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(np.sqrt((out.astype(float) ** 2).sum(axis=(1, 2))), 1.0, rtol=1e-5)
+    # invariant to an offset and a positive scale of each stamp (survey sky level, gain)
+    np.testing.assert_allclose(normalise_triplets(3.0 * x + 1000.0), out, atol=1e-6)
+
+
+def test_normalise_triplets_nan_and_constant_stamps():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 1.0, (3, 63, 63, 3))
+    x[0, :10, :, 0] = np.nan  # partly off the image
+    x[0, 5, 5, 1] = np.inf
+    x[1, :, :, 2] = 7.0  # constant stamp
+    x[2, :, :, :] = np.nan  # entirely off the image
+    out = normalise_triplets(x)
+    assert np.all(np.isfinite(out))
+    assert np.all(out[0, :10, :, 0] == 0.0)  # NaN filled with the median, then median subtracted
+    assert out[0, 5, 5, 1] == 0.0
+    assert np.all(out[1, :, :, 2] == 0.0)
+    assert np.all(out[2] == 0.0)
+    assert np.sum(out[1, :, :, 0] ** 2) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_normalise_triplets_single_and_bad_shape():
+    assert normalise_triplets(np.ones((63, 63, 3))).shape == (1, 63, 63, 3)
+    with pytest.raises(ValueError, match="science, reference, difference"):
+        normalise_triplets(np.ones((2, 63, 63)))
+
+
+def test_model_is_small_and_maps_to_probabilities():
+    model = build_real_bogus_model(seed=0)
+    assert model.input_shape == (None, 63, 63, 3)
+    assert model.output_shape == (None, 1)
+    assert model.count_params() < 200_000  # < 0.8 MB of float32 weights
+    p = model.predict(np.zeros((2, 63, 63, 3), np.float32), verbose=0)
+    assert p.shape == (2, 1) and np.all((p >= 0) & (p <= 1))
+    # same seed -> same initial weights
+    w1 = build_real_bogus_model(seed=3).get_weights()
+    w2 = build_real_bogus_model(seed=3).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+def test_augmentation_is_a_symmetry_of_the_square():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 63, 63, 3)).astype(np.float32)
+    ds = augment_dataset(tf.data.Dataset.from_tensor_slices((x, np.arange(16.0))), seed=0)
+    seen = set()
+    for i, (xa, ya) in enumerate(ds):
+        xa = xa.numpy()
+        assert ya.numpy() == i
+        variants = [np.rot90(x[i], k, axes=(0, 1)) for k in range(4)]
+        variants += [v[:, ::-1] for v in variants]
+        match = [j for j, v in enumerate(variants) if np.array_equal(v, xa)]
+        assert match, "augmented stamp is not a flip/rotation of the input"
+        seen.add(match[0])
+    assert len(seen) > 2  # the transformations actually vary

@@ -1,0 +1,74 @@
+"""Training-set cutouts and Parquet round trip."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from astrokit.exceptions import DataError
+from astrokit.inference import TrainingSet, cutout_triplets, load_training_set, save_training_set
+
+
+def test_cutout_triplets_centre_and_padding():
+    img = np.arange(100 * 120, dtype=np.float32).reshape(100, 120)
+    out = cutout_triplets(img, img + 1, img + 2, [50.4, 0.0], [30.6, 99.0], size=7)
+    assert out.shape == (2, 7, 7, 3)
+    assert out[0, 3, 3, 0] == img[31, 50]  # nearest pixel to (x=50.4, y=30.6)
+    assert out[0, 3, 3, 2] == img[31, 50] + 2
+    # corner stamp: left and top parts off the image are NaN
+    assert np.isnan(out[1, :, :3]).all() and np.isnan(out[1, 4:]).all()
+    assert out[1, 3, 3, 1] == img[99, 0] + 1
+    with pytest.raises(ValueError, match="odd"):
+        cutout_triplets(img, img, img, [1], [1], size=8)
+
+
+def _toy_set(n=12):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 63, 63, 3)).astype(np.float32)
+    X[0, :5] = np.nan
+    y = (np.arange(n) % 2).astype(np.int8)
+    meta = Table({"origin": np.where(y == 1, "injected", "random"), "epoch": np.zeros(n, np.int16),
+                  "x": rng.uniform(0, 100, n), "y": rng.uniform(0, 100, n),
+                  "mag": np.where(y == 1, 17.0, np.nan), "s_corr": np.full(n, np.nan), "label": y})
+    return TrainingSet(X, y, meta, {"seed": 0})
+
+
+def test_training_set_parquet_round_trip(tmp_path):
+    ts = _toy_set()
+    path = tmp_path / "sets" / "ts.parquet"
+    digest = save_training_set(ts, path)
+    assert digest == ts.sha256 and len(digest) == 64
+    back = load_training_set(path)
+    assert back.sha256 == ts.sha256
+    np.testing.assert_array_equal(back.X, ts.X)  # NaN in the same places
+    np.testing.assert_array_equal(back.y, ts.y)
+    assert list(back.meta["origin"]) == list(ts.meta["origin"])
+    assert back.info == {"seed": 0}
+    assert back.counts() == {"injected": 6, "random": 6}
+
+
+def test_training_set_hash_changes_and_is_verified(tmp_path):
+    import pyarrow.parquet as pq
+
+    ts = _toy_set()
+    other = _toy_set()
+    other.y[1] = 0
+    assert other.sha256 != ts.sha256
+    path = tmp_path / "ts.parquet"
+    save_training_set(ts, path)
+    table = pq.read_table(path)
+    labels = table.column("label").to_numpy().copy()
+    labels[0] = 1 - labels[0]
+    import pyarrow as pa
+
+    tampered = table.set_column(table.column_names.index("label"), "label", pa.array(labels, pa.int8()))
+    pq.write_table(tampered, path)
+    with pytest.raises(DataError, match="does not match"):
+        load_training_set(path)
+    pq.write_table(pa.table({"a": [1]}), path)
+    with pytest.raises(DataError, match="not an astrokit training set"):
+        load_training_set(path)
+
+
+def test_training_set_rejects_bad_shapes():
+    with pytest.raises(DataError, match="X must be"):
+        TrainingSet(np.zeros((2, 63, 63)), np.zeros(2), Table({"a": [1, 2]}))
