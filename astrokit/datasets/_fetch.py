@@ -12,7 +12,7 @@ from pathlib import Path
 from astrokit.datasets._registry import FILES, PACKAGES
 from astrokit.exceptions import AstrokitError
 
-__all__ = ["cache_dir", "fetch", "get_path", "sha256_file"]
+__all__ = ["SAMPLE_FRAMES", "cache_dir", "fetch", "get_path", "sample_frames_dir", "sha256_file"]
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -133,3 +133,30 @@ def fetch(keys=None, *, dest=None, progress=True):
 def get_path(key, *, dest=None):
     """Return the cached path of one data file, fetching it if needed (see `fetch`)."""
     return fetch([key], dest=dest, progress=False)[key]
+
+
+#: The sample frames laid out as an input folder for the main job: data key -> file name.
+SAMPLE_FRAMES = {"goto_reference": "goto_1.fits", "goto_science": "goto_2.fits", "ccd_raw": "saao_a8280271.fits"}
+
+
+def sample_frames_dir(*, dest=None):
+    """Return a folder holding the real sample frames (GOTO pair + raw SAAO frame), fetching them if needed.
+
+    The folder ``<cache>/frames/`` is the default input of the main job;
+    files are hard links to the verified cache (copies where links fail).
+    """
+    import shutil
+
+    paths = fetch(list(SAMPLE_FRAMES), dest=dest, progress=False)
+    folder = cache_dir(dest) / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, name in SAMPLE_FRAMES.items():
+        target = folder / name
+        if target.exists() and target.stat().st_size == paths[key].stat().st_size:
+            continue
+        target.unlink(missing_ok=True)
+        try:
+            os.link(paths[key], target)
+        except OSError:
+            shutil.copyfile(paths[key], target)
+    return folder

@@ -96,7 +96,7 @@ def save_model(model, metrics, *, models_dir, name="real_bogus"):
     meta["version"] = version
     tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{version}.", suffix=".part"))
     try:
-        model.save(tmp / "model.keras")
+        _save_keras(model, tmp / "model.keras")
         (tmp / "metrics.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=float) + "\n")
         (tmp / "training_set.sha256").write_text(str(meta.get("training_set_sha256", "")) + "\n")
         try:
@@ -199,7 +199,7 @@ def load_model(models_dir, name="real_bogus", version=None):
     Returns
     -------
     model : keras.Model
-        The model, compiled.
+        The model, compiled (fresh optimizer state).
     metrics : dict
         Its ``metrics.json``.
 
@@ -213,9 +213,30 @@ def load_model(models_dir, name="real_bogus", version=None):
     keras = require("keras", "ml")
     version = _resolve(models_dir, name, version)
     path = Path(models_dir) / name / version
-    model = keras.models.load_model(path / "model.keras")
+    model = _load_keras(path / "model.keras")
     metrics = json.loads((path / "metrics.json").read_text())
     return model, metrics
+
+
+def _save_keras(model, path):
+    """Save ``model`` without its optimizer state (about a third of the size), as a ``.keras`` file."""
+    keras = require("keras", "ml")
+    bare = keras.models.clone_model(model)
+    bare.set_weights(model.get_weights())
+    bare.save(path)
+
+
+def _load_keras(path):
+    """Load a ``.keras`` file for inference and re-compile it as `build_real_bogus_model` does.
+
+    The optimizer state is not restored (a registered model is used for
+    scoring; fine-tuning starts a fresh optimizer).
+    """
+    keras = require("keras", "ml")
+    model = keras.models.load_model(path, compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc")])
+    return model
 
 
 def promote(models_dir, name, version, *, margin=0.0, force=False, metric="average_precision"):

@@ -42,13 +42,15 @@ def load_default_model():
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
     """
-    keras = require("keras", "ml")
+    from astrokit.inference._registry import _load_keras
+
+    require("keras", "ml")
     path = default_model_path()
     if not path.is_file():
         msg = (f"the default real-bogus model is missing ({path}); create it with "
                f"astrokit.inference.train_default('{path.parent}')")
         raise AstrokitError(msg)
-    model = keras.models.load_model(path)
+    model = _load_keras(path)
     mpath = path.with_name("metrics.json")
     metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
     return model, metrics

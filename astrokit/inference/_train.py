@@ -227,6 +227,7 @@ def train_default(out_dir, *, seed=0, n_epochs=5, n_inject=400, epochs=30, batch
 
     import astrokit
     from astrokit.datasets import get_path
+    from astrokit.inference._registry import _save_keras
     from astrokit.inference._training_set import build_training_set
 
     t0 = time.perf_counter()
@@ -250,7 +251,7 @@ def train_default(out_dir, *, seed=0, n_epochs=5, n_inject=400, epochs=30, batch
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".build.", suffix=".part"))
     try:
-        model.save(tmp / "model.keras")
+        _save_keras(model, tmp / "model.keras")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
         (tmp / "training_set.sha256").write_text(ts.sha256 + "\n")
         for f in ("model.keras", "metrics.json", "training_set.sha256"):

@@ -162,6 +162,20 @@ def _add_cosmics(data, rng, n, noise):
     return xs, ys
 
 
+def _offset_wcs(wcs, dx, dy):
+    """Copy of ``wcs`` with its reference pixel moved by (dx, dy) px: a registration error."""
+    import warnings
+
+    from astropy.wcs import WCS
+
+    header = wcs.to_header(relax=True)
+    header["CRPIX1"] = header["CRPIX1"] + dx
+    header["CRPIX2"] = header["CRPIX2"] + dy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return WCS(header, relax=True)
+
+
 def _nearest(x, y, xs, ys):
     """Distance and index of the nearest (xs, ys) point to each (x, y)."""
     if len(xs) == 0 or len(x) == 0:
@@ -179,8 +193,9 @@ def _candidate_stamps(cand, size):
 
 
 def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_cosmic=60, n_edge=30,
-                       max_residuals=None, mag_range=None, zero_point=None, match_radius=2.5, threshold=5.0,
-                       seed=0, rng=None, backend="auto", progress=False):
+                       max_residuals=None, mag_range=None, snr_range=(5.0, 100.0), zero_point=None,
+                       misalign=0.5, match_radius=2.5, threshold=5.0, seed=0, rng=None, backend="auto",
+                       progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -190,6 +205,11 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     are added to the science image only, then the epoch is differenced against
     the real frame (``astrokit.differencing.subtract``, ZOGY [2]_). Triplets
     (see `ORIGINS`):
+
+    Every second epoch (1, 3, ...) is deliberately misregistered: its WCS
+    reference pixel is moved by up to ``misalign`` px and the subtraction's
+    star-based shift refinement is turned off, which leaves dipole residuals
+    at stars, the commonest bogus of real surveys.
 
     * real (1): difference candidates within ``match_radius`` px of an
       injection (injections that were not detected are not used; their count
@@ -213,9 +233,15 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         At most this many residual candidates per epoch (a random subset);
         default ``n_inject``.
     mag_range : tuple of float, optional
-        Magnitude range of the injections (passed to ``make_epoch``; its default if None).
+        Magnitude range of the injections (passed to ``make_epoch``); by
+        default they are drawn by signal-to-noise ratio, see ``snr_range``.
+    snr_range : tuple of float
+        PSF signal-to-noise range of the injections when ``mag_range`` is None
+        (passed to ``make_epoch`` if it accepts it).
     zero_point : float, optional
         Magnitude zero point (passed to ``make_epoch``).
+    misalign : float
+        Largest deliberate registration error of the odd epochs, px (0: none).
     match_radius : float
         Matching radius between candidates and injections, px.
     threshold : float
@@ -248,10 +274,14 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27
     """
+    import inspect
+
     from astropy.table import Table
     from tqdm.auto import tqdm
 
     mod, backend_name = _backend(backend)
+    epoch_params = inspect.signature(mod.make_epoch).parameters
+    subtract_params = inspect.signature(mod.subtract).parameters
     rng = np.random.default_rng(seed) if rng is None else rng
     data = np.asarray(reference.data, dtype=np.float32)
     if data.ndim != 2:
@@ -283,17 +313,28 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             "shift": (float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))),
             "seeing_factor": float(rng.uniform(1.0, 1.6)),
             "flux_scale": float(rng.uniform(0.85, 1.15)),
-            "noise_factor": float(rng.uniform(1.0, 1.5)),
+            "noise_factor": float(rng.uniform(0.3, 1.2)),
         }
         kwargs = dict(params, n_inject=n_inject)
         if mag_range is not None:
             kwargs["mag_range"] = tuple(mag_range)
+        elif snr_range is not None and "snr_range" in epoch_params:
+            kwargs["snr_range"] = tuple(snr_range)
         if zero_point is not None:
             kwargs["zero_point"] = zero_point
         epoch, inj = mod.make_epoch(reference, psf=psf, rng=rng, **kwargs)
         epoch.data = np.array(epoch.data, dtype=np.float32, copy=True)
         cx, cy = _add_cosmics(epoch.data, rng, n_cosmic, noise)
-        res = mod.subtract(epoch, reference, threshold=threshold, cutout_size=size)
+        sub_kwargs = {}
+        if (misalign > 0 and e % 2 == 1 and "refine_shift" in subtract_params and epoch.wcs is not None
+                and epoch.wcs.has_celestial):
+            error = rng.uniform(-misalign, misalign, 2)
+            new_wcs = _offset_wcs(epoch.wcs, *error)
+            epoch.wcs = None  # NDData only accepts a new WCS when none is set
+            epoch.wcs = new_wcs
+            sub_kwargs["refine_shift"] = False
+            params["registration_error"] = (float(error[0]), float(error[1]))
+        res = mod.subtract(epoch, reference, threshold=threshold, cutout_size=size, **sub_kwargs)
         sci = np.asarray(epoch.data, dtype=np.float32)
         ref_al = np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32)
         diff = np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32)

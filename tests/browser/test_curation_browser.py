@@ -66,7 +66,7 @@ def voila_url(store, tmp_path):
     proc = serve_dashboard("curation", store=store.root, port=port, block=False, log_file=log)
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc, log)
+        _wait_http(f"{url}voila/static/voila.js", proc, log)  # a static file: does not start a kernel
         yield url
     finally:
         proc.terminate()

@@ -1,0 +1,286 @@
+"""The ``astrokit`` command (the contract of ARCHITECTURE.md, "Command line")."""
+
+import argparse
+import json
+import math
+import sys
+import warnings
+
+from astrokit.exceptions import AstrokitError, AstrokitWarning
+
+__all__ = ["main", "format_table"]
+
+
+def _value(v):
+    if isinstance(v, bytes):
+        return f"<{len(v)} bytes>"
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def format_table(table, fmt="table", *, max_width=40):
+    """Format a `pyarrow.Table` as an aligned text table, CSV or JSON (NaN and Inf become null).
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Rows to print.
+    fmt : {'table', 'csv', 'json'}
+        Output format.
+    max_width : int
+        Cells wider than this are cut in the text table.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``fmt`` is unknown.
+    """
+    rows = [{k: _value(v) for k, v in r.items()} for r in table.to_pylist()]
+    names = table.column_names
+    if fmt == "json":
+        return json.dumps(rows, indent=1, default=str)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
+        return buf.getvalue().rstrip("\n")
+    if fmt != "table":
+        msg = f"unknown format {fmt!r}; choose table, csv or json"
+        raise ValueError(msg)
+
+    def cell(v):
+        text = "" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(r[n]) for n in names] for r in rows]
+    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def _store(args):
+    from astrokit.store import Store
+
+    return Store(args.store)
+
+
+def _parse_param(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        msg = f"--param {text!r}: expected KEY=VALUE"
+        raise AstrokitError(msg)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def cmd_data_fetch(args):
+    """Download and verify the sample data."""
+    from astrokit.datasets import fetch, sample_frames_dir
+
+    paths = fetch(dest=args.dest)
+    frames = sample_frames_dir(dest=args.dest)
+    for key, path in paths.items():
+        print(f"{key:16s} {path}")
+    print(f"{'frames folder':16s} {frames}")
+
+
+def cmd_ingest(args):
+    """Catalog FITS files."""
+    from astrokit.pipeline import run_ingest
+
+    report = run_ingest(_store(args), args.paths, progress=not args.quiet)
+    print(f"ingested {report['rows']} frames from {report['processed']} files; {report['failed']} quarantined")
+    for f in report["failures"]:
+        print(f"  quarantined: {f['reason']}")
+
+
+def cmd_run(args):
+    """Run the pipeline notebooks."""
+    from astrokit.pipeline import STAGES, run_pipeline
+
+    params = dict(_parse_param(p) for p in args.param)
+    if args.data:
+        params.setdefault("inputs", args.data)
+    stages = args.stages.split(",") if args.stages else list(STAGES)
+    records = run_pipeline(_store(args), stages=stages, params=params, progress=not args.quiet)
+    failed = [r for r in records if r["status"] != "ok"]
+    for r in records:
+        print(f"{r['stage']:12s} {r['status']:7s} {r['notebook_path']}" + (f"  {r['error']}" if r["error"] else ""))
+    if failed:
+        msg = f"stage {failed[0]['stage']} failed: {failed[0]['error']} (see {failed[0]['notebook_path']})"
+        raise AstrokitError(msg)
+
+
+def cmd_sql(args):
+    """Query the store with DuckDB."""
+    print(format_table(_store(args).sql(args.query), args.format))
+
+
+SUMMARY_QUERIES = {
+    "frames": "select status, imagetyp, count(*) as n from frames group by all order by all",
+    "sources": "select count(*) as sources, count(ra) as with_radec, count(distinct exposure_id) as frames from sources",
+    "candidates": """select c.origin, count(*) as candidates, count(s.candidate_id) as scored,
+                     count(distinct l.candidate_id) as labelled
+                     from candidates c left join scores s using (candidate_id)
+                     left join labels l using (candidate_id) group by all order by all""",
+    "best": """select c.candidate_id, c.origin, round(s.real_bogus, 3) as real_bogus, round(c.s_corr, 1) as s_corr,
+               round(c.mag, 2) as mag, round(c.ra, 5) as ra, round(c.dec, 5) as dec, s.model_version
+               from candidates c join scores s using (candidate_id)
+               order by s.real_bogus desc, abs(c.s_corr) desc limit 10""",
+    "runs": """select run_id, stage, status, notebook_path from runs
+               where run_id = (select max(run_id) from runs) order by started_at""",
+}
+
+
+def cmd_summary(args):
+    """Print the summary of the store."""
+    store = _store(args)
+    for title, query in SUMMARY_QUERIES.items():
+        print(f"\n== {title} ==")
+        print(format_table(store.sql(query), max_width=70))
+
+
+def cmd_score(args):
+    """Score unscored candidates."""
+    from astrokit.pipeline import run_inference
+
+    report = run_inference(_store(args), model=args.model, progress=not args.quiet)
+    print(f"scored {report['rows']} candidates")
+
+
+def cmd_train(args):
+    """Train a real-bogus model, register it, promote it if better."""
+    from astrokit.inference import train_into_registry
+
+    result = train_into_registry(_store(args).models_dir, epochs=args.epochs, seed=args.seed,
+                                 n_epochs_images=args.images, margin=args.margin, progress=not args.quiet)
+    print(json.dumps(result, indent=1, default=str))
+
+
+def cmd_model(args):
+    """List, show or promote models."""
+    from astrokit.inference import list_models, promote
+
+    models_dir = _store(args).models_dir
+    if args.action == "list":
+        import pyarrow as pa
+
+        rows = list_models(models_dir)
+        keep = ("name", "version", "promoted", "roc_auc", "average_precision", "fpr_at_fnr_1pct", "created_at")
+        print(format_table(pa.Table.from_pylist([{k: r.get(k) for k in keep} for r in rows]) if rows
+                           else pa.table({k: [] for k in keep})))
+    elif args.action == "show":
+        name, _, version = args.spec.partition(":")
+        rows = [r for r in list_models(models_dir) if r["name"] == name and (not version or r["version"] == version)]
+        if not rows:
+            msg = f"no model {args.spec!r} in {models_dir}"
+            raise AstrokitError(msg)
+        print(json.dumps(rows[-1], indent=1, default=str))
+    else:
+        name, _, version = args.spec.partition(":")
+        print(json.dumps(promote(models_dir, name, version, margin=args.margin, force=args.force), default=str))
+
+
+def cmd_dashboard(args):
+    """Serve a dashboard with Voila."""
+    from astrokit.widgets import serve_dashboard
+
+    print(f"serving the {args.name} dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
+    serve_dashboard(args.name, store=str(_store(args).root), port=args.port, block=True)
+
+
+def build_parser():
+    """Return the argparse parser of the ``astrokit`` command."""
+    p = argparse.ArgumentParser(prog="astrokit", description="Time-domain analysis of astronomical images.")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_store(sp):
+        sp.add_argument("--store", default=None, help="store folder (default $ASTROKIT_STORE or ./astrokit-data)")
+        return sp
+
+    data = sub.add_parser("data", help="sample data (DATA.md)")
+    dsub = data.add_subparsers(dest="action", required=True)
+    f = dsub.add_parser("fetch", help="download, verify (SHA-256) and cache the real sample data")
+    f.add_argument("--dest", default=None, help="cache folder (default $ASTROKIT_DATA or ~/.cache/astrokit/data)")
+    f.set_defaults(func=cmd_data_fetch)
+
+    sp = with_store(sub.add_parser("ingest", help="catalog FITS files and folders into frames"))
+    sp.add_argument("paths", nargs="+", help="FITS files or folders (recursive)")
+    sp.set_defaults(func=cmd_ingest)
+
+    sp = with_store(sub.add_parser("run", help="run the pipeline notebooks with papermill"))
+    sp.add_argument("--data", action="append", default=[], help="input folder or file (repeatable); "
+                    "default: the sample frames")
+    sp.add_argument("--stages", default=None, help="comma-separated stages (default: all: "
+                    "ingest,photometry,difference,alerts,inference)")
+    sp.add_argument("--param", action="append", default=[], help="KEY=VALUE notebook parameter (JSON values)")
+    sp.set_defaults(func=cmd_run)
+
+    sp = with_store(sub.add_parser("sql", help="query the tables with DuckDB"))
+    sp.add_argument("query", help="SQL, e.g. \"select count(*) from frames\"")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sp.set_defaults(func=cmd_sql)
+
+    sp = with_store(sub.add_parser("summary", help="print what the store holds"))
+    sp.set_defaults(func=cmd_summary)
+
+    sp = with_store(sub.add_parser("score", help="score unscored candidates with the real-bogus model"))
+    sp.add_argument("--model", default=None, help="NAME[:VERSION] or 'default' (default: promoted, else shipped)")
+    sp.set_defaults(func=cmd_score)
+
+    sp = with_store(sub.add_parser("train", help="train a real-bogus model on injected fakes, register it"))
+    sp.add_argument("--model", default="real_bogus", choices=("real_bogus",), help="model to train")
+    sp.add_argument("--epochs", type=int, default=20, help="maximum training epochs (early stopping)")
+    sp.add_argument("--images", type=int, default=4, help="synthetic epochs made from the real frame")
+    sp.add_argument("--seed", type=int, default=0, help="random seed")
+    sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
+    sp.set_defaults(func=cmd_train)
+
+    sp = with_store(sub.add_parser("model", help="the model registry"))
+    sp.add_argument("action", choices=("list", "show", "promote"))
+    sp.add_argument("spec", nargs="?", default="real_bogus", help="NAME[:VERSION]")
+    sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
+    sp.add_argument("--force", action="store_true", help="promote even if not better")
+    sp.set_defaults(func=cmd_model)
+
+    sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
+    sp.add_argument("name", nargs="?", default="curation", help="dashboard (curation)")
+    sp.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    sp.set_defaults(func=cmd_dashboard)
+    return p
+
+
+def main(argv=None):
+    """Run the ``astrokit`` command; return its exit code (non-zero with a one-line reason on error)."""
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default", AstrokitWarning)
+    warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
+    try:
+        args.func(args)
+    except (AstrokitError, KeyError, ValueError, TypeError, OSError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"astrokit: error: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
