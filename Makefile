@@ -1,0 +1,68 @@
+# astrokit: the two commands of the README.
+#   make run    fresh machine -> .venv, install, fetch the real data, run the pipeline, summary, dashboard
+#   make test   fresh machine -> the same set-up, then pytest + nbval + browser tests
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ASTROKIT := $(VENV)/bin/astrokit
+STORE ?= astrokit-data
+PORT ?= 8866
+# USE_UV=0 installs with plain pip instead of uv (uv itself comes from PyPI into the venv).
+USE_UV ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: help setup data pipeline run test chromium dashboard lab clean
+
+help:
+	@echo "make run       set up, fetch the real data, run the pipeline, serve the curation dashboard"
+	@echo "make pipeline  the same without the dashboard (what cron calls)"
+	@echo "make test      set up, then the whole test suite (pytest, nbval, browser tests)"
+	@echo "make lab       JupyterLab on http://127.0.0.1:8888"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	@if [ "$(USE_UV)" = "1" ]; then \
+	  $(PY) -m pip install --quiet --disable-pip-version-check uv && \
+	  $(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e ".[all]"; \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e ".[all]"; \
+	fi
+	@touch $@
+
+setup: $(VENV)/.installed
+
+data: setup
+	$(ASTROKIT) data fetch
+
+pipeline: data
+	$(ASTROKIT) run --store $(STORE)
+	$(ASTROKIT) summary --store $(STORE)
+
+run: pipeline dashboard
+
+dashboard: setup
+	$(ASTROKIT) dashboard curation --store $(STORE) --port $(PORT)
+
+lab: setup
+	ASTROKIT_STORE=$(abspath $(STORE)) $(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --allow-root
+
+# Debian's chromium for the browser tests: installed when missing and we may (root); otherwise the
+# browser tests skip with a printed reason.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null || echo present)"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium missing and cannot be installed here (not root): browser tests will be skipped"; fi
+
+test: data chromium
+	$(PY) -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(STORE) .pytest_cache
