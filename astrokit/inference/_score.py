@@ -56,7 +56,7 @@ def load_default_model():
     return model, metrics
 
 
-def score_triplets(model, cutouts, *, batch_size=256):
+def score_triplets(model, cutouts, *, is_positive=None, batch_size=256):
     """Real-bogus scores of science/reference/difference triplets.
 
     Parameters
@@ -68,6 +68,11 @@ def score_triplets(model, cutouts, *, batch_size=256):
         Raw (not normalised) stamps in science, reference, difference order,
         any flux unit; NaN pixels are allowed (they are filled, see
         `normalise_triplets`).
+    is_positive : 1D array-like of bool, shape (N,), optional
+        Sign of each candidate on the difference image. The difference stamps
+        of negative candidates (False) are negated before scoring, so that
+        every candidate is seen positive, the convention of the training sets
+        (`build_training_set`) and of ZTF alert stamps. None: stamps are used as given.
     batch_size : int
         Prediction batch size.
 
@@ -79,8 +84,8 @@ def score_triplets(model, cutouts, *, batch_size=256):
     Raises
     ------
     ValueError
-        If ``cutouts`` does not have 3 channels last or does not match the
-        model's input shape.
+        If ``cutouts`` does not have 3 channels last, does not match the
+        model's input shape, or ``is_positive`` has the wrong length.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
@@ -90,9 +95,16 @@ def score_triplets(model, cutouts, *, batch_size=256):
     """
     if model is None:
         model, _ = load_default_model()
-    arr = np.asarray(cutouts)
+    arr = np.asarray(cutouts, dtype=np.float32)
     if arr.ndim == 4 and arr.shape[0] == 0:
         return np.empty(0, dtype=np.float32)
+    if is_positive is not None:
+        neg = ~np.atleast_1d(np.asarray(is_positive, dtype=bool))
+        arr = np.array(arr if arr.ndim == 4 else arr[None], copy=True)
+        if neg.shape != (arr.shape[0],):
+            msg = f"is_positive has {neg.size} values for {arr.shape[0]} triplets"
+            raise ValueError(msg)
+        arr[neg, :, :, 2] *= -1.0
     x = normalise_triplets(arr)
     expected = tuple(model.input_shape[1:])
     if x.shape[1:] != expected:

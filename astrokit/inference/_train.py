@@ -177,7 +177,7 @@ def _recall_by_mag(mag, y, score, n_bins=5):
     return out
 
 
-def train_default(out_dir, *, seed=0, n_epochs=5, n_inject=400, epochs=30, batch_size=64, backend="auto",
+def train_default(out_dir, *, seed=0, n_epochs=6, n_inject=400, epochs=30, batch_size=64, backend="auto",
                   progress=True):
     """Build a training set from the real GOTO frame and train the model shipped with astrokit.
 

@@ -47,7 +47,9 @@ class TrainingSet:
     meta : astropy.table.Table
         One row per triplet: ``origin`` (see `ORIGINS`), ``epoch``, ``x``, ``y``
         (0-based px on the science frame), ``mag`` (injected magnitude, NaN for
-        bogus), ``s_corr`` (detection significance, NaN where not a candidate).
+        bogus), ``s_corr`` (detection significance, NaN where not a candidate),
+        ``is_positive`` (False for negative candidates, whose difference stamp
+        is stored negated), ``label``.
     info : dict
         How the set was made (backend, seed, epoch parameters, counts).
     """
@@ -194,8 +196,8 @@ def _candidate_stamps(cand, size):
 
 def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_cosmic=60, n_edge=30,
                        max_residuals=None, mag_range=None, snr_range=(5.0, 100.0), zero_point=None,
-                       misalign=0.5, match_radius=2.5, threshold=5.0, seed=0, rng=None, backend="auto",
-                       progress=False):
+                       misalign=0.8, fading_fraction=0.2, match_radius=2.5, threshold=5.0, seed=0, rng=None,
+                       backend="auto", progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -210,6 +212,14 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     reference pixel is moved by up to ``misalign`` px and the subtraction's
     star-based shift refinement is turned off, which leaves dipole residuals
     at stars, the commonest bogus of real surveys.
+
+    Stamps follow the braai/ZTF sign convention: the difference stamp of a
+    negative candidate (``is_positive`` False) is negated, so the candidate
+    always appears positive in the difference channel (`score_triplets` does
+    the same with its ``is_positive`` argument). A fraction
+    ``fading_fraction`` of the injected triplets is turned into fading
+    sources by swapping the science and reference stamps (the source is then
+    in the reference only, a negative candidate).
 
     * real (1): difference candidates within ``match_radius`` px of an
       injection (injections that were not detected are not used; their count
@@ -240,6 +250,8 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         (passed to ``make_epoch`` if it accepts it).
     zero_point : float, optional
         Magnitude zero point (passed to ``make_epoch``).
+    fading_fraction : float
+        Fraction of injected triplets turned into fading (negative) sources.
     misalign : float
         Largest deliberate registration error of the odd epochs, px (0: none).
     match_radius : float
@@ -298,15 +310,19 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
             "n_injected": 0, "n_injected_detected": 0}
 
-    def add(stamps, origin, epoch, x, y, mag=None, s_corr=None):
+    def add(stamps, origin, epoch, x, y, mag=None, s_corr=None, positive=None):
         n = len(stamps)
         if n == 0:
             return
-        Xs.append(np.asarray(stamps, dtype=np.float32))
+        stamps = np.array(stamps, dtype=np.float32)
+        positive = np.ones(n, dtype=bool) if positive is None else np.asarray(positive, dtype=bool)
+        stamps[~positive, :, :, 2] *= -1.0  # braai/ZTF convention: candidate positive in the difference
+        Xs.append(stamps)
         mag = np.full(n, np.nan) if mag is None else np.asarray(mag, dtype=float)
         s_corr = np.full(n, np.nan) if s_corr is None else np.asarray(s_corr, dtype=float)
         for i in range(n):
-            rows.append((origin, epoch, float(x[i]), float(y[i]), float(mag[i]), float(s_corr[i])))
+            rows.append((origin, epoch, float(x[i]), float(y[i]), float(mag[i]), float(s_corr[i]),
+                         bool(positive[i])))
 
     for e in tqdm(range(n_epochs), desc="training-set epochs", disable=not progress):
         params = {
@@ -360,13 +376,13 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             add(stamps[keep], "injected", e, kx[keep], ky[keep], np.asarray(inj["mag"], dtype=float)[j_inj[keep]],
                 s_corr[keep])
             is_cos = (d_cos <= match_radius) & ~is_inj
-            add(stamps[is_cos], "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos])
+            add(stamps[is_cos], "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos], positive=pos[is_cos])
             # residual: far from any injection and cosmic (avoid ambiguous labels)
             is_res = (d_inj > 3 * max(fwhm, 1.0) + match_radius) & (d_cos > 3 * match_radius)
             k = np.flatnonzero(is_res)
             if k.size > max_residuals:
                 k = np.sort(rng.choice(k, max_residuals, replace=False))
-            add(stamps[k], "residual", e, kx[k], ky[k], s_corr=s_corr[k])
+            add(stamps[k], "residual", e, kx[k], ky[k], s_corr=s_corr[k], positive=pos[k])
             found_cos = set(np.flatnonzero(_nearest(cx, cy, kx[is_cos], ky[is_cos])[0] <= match_radius))
         else:
             found_cos = set()
@@ -397,8 +413,14 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         msg = "no training triplets could be made from this frame"
         raise DataError(msg)
     X = np.concatenate(Xs)
-    meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr"),
-                 dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64))
+    meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr", "is_positive"),
+                 dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64, bool))
+    injected = np.flatnonzero(meta["origin"] == "injected")
+    fading = np.sort(rng.choice(injected, int(round(fading_fraction * injected.size)), replace=False))
+    X[fading] = X[fading][..., [1, 0, 2]]  # source in the reference only
+    meta["is_positive"][fading] = False
+    meta["s_corr"][fading] *= -1.0
+    info["n_fading"] = int(fading.size)
     y = np.array([ORIGINS[o][0] for o in meta["origin"]], dtype=np.int8)
     meta["label"] = y
     return TrainingSet(X, y, meta, info)

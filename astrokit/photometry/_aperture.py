@@ -31,7 +31,8 @@ def zero_point_from_header(header):
     return None
 
 
-def aperture_photometry(data, x, y, *, r, r_in, r_out, rms=None, gain=None, zero_point=None):
+def aperture_photometry(data, x, y, *, r, r_in, r_out, rms=None, gain=None, zero_point=None,
+                        local_background=True):
     """Measure circular-aperture fluxes with a sigma-clipped local annulus background.
 
     flux = sum(data in aperture) - median_clipped(annulus) * area. The error
@@ -54,6 +55,10 @@ def aperture_photometry(data, x, y, *, r, r_in, r_out, rms=None, gain=None, zero
         Electrons per ADU, for the Poisson term; omitted when None.
     zero_point : float, optional
         mag = -2.5 log10(flux) + zero_point; 0 (instrumental) when None.
+    local_background : bool
+        Subtract the annulus median (default). False measures ``data`` as
+        given (already background-subtracted, as SExtractor's FLUX_APER with
+        its background map); the annulus is then only reported.
 
     Returns
     -------
@@ -99,14 +104,16 @@ def aperture_photometry(data, x, y, *, r, r_in, r_out, rms=None, gain=None, zero
     bkg[empty], bkg_std[empty] = 0.0, np.nan
     raw, _, sflag = sep.sum_circle(data, x, y, r, subpix=5)
     area = np.pi * r**2
-    flux = raw - bkg * area
+    flux = raw - bkg * area if local_background else raw
     if rms is None:
         var_bkg = area * bkg_std**2
     elif np.ndim(rms) == 0:
         var_bkg = area * float(rms) ** 2
     else:
         var_bkg, _, _ = sep.sum_circle(np.ascontiguousarray(rms, dtype=np.float64) ** 2, x, y, r, subpix=5)
-    var = var_bkg + (np.pi / 2.0) * area**2 * bkg_std**2 / np.maximum(n_ann, 1)
+    var = var_bkg
+    if local_background:
+        var = var + (np.pi / 2.0) * area**2 * np.nan_to_num(bkg_std) ** 2 / np.maximum(n_ann, 1)
     if gain:
         var = var + np.clip(flux, 0, None) / float(gain)
     flux_err = np.sqrt(var)

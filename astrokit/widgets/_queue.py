@@ -53,7 +53,8 @@ def build_queue(candidates, scores, labels, *, user, model_version=None):
     lab = _df(labels)
     if model_version is not None:
         sc = sc[sc["model_version"] == model_version]
-    sc = sc.sort_values(["candidate_id", "scored_at"], kind="stable").drop_duplicates("candidate_id", keep="last")
+    sc = sc.sort_values(["candidate_id", "scored_at"], kind="stable")
+    sc = sc.drop_duplicates("candidate_id", keep="last")
     sc = sc[["candidate_id", "real_bogus", "model_name", "model_version"]]
     cand = cand.drop_duplicates("candidate_id", keep="last")
     queue = cand.merge(sc, on="candidate_id", how="left")

@@ -177,7 +177,7 @@ class CandidateScanner(traitlets.HasTraits):
             self.index += 1
 
     def previous(self):
-        """Show the previous candidate without writing anything (to look again; a new decision is a new event)."""
+        """Show the previous candidate without writing anything (a new decision there is a new event)."""
         if self.index > 0:
             self.index -= 1
 
@@ -278,7 +278,7 @@ class CandidateScanner(traitlets.HasTraits):
         self._w_info.value = _info_html(row)
 
     def _render_progress(self):
-        if not self._loaded:
+        if not self._loaded or self.n_queue == 0:
             self._w_progress.value = ""
             return
         pos = min(self.index + 1, self.n_queue)
@@ -323,11 +323,14 @@ def _info_html(row):
 
     ra, dec = g("ra"), g("dec")
     mag, mag_err = g("mag"), g("mag_err")
-    mag_text = format_value(mag, "{:.3f}") + ("" if mag_err is None else f" ± {format_value(mag_err, '{:.3f}')}")
+    mag_text = format_value(mag, "{:.3f}")
+    if mag_err is not None:
+        mag_text += f" ± {format_value(mag_err, '{:.3f}')}"
     model = g("model_name")
     score_text = format_value(g("real_bogus"), "{:.3f}")
     if model is not None:
-        score_text += f" <small>({html.escape(str(model))} {html.escape(str(g('model_version') or ''))})</small>"
+        version = g("model_version") or ""
+        score_text += f" <small>({html.escape(str(model))} {html.escape(str(version))})</small>"
     items = [
         ("candidate", f"<code>{html.escape(str(row['candidate_id']))}</code>"),
         ("score (real_bogus)", score_text),
@@ -339,5 +342,6 @@ def _info_html(row):
         ("RA, Dec (hms dms)", format_sexagesimal(ra, dec)),
         ("MJD", format_value(g("mjd"), "{:.5f}")),
     ]
-    cells = "".join(f"<tr><td style='padding-right:12px;color:#555'>{k}</td><td>{v}</td></tr>" for k, v in items)
+    cells = "".join(f"<tr><td style='padding-right:12px;color:#555'>{k}</td><td>{v}</td></tr>"
+                    for k, v in items)
     return f"<table class='astrokit-info-table'>{cells}</table>"

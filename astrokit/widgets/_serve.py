@@ -82,7 +82,8 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     path = dashboard_path(name)
     require("voila", "dashboards")
     env = dict(os.environ)
-    env["ASTROKIT_STORE"] = str(Path(store if store is not None else default_store_path()).expanduser().resolve())
+    store_path = Path(store if store is not None else default_store_path())
+    env["ASTROKIT_STORE"] = str(store_path.expanduser().resolve())
     cmd = [sys.executable, "-m", "voila", str(path), "--port", str(int(port)), "--Voila.ip=127.0.0.1",
            "--Voila.port_retries=0", "--show_tracebacks=True"]
     template_root = dashboards_dir() / "jupyter"

@@ -55,8 +55,9 @@ def chromium():
 
 
 @pytest.fixture
-def store(tmp_path):
-    return make_demo_store(tmp_path / "store", n=3)
+def store(request, tmp_path):
+    n = getattr(request, "param", 3)
+    return make_demo_store(tmp_path / "store", n=n)
 
 
 @pytest.fixture
@@ -113,4 +114,19 @@ def test_click_real_writes_one_label(chromium, store, voila_url):
     time.sleep(0.5)  # let late console messages arrive
     errors = [text for kind, text in console if kind == "error"]
     assert errors == [], errors
+    page.close()
+
+
+@pytest.mark.parametrize("store", [0], indirect=True)
+def test_empty_store_says_so(chromium, store, voila_url):
+    page = chromium.new_page(viewport={"width": 1100, "height": 600})
+    console = []
+    page.on("console", lambda msg: console.append((msg.type, msg.text)))
+    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    page.goto(voila_url, timeout=90_000)
+    page.locator(".astrokit-empty", has_text="No candidates to scan").wait_for(timeout=90_000)
+    assert not page.locator("button.astrokit-label-real").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "curation-empty.png"), full_page=True)
+    assert [text for kind, text in console if kind == "error"] == []
     page.close()
