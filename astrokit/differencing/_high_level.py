@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from astrokit.differencing._candidates import find_candidates
 from astrokit.differencing._psf import estimate_psf
-from astrokit.differencing._zogy import zogy
+from astrokit.differencing._zogy import ZogyResult, zogy
 from astrokit.exceptions import AstrokitError, DataError
 from astrokit.registration import align_to, alignment_residual, match_positions
 
@@ -123,6 +123,19 @@ def _flux_ratio(sci, ref, x, y, radius, bad):
         msg = f"subtract: only {int(ok.sum())} stars usable to measure the flux scale; need at least 3"
         raise DataError(msg)
     return float(np.median(fs[ok] / fr[ok])), int(ok.sum())
+
+
+def _rescale(zres, c):
+    """ZOGY result for noise models (sigma, variance images) scaled by ``c`` (and ``c**2``).
+
+    Scaling both noise models by ``c`` gives ``D/c``, ``S/c**2``, ``V_S/c**2``, ``V_ast/c**4``,
+    ``F_D/c`` and ``F_S/c**2`` exactly, so there is no need to run ZOGY again.
+    """
+    V_S = zres.V_S / np.float32(c**2)
+    V_ast = zres.V_ast / np.float32(c**4)
+    S = zres.S / np.float32(c**2)
+    return ZogyResult(D=zres.D / np.float32(c), P_D=zres.P_D, S=S, S_corr=(S / np.sqrt(V_S + V_ast)).astype(np.float32),
+                      F_D=zres.F_D / c, F_S=zres.F_S / c**2, V_S=V_S, V_ast=V_ast)
 
 
 def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63, psf_size=25, gain=None,
@@ -272,7 +285,7 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     first_noise = _robust_std(zres.D[inner])
     if calibrate_noise and np.isfinite(first_noise) and abs(first_noise - 1) > 0.05:
         noise_scale = first_noise
-        zres = run(noise_scale)
+        zres = _rescale(zres, noise_scale)
 
     # (8) candidates
     cand_mask = ~inner

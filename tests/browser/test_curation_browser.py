@@ -41,6 +41,7 @@ def _wait_http(url, proc, log, timeout=60):
 
 @pytest.fixture
 def chromium():
+    """Headless Debian Chromium driven by Playwright (skipped, with the reason, when missing)."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
         print(reason)
@@ -56,12 +57,14 @@ def chromium():
 
 @pytest.fixture
 def store(request, tmp_path):
+    """A temporary store with synthetic candidates and scores."""
     n = getattr(request, "param", 3)
     return make_demo_store(tmp_path / "store", n=n)
 
 
 @pytest.fixture
 def voila_url(store, tmp_path):
+    """Serve the curation dashboard on a free port; stop Voila afterwards."""
     port = _free_port()
     log = tmp_path / "voila.log"
     proc = serve_dashboard("curation", store=store.root, port=port, block=False, log_file=log)
@@ -79,6 +82,7 @@ def voila_url(store, tmp_path):
 
 
 def test_click_real_writes_one_label(chromium, store, voila_url):
+    """A click on Real writes exactly one 'real' event for the first candidate."""
     first = "demo:2"  # highest score of make_demo_store(n=3)
     page = chromium.new_page(viewport={"width": 1100, "height": 950})
     console = []
@@ -119,6 +123,7 @@ def test_click_real_writes_one_label(chromium, store, voila_url):
 
 @pytest.mark.parametrize("store", [0], indirect=True)
 def test_empty_store_says_so(chromium, store, voila_url):
+    """With zero candidates the page says so and shows no buttons."""
     page = chromium.new_page(viewport={"width": 1100, "height": 600})
     console = []
     page.on("console", lambda msg: console.append((msg.type, msg.text)))

@@ -24,6 +24,7 @@ from astrokit.widgets._testing import make_demo_store
 
 @pytest.fixture
 def store(tmp_path):
+    """A temporary store with synthetic candidates and scores."""
     return make_demo_store(tmp_path / "store", n=5)
 
 
@@ -32,6 +33,7 @@ def _labels(store):
 
 
 def test_queue_is_sorted_by_score(store):
+    """The queue is ordered by score, best first."""
     scanner = CandidateScanner(store, user="ada").load()
     assert list(scanner.queue["candidate_id"]) == ["demo:4", "demo:3", "demo:2", "demo:1", "demo:0"]
     assert scanner.queue["real_bogus"].is_monotonic_decreasing
@@ -40,6 +42,7 @@ def test_queue_is_sorted_by_score(store):
 
 
 def test_decide_writes_one_event_each_and_advances(store):
+    """Each decision is one event in labels; the scanner moves on."""
     scanner = CandidateScanner(store, user="ada").load()
     scanner.decide("real")
     assert scanner.candidate_id == "demo:3"
@@ -57,6 +60,7 @@ def test_decide_writes_one_event_each_and_advances(store):
 
 
 def test_labelled_candidates_leave_the_queue_on_reload(store):
+    """Decided candidates leave that user's queue; skipped ones stay."""
     scanner = CandidateScanner(store, user="ada").load()
     scanner.decide("real")
     scanner.decide("skip")  # skipped candidates stay in the queue
@@ -71,6 +75,7 @@ def test_labelled_candidates_leave_the_queue_on_reload(store):
 
 
 def test_widget_renders_and_buttons_call_decide(store):
+    """The UI shows stamps and info; its buttons go through decide()."""
     scanner = CandidateScanner(store, user="ada").load()
     ui = scanner.widget
     assert "astrokit-scanner" in ui._dom_classes
@@ -96,8 +101,9 @@ def test_widget_renders_and_buttons_call_decide(store):
 
 
 def test_finishing_the_queue(store):
+    """After the last candidate: a done message, and errors shown in the UI."""
     scanner = CandidateScanner(store, user="ada").load()
-    scanner.widget
+    _ = scanner.widget
     for _ in range(5):
         scanner.decide("bogus")
     assert scanner.candidate_id is None
@@ -111,6 +117,7 @@ def test_finishing_the_queue(store):
 
 
 def test_errors(store):
+    """decide() raises on a bad label and before load()."""
     scanner = CandidateScanner(store, user="ada")
     with pytest.raises(AstrokitError, match="load"):
         scanner.decide("real")
@@ -121,13 +128,15 @@ def test_errors(store):
 
 
 def test_empty_store(tmp_path):
+    """An empty store gives an empty queue and a clear message."""
     scanner = CandidateScanner(Store(tmp_path / "empty"), user="ada").load()
     assert scanner.n_queue == 0 and scanner.candidate_id is None
-    scanner.widget
+    _ = scanner.widget
     assert "No candidates to scan" in scanner._w_empty.value
 
 
 def test_build_queue_latest_score_and_model_version():
+    """The latest score wins, unless a model version is asked for."""
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     t1 = datetime(2026, 1, 2, tzinfo=timezone.utc)
     cands = pa.table({"candidate_id": ["a", "b", "c"]})
@@ -147,6 +156,7 @@ def test_build_queue_latest_score_and_model_version():
 
 @pytest.mark.parametrize("kind", ["asinh", "linear"])
 def test_stretch_uint8(kind):
+    """Stretches give uint8 over the full 0..255 range; non-finite pixels are 0."""
     rng = np.random.default_rng(1)
     data = rng.normal(100, 10, (63, 63)).astype(np.float32)
     data[5, 5] = np.nan
@@ -158,6 +168,7 @@ def test_stretch_uint8(kind):
 
 
 def test_stretch_constant_nan_and_bad_input():
+    """Constant and all-NaN stamps, and bad arguments."""
     assert np.all(stretch(np.full((4, 4), 3.0)) == 128)
     assert np.all(stretch(np.full((4, 4), np.nan)) == 0)
     with pytest.raises(ValueError, match="unknown stretch"):
@@ -169,6 +180,7 @@ def test_stretch_constant_nan_and_bad_input():
 
 
 def test_format_sexagesimal():
+    """Sexagesimal formatting of known positions."""
     assert format_sexagesimal(10.684708, 41.26875) == "00:42:44.33 +41:16:07.50"  # M31
     assert format_sexagesimal(83.633, -5.391) == "05:34:31.92 -05:23:27.60"
     assert format_sexagesimal(None, 1.0) == "-"
@@ -176,6 +188,7 @@ def test_format_sexagesimal():
 
 
 def test_dashboards():
+    """The curation dashboard is found; an unknown name lists the available ones."""
     assert "curation" in list_dashboards()
     assert dashboard_path("curation").name == "curation.ipynb"
     with pytest.raises(AstrokitError, match="available dashboards: .*curation"):
