@@ -10,6 +10,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ASTROKIT := $(VENV)/bin/astrokit
 STORE ?= astrokit-data
+# DATA: input folder of FITS frames for the pipeline; empty = the real sample frames.
+DATA ?=
 PORT ?= 8866
 # USE_UV=0 installs with plain pip instead of uv (uv itself comes from PyPI into the venv).
 USE_UV ?= 1
@@ -41,7 +43,7 @@ data: setup
 	$(ASTROKIT) data fetch
 
 pipeline: data
-	$(ASTROKIT) run --store $(STORE)
+	$(ASTROKIT) run --store $(STORE) $(if $(DATA),--data $(DATA))
 	$(ASTROKIT) summary --store $(STORE)
 
 run: pipeline dashboard
