@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from astrokit.datasets import get_path
 from astrokit.pipeline import STAGES, run_alerts, run_difference, run_inference, run_photometry, run_pipeline
 from astrokit.store import Store
 
@@ -82,8 +83,7 @@ def test_rerun_is_idempotent(pipeline_store):
     before = {t: _one(store, f"select count(*) n from {t}")["n"] for t in ("sources", "candidates", "scores")}
     run_photometry(store, progress=False)
     run_difference(store, progress=False)
-    run_alerts(store, [p for p in []] or [__import__("astrokit.datasets").datasets.get_path("ztf_alerts")],
-               progress=False)
+    run_alerts(store, [get_path("ztf_alerts")], progress=False)
     assert run_inference(store, progress=False)["rows"] == 0
     after = {t: _one(store, f"select count(*) n from {t}")["n"] for t in ("sources", "candidates", "scores")}
     assert after == before
