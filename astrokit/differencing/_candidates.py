@@ -21,8 +21,8 @@ _COLUMNS = (
     ("x", np.float64, "pix", "x position of the S_corr peak (0-based px)"),
     ("y", np.float64, "pix", "y position of the S_corr peak (0-based px)"),
     ("s_corr", np.float32, None, "S_corr at the peak (signed, in standard deviations)"),
-    ("flux", np.float64, "adu", "PSF flux S/F_S at the peak, in reference-image ADU"),
-    ("flux_err", np.float64, "adu", "1-sigma error of flux, sqrt(V_S)/F_S, in reference-image ADU"),
+    ("flux", np.float64, "adu", "PSF flux F_n S/F_S at the peak, in science-image ADU (negative: fainter)"),
+    ("flux_err", np.float64, "adu", "1-sigma error of flux, F_n sqrt(V_S)/F_S, in science-image ADU"),
     ("is_positive", bool, None, "True if the source brightened in the science image"),
     ("flags", np.int32, None, "bitmask, see CANDIDATE_FLAGS"),
 )
@@ -113,10 +113,11 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
 
     ``S_corr`` is thresholded at ``+threshold`` and ``-threshold``; each connected
     region (8-connectivity) gives one candidate at its extreme pixel, refined to
-    sub-pixel precision by a parabola. The flux is the ZOGY PSF photometry ``S / F_S`` at
-    that pixel [1]_ (eq. 42), in the flux units of the reference image (reference
-    ADU when ``flux_reference=1``; multiply by ``flux_science`` for science ADU), and
-    ``flux_err = sqrt(V_S) / F_S``. Flag bits are in `CANDIDATE_FLAGS`.
+    sub-pixel precision by a parabola. The flux is the ZOGY PSF photometry
+    ``F_n * S / F_S`` at that pixel [1]_ (eq. 42; ``F_n = result.flux_science``), i.e.
+    the change of the source's flux in science-image ADU (negative when it faded), and
+    ``flux_err = F_n * sqrt(V_S) / F_S`` (background and source noise, no astrometric
+    term). Flag bits are in `CANDIDATE_FLAGS`.
 
     Parameters
     ----------
@@ -146,7 +147,8 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
 
         - ``x``, ``y`` : float64, position (0-based px);
         - ``s_corr`` : float32, signed S_corr at the peak (dimensionless);
-        - ``flux``, ``flux_err`` : float64, PSF flux and its error (reference ADU);
+        - ``flux``, ``flux_err`` : float64, PSF flux of the change and its error
+          (science-image ADU);
         - ``is_positive`` : bool, brighter in the science image;
         - ``flags`` : int32, bitmask of `CANDIDATE_FLAGS`;
         - ``cutout_science``, ``cutout_reference`` : float32, shape (N, size, size),
@@ -207,11 +209,9 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
         if sel.any():
             yf[sel], xf[sel] = _refine(sgn * s_ok, iy[sel], ix[sel])
 
-    F_S = result.F_S
-    S = np.asarray(result.S)
-    V = np.asarray(result.V_S)
-    flux = S[iy, ix] / F_S
-    flux_err = np.sqrt(V[iy, ix]) / F_S
+    scale = result.flux_science / result.F_S
+    flux = np.asarray(result.S)[iy, ix] * scale
+    flux_err = np.sqrt(np.asarray(result.V_S)[iy, ix]) * scale
 
     flags = np.zeros(len(iy), dtype=np.int32)
     half = cutout_size // 2

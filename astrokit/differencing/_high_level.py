@@ -135,7 +135,8 @@ def _rescale(zres, c):
     V_ast = zres.V_ast / np.float32(c**4)
     S = zres.S / np.float32(c**2)
     return ZogyResult(D=zres.D / np.float32(c), P_D=zres.P_D, S=S, S_corr=(S / np.sqrt(V_S + V_ast)).astype(np.float32),
-                      F_D=zres.F_D / c, F_S=zres.F_S / c**2, V_S=V_S, V_ast=V_ast)
+                      F_D=zres.F_D / c, F_S=zres.F_S / c**2, V_S=V_S, V_ast=V_ast,
+                      flux_science=zres.flux_science, flux_reference=zres.flux_reference)
 
 
 def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63, psf_size=25, gain=None,

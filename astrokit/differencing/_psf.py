@@ -44,7 +44,7 @@ def gaussian_fwhm(psf):
 
 
 def estimate_psf(data, *, mask=None, size=25, background=None, rms=None, saturation=None,
-                 max_stars=150, threshold=10.0):
+                 max_stars=80, threshold=10.0):
     """Estimate the point-spread function of an image from its own stars.
 
     Sources are detected with sep; the PSF stars are those with no sep flag, a peak

@@ -38,6 +38,9 @@ class ZogyResult:
     V_ast : 2D ndarray of float32
         Astrometric-noise variance of ``S`` (eqs. 30-33); zeros when ``sigma_astrometric``
         is (0, 0).
+    flux_science, flux_reference : float
+        The flux zero points ``F_n`` and ``F_r`` used; ``flux_science * S / F_S`` is a
+        transient's flux in science-image ADU.
     """
 
     D: np.ndarray
@@ -48,6 +51,8 @@ class ZogyResult:
     F_S: float
     V_S: np.ndarray
     V_ast: np.ndarray
+    flux_science: float = 1.0
+    flux_reference: float = 1.0
 
 
 def pad_psf(psf, shape):
@@ -213,4 +218,5 @@ def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma
 
     f32 = np.float32
     return ZogyResult(D=D.astype(f32), P_D=P_D_img.astype(f32), S=S.astype(f32), S_corr=S_corr.astype(f32),
-                      F_D=float(F_D), F_S=F_S, V_S=V_S.astype(f32), V_ast=V_ast.astype(f32))
+                      F_D=float(F_D), F_S=F_S, V_S=V_S.astype(f32), V_ast=V_ast.astype(f32),
+                      flux_science=fn, flux_reference=fr)

@@ -123,7 +123,7 @@ def _align_wcs(image, wcs_in, target, wcs_out):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FITSFixedWarning etc. from astropy.wcs
         aligned, cover = reproject_interp((data, wcs_in), wcs_out, shape_out=target.shape,
-                                          order="bilinear")
+                                          order="bilinear", roundtrip_coords=False)
     aligned = aligned.astype(np.float32)
     footprint = (cover > 0.999) & np.isfinite(aligned)
     if not footprint.any():

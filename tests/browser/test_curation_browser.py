@@ -57,7 +57,7 @@ def chromium():
 
 @pytest.fixture
 def store(request, tmp_path):
-    """A temporary store with synthetic candidates and scores."""
+    """Build a temporary store with synthetic candidates and scores."""
     n = getattr(request, "param", 3)
     return make_demo_store(tmp_path / "store", n=n)
 

@@ -24,7 +24,7 @@ from astrokit.widgets._testing import make_demo_store
 
 @pytest.fixture
 def store(tmp_path):
-    """A temporary store with synthetic candidates and scores."""
+    """Build a temporary store with synthetic candidates and scores."""
     return make_demo_store(tmp_path / "store", n=5)
 
 
