@@ -1,5 +1,6 @@
 """Jupyter widgets and Voila dashboards: the candidate scanner and its helpers."""
 
+from astrokit.widgets._figures import score_histogram, sources_figure, triplet_figure
 from astrokit.widgets._queue import (
     CUTOUT_COLUMNS,
     DECIDED_LABELS,
@@ -14,4 +15,5 @@ from astrokit.widgets._serve import dashboard_path, dashboards_dir, list_dashboa
 
 __all__ = ["CUTOUT_COLUMNS", "DECIDED_LABELS", "LABELS", "STRETCHES", "CandidateScanner", "build_queue",
            "dashboard_path", "dashboards_dir", "default_user", "format_sexagesimal", "list_dashboards",
-           "load_queue", "read_cutouts", "serve_dashboard", "stamp_png", "stretch", "to_png"]
+           "load_queue", "read_cutouts", "score_histogram", "serve_dashboard", "sources_figure", "stamp_png", "stretch",
+           "to_png", "triplet_figure"]
