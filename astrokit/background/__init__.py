@@ -11,6 +11,13 @@ __all__ = ["BackgroundMaps", "estimate_background"]
 class BackgroundMaps:
     """Background and rms maps of an image.
 
+    Parameters
+    ----------
+    background, rms : 2D ndarray, shape (ny, nx)
+        See Attributes.
+    global_background, global_rms : float
+        See Attributes.
+
     Attributes
     ----------
     background : 2D ndarray, shape (ny, nx)

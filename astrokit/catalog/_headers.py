@@ -64,6 +64,16 @@ def parse_date_obs(header):
     without ``T``); ``DATE-OBS`` as a date with the time in ``TIME-OBS``,
     ``UT``, ``UTSTART`` or ``UT-START``; ``MJD-OBS``; ``JD``; and the old FITS
     date ``DD/MM/YY`` (Wells et al. 1981; years 19YY as in the FITS standard).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The header.
+
+    Returns
+    -------
+    datetime.datetime or None
+        Timezone-aware UTC time.
     """
     date = _first(header, "DATE-OBS", "DATE_OBS", "DATEOBS")
     time_str = _first(header, "TIME-OBS", "UT", "UTSTART", "UT-START", "TIME_OBS")
@@ -97,6 +107,17 @@ def observing_night(date_obs, longitude_deg=0.0):
 
     A night runs from local noon to local noon; local time is approximated by
     the site longitude (east positive), 15 degrees per hour.
+
+    Parameters
+    ----------
+    date_obs : datetime.datetime or None
+        UTC time.
+    longitude_deg : float
+        Site longitude in degrees, east positive.
+
+    Returns
+    -------
+    str or None
     """
     if date_obs is None:
         return None
@@ -107,7 +128,18 @@ def observing_night(date_obs, longitude_deg=0.0):
 def wcs_footprint(wcs, shape):
     """Return (ra_center, dec_center, pixel_scale) of an image of ``shape`` (ny, nx) with ``wcs``.
 
-    Returns None for each when ``wcs`` is None. Degrees and arcsec/px.
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS or None
+        Celestial WCS.
+    shape : tuple of int
+        Image shape (ny, nx).
+
+    Returns
+    -------
+    tuple
+        ``(ra_center, dec_center)`` in degrees and ``pixel_scale`` in
+        arcsec/px; three None when ``wcs`` is None.
     """
     if wcs is None:
         return None, None, None

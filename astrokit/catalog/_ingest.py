@@ -35,6 +35,16 @@ def find_fits(paths):
     stray non-FITS file dropped into a data folder is reported (quarantined)
     rather than silently ignored.
 
+    Parameters
+    ----------
+    paths : list of path-like
+        Files and folders.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Resolved, sorted, unique files.
+
     Raises
     ------
     DataError
@@ -217,7 +227,13 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False):
 
 
 def build_sessions(store):
-    """Rebuild the ``sessions`` table from the light frames in ``frames`` (night x object x telescope)."""
+    """Rebuild the ``sessions`` table from the light frames in ``frames`` (night x object x telescope).
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store whose ``frames`` are grouped.
+    """
     table = store.sql(
         """select session_id, any_value(strftime(date_obs - interval 12 hour, '%Y-%m-%d')) as night_utc,
                   any_value(object) as object, any_value(telescope) as telescope,

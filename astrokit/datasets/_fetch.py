@@ -16,7 +16,19 @@ __all__ = ["SAMPLE_FRAMES", "cache_dir", "fetch", "get_path", "sample_frames_dir
 
 
 def sha256_file(path, chunk=1 << 20):
-    """Return the hex SHA-256 of a file, read in chunks of ``chunk`` bytes."""
+    """Return the hex SHA-256 of a file, read in chunks of ``chunk`` bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    chunk : int
+        Read size in bytes.
+
+    Returns
+    -------
+    str
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -25,7 +37,17 @@ def sha256_file(path, chunk=1 << 20):
 
 
 def cache_dir(dest=None):
-    """Return the data cache folder: ``dest``, else ``$ASTROKIT_DATA``, else ``~/.cache/astrokit/data``."""
+    """Return the data cache folder: ``dest``, else ``$ASTROKIT_DATA``, else ``~/.cache/astrokit/data``.
+
+    Parameters
+    ----------
+    dest : path-like, optional
+        Explicit folder.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     if dest is None:
         dest = os.environ.get("ASTROKIT_DATA") or Path.home() / ".cache" / "astrokit" / "data"
     return Path(dest).expanduser()
@@ -131,7 +153,19 @@ def fetch(keys=None, *, dest=None, progress=True):
 
 
 def get_path(key, *, dest=None):
-    """Return the cached path of one data file, fetching it if needed (see `fetch`)."""
+    """Return the cached path of one data file, fetching it if needed (see `fetch`).
+
+    Parameters
+    ----------
+    key : str
+        Data file key (see ``astrokit.datasets.FILES``).
+    dest : path-like, optional
+        Cache folder.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return fetch([key], dest=dest, progress=False)[key]
 
 
@@ -144,6 +178,15 @@ def sample_frames_dir(*, dest=None):
 
     The folder ``<cache>/frames/`` is the default input of the main job;
     files are hard links to the verified cache (copies where links fail).
+
+    Parameters
+    ----------
+    dest : path-like, optional
+        Cache folder.
+
+    Returns
+    -------
+    pathlib.Path
     """
     import shutil
 

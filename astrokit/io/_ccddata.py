@@ -22,6 +22,17 @@ def celestial_wcs(header, *, path="<header>"):
 
     SIP distortions (TAN-SIP) are kept. Malformed or non-celestial WCS
     keywords (e.g. sep's test image with empty CTYPE) give None, not an error.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        FITS header.
+    path : str
+        File name, for messages.
+
+    Returns
+    -------
+    astropy.wcs.WCS or None
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)

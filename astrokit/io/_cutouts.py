@@ -44,21 +44,56 @@ def cutout(data, x, y, size=63, *, fill=np.nan):
 
 
 def encode_cutout(stamp):
-    """Encode a stamp as ``.npy`` bytes (float32), the form stored in the ``candidates`` table."""
+    """Encode a stamp as ``.npy`` bytes (float32), the form stored in the ``candidates`` table.
+
+    Parameters
+    ----------
+    stamp : 2D ndarray, shape (ny, nx)
+        The stamp.
+
+    Returns
+    -------
+    bytes
+    """
     buf = io.BytesIO()
     np.save(buf, np.asarray(stamp, dtype=np.float32), allow_pickle=False)
     return buf.getvalue()
 
 
 def decode_cutout(data):
-    """Decode ``.npy`` bytes written by `encode_cutout` back to a 2D float32 array (None stays None)."""
+    """Decode ``.npy`` bytes written by `encode_cutout` back to a 2D float32 array (None stays None).
+
+    Parameters
+    ----------
+    data : bytes or None
+        Encoded stamp.
+
+    Returns
+    -------
+    2D ndarray, shape (ny, nx), float32, or None
+    """
     if data is None:
         return None
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def decode_fits_stamp(data):
-    """Decode a (gzipped) FITS stamp, as in ZTF alert packets, to a 2D float32 array."""
+    """Decode a (gzipped) FITS stamp, as in ZTF alert packets, to a 2D float32 array.
+
+    Parameters
+    ----------
+    data : bytes
+        FITS file bytes, gzipped or not.
+
+    Returns
+    -------
+    2D ndarray, shape (ny, nx), float32
+
+    Raises
+    ------
+    OSError
+        If the bytes are not FITS.
+    """
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     with warnings.catch_warnings():

@@ -20,7 +20,17 @@ ZERO_POINT_KEYS = ("MAGZP", "MAGZPT", "PHOTZP", "ZEROPT", "ZP", "CALZP")
 
 
 def zero_point_from_header(header):
-    """Return the zero point (mag) from the first of `ZERO_POINT_KEYS` present, else None."""
+    """Return the zero point (mag) from the first of `ZERO_POINT_KEYS` present, else None.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The header.
+
+    Returns
+    -------
+    float or None
+    """
     for key in ZERO_POINT_KEYS:
         try:
             value = float(header[key])

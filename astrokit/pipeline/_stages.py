@@ -25,7 +25,13 @@ __all__ = ["run_ingest", "run_photometry", "plan_differences", "run_difference",
 
 
 class StageReport(dict):
-    """What a stage did: counts of units processed and failed, and the failures' reasons."""
+    """What a stage did: counts of units processed and failed, and the failures' reasons.
+
+    Parameters
+    ----------
+    stage : str
+        Stage name.
+    """
 
     def __init__(self, stage):
         super().__init__(stage=stage, processed=0, failed=0, rows=0, failures=[])
@@ -61,7 +67,17 @@ def _arrow(qtable):
 
 
 def quarantine_frame(store, exposure_id, reason):
-    """Mark one frame as quarantined with a one-line ``reason`` (its other rows are kept)."""
+    """Mark one frame as quarantined with a one-line ``reason`` (its other rows are kept).
+
+    Parameters
+    ----------
+    store : Store or path
+        The store.
+    exposure_id : str
+        The frame.
+    reason : str or Exception
+        Why; only its first line is kept.
+    """
     store = _store(store)
     frames = store.read("frames")
     rows = frames.filter(pc.field("exposure_id") == exposure_id).to_pylist()
@@ -79,6 +95,17 @@ def quarantine_frame(store, exposure_id, reason):
 
 def run_ingest(store, paths, *, filter_map=None, progress=True):
     """Catalog FITS files and folders into ``frames`` and ``sessions`` (see `astrokit.catalog.ingest`).
+
+    Parameters
+    ----------
+    store : Store or path
+        The store.
+    paths : list of path-like
+        Files and folders (recursive).
+    filter_map : dict, optional
+        Extra filter-name mapping.
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
@@ -159,6 +186,11 @@ def plan_differences(store):
     The deepest frame is the one with the most sources at SNR >= 5 in
     ``sources`` (so photometry runs first); every other frame of the group
     with a WCS is differenced against it.
+
+    Parameters
+    ----------
+    store : Store or path
+        The store.
 
     Returns
     -------
@@ -280,7 +312,21 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
 
 
 def run_alerts(store, paths, *, progress=True):
-    """Ingest ZTF-style alert files as ``candidates`` (origin='alert'); a bad file is reported, the rest go on."""
+    """Ingest ZTF-style alert files as ``candidates`` (origin='alert'); a bad file is reported, the rest go on.
+
+    Parameters
+    ----------
+    store : Store or path
+        The store.
+    paths : list of path-like
+        Parquet files of alert packets.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    StageReport
+    """
     from astrokit.alerts import ingest_alerts
 
     store = _store(store)

@@ -27,6 +27,17 @@ def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` atomically (temporary name in the same folder, then rename).
 
     Readers never see a half-written file: either the old content or the new one.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination.
+    data : bytes
+        Content.
+
+    Returns
+    -------
+    pathlib.Path
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

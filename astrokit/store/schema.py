@@ -177,14 +177,39 @@ def _columns(table):
 
 
 def arrow_schema(table):
-    """Return the `pyarrow.Schema` of ``table``, with units and descriptions as field metadata."""
+    """Return the `pyarrow.Schema` of ``table``, with units and descriptions as field metadata.
+
+    Parameters
+    ----------
+    table : str
+        Table name.
+
+    Returns
+    -------
+    pyarrow.Schema
+
+    Raises
+    ------
+    AstrokitError
+        If the table is unknown.
+    """
     return pa.schema(
         [pa.field(c.name, c.type, metadata={"unit": c.unit, "description": c.description}) for c in _columns(table)]
     )
 
 
 def empty_table(table):
-    """Return a zero-row `pyarrow.Table` with the full schema of ``table``."""
+    """Return a zero-row `pyarrow.Table` with the full schema of ``table``.
+
+    Parameters
+    ----------
+    table : str
+        Table name.
+
+    Returns
+    -------
+    pyarrow.Table
+    """
     return arrow_schema(table).empty_table()
 
 
@@ -235,5 +260,15 @@ def conform(table, data):
 
 
 def describe(table):
-    """Return the documentation of ``table`` as a list of (name, type, unit, description) tuples."""
+    """Return the documentation of ``table`` as a list of (name, type, unit, description) tuples.
+
+    Parameters
+    ----------
+    table : str
+        Table name.
+
+    Returns
+    -------
+    list of tuple
+    """
     return [(c.name, str(c.type), c.unit, c.description) for c in _columns(table)]

@@ -66,7 +66,22 @@ def build_queue(candidates, scores, labels, *, user, model_version=None):
 
 
 def load_queue(store, *, user, model_version=None):
-    """Build the queue of `build_queue` from a `~astrokit.store.Store` (cutouts are not read)."""
+    """Build the queue of `build_queue` from a `~astrokit.store.Store` (cutouts are not read).
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store.
+    user : str
+        Labeller; candidates this user already decided are left out.
+    model_version : str, optional
+        Use only the scores of this model version.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See `build_queue`.
+    """
     return build_queue(
         store.read("candidates", columns=_META_COLUMNS),
         store.read("scores"),

@@ -88,7 +88,24 @@ def to_png(grey, *, scale=3):
 
 
 def stamp_png(data, *, kind="asinh", scale=3, percentiles=(0.5, 99.5)):
-    """Stretch a stamp and encode it as PNG (`stretch` then `to_png`); ``None`` gives a blank stamp."""
+    """Stretch a stamp and encode it as PNG (`stretch` then `to_png`); ``None`` gives a blank stamp.
+
+    Parameters
+    ----------
+    data : 2D ndarray, shape (ny, nx), or None
+        The stamp.
+    kind : {'asinh', 'linear'}
+        Stretch.
+    scale : int
+        Nearest-neighbour upscaling factor.
+    percentiles : tuple of float
+        Stretch limits (percent of finite pixels).
+
+    Returns
+    -------
+    bytes
+        PNG file content.
+    """
     if data is None:
         data = np.full((63, 63), np.nan)
     return to_png(stretch(data, kind=kind, percentiles=percentiles), scale=scale)

@@ -30,6 +30,15 @@ def list_dashboards():
 def dashboard_path(name):
     """Return the notebook of dashboard ``name``.
 
+    Parameters
+    ----------
+    name : str
+        Dashboard name, e.g. ``"curation"``.
+
+    Returns
+    -------
+    pathlib.Path
+
     Raises
     ------
     AstrokitError
