@@ -1,7 +1,7 @@
 """Write notebooks/pipeline_walkthrough.ipynb (a developer runs this, then executes it to store outputs).
 
-    .venv/bin/python tools/make_reference_notebook.py
-    .venv/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/pipeline_walkthrough.ipynb
+.venv/bin/python tools/make_reference_notebook.py
+.venv/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/pipeline_walkthrough.ipynb
 """
 
 from pathlib import Path

@@ -1,7 +1,13 @@
 """The catalog of FITS frames: header normalisation, ingest with quarantine, observing sessions."""
 
-from astrokit.catalog._headers import (DEFAULT_FILTER_MAP, IMAGETYP_MAP, normalise_header, observing_night,
-                                       parse_date_obs, wcs_footprint)
+from astrokit.catalog._headers import (
+                                       DEFAULT_FILTER_MAP,
+                                       IMAGETYP_MAP,
+                                       normalise_header,
+                                       observing_night,
+                                       parse_date_obs,
+                                       wcs_footprint,
+)
 from astrokit.catalog._ingest import FITS_SUFFIXES, build_sessions, find_fits, ingest, read_frame_rows
 
 __all__ = ["DEFAULT_FILTER_MAP", "FITS_SUFFIXES", "IMAGETYP_MAP", "build_sessions", "find_fits", "ingest",

@@ -1,8 +1,18 @@
 """The pipeline: ``run_<stage>`` functions, the papermill runner and the run registry."""
 
 from astrokit.pipeline._runner import STAGES, new_run_id, pipelines_dir, run_pipeline
-from astrokit.pipeline._stages import (StageReport, plan_differences, quarantine_frame, resolve_model, run_alerts,
-                                       run_difference, run_inference, run_ingest, run_photometry)
+from astrokit.pipeline._stages import (
+    StageReport,
+    plan_differences,
+    quarantine_frame,
+    resolve_model,
+    run_alerts,
+    run_difference,
+    run_inference,
+    run_ingest,
+    run_photometry,
+)
 
-__all__ = ["STAGES", "new_run_id", "pipelines_dir", "run_pipeline", "StageReport", "plan_differences", "quarantine_frame", "resolve_model", "run_alerts", "run_difference",
-           "run_inference", "run_ingest", "run_photometry"]
+__all__ = ["STAGES", "StageReport", "new_run_id", "pipelines_dir", "plan_differences", "quarantine_frame",
+           "resolve_model", "run_alerts", "run_difference", "run_inference", "run_ingest", "run_photometry",
+           "run_pipeline"]

@@ -355,8 +355,7 @@ def resolve_model(store, spec=None):
     AstrokitError
         If the named model or version is not in the registry.
     """
-    from astrokit.inference import load_default_model, load_model, promoted_version
-    from astrokit.inference import default_model_path
+    from astrokit.inference import default_model_path, load_default_model, load_model, promoted_version
 
     name, _, version = (spec or "").partition(":")
     if spec != "default":
@@ -397,7 +396,6 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai, the ZTF deep real-bogus classifier).
     """
     from astrokit.inference import score_triplets
-    from astrokit.io import decode_cutout
 
     store = _store(store)
     report = StageReport("inference")

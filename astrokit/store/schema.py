@@ -29,7 +29,8 @@ def _c(name, type_, unit, description):
     return Column(name, type_, unit, description)
 
 
-S, F64, F32, I64, I32, B, TS, BIN = pa.string(), pa.float64(), pa.float32(), pa.int64(), pa.int32(), pa.bool_(), pa.timestamp("us", tz="UTC"), pa.binary()
+S, F64, F32, I64, I32, B = pa.string(), pa.float64(), pa.float32(), pa.int64(), pa.int32(), pa.bool_()
+TS, BIN = pa.timestamp("us", tz="UTC"), pa.binary()
 
 TABLES = {
     "frames": [

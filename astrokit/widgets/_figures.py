@@ -48,7 +48,7 @@ def triplet_figure(science, reference, difference, *, title="", kind="asinh", si
 
 
 def sources_figure(x, y, mag, *, width=420, height=420, title="sources"):
-    """Detected sources on the pixel grid, brighter sources drawn larger.
+    """Plot detected sources on the pixel grid, brighter sources drawn larger.
 
     Parameters
     ----------

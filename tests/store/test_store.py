@@ -9,7 +9,7 @@ from astrokit.store import TABLES, Store, conform, describe, empty_table
 
 def test_every_table_has_documented_columns():
     for table in TABLES:
-        for name, type_, unit, description in describe(table):
+        for name, _type, _unit, description in describe(table):
             assert description, f"{table}.{name} has no description"
 
 
