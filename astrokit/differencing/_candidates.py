@@ -1,6 +1,7 @@
 """Candidate extraction on a ZOGY S_corr image: peaks, PSF fluxes, flags and 63x63 cutouts."""
 
 import numpy as np
+import sep
 from astropy.table import Table
 from scipy import ndimage
 
@@ -14,6 +15,9 @@ CANDIDATE_FLAGS = {
                        "(default: half the image maximum, a proxy for saturation)"),
     8: ("dipole", "an |S_corr| peak of the opposite sign above threshold lies within 4 px "
                   "(typical of misalignment or PSF mismatch)"),
+    16: ("on_reference_source", "the reference has a source at the position whose aperture flux exceeds "
+                                "10 x |flux|: a change of less than 10 % of a known source (a variable "
+                                "star, or a flux/PSF-mismatch residual)"),
 }
 FLAG_BITS = {name: bit for bit, (name, _) in CANDIDATE_FLAGS.items()}
 
@@ -88,6 +92,18 @@ def cutouts(image, x, y, size=63):
     for i, (cx, cy) in enumerate(zip(ix, iy, strict=True)):
         out[i] = padded[cy - half:cy - half + size, cx - half:cx - half + size]
     return out
+
+
+def _fwhm_estimate(psf):
+    """FWHM (px) of a centred PSF stamp from its second moments (Gaussian equivalent)."""
+    psf = np.clip(np.asarray(psf, dtype=float), 0, None)
+    total = psf.sum()
+    if total <= 0:
+        return 2.0
+    yy, xx = np.indices(psf.shape)
+    cy, cx = (psf * yy).sum() / total, (psf * xx).sum() / total
+    var = 0.5 * ((psf * (xx - cx) ** 2).sum() + (psf * (yy - cy) ** 2).sum()) / total
+    return float(2.3548 * np.sqrt(max(var, 0.25)))
 
 
 def _refine(img, iy, ix):
@@ -229,6 +245,11 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
     if bright.any():
         bright = ndimage.binary_dilation(bright, structure=structure, iterations=5)
         flags[bright[iy, ix]] |= FLAG_BITS["near_bright"]
+    if reference is not None:
+        ref = np.ascontiguousarray(np.nan_to_num(np.asarray(reference, dtype=np.float32)))
+        radius = max(3.0, 1.5 * _fwhm_estimate(result.P_D))
+        ref_flux, _, _ = sep.sum_circle(ref, xf, yf, radius)
+        flags[(ref_flux > 0) & (ref_flux > 10 * np.abs(flux))] |= FLAG_BITS["on_reference_source"]
     for sgn in (1, -1):
         opposite = ndimage.binary_dilation(-sgn * s_ok > threshold, structure=structure, iterations=4)
         sel = (sign == sgn) & opposite[iy, ix]

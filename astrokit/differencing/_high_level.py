@@ -10,10 +10,10 @@ from astropy.table import Table
 from scipy import ndimage
 
 from astrokit.differencing._candidates import find_candidates
-from astrokit.differencing._psf import estimate_psf
+from astrokit.differencing._psf import estimate_psf, psf_stars
 from astrokit.differencing._zogy import ZogyResult, zogy
 from astrokit.exceptions import AstrokitError, DataError
-from astrokit.registration import align_to, alignment_residual, match_positions
+from astrokit.registration import align_to, alignment_residual, fit_affine, match_positions
 
 __all__ = ["METHODS", "DifferenceResult", "subtract"]
 
@@ -62,6 +62,13 @@ class DifferenceResult:
         Background noise used in ZOGY (ADU), after ``noise_scale``.
     method : str
         The method used.
+    extra : dict
+        Diagnostics: ``gain_science``, ``gain_reference`` (e-/ADU used for the source
+        noise, None if left out), ``shift_refinement`` ((dx, dy) px, the
+        correction at the image centre), ``refinement`` (the (2, 3) affine coefficients of
+        `astrokit.registration.fit_affine`, or None), ``n_matched`` (stars),
+        ``n_flux_stars``, ``F_D``, ``F_S`` and the full ``zogy``
+        `ZogyResult`.
     """
 
     difference: np.ndarray
@@ -115,7 +122,51 @@ def _stars(sub, rms, bad, saturation):
     return x, y
 
 
+def _effective_gain(background, rms):
+    """Gain (e-/ADU) of a sky-limited, not sky-subtracted image: background / rms**2, else None."""
+    return background / rms**2 if background > 10 * rms else None
+
+
+def _refinement(xn, yn, xr, yr, shape, min_affine=20, min_shift=5, tolerance=0.01):
+    """Affine (or, with few stars, shift) correction taking science to aligned-reference positions.
+
+    Returns the (2, 3) coefficients of `fit_affine`, or None when there are too few stars or
+    the correction moves no pixel of the image by more than ``tolerance`` px.
+    """
+    i_n, i_r = match_positions(xn, yn, xr, yr, max_separation=2.0)
+    if len(i_n) < min_shift:
+        return None
+    x1, y1, x2, y2 = xn[i_n], yn[i_n], xr[i_r], yr[i_r]
+    if len(i_n) >= min_affine:
+        coeffs, _ = fit_affine(x1, y1, x2, y2)
+    else:
+        coeffs = np.array([[np.median(x2 - x1), 1.0, 0.0], [np.median(y2 - y1), 0.0, 1.0]])
+    ny, nx = shape
+    corners = np.array([[1.0, x, y] for x in (0, nx - 1) for y in (0, ny - 1)])
+    moved = np.hypot(corners @ coeffs[0] - corners[:, 1], corners @ coeffs[1] - corners[:, 2])
+    if moved.max() <= tolerance:
+        return None
+    return coeffs
+
+
+def _common_psf_stars(n, r, bad, size, rms, saturation, n_min=10, n_max=80):
+    """PSF stars selected on both images (same stars, so PSF differences are not selection effects)."""
+    try:
+        xs, ys = psf_stars(n, mask=bad, size=size, background=0.0, rms=rms[0], saturation=saturation[0],
+                           max_stars=400)
+        xr, yr = psf_stars(r, mask=bad, size=size, background=0.0, rms=rms[1], saturation=saturation[1],
+                           max_stars=400)
+    except DataError:
+        return None
+    i_s, _ = match_positions(xs, ys, xr, yr, max_separation=1.5)
+    if len(i_s) < n_min:
+        return None
+    i_s = np.sort(i_s)[:n_max]  # psf_stars sorts by decreasing flux
+    return xs[i_s], ys[i_s]
+
+
 def _flux_ratio(sci, ref, x, y, radius, bad):
+    """Median science/reference ratio of the aperture fluxes of matched stars, and the number used."""
     fs, _, fl1 = sep.sum_circle(sci, x, y, radius, mask=bad)
     fr, _, fl2 = sep.sum_circle(ref, x, y, radius, mask=bad)
     ok = (fl1 == 0) & (fl2 == 0) & (fr > 0) & (fs > 0)
@@ -134,7 +185,8 @@ def _rescale(zres, c):
     V_S = zres.V_S / np.float32(c**2)
     V_ast = zres.V_ast / np.float32(c**4)
     S = zres.S / np.float32(c**2)
-    return ZogyResult(D=zres.D / np.float32(c), P_D=zres.P_D, S=S, S_corr=(S / np.sqrt(V_S + V_ast)).astype(np.float32),
+    S_corr = (S / np.sqrt(V_S + V_ast)).astype(np.float32)
+    return ZogyResult(D=zres.D / np.float32(c), P_D=zres.P_D, S=S, S_corr=S_corr,
                       F_D=zres.F_D / c, F_S=zres.F_S / c**2, V_S=V_S, V_ast=V_ast,
                       flux_science=zres.flux_science, flux_reference=zres.flux_reference)
 
@@ -145,14 +197,18 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
 
     Steps: (1) align the reference onto the science grid (`astrokit.registration.align_to`);
     (2) subtract sep backgrounds and take sep's global rms as each image's noise;
-    (3) match bright unsaturated stars and, if ``refine_shift``, remove their median
-    residual offset with a cubic-spline shift of the reference; the rms of what is
-    left is the astrometric noise; (4) estimate each PSF (`estimate_psf`); (5) the flux
+    (3) match bright unsaturated stars and, if ``refine_shift``, fit the affine
+    transform between their positions (a shift when fewer than 20 match) and resample
+    the reference with it (cubic spline), which removes what the WCS got wrong; the rms
+    of the matched-star offsets left is the astrometric noise; (4) estimate each PSF
+    (`estimate_psf`) from the same stars, those selected on both images (each image's
+    own selection if fewer than 10 are common); (5) the flux
     scale is the median science/reference ratio of matched-star aperture fluxes (radius
     2 x the larger FWHM); (6) run ZOGY [1]_ with source noise (variance = background
     variance + signal / gain) and astrometric noise; (7) if ``calibrate_noise`` and the
-    robust std of ``D`` is off 1 by more than 5 %, scale both noise models by it and run
-    ZOGY again; (8) extract candidates (`find_candidates`) outside the uncovered area.
+    robust std of ``D`` is off 1 by more than 5 %, scale both noise models by it (done
+    exactly on the ZOGY products, without a second run); (8) extract candidates
+    (`find_candidates`) outside the uncovered area.
 
     Parameters
     ----------
@@ -171,10 +227,12 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     gain : float or tuple of float, optional
         Gain (e-/ADU) of the science and reference, for the source-noise term. By
         default the header keys GAIN/EGAIN/CCDGAIN, else the effective gain
-        ``background / rms**2`` (exact for sky-limited, not sky-subtracted images); if
-        that is not positive, the source noise is left out.
+        ``background / rms**2`` (right for sky-limited, not sky-subtracted images), used
+        only when the background exceeds 10 x its rms; otherwise the source noise is left
+        out.
     refine_shift : bool, optional
-        Remove the median residual star offset after WCS alignment.
+        Correct the residual misregistration after WCS alignment with an affine fit to
+        the matched stars (a median shift with fewer than 20 stars).
     calibrate_noise : bool, optional
         Rescale the noise models so that ``D`` has unit robust standard deviation.
 
@@ -241,13 +299,23 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
     res = alignment_residual(xn, yn, xr, yr, max_separation=2.0)
     shift_applied = (0.0, 0.0)
-    if refine_shift and res.n_matched >= 5 and np.hypot(res.dx, res.dy) > 0.01:
-        shift_applied = (-res.dx, -res.dy)
-        r = ndimage.shift(r, (-res.dy, -res.dx), order=3, mode="constant", cval=0.0).astype(np.float32)
-        ref_aligned = ndimage.shift(np.where(bad, 0, ref_aligned), (-res.dy, -res.dx), order=3,
-                                    mode="constant", cval=0.0).astype(np.float32)
-        bad = ndimage.binary_dilation(bad, iterations=2) | ~ndimage.shift(valid.astype(float), (-res.dy, -res.dx),
-                                                                          order=0, cval=0.0).astype(bool)
+    coeffs = _refinement(xn, yn, xr, yr, sci.shape) if refine_shift else None
+    if coeffs is not None:
+        ny, nx = sci.shape
+        centre = np.array([1.0, (nx - 1) / 2, (ny - 1) / 2])
+        shift_applied = (float(centre @ coeffs[0] - centre[1]), float(centre @ coeffs[1] - centre[2]))
+        # output (y, x) -> input (y, x): y_in = b0 + b1 x + b2 y, x_in = a0 + a1 x + a2 y
+        matrix = np.array([[coeffs[1, 2], coeffs[1, 1]], [coeffs[0, 2], coeffs[0, 1]]])
+        offset = np.array([coeffs[1, 0], coeffs[0, 0]])
+
+        def warp(img, order=3):
+            return ndimage.affine_transform(img, matrix, offset=offset, order=order, mode="constant",
+                                            cval=0.0)
+
+        r = warp(r).astype(np.float32)
+        ref_aligned = warp(np.where(bad, np.float32(0), ref_aligned)).astype(np.float32)
+        moved = warp(valid.astype(np.float32), order=0) > 0.5
+        bad = ndimage.binary_dilation(bad, iterations=2) | ~moved
         valid = ~bad
         r = np.ascontiguousarray(np.where(bad, np.float32(0), r))
         ref_aligned[bad] = np.nan
@@ -260,17 +328,20 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     sigma_ast = (res.sigma_x, res.sigma_y)
 
     # (4) PSFs
-    psf_n, fwhm_n = estimate_psf(n, mask=bad, size=psf_size, background=0.0, rms=rms_n, saturation=sat_n - back_n)
-    psf_r, fwhm_r = estimate_psf(r, mask=bad, size=psf_size, background=0.0, rms=rms_r, saturation=sat_r - back_r)
+    positions = _common_psf_stars(n, r, bad, psf_size, (rms_n, rms_r), (sat_n - back_n, sat_r - back_r))
+    psf_n, fwhm_n = estimate_psf(n, mask=bad, size=psf_size, background=0.0, rms=rms_n,
+                                 saturation=sat_n - back_n, positions=positions)
+    psf_r, fwhm_r = estimate_psf(r, mask=bad, size=psf_size, background=0.0, rms=rms_r,
+                                 saturation=sat_r - back_r, positions=positions)
 
     # (5) flux scale from matched stars
     i_n, _ = match_positions(xn, yn, xr, yr, max_separation=2.0)
-    flux_scale, _ = _flux_ratio(n, r, xn[i_n], yn[i_n], 2.0 * max(fwhm_n, fwhm_r), bad)
+    flux_scale, n_flux = _flux_ratio(n, r, xn[i_n], yn[i_n], 2.0 * max(fwhm_n, fwhm_r), bad)
 
     # (6) ZOGY with source and astrometric noise
     gains = gain if isinstance(gain, tuple | list) else (gain, gain)
-    g_n = gains[0] or _header_value(science, _GAIN_KEYS) or (back_n / rms_n**2 if back_n > 0 else None)
-    g_r = gains[1] or _header_value(reference, _GAIN_KEYS) or (back_r / rms_r**2 if back_r > 0 else None)
+    g_n = gains[0] or _header_value(science, _GAIN_KEYS) or _effective_gain(back_n, rms_n)
+    g_r = gains[1] or _header_value(reference, _GAIN_KEYS) or _effective_gain(back_r, rms_r)
 
     def run(scale):
         var_n = rms_n**2 + np.clip(n, 0, None) / g_n if g_n else None
@@ -292,8 +363,8 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     cand_mask = ~inner
     zres.D[bad] = np.nan
     zres.S_corr[cand_mask] = np.nan
-    cands = find_candidates(zres, n, np.where(bad, np.nan, r), threshold=threshold, cutout_size=cutout_size,
-                            mask=cand_mask, bright_level=None)
+    cands = find_candidates(zres, np.where(bad, np.nan, n), np.where(bad, np.nan, r), threshold=threshold,
+                            cutout_size=cutout_size, mask=cand_mask, bright_level=None)
     ra = dec = np.full(len(cands), np.nan)
     wcs = science.wcs
     if wcs is not None and wcs.has_celestial and len(cands):
@@ -313,5 +384,6 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         background_science=back_n, background_reference=back_r, sigma_science=rms_n * noise_scale,
         sigma_reference=rms_r * noise_scale, method=method,
         extra={"gain_science": g_n, "gain_reference": g_r, "shift_refinement": shift_applied,
+               "refinement": coeffs, "n_flux_stars": n_flux,
                "n_matched": res.n_matched, "F_D": zres.F_D, "F_S": zres.F_S, "zogy": zres},
     )

@@ -178,7 +178,7 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
         msg = f"make_epoch: ccd must be an astropy CCDData, got {type(ccd).__name__}"
         raise TypeError(msg)
     if seeing_factor < 1:
-        msg = f"make_epoch: seeing_factor must be >= 1 (convolution can only widen the PSF), got {seeing_factor}"
+        msg = f"make_epoch: seeing_factor must be >= 1 (convolution only widens the PSF), got {seeing_factor}"
         raise ValueError(msg)
     if flux_scale <= 0 or noise_factor < 0:
         msg = f"make_epoch: need flux_scale > 0 and noise_factor >= 0, got {flux_scale} and {noise_factor}"
@@ -262,8 +262,10 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
     meta.update({"SYNTHEP": True, "SYN_DX": dx, "SYN_DY": dy, "SYN_SEE": float(seeing_factor),
                  "SYN_FLUX": float(flux_scale), "SYN_NOIS": float(noise_factor), "SYN_NINJ": int(n_inject)})
     epoch = CCDData(data.astype(np.float32), unit=ccd.unit, wcs=wcs, meta=meta)
-    injections = Table({"x": xs, "y": ys, "ra": np.asarray(ra, dtype=float), "dec": np.asarray(dec, dtype=float),
+    injections = Table({"x": xs, "y": ys,
+                        "ra": np.asarray(ra, dtype=float), "dec": np.asarray(dec, dtype=float),
                         "flux": flux, "mag": zero_point - 2.5 * np.log10(flux), "snr": snr})
-    for col, unit in (("x", "pix"), ("y", "pix"), ("ra", "deg"), ("dec", "deg"), ("flux", "adu"), ("mag", "mag")):
+    units = (("x", "pix"), ("y", "pix"), ("ra", "deg"), ("dec", "deg"), ("flux", "adu"), ("mag", "mag"))
+    for col, unit in units:
         injections[col].unit = unit
     return epoch, injections

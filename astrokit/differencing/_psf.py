@@ -1,4 +1,4 @@
-"""Empirical PSF of an image: isolated, unsaturated stars found with sep, stacked by photutils' EPSFBuilder."""
+"""Empirical PSF of an image: isolated, unsaturated stars found with sep, stacked by photutils."""
 
 import warnings
 
@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 
 from astrokit.exceptions import DataError
 
-__all__ = ["estimate_psf", "gaussian_fwhm"]
+__all__ = ["estimate_psf", "gaussian_fwhm", "psf_stars"]
 
 _MIN_STARS = 5
 
@@ -43,15 +43,46 @@ def gaussian_fwhm(psf):
     return float(np.ravel(fwhm)[0])
 
 
-def estimate_psf(data, *, mask=None, size=25, background=None, rms=None, saturation=None,
-                 max_stars=80, threshold=10.0):
-    """Estimate the point-spread function of an image from its own stars.
+def _select_stars(sub, bad, rms, level, saturation, size, threshold, max_stars):
+    """Positions (windowed centroids) of isolated, unsaturated, bright-enough stars."""
+    objs = sep.extract(sub, threshold, err=rms, mask=bad, minarea=5)
+    if len(objs) == 0:
+        msg = "estimate_psf: no source detected; cannot estimate a PSF"
+        raise DataError(msg)
+    ny, nx = sub.shape
+    half = size // 2 + 2
+    ix = np.clip(np.round(objs["x"]).astype(int), 0, nx - 1)
+    iy = np.clip(np.round(objs["y"]).astype(int), 0, ny - 1)
+    local_back = level[iy, ix] if level.ndim == 2 else np.full(len(objs), float(level))
+    # shape: within 0.2 of the typical axis ratio of bright sources (the PSF may be elongated)
+    axis_ratio = objs["b"] / np.maximum(objs["a"], 1e-3)
+    bright = objs["peak"] > 20 * rms
+    typical = np.median(axis_ratio[bright]) if bright.any() else np.median(axis_ratio)
+    base = axis_ratio > typical - 0.2
+    base &= (objs["x"] > half) & (objs["x"] < nx - 1 - half) & (objs["y"] > half) & (objs["y"] < ny - 1 - half)
+    tree = cKDTree(np.column_stack([objs["x"], objs["y"]]))
+    # strict cuts first; relaxed once if fewer than _MIN_STARS pass (small images, sparse fields)
+    for sat_frac, min_peak, isolation, allowed_flags in ((0.5, 20, size, 0), (0.8, 10, size / 2, 1)):
+        ok = base & ((objs["flag"] & ~allowed_flags) == 0)
+        ok &= objs["peak"] > min_peak * rms
+        ok &= objs["peak"] + local_back < sat_frac * saturation
+        neighbours = tree.query_ball_point(np.column_stack([objs["x"], objs["y"]]), r=isolation)
+        ok &= np.array([len(n) for n in neighbours]) == 1
+        idx = np.flatnonzero(ok)
+        if len(idx) >= _MIN_STARS:
+            break
+    if len(idx) < _MIN_STARS:
+        msg = (f"estimate_psf: only {len(idx)} isolated, unsaturated stars found (need {_MIN_STARS}); "
+               "lower `threshold`, give `saturation`, or use a smaller `size`")
+        raise DataError(msg)
+    idx = idx[np.argsort(objs["flux"][idx])[::-1][:max_stars]]
+    xw, yw, _ = sep.winpos(sub, objs["x"][idx], objs["y"][idx], 2.0 * np.maximum(objs["a"][idx], 0.5))
+    return np.asarray(xw), np.asarray(yw)
 
-    Sources are detected with sep; the PSF stars are those with no sep flag, a peak
-    between ``20 * rms`` and half the saturation level, roughly round (``b/a > 0.6``),
-    no other detection within ``size`` px and at least ``size / 2 + 2`` px from the
-    border. Up to ``max_stars`` of the brightest are stacked with photutils'
-    `~photutils.psf.EPSFBuilder` (native sampling, sub-pixel recentring, 5 iterations) [1]_.
+
+def psf_stars(data, *, mask=None, size=25, background=None, rms=None, saturation=None, max_stars=80,
+              threshold=10.0):
+    """Select the PSF stars of an image, as `estimate_psf` does.
 
     Parameters
     ----------
@@ -60,46 +91,36 @@ def estimate_psf(data, *, mask=None, size=25, background=None, rms=None, saturat
     mask : 2D ndarray of bool, shape (ny, nx), optional
         True for pixels to ignore.
     size : int, optional
-        Side of the PSF stamp (px); made odd if even.
+        Side of the PSF stamp (px): stars need no neighbour within it.
     background : float or 2D ndarray, shape (ny, nx), optional
-        Background to subtract (ADU). By default a `sep.Background` is fitted;
-        pass ``0.0`` for an already background-subtracted image.
+        Background to subtract (ADU); by default a `sep.Background`.
     rms : float, optional
-        Background noise (ADU). By default sep's global rms.
+        Background noise (ADU); by default sep's global rms.
     saturation : float, optional
-        Saturation level (ADU, background included). By default the image maximum is
-        taken as a proxy, so stars peaking above half of it are left out.
+        Saturation level (ADU, background included); by default the image maximum.
     max_stars : int, optional
-        Largest number of stars stacked.
+        Largest number of stars returned (the brightest).
     threshold : float, optional
         Detection threshold of the sep extraction, in units of ``rms``.
 
     Returns
     -------
-    psf : 2D ndarray of float64, shape (size, size)
-        The PSF, centred on pixel ``(size // 2, size // 2)`` and normalised to sum 1.
-    fwhm : float
-        Its full width at half maximum (px), from a 2D Gaussian fit.
+    x : 1D ndarray of float, shape (n,)
+        Windowed x centroids of the stars (0-based px).
+    y : 1D ndarray of float, shape (n,)
+        Windowed y centroids of the stars (0-based px).
 
     Raises
     ------
     DataError
-        If fewer than 5 usable PSF stars are found.
-    ValueError
-        If ``size`` is smaller than 5 or the mask shape does not match the data.
-
-    References
-    ----------
-    .. [1] Anderson & King 2000, PASP 112, 1360 (the effective PSF)
+        If fewer than 5 usable stars are found.
     """
-    from photutils.psf import EPSFBuilder, extract_stars
+    size = int(size) | 1
+    sub, bad, rms, level, saturation = _prepare(data, mask, background, rms, saturation)
+    return _select_stars(sub, bad, rms, level, saturation, size, threshold, max_stars)
 
-    size = int(size)
-    if size < 5:
-        msg = f"estimate_psf: size must be at least 5 px, got {size}"
-        raise ValueError(msg)
-    if size % 2 == 0:
-        size += 1
+
+def _prepare(data, mask, background, rms, saturation):
     data = _as_native(data)
     bad = ~np.isfinite(data)
     if mask is not None:
@@ -122,33 +143,85 @@ def estimate_psf(data, *, mask=None, size=25, background=None, rms=None, saturat
         rms = 1.4826 * np.median(np.abs(good - np.median(good)))
     if saturation is None:
         saturation = float(np.nanmax(np.where(bad, -np.inf, data)))
-    level = np.asarray(back, dtype=float)
+    return sub, bad, float(rms), np.asarray(back, dtype=float), saturation
 
-    objs = sep.extract(sub, threshold, err=float(rms), mask=bad, minarea=5)
-    if len(objs) == 0:
-        msg = "estimate_psf: no source detected; cannot estimate a PSF"
-        raise DataError(msg)
-    ny, nx = sub.shape
-    half = size // 2 + 2
-    ix = np.clip(np.round(objs["x"]).astype(int), 0, nx - 1)
-    iy = np.clip(np.round(objs["y"]).astype(int), 0, ny - 1)
-    local_back = level[iy, ix] if level.ndim == 2 else np.full(len(objs), float(level))
-    ok = (objs["flag"] == 0)
-    ok &= objs["peak"] > 20 * rms
-    ok &= objs["peak"] + local_back < 0.5 * saturation
-    ok &= objs["b"] > 0.6 * objs["a"]
-    ok &= (objs["x"] > half) & (objs["x"] < nx - 1 - half) & (objs["y"] > half) & (objs["y"] < ny - 1 - half)
-    # isolation: no other detection within `size` px
-    tree = cKDTree(np.column_stack([objs["x"], objs["y"]]))
-    counts = np.array([len(n) for n in tree.query_ball_point(np.column_stack([objs["x"], objs["y"]]), r=size)])
-    ok &= counts == 1
-    idx = np.flatnonzero(ok)
-    if len(idx) < _MIN_STARS:
-        msg = (f"estimate_psf: only {len(idx)} isolated, unsaturated stars found (need {_MIN_STARS}); "
-               "lower `threshold`, give `saturation`, or use a smaller `size`")
-        raise DataError(msg)
-    idx = idx[np.argsort(objs["flux"][idx])[::-1][:max_stars]]
-    xw, yw, _ = sep.winpos(sub, objs["x"][idx], objs["y"][idx], 2.0 * np.maximum(objs["a"][idx], 0.5))
+
+def estimate_psf(data, *, mask=None, size=25, background=None, rms=None, saturation=None,
+                 max_stars=80, threshold=10.0, positions=None):
+    """Estimate the point-spread function of an image from its own stars.
+
+    Sources are detected with sep; the PSF stars are those with no sep flag, a peak
+    between ``20 * rms`` and half the saturation level, an axis ratio ``b/a`` within 0.2
+    of the typical one (the median of bright sources: the PSF may be elongated), no other
+    detection within ``size`` px and at least ``size / 2 + 2`` px from the border. If
+    fewer than 5 pass, the cuts are relaxed once (sep's "crowded" flag allowed, peak
+    between ``10 * rms`` and 0.8 x saturation, isolation ``size / 2``). Up to
+    ``max_stars`` of the brightest are stacked with photutils'
+    `~photutils.psf.EPSFBuilder` (native sampling, sub-pixel recentring, 5 iterations) [1]_.
+
+    Parameters
+    ----------
+    data : 2D ndarray, shape (ny, nx)
+        The image (ADU). NaN pixels are masked.
+    mask : 2D ndarray of bool, shape (ny, nx), optional
+        True for pixels to ignore.
+    size : int, optional
+        Side of the PSF stamp (px); made odd if even.
+    background : float or 2D ndarray, shape (ny, nx), optional
+        Background to subtract (ADU). By default a `sep.Background` is fitted;
+        pass ``0.0`` for an already background-subtracted image.
+    rms : float, optional
+        Background noise (ADU). By default sep's global rms.
+    saturation : float, optional
+        Saturation level (ADU, background included). By default the image maximum is
+        taken as a proxy, so stars peaking above half of it are left out.
+    max_stars : int, optional
+        Largest number of stars stacked.
+    threshold : float, optional
+        Detection threshold of the sep extraction, in units of ``rms``.
+    positions : tuple of 1D ndarray, optional
+        ``(x, y)`` star positions (0-based px) to stack instead of selecting stars, e.g.
+        the same stars (`psf_stars`) on two aligned images; those closer than
+        ``size / 2 + 1`` px to the border are left out.
+
+    Returns
+    -------
+    psf : 2D ndarray of float64, shape (size, size)
+        The PSF, centred on pixel ``(size // 2, size // 2)`` and normalised to sum 1.
+    fwhm : float
+        Its full width at half maximum (px), from a 2D Gaussian fit.
+
+    Raises
+    ------
+    DataError
+        If fewer than 5 usable PSF stars are found (or given).
+    ValueError
+        If ``size`` is smaller than 5 or the mask shape does not match the data.
+
+    References
+    ----------
+    .. [1] Anderson & King 2000, PASP 112, 1360 (the effective PSF)
+    """
+    from photutils.psf import EPSFBuilder, extract_stars
+
+    size = int(size)
+    if size < 5:
+        msg = f"estimate_psf: size must be at least 5 px, got {size}"
+        raise ValueError(msg)
+    if size % 2 == 0:
+        size += 1
+    sub, bad, rms, level, saturation = _prepare(data, mask, background, rms, saturation)
+    if positions is None:
+        xw, yw = _select_stars(sub, bad, float(rms), level, saturation, size, threshold, max_stars)
+    else:
+        xw, yw = (np.atleast_1d(np.asarray(v, dtype=float)) for v in positions)
+        half = size // 2 + 1
+        ny, nx = sub.shape
+        inside = (xw > half) & (xw < nx - 1 - half) & (yw > half) & (yw < ny - 1 - half)
+        xw, yw = xw[inside], yw[inside]
+        if len(xw) < _MIN_STARS:
+            msg = f"estimate_psf: only {len(xw)} of the given positions are usable (need {_MIN_STARS})"
+            raise DataError(msg)
     table = Table({"x": xw, "y": yw})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

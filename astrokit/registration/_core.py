@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["AlignmentResidual", "alignment_residual", "match_positions"]
+__all__ = ["AlignmentResidual", "alignment_residual", "fit_affine", "match_positions"]
 
 
 class AlignmentResidual(NamedTuple):
@@ -46,9 +46,11 @@ def match_positions(x1, y1, x2, y2, *, max_separation=2.0):
 
     Returns
     -------
-    idx1, idx2 : 1D ndarray of int, shape (n_matched,)
-        Indices into list 1 and list 2 of the matched pairs. A position of list 2 is used
-        at most once (the closest of the competing list-1 positions wins).
+    idx1 : 1D ndarray of int, shape (n_matched,)
+        Indices into list 1 of the matched pairs.
+    idx2 : 1D ndarray of int, shape (n_matched,)
+        Indices into list 2 of the matched pairs. A position of list 2 is used at most
+        once (the closest of the competing list-1 positions wins).
     """
     x1, y1, x2, y2 = (np.asarray(v, dtype=float).ravel() for v in (x1, y1, x2, y2))
     if len(x1) == 0 or len(x2) == 0:
@@ -68,7 +70,7 @@ def match_positions(x1, y1, x2, y2, *, max_separation=2.0):
 
 
 def alignment_residual(x1, y1, x2, y2, *, max_separation=2.0, clip=3.0):
-    """Rms offset of matched stars between two aligned images.
+    """Measure the rms offset of matched stars between two aligned images.
 
     The two position lists are matched by nearest neighbour (`match_positions`); gross
     outliers (beyond ``clip`` robust standard deviations of the offsets) are dropped.
@@ -114,3 +116,52 @@ def alignment_residual(x1, y1, x2, y2, *, max_separation=2.0, clip=3.0):
     sy = float(np.sqrt(np.mean(dy**2)))
     return AlignmentResidual(float(np.hypot(sx, sy)), sx, sy, float(np.median(dx)), float(np.median(dy)),
                              int(len(dx)))
+
+
+def fit_affine(x1, y1, x2, y2, *, clip=3.0, iterations=3):
+    """Fit the affine transform taking positions 1 to positions 2, with outlier clipping.
+
+    Solves ``x2 = a0 + a1 x1 + a2 y1`` and ``y2 = b0 + b1 x1 + b2 y1`` by least squares,
+    dropping pairs whose residual exceeds ``clip`` robust standard deviations and
+    fitting again (``iterations`` times).
+
+    Parameters
+    ----------
+    x1, y1 : 1D ndarray, shape (n,)
+        Matched positions in the first frame (px), n >= 3.
+    x2, y2 : 1D ndarray, shape (n,)
+        The same stars in the second frame (px).
+    clip : float, optional
+        Clipping threshold, in robust standard deviations of the residuals.
+    iterations : int, optional
+        Number of clip-and-refit passes.
+
+    Returns
+    -------
+    coeffs : 2D ndarray, shape (2, 3)
+        ``[[a0, a1, a2], [b0, b1, b2]]``.
+    used : 1D ndarray of bool, shape (n,)
+        The pairs kept by the clipping.
+
+    Raises
+    ------
+    ValueError
+        If fewer than 3 pairs are given or the arrays differ in length.
+    """
+    x1, y1, x2, y2 = (np.asarray(v, dtype=float).ravel() for v in (x1, y1, x2, y2))
+    if not (len(x1) == len(y1) == len(x2) == len(y2)) or len(x1) < 3:
+        msg = f"fit_affine: need at least 3 matched pairs of equal-length arrays, got {len(x1)}"
+        raise ValueError(msg)
+    design = np.column_stack([np.ones_like(x1), x1, y1])
+    used = np.ones(len(x1), dtype=bool)
+    coeffs = np.zeros((2, 3))
+    for _ in range(max(1, iterations)):
+        for k, target in enumerate((x2, y2)):
+            coeffs[k], *_ = np.linalg.lstsq(design[used], target[used], rcond=None)
+        resid = np.hypot(design @ coeffs[0] - x2, design @ coeffs[1] - y2)
+        scale = 1.4826 * np.median(np.abs(resid[used] - np.median(resid[used])))
+        new = resid <= np.median(resid[used]) + clip * max(scale, 1e-6)
+        if new.sum() < 3 or np.array_equal(new, used):
+            break
+        used = new
+    return coeffs, used

@@ -96,7 +96,7 @@ def align_to(image, target, *, method="auto"):
 
 
 def _same_grid(wcs_in, shape_in, wcs_out, shape_out):
-    """True when both WCS (including SIP) and shapes are identical: no resampling needed."""
+    """Tell whether both WCS (including SIP) and shapes are identical, so no resampling is needed."""
     if tuple(shape_in) != tuple(shape_out) or not wcs_in.wcs.compare(wcs_out.wcs, tolerance=1e-12):
         return False
     sip_in, sip_out = wcs_in.sip, wcs_out.sip

@@ -37,7 +37,7 @@ def grid_stars(shape, n_side, margin=40, rng=None, jitter=0.0):
 
 
 def simple_wcs(shape, crpix_shift=(0.0, 0.0)):
-    """A TAN WCS at 1 arcsec/px centred on the image."""
+    """Return a TAN WCS at 1 arcsec/px centred on the image."""
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     w.wcs.crval = [150.0, 2.0]

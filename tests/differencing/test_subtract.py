@@ -1,0 +1,151 @@
+"""`subtract` end to end on a small synthetic pair, and its input checks."""
+
+# ruff: noqa: D103  (test names say what they check)
+
+import numpy as np
+import pytest
+from synth_fields import synthetic_pair
+
+from astrokit.differencing import METHODS, DifferenceResult, subtract
+from astrokit.exceptions import AstrokitError
+
+
+@pytest.fixture(scope="module")
+def pair_result():
+    rng = np.random.default_rng(11)
+    sci, ref = synthetic_pair(rng, transient=(201.4, 143.7, 4000.0))
+    sci.data *= np.float32(1.0)  # keep float32
+    return subtract(sci, ref, threshold=5.0, cutout_size=31, psf_size=21), sci
+
+
+def test_finds_the_transient_and_nothing_else(pair_result):
+    res, sci = pair_result
+    assert isinstance(res, DifferenceResult)
+    cands = res.candidates
+    assert {"x", "y", "ra", "dec", "s_corr", "flux", "flux_err", "is_positive", "flags",
+            "cutout_science", "cutout_reference", "cutout_difference"} <= set(cands.colnames)
+    assert len(cands) == 1
+    c = cands[0]
+    assert c["is_positive"] and c["s_corr"] > 20
+    assert np.hypot(c["x"] - 201.4, c["y"] - 143.7) < 0.5
+    assert c["flux"] == pytest.approx(4000.0, abs=3 * c["flux_err"])
+    ra, dec = sci.wcs.pixel_to_world_values(c["x"], c["y"])
+    assert c["ra"] == pytest.approx(ra) and c["dec"] == pytest.approx(dec)
+    assert cands["cutout_science"].shape == (1, 31, 31)
+
+
+def test_noise_psf_and_flux_scale(pair_result):
+    res, _ = pair_result
+    s = res.s_corr[np.isfinite(res.s_corr)]
+    assert 1.4826 * np.median(np.abs(s - np.median(s))) == pytest.approx(1.0, abs=0.1)
+    assert res.noise_scale == pytest.approx(1.0, abs=0.06)  # independent noise: no recalibration needed
+    assert res.diff_noise == pytest.approx(1.0, abs=0.06)
+    assert res.fwhm_science == pytest.approx(2.3548 * 1.8, rel=0.06)
+    assert res.fwhm_reference == pytest.approx(2.3548 * 1.4, rel=0.06)
+    assert res.flux_scale == pytest.approx(1.0, abs=0.02)
+    assert res.alignment_rms < 0.1
+    assert res.psf_science.sum() == pytest.approx(1.0)
+    assert res.reference_aligned.shape == res.difference.shape == (400, 400)
+
+
+def test_flux_scale_is_measured():
+    rng = np.random.default_rng(5)
+    sci, ref = synthetic_pair(rng)
+    sci.data = sci.data * np.float32(0.8)
+    res = subtract(sci, ref, psf_size=21)
+    assert res.flux_scale == pytest.approx(0.8, abs=0.02)
+    assert len(res.candidates) <= 1
+
+
+def test_unknown_method_lists_choices():
+    rng = np.random.default_rng(1)
+    sci, ref = synthetic_pair(rng, shape=(100, 100))
+    with pytest.raises(ValueError, match="'zogy', 'sfft'"):
+        subtract(sci, ref, method="hotpants")
+    assert METHODS == ("zogy", "sfft")
+
+
+def test_sfft_not_supported_yet():
+    rng = np.random.default_rng(1)
+    sci, ref = synthetic_pair(rng, shape=(100, 100))
+    with pytest.raises(AstrokitError, match="sfft"):
+        subtract(sci, ref, method="sfft")
+
+
+def test_needs_ccddata():
+    rng = np.random.default_rng(1)
+    sci, ref = synthetic_pair(rng, shape=(100, 100))
+    with pytest.raises(TypeError, match="CCDData"):
+        subtract(sci.data, ref)
+
+
+def test_noise_rescaling_is_exact():
+    """Scaling both noise models by c equals rescaling the ZOGY products (what subtract does)."""
+    from synth_fields import gaussian_psf
+
+    from astrokit.differencing import zogy
+    from astrokit.differencing._high_level import _rescale
+
+    rng = np.random.default_rng(8)
+    sci, ref = rng.normal(0, 4, (128, 128)), rng.normal(0, 3, (128, 128))
+    sci[60:63, 60:63] += 500.0
+    var_s, var_r = 16 + np.abs(sci), 9 + np.abs(ref)
+    kwargs = dict(flux_science=0.9, sigma_astrometric=(0.1, 0.2))
+    psf_s, psf_r = gaussian_psf(1.8, 15), gaussian_psf(1.3, 15)
+    c = 0.7
+    base = zogy(sci, ref, psf_s, psf_r, sigma_science=4.0, sigma_reference=3.0, var_science=var_s,
+                var_reference=var_r, **kwargs)
+    direct = zogy(sci, ref, psf_s, psf_r, sigma_science=4.0 * c, sigma_reference=3.0 * c,
+                  var_science=var_s * c**2, var_reference=var_r * c**2, **kwargs)
+    scaled = _rescale(base, c)
+    for name in ("D", "S", "S_corr", "V_S", "V_ast"):
+        a, b = getattr(direct, name), getattr(scaled, name)
+        assert np.allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max()), name
+    assert scaled.F_D == pytest.approx(direct.F_D) and scaled.F_S == pytest.approx(direct.F_S)
+
+
+def test_refinement_removes_residual_misregistration():
+    """Same WCS, but the reference stars are rotated/shifted by a fraction of a pixel: fitted and removed."""
+    from astropy.nddata import CCDData
+    from synth_fields import grid_stars, simple_wcs, star_field
+
+    rng = np.random.default_rng(9)
+    shape = (500, 500)
+    x, y = grid_stars(shape, 12, margin=30, rng=rng, jitter=5.0)
+    flux = rng.uniform(5e3, 5e4, x.size)
+    theta = 4e-4  # rad: 0.2 px at the corners
+    xc, yc = (shape[1] - 1) / 2, (shape[0] - 1) / 2
+    xr = xc + np.cos(theta) * (x - xc) - np.sin(theta) * (y - yc) + 0.15
+    yr = yc + np.sin(theta) * (x - xc) + np.cos(theta) * (y - yc) - 0.1
+    w = simple_wcs(shape)
+    sci = star_field(shape, x, y, flux, 1.6) + 100 + rng.normal(0, 3, shape)
+    ref = star_field(shape, xr, yr, flux, 1.6) + 100 + rng.normal(0, 3, shape)
+    sci = CCDData(sci.astype(np.float32), unit="adu", wcs=w)
+    ref = CCDData(ref.astype(np.float32), unit="adu", wcs=w.deepcopy())
+    fixed = subtract(sci, ref, psf_size=21)
+    raw = subtract(sci, ref, psf_size=21, refine_shift=False)
+    assert fixed.extra["refinement"] is not None
+    assert fixed.alignment_rms < 0.03 < raw.alignment_rms
+    # the star residuals in S shrink by an order of magnitude
+    assert np.abs(raw.extra["zogy"].S).max() > 5 * np.abs(fixed.extra["zogy"].S).max()
+
+
+def test_without_wcs_uses_astroalign():
+    """No WCS on either image: the reference is registered by astroalign, and the transient still found."""
+    from astropy.nddata import CCDData
+    from synth_fields import grid_stars, star_field
+
+    rng = np.random.default_rng(12)
+    shape = (400, 400)
+    x, y = grid_stars(shape, 8, margin=30, rng=rng, jitter=6.0)
+    flux = rng.uniform(5e3, 5e4, x.size)
+    sci = star_field(shape, x, y, flux, 1.7) + star_field(shape, [250.3], [120.8], [5000.0], 1.7)
+    ref = star_field(shape, x - 4.6, y + 2.3, flux, 1.4)  # the reference pointed elsewhere
+    sci = CCDData((sci + 100 + rng.normal(0, 4, shape)).astype(np.float32), unit="adu")
+    ref = CCDData((ref + 100 + rng.normal(0, 3, shape)).astype(np.float32), unit="adu")
+    res = subtract(sci, ref, psf_size=21)
+    assert res.alignment_rms < 0.1
+    clean = res.candidates[res.candidates["flags"] == 0]
+    assert len(clean) == 1
+    assert np.hypot(clean["x"][0] - 250.3, clean["y"][0] - 120.8) < 0.5 and clean["is_positive"][0]
+    assert np.all(np.isnan(res.candidates["ra"]))
