@@ -126,6 +126,8 @@ def augment_dataset(dataset, *, seed=0):
 
     The eight symmetries of the square (dihedral group D4) leave the physics of
     a stamp unchanged, so they are used at training time only, as in braai [1]_.
+    The random draws are indexed by element position in the stream, so apply
+    this after ``.repeat()`` to get new transformations in every epoch.
 
     Parameters
     ----------

@@ -173,7 +173,8 @@ def list_models(models_dir):
 def _resolve(models_dir, name, version):
     versions = _versions(models_dir, name)
     if not versions:
-        msg = f"no model named {name!r} in {models_dir}; registered: {sorted({r['name'] for r in list_models(models_dir)})}"
+        names = sorted({r["name"] for r in list_models(models_dir)})
+        msg = f"no model named {name!r} in {models_dir}; registered: {names}"
         raise AstrokitError(msg)
     if version is None:
         version = promoted_version(models_dir, name) or versions[-1]
@@ -210,7 +211,7 @@ def load_model(models_dir, name="real_bogus", version=None):
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
     """
-    keras = require("keras", "ml")
+    require("keras", "ml")
     version = _resolve(models_dir, name, version)
     path = Path(models_dir) / name / version
     model = _load_keras(path / "model.keras")
@@ -221,7 +222,7 @@ def load_model(models_dir, name="real_bogus", version=None):
 def _save_keras(model, path):
     """Save ``model`` without its optimizer state (about a third of the size), as a ``.keras`` file."""
     keras = require("keras", "ml")
-    bare = keras.models.clone_model(model)
+    bare = keras.Model.from_config(model.get_config())  # same architecture, not compiled
     bare.set_weights(model.get_weights())
     bare.save(path)
 

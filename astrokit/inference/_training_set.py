@@ -16,8 +16,10 @@ __all__ = ["ORIGINS", "TrainingSet", "build_training_set", "cutout_triplets", "l
 #: Origin of each training triplet -> (label, description).
 ORIGINS = {
     "injected": (1, "point source injected with the frame's own PSF and detected on the difference"),
+    "variable": (1, "extra PSF flux injected on a star of the frame (a variable star) and detected"),
     "residual": (0, "difference-image candidate matching no injection (subtraction residual)"),
     "random": (0, "random position on the difference image"),
+    "star": (0, "star of the frame that did not vary; half with a flux-scale error of the subtraction"),
     "cosmic": (0, "cosmic-ray-like hit (a few hot pixels added to the science image only)"),
     "edge": (0, "position within a few pixels of the image edge (stamp partly off the image)"),
 }
@@ -35,9 +37,9 @@ def _hash(X, y):
 
 @dataclass
 class TrainingSet:
-    """Labelled science/reference/difference triplets.
+    """Labelled science/reference/difference triplets (each parameter is kept as an attribute).
 
-    Attributes
+    Parameters
     ----------
     X : ndarray of float32, shape (N, 63, 63, 3)
         Stamps in science, reference, difference channel order, in the image
@@ -49,7 +51,7 @@ class TrainingSet:
         (0-based px on the science frame), ``mag`` (injected magnitude, NaN for
         bogus), ``s_corr`` (detection significance, NaN where not a candidate),
         ``is_positive`` (False for negative candidates, whose difference stamp
-        is stored negated), ``label``.
+        is stored negated), ``scale`` (pixel coarsening factor, 1 = native), ``label``.
     info : dict
         How the set was made (backend, seed, epoch parameters, counts).
     """
@@ -164,6 +166,63 @@ def _add_cosmics(data, rng, n, noise):
     return xs, ys
 
 
+def _reference_stars(data, size):
+    """Positions of isolated, unsaturated stars of the frame (for variable-star injections)."""
+    import sep
+
+    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
+    bkg = sep.Background(d)
+    sub = d - bkg.back()
+    objs = sep.extract(sub, 10.0, err=bkg.globalrms)
+    ny, nx = d.shape
+    m = size // 2 + 8
+    keep = ((objs["flag"] == 0) & (objs["peak"] < 0.3 * float(np.nanmax(sub)))
+            & (objs["x"] > m) & (objs["x"] < nx - m) & (objs["y"] > m) & (objs["y"] < ny - m))
+    return np.asarray(objs["x"][keep], dtype=float), np.asarray(objs["y"][keep], dtype=float)
+
+
+def _blur_psf(psf, fwhm, seeing_factor):
+    """Convolve the PSF with a Gaussian to ``seeing_factor`` times its FWHM; normalise to sum 1."""
+    from scipy import ndimage
+
+    psf = np.pad(np.asarray(psf, dtype=float), 6)
+    if seeing_factor > 1.0:
+        sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0))) * np.sqrt(seeing_factor**2 - 1.0)
+        psf = ndimage.gaussian_filter(psf, sigma, mode="constant")
+    return psf / psf.sum()
+
+
+def _cut_scaled(science, reference, difference, x, y, scale, size):
+    """Stamps as `cutout_triplets`, each resampled to a pixel ``scale`` times coarser (1 = native).
+
+    A coarser pixel makes the PSF narrower in pixels, like a survey with a
+    larger pixel scale (ZTF's 1.0"/px vs GOTO's 1.24"/px and worse seeing).
+    The image is smoothed by a Gaussian of sigma ``0.5 sqrt(scale^2 - 1)`` (anti-aliasing)
+    and sampled by linear interpolation on a grid of step ``scale`` centred on (x, y).
+    Stamps whose enlarged footprint leaves the image are cut at native scale.
+    """
+    from scipy import ndimage
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    out = cutout_triplets(science, reference, difference, x, y, size=size)
+    half = size // 2
+    for i in np.flatnonzero(scale > 1.0):
+        big = int(np.ceil(half * scale[i])) + 4
+        region = cutout_triplets(science, reference, difference, [x[i]], [y[i]], size=2 * big + 1)[0]
+        if not np.all(np.isfinite(region)):
+            scale[i] = 1.0
+            continue
+        sigma = 0.5 * np.sqrt(scale[i] ** 2 - 1.0)
+        grid = big + (np.arange(size) - half) * scale[i]
+        yy, xx = np.meshgrid(grid, grid, indexing="ij")
+        for c in range(3):
+            smooth = ndimage.gaussian_filter(region[:, :, c], sigma)
+            out[i, :, :, c] = ndimage.map_coordinates(smooth, [yy, xx], order=1)
+    return out
+
+
 def _offset_wcs(wcs, dx, dy):
     """Copy of ``wcs`` with its reference pixel moved by (dx, dy) px: a registration error."""
     import warnings
@@ -187,16 +246,10 @@ def _nearest(x, y, xs, ys):
     return np.sqrt(d2[np.arange(len(x)), j]), j
 
 
-def _candidate_stamps(cand, size):
-    cols = ("cutout_science", "cutout_reference", "cutout_difference")
-    if len(cand) == 0:
-        return np.empty((0, size, size, 3), dtype=np.float32)
-    return np.stack([np.asarray(cand[c], dtype=np.float32) for c in cols], axis=-1)
-
-
 def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_cosmic=60, n_edge=30,
                        max_residuals=None, mag_range=None, snr_range=(5.0, 100.0), zero_point=None,
-                       misalign=0.8, fading_fraction=0.2, match_radius=2.5, threshold=5.0, seed=0, rng=None,
+                       n_variable=100, n_star=80, fading_fraction=0.2, rescale_fraction=0.3,
+                       rescale_range=(1.0, 2.0), misalign=0.8, match_radius=2.5, threshold=5.0, seed=0, rng=None,
                        backend="auto", progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
@@ -213,6 +266,12 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     star-based shift refinement is turned off, which leaves dipole residuals
     at stars, the commonest bogus of real surveys.
 
+    All stamps are cut from the epoch, the aligned reference and the
+    difference image ``D``; a fraction ``rescale_fraction`` of them (not the
+    edge ones) is resampled to a pixel up to ``rescale_range[1]`` times
+    coarser, so that the model sees PSFs of 1.5-5 px FWHM, not just the
+    GOTO frame's (column ``scale`` of ``meta``).
+
     Stamps follow the braai/ZTF sign convention: the difference stamp of a
     negative candidate (``is_positive`` False) is negated, so the candidate
     always appears positive in the difference channel (`score_triplets` does
@@ -224,8 +283,15 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     * real (1): difference candidates within ``match_radius`` px of an
       injection (injections that were not detected are not used; their count
       is in ``info``);
+    * real (1): candidates at ``n_variable`` stars of the frame given extra
+      PSF flux in the epoch (``variable``: transients on top of a source in
+      the reference, like most alerts of real surveys);
     * bogus (0): candidates matching no injection and no cosmic ray
-      (``residual``), candidates at or stamps cut at the cosmic-ray hits
+      (``residual``), stars of the frame that did not vary (``star``; half
+      of them with a simulated flux-scale error of the subtraction, which
+      leaves a residual at every star of the stamp: a bad subtraction, not a
+      variable; applied only where another source of the stamp shows it),
+      candidates at or stamps cut at the cosmic-ray hits
       (``cosmic``), random positions (``random``), positions 0-20 px from the
       image edge (``edge``).
 
@@ -250,8 +316,17 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         (passed to ``make_epoch`` if it accepts it).
     zero_point : float, optional
         Magnitude zero point (passed to ``make_epoch``).
+    n_variable : int
+        Variable stars per epoch (stars of the frame with added flux; fluxes
+        drawn like the injections, log-uniform in ``snr_range``).
+    n_star : int
+        Stars of the frame that did not vary, per epoch (bogus).
     fading_fraction : float
-        Fraction of injected triplets turned into fading (negative) sources.
+        Fraction of real triplets turned into fading (negative) sources.
+    rescale_fraction : float
+        Fraction of stamps resampled to a coarser pixel.
+    rescale_range : tuple of float
+        Range of the coarsening factor (uniform).
     misalign : float
         Largest deliberate registration error of the odd epochs, px (0: none).
     match_radius : float
@@ -306,15 +381,38 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     noise = 1.4826 * np.median(np.abs(finite - np.median(finite)))
     size = 63
 
+    stars_x, stars_y = _reference_stars(data, size)
+    nea = 1.0 / float(np.sum(np.asarray(psf, dtype=float) ** 2))  # noise-equivalent area of the PSF, px
+
+    half = size // 2
     Xs, rows = [], []
     info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
-            "n_injected": 0, "n_injected_detected": 0}
+            "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0}
 
-    def add(stamps, origin, epoch, x, y, mag=None, s_corr=None, positive=None):
-        n = len(stamps)
+    def add(images, origin, epoch, x, y, mag=None, s_corr=None, positive=None, flux_error=None, rms=None):
+        n = len(x)
         if n == 0:
             return
-        stamps = np.array(stamps, dtype=np.float32)
+        scale = np.where(rng.uniform(size=n) < rescale_fraction, rng.uniform(*rescale_range, n), 1.0)
+        if origin == "edge":
+            scale[:] = 1.0
+        stamps = _cut_scaled(*images, x, y, scale, size)
+        if flux_error is not None:
+            # a flux-scale error of the subtraction: every source of the science stamp leaves a residual
+            # in D, the central one peaking at `flux_error` (D has unit noise)
+            # in D, the central one peaking at `flux_error` (D has unit noise). Only where another source
+            # of the stamp then leaves a residual above 5 sigma: for an isolated star the stamp would be
+            # indistinguishable from a variable star, and the label would be noise.
+            for i in np.flatnonzero(flux_error > 0):
+                sci = np.nan_to_num(stamps[i, :, :, 0] - np.nanmedian(stamps[i, :, :, 0]))
+                peak = np.max(sci[half - 2:half + 3, half - 2:half + 3])
+                if peak <= 0:
+                    continue
+                residual = sci * (flux_error[i] / peak)
+                outside = residual.copy()
+                outside[half - 6:half + 7, half - 6:half + 7] = 0.0
+                if outside.max() > 5.0:
+                    stamps[i, :, :, 2] += residual
         positive = np.ones(n, dtype=bool) if positive is None else np.asarray(positive, dtype=bool)
         stamps[~positive, :, :, 2] *= -1.0  # braai/ZTF convention: candidate positive in the difference
         Xs.append(stamps)
@@ -322,7 +420,17 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         s_corr = np.full(n, np.nan) if s_corr is None else np.asarray(s_corr, dtype=float)
         for i in range(n):
             rows.append((origin, epoch, float(x[i]), float(y[i]), float(mag[i]), float(s_corr[i]),
-                         bool(positive[i])))
+                         bool(positive[i]), float(scale[i])))
+
+    def match(kx, ky, tx, ty, ok):
+        """Closest candidate (within match_radius, among ``ok``) of each target: candidate mask, target index."""
+        d, j = _nearest(kx, ky, tx, ty)
+        near = (d <= match_radius) & ok
+        keep = np.zeros(kx.size, dtype=bool)
+        for t in np.unique(j[near]):
+            k = np.flatnonzero(near & (j == t))
+            keep[k[np.argmin(d[k])]] = True
+        return keep, j, d
 
     for e in tqdm(range(n_epochs), desc="training-set epochs", disable=not progress):
         params = {
@@ -340,6 +448,18 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             kwargs["zero_point"] = zero_point
         epoch, inj = mod.make_epoch(reference, psf=psf, rng=rng, **kwargs)
         epoch.data = np.array(epoch.data, dtype=np.float32, copy=True)
+        # variable stars: extra PSF flux on stars of the frame, at the epoch's seeing
+        dx, dy = params["shift"]
+        pick = rng.choice(stars_x.size, min(n_variable, stars_x.size), replace=False)
+        vx, vy = stars_x[pick] + dx, stars_y[pick] + dy
+        epoch_rms = float(np.sqrt(1.0 + params["noise_factor"] ** 2) * noise * params["flux_scale"])
+        snr_lo, snr_hi = snr_range if snr_range is not None else (5.0, 100.0)
+        vflux = np.exp(rng.uniform(np.log(snr_lo), np.log(snr_hi), vx.size)) * epoch_rms * np.sqrt(
+            nea * params["seeing_factor"] ** 2)
+        if vx.size:
+            epoch.data = np.asarray(mod.inject_sources(epoch.data, _blur_psf(psf, fwhm, params["seeing_factor"]),
+                                                       vx, vy, vflux), dtype=np.float32)
+        vmag = (25.0 if zero_point is None else zero_point) - 2.5 * np.log10(vflux)
         cx, cy = _add_cosmics(epoch.data, rng, n_cosmic, noise)
         sub_kwargs = {}
         if (misalign > 0 and e % 2 == 1 and "refine_shift" in subtract_params and epoch.wcs is not None
@@ -351,54 +471,52 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             sub_kwargs["refine_shift"] = False
             params["registration_error"] = (float(error[0]), float(error[1]))
         res = mod.subtract(epoch, reference, threshold=threshold, cutout_size=size, **sub_kwargs)
-        sci = np.asarray(epoch.data, dtype=np.float32)
-        ref_al = np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32)
-        diff = np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32)
+        images = (np.asarray(epoch.data, dtype=np.float32),
+                  np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32),
+                  np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32))
         cand = res.candidates
         ix, iy = np.asarray(inj["x"], dtype=float), np.asarray(inj["y"], dtype=float)
         info["epochs"].append(dict(params, n_candidates=len(cand)))
         info["n_injected"] += len(inj)
+        info["n_variable"] += int(vx.size)
 
-        if len(cand):
-            kx, ky = np.asarray(cand["x"], dtype=float), np.asarray(cand["y"], dtype=float)
-            stamps = _candidate_stamps(cand, size)
-            d_inj, j_inj = _nearest(kx, ky, ix, iy)
-            d_cos, _ = _nearest(kx, ky, cx, cy)
-            pos = np.asarray(cand["is_positive"], dtype=bool)
-            s_corr = np.asarray(cand["s_corr"], dtype=float)
-            is_inj = (d_inj <= match_radius) & pos
-            # one candidate per injection: the closest
-            keep = np.zeros(len(cand), dtype=bool)
-            for j in np.unique(j_inj[is_inj]):
-                k = np.flatnonzero(is_inj & (j_inj == j))
-                keep[k[np.argmin(d_inj[k])]] = True
-            info["n_injected_detected"] += int(keep.sum())
-            add(stamps[keep], "injected", e, kx[keep], ky[keep], np.asarray(inj["mag"], dtype=float)[j_inj[keep]],
-                s_corr[keep])
-            is_cos = (d_cos <= match_radius) & ~is_inj
-            add(stamps[is_cos], "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos], positive=pos[is_cos])
-            # residual: far from any injection and cosmic (avoid ambiguous labels)
-            is_res = (d_inj > 3 * max(fwhm, 1.0) + match_radius) & (d_cos > 3 * match_radius)
-            k = np.flatnonzero(is_res)
-            if k.size > max_residuals:
-                k = np.sort(rng.choice(k, max_residuals, replace=False))
-            add(stamps[k], "residual", e, kx[k], ky[k], s_corr=s_corr[k], positive=pos[k])
-            found_cos = set(np.flatnonzero(_nearest(cx, cy, kx[is_cos], ky[is_cos])[0] <= match_radius))
-        else:
-            found_cos = set()
+        kx, ky = np.asarray(cand["x"], dtype=float), np.asarray(cand["y"], dtype=float)
+        pos = np.asarray(cand["is_positive"], dtype=bool)
+        s_corr = np.asarray(cand["s_corr"], dtype=float)
+        is_inj, j_inj, d_inj = match(kx, ky, ix, iy, pos)
+        info["n_injected_detected"] += int(is_inj.sum())
+        add(images, "injected", e, kx[is_inj], ky[is_inj], np.asarray(inj["mag"], dtype=float)[j_inj[is_inj]],
+            s_corr[is_inj])
+        is_var, j_var, d_var = match(kx, ky, vx, vy, pos & ~is_inj)
+        info["n_variable_detected"] += int(is_var.sum())
+        add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var])
+        is_cos, _, d_cos = match(kx, ky, cx, cy, ~is_inj & ~is_var)
+        add(images, "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos], positive=pos[is_cos])
+        # residual: far from every injection, variable and cosmic (no ambiguous labels)
+        clear = 3 * max(fwhm, 1.0) + match_radius
+        k = np.flatnonzero((d_inj > clear) & (d_var > clear) & (d_cos > clear))
+        if k.size > max_residuals:
+            k = np.sort(rng.choice(k, max_residuals, replace=False))
+        add(images, "residual", e, kx[k], ky[k], s_corr=s_corr[k], positive=pos[k])
+        # stars of the frame that did not vary, half of them with a flux-scale error of the subtraction
+        tx, ty = np.r_[ix, cx, vx], np.r_[iy, cy, vy]  # everything injected this epoch
+
+        def away(x, y, tx=tx, ty=ty):
+            return _nearest(x, y, tx, ty)[0] > 10
+
+        rest = np.setdiff1d(np.arange(stars_x.size), pick)
+        sx, sy = stars_x[rest] + dx, stars_y[rest] + dy
+        ok = np.flatnonzero(away(sx, sy))
+        ok = rng.permutation(ok)[:n_star]
+        ferr = np.where(rng.uniform(size=ok.size) < 0.5, np.exp(rng.uniform(np.log(5.0), np.log(50.0), ok.size)), 0.0)
+        add(images, "star", e, sx[ok], sy[ok], flux_error=ferr)
         # cosmic hits the differencing did not report: cut them directly
-        miss = np.array([i for i in range(len(cx)) if i not in found_cos], dtype=int)
-        if miss.size:
-            add(cutout_triplets(sci, ref_al, diff, cx[miss], cy[miss], size=size), "cosmic", e, cx[miss], cy[miss])
-
-        def away(x, y):
-            d, _ = _nearest(x, y, np.r_[ix, cx], np.r_[iy, cy])
-            return d > 10
+        found = _nearest(cx, cy, kx[is_cos], ky[is_cos])[0] <= match_radius
+        add(images, "cosmic", e, cx[~found], cy[~found])
 
         rx, ry = rng.uniform(0, nx - 1, 3 * n_random), rng.uniform(0, ny - 1, 3 * n_random)
         ok = away(rx, ry)
-        rx, ry = rx[ok][:n_random], ry[ok][:n_random]
-        add(cutout_triplets(sci, ref_al, diff, rx, ry, size=size), "random", e, rx, ry)
+        add(images, "random", e, rx[ok][:n_random], ry[ok][:n_random])
 
         side = rng.integers(0, 4, 3 * n_edge)
         depth = rng.uniform(0, 20, 3 * n_edge)
@@ -406,17 +524,16 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         ex = np.where(side == 0, depth, np.where(side == 1, nx - 1 - depth, along * (nx - 1)))
         ey = np.where(side == 2, depth, np.where(side == 3, ny - 1 - depth, along * (ny - 1)))
         ok = away(ex, ey)
-        ex, ey = ex[ok][:n_edge], ey[ok][:n_edge]
-        add(cutout_triplets(sci, ref_al, diff, ex, ey, size=size), "edge", e, ex, ey)
+        add(images, "edge", e, ex[ok][:n_edge], ey[ok][:n_edge])
 
     if not Xs:
         msg = "no training triplets could be made from this frame"
         raise DataError(msg)
     X = np.concatenate(Xs)
-    meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr", "is_positive"),
-                 dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64, bool))
-    injected = np.flatnonzero(meta["origin"] == "injected")
-    fading = np.sort(rng.choice(injected, int(round(fading_fraction * injected.size)), replace=False))
+    meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr", "is_positive", "scale"),
+                 dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64, bool, np.float64))
+    real = np.flatnonzero(np.isin(meta["origin"], ("injected", "variable")))
+    fading = np.sort(rng.choice(real, int(round(fading_fraction * real.size)), replace=False))
     X[fading] = X[fading][..., [1, 0, 2]]  # source in the reference only
     meta["is_positive"][fading] = False
     meta["s_corr"][fading] *= -1.0

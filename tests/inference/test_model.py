@@ -68,3 +68,30 @@ def test_augmentation_is_a_symmetry_of_the_square():
         assert match, "augmented stamp is not a flip/rotation of the input"
         seen.add(match[0])
     assert len(seen) > 2  # the transformations actually vary
+
+
+class _DifferenceSumModel:
+    """Stand-in model whose score is the sign of the central difference pixel (for convention tests)."""
+
+    input_shape = (None, 63, 63, 3)
+
+    def predict(self, x, batch_size=None, verbose=0):
+        return (x[:, 31, 31, 2] > 0).astype(np.float32)[:, None]
+
+
+def test_score_triplets_sign_convention_and_errors():
+    from astrokit.inference import score_triplets
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 63, 63, 3)).astype(np.float32)
+    x[:, 31, 31, 2] = [50.0, -50.0]  # a positive and a negative candidate
+    model = _DifferenceSumModel()
+    np.testing.assert_array_equal(score_triplets(model, x), [1.0, 0.0])
+    # negative candidates are flipped to the positive convention before scoring; the input is not modified
+    np.testing.assert_array_equal(score_triplets(model, x, is_positive=[True, False]), [1.0, 1.0])
+    assert x[1, 31, 31, 2] == -50.0
+    assert score_triplets(model, np.zeros((0, 63, 63, 3))).shape == (0,)
+    with pytest.raises(ValueError, match="is_positive"):
+        score_triplets(model, x, is_positive=[True])
+    with pytest.raises(ValueError, match="model expects"):
+        score_triplets(model, np.zeros((1, 31, 31, 3)))
