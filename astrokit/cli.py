@@ -165,10 +165,14 @@ def cmd_score(args):
 
 def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
-    from astrokit.inference import train_into_registry
+    from astrokit.inference import train_default, train_into_registry
 
-    result = train_into_registry(_store(args).models_dir, epochs=args.epochs, seed=args.seed,
-                                 n_epochs_images=args.images, margin=args.margin, progress=not args.quiet)
+    if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
+        train_default(args.out, seed=args.seed, n_epochs=args.images, epochs=args.epochs, progress=not args.quiet)
+        print(f"wrote {args.out}/model.keras and metrics.json")
+        return
+    result = train_into_registry(_store(args).models_dir, seed=args.seed, n_epochs=args.images,
+                                 epochs=args.epochs, margin=args.margin, progress=not args.quiet)
     print(json.dumps(result, indent=1, default=str))
 
 
@@ -250,6 +254,8 @@ def build_parser():
     sp.add_argument("--images", type=int, default=4, help="synthetic epochs made from the real frame")
     sp.add_argument("--seed", type=int, default=0, help="random seed")
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
+    sp.add_argument("--out", default=None, help="write the model to this folder instead of the registry "
+                    "(how the shipped default model is made)")
     sp.set_defaults(func=cmd_train)
 
     sp = with_store(sub.add_parser("model", help="the model registry"))

@@ -17,7 +17,7 @@ from astrokit.inference._metrics import (
 from astrokit.inference._model import augment_dataset, build_real_bogus_model, normalise_triplets
 from astrokit.inference._registry import list_models, load_model, promote, promoted_version, save_model
 from astrokit.inference._score import default_model_path, load_default_model, score_triplets
-from astrokit.inference._train import split_indices, train_default, train_real_bogus
+from astrokit.inference._train import split_indices, train_default, train_into_registry, train_real_bogus
 from astrokit.inference._training_set import (
     ORIGINS,
     TrainingSet,
@@ -52,5 +52,6 @@ __all__ = [
     "score_triplets",
     "split_indices",
     "train_default",
+    "train_into_registry",
     "train_real_bogus",
 ]

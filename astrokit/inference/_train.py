@@ -13,7 +13,7 @@ from astrokit.exceptions import DataError, require
 from astrokit.inference._metrics import evaluate_scores
 from astrokit.inference._model import augment_dataset, build_real_bogus_model, normalise_triplets
 
-__all__ = ["split_indices", "train_default", "train_real_bogus"]
+__all__ = ["split_indices", "train_default", "train_into_registry", "train_real_bogus"]
 
 
 def split_indices(y, fraction, *, seed=0):
@@ -261,3 +261,63 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return model, metrics
+
+
+def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_inject=300, epochs=20,
+                        margin=0.0, progress=True):
+    """Build a training set from the real GOTO frame, train, register the model and promote it if better.
+
+    This is ``astrokit train``: a new version under
+    ``<models_dir>/<name>/<version>/`` with ``model.keras``, ``metrics.json``
+    and the training set's SHA-256; it is promoted only if its average
+    precision (AUCPR) on its held-out split beats the promoted version's by
+    ``margin`` (see `promote`).
+
+    Parameters
+    ----------
+    models_dir : path-like
+        The registry (``<store>/models``).
+    name : str
+        Model name.
+    seed : int
+        Seed of the training set and of the training.
+    n_epochs : int
+        Synthetic epochs made from the real frame.
+    n_inject : int
+        Injections per synthetic epoch.
+    epochs : int
+        Maximum training epochs (early stopping).
+    margin : float
+        AUCPR margin needed to promote.
+    progress : bool
+        Show progress.
+
+    Returns
+    -------
+    dict
+        ``name, version, promoted`` (bool), the decision's reason, and the
+        held-out metrics ``roc_auc, average_precision, fpr_at_fnr_1pct,
+        fpr_at_fnr_5pct``.
+
+    Raises
+    ------
+    AstrokitError
+        If the data cannot be fetched or the registry cannot be written.
+
+    References
+    ----------
+    .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai).
+    """
+    from astrokit.datasets import get_path
+    from astrokit.inference._registry import promote, save_model
+    from astrokit.inference._training_set import build_training_set
+    from astrokit.io import read_image
+
+    reference = read_image(get_path("goto_reference"))
+    ts = build_training_set(reference, n_epochs=n_epochs, n_inject=n_inject, seed=seed, progress=progress)
+    model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress)
+    version = save_model(model, metrics, models_dir=models_dir, name=name)
+    decision = promote(models_dir, name, version, margin=margin)
+    keys = ("roc_auc", "average_precision", "fpr_at_fnr_1pct", "fpr_at_fnr_5pct", "n_train", "n_eval")
+    return {"name": name, "version": version, "promoted": bool(decision.get("promoted")),
+            "reason": decision.get("reason"), **{k: metrics.get(k) for k in keys}}

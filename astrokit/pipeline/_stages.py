@@ -361,14 +361,14 @@ def resolve_model(store, spec=None):
     if spec != "default":
         name = name or "real_bogus"
         if version or promoted_version(store.models_dir, name):
-            model = load_model(store.models_dir, name, version or None)
+            model, _ = load_model(store.models_dir, name, version or None)
             return model, name, version or promoted_version(store.models_dir, name)
         if spec:
             msg = f"no promoted version of model {name!r} in {store.models_dir}; train one or use 'default'"
             raise AstrokitError(msg)
-    model, metrics = load_default_model()
+    model, _ = load_default_model()
     digest = hashlib.sha256(default_model_path().read_bytes()).hexdigest()[:8]
-    return model, "real_bogus", metrics.get("version") or f"default-{digest}"
+    return model, "real_bogus", f"default-{digest}"  # a retrained shipped model is a new version
 
 
 def run_inference(store, *, model=None, batch_size=256, progress=True):
@@ -401,7 +401,8 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
     report = StageReport("inference")
     keras_model, name, version = resolve_model(store, model)
     todo = store.sql(
-        """select c.candidate_id, c.cutout_science, c.cutout_reference, c.cutout_difference from candidates c
+        """select c.candidate_id, c.is_positive, c.cutout_science, c.cutout_reference, c.cutout_difference
+           from candidates c
            where c.candidate_id not in (select candidate_id from scores where model_name = ? and model_version = ?)
            order by c.candidate_id""", [name, version]).to_pylist()
     now = datetime.now(timezone.utc)
@@ -410,7 +411,8 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
         batch = todo[start:start + batch_size]
         stamps = np.stack([np.stack([_stamp(r[k]) for k in ("cutout_science", "cutout_reference",
                                                               "cutout_difference")], axis=-1) for r in batch])
-        scores = score_triplets(keras_model, stamps)
+        positive = np.array([r["is_positive"] is not False for r in batch])
+        scores = score_triplets(keras_model, stamps, is_positive=positive)  # negatives are scored sign-flipped
         rows = [{"candidate_id": r["candidate_id"], "model_name": name, "model_version": version,
                  "real_bogus": float(s), "scored_at": now} for r, s in zip(batch, scores)]
         key = f"{name}-{version}-{hashlib.sha1(batch[0]['candidate_id'].encode()).hexdigest()[:12]}-{len(rows)}"
