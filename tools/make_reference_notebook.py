@@ -81,5 +81,24 @@ def main(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walk
     nbformat.write(nb, path)
 
 
+
+def slim(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walkthrough.ipynb"):
+    """Drop the classic-notebook copy of BokehJS (application/javascript) where JupyterLab's copy is present.
+
+    ``output_notebook(INLINE)`` embeds the 4 MB BokehJS bundle twice, once per
+    MIME type; JupyterLab (with jupyter_bokeh) and Voila read the
+    ``application/vnd.bokehjs_load.v0+json`` copy.
+    """
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.bokehjs_load.v0+json" in data:
+                data.pop("application/javascript", None)
+    nbformat.write(nb, path)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    slim() if sys.argv[1:] == ["--slim"] else main()

@@ -7,6 +7,12 @@ sources (see DATA.md). TensorFlow is imported only when a function needs it
 (``pip install 'astrokit[ml]'``), so importing this package is cheap.
 """
 
+import os
+
+# TensorFlow is imported lazily; when it is, keep its C++ start-up chatter (oneDNN, CPU features) out of
+# notebooks and logs unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from astrokit.inference._metrics import (
     average_precision,
     calibration_curve,
