@@ -17,7 +17,7 @@ from astrokit.datasets import sha256_file
 from astrokit.exceptions import AstrokitWarning, DataError
 from astrokit.io import celestial_wcs
 
-__all__ = ["FITS_SUFFIXES", "find_fits", "read_frame_rows", "ingest", "build_sessions"]
+__all__ = ["FITS_SUFFIXES", "file_key", "find_fits", "read_frame_rows", "ingest", "build_sessions"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz", ".fits.fz")
 
@@ -159,7 +159,18 @@ def _quarantine_row(path, error):
             "status": "quarantined", "error": str(error)}
 
 
-def _file_key(path):
+def file_key(path):
+    """Return the store key of one file's ``frames`` rows (a hash of its path, so a re-ingest replaces them).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    str
+    """
     return hashlib.sha1(str(path).encode()).hexdigest()[:20]
 
 
@@ -217,7 +228,7 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False):
             warnings.warn(f"quarantined {exc}", AstrokitWarning, stacklevel=2)
         for r in rows:
             r["ingested_at"] = now
-        store.write("frames", rows, key=_file_key(path))
+        store.write("frames", rows, key=file_key(path))
         written.extend(rows)
     build_sessions(store)
     paths_set = {str(f) for f in files}

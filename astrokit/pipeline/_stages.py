@@ -83,14 +83,14 @@ def quarantine_frame(store, exposure_id, reason):
     rows = frames.filter(pc.field("exposure_id") == exposure_id).to_pylist()
     if not rows:
         return
-    import hashlib as _h
+    from astrokit.catalog import file_key
 
     path = rows[0]["path"]
     siblings = frames.filter(pc.field("path") == path).to_pylist()
     for r in siblings:
         if r["exposure_id"] == exposure_id:
             r["status"], r["error"] = "quarantined", str(reason).splitlines()[0]
-    store.write("frames", siblings, key=_h.sha1(path.encode()).hexdigest()[:20])
+    store.write("frames", siblings, key=file_key(path))
 
 
 def run_ingest(store, paths, *, filter_map=None, progress=True):
