@@ -96,7 +96,8 @@ def inject_sources(data, psf, x, y, flux):
     return out
 
 
-def _shift_wcs(wcs, dx, dy):
+def shift_wcs(wcs, dx, dy):
+    """Return a copy of ``wcs`` with its reference pixel moved by (dx, dy) px (a shift, or a registration error)."""
     header = wcs.to_header(relax=True)
     header["CRPIX1"] = header["CRPIX1"] + dx
     header["CRPIX2"] = header["CRPIX2"] + dy
@@ -255,7 +256,7 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
     wcs = None
     ra = dec = np.full(n_inject, np.nan)
     if ccd.wcs is not None:
-        wcs = _shift_wcs(ccd.wcs, dx, dy)
+        wcs = shift_wcs(ccd.wcs, dx, dy)
         if wcs.has_celestial:
             ra, dec = wcs.pixel_to_world_values(xs, ys)
     meta = ccd.meta.copy()

@@ -223,20 +223,6 @@ def _cut_scaled(science, reference, difference, x, y, scale, size):
     return out
 
 
-def _offset_wcs(wcs, dx, dy):
-    """Copy of ``wcs`` with its reference pixel moved by (dx, dy) px: a registration error."""
-    import warnings
-
-    from astropy.wcs import WCS
-
-    header = wcs.to_header(relax=True)
-    header["CRPIX1"] = header["CRPIX1"] + dx
-    header["CRPIX2"] = header["CRPIX2"] + dy
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WCS(header, relax=True)
-
-
 def _nearest(x, y, xs, ys):
     """Distance and index of the nearest (xs, ys) point to each (x, y)."""
     if len(xs) == 0 or len(x) == 0:
@@ -464,8 +450,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         sub_kwargs = {}
         if (misalign > 0 and e % 2 == 1 and "refine_shift" in subtract_params and epoch.wcs is not None
                 and epoch.wcs.has_celestial):
+            from astrokit.differencing._injection import shift_wcs
+
             error = rng.uniform(-misalign, misalign, 2)
-            new_wcs = _offset_wcs(epoch.wcs, *error)
+            new_wcs = shift_wcs(epoch.wcs, *error)
             epoch.wcs = None  # NDData only accepts a new WCS when none is set
             epoch.wcs = new_wcs
             sub_kwargs["refine_shift"] = False
