@@ -133,7 +133,8 @@ def cmd_sql(args):
 
 SUMMARY_QUERIES = {
     "frames": "select status, imagetyp, count(*) as n from frames group by all order by all",
-    "sources": "select count(*) as sources, count(ra) as with_radec, count(distinct exposure_id) as frames from sources",
+    "sources": """select count(*) as sources, count(ra) as with_radec, count(distinct exposure_id) as frames
+                  from sources""",
     "candidates": """select c.origin, count(*) as candidates, count(s.candidate_id) as scored,
                      count(distinct l.candidate_id) as labelled
                      from candidates c left join scores s using (candidate_id)
