@@ -1,6 +1,7 @@
 """The ``astrokit`` command (the contract of ARCHITECTURE.md, "Command line")."""
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -8,7 +9,10 @@ import warnings
 
 from astrokit.exceptions import AstrokitError, AstrokitWarning
 
-__all__ = ["main", "format_table"]
+__all__ = ["COMMAND_MODULES", "main", "format_table"]
+
+#: Modules that add subcommands with ``register(subparsers, with_store)`` (one per topic, next to its code).
+COMMAND_MODULES = []
 
 
 def _value(v):
@@ -265,6 +269,9 @@ def build_parser():
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--force", action="store_true", help="promote even if not better")
     sp.set_defaults(func=cmd_model)
+
+    for module in COMMAND_MODULES:  # each topic adds its own subcommands: register(subparsers, with_store)
+        importlib.import_module(module).register(sub, with_store)
 
     sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
     sp.add_argument("name", nargs="?", default="curation", help="dashboard (curation)")
