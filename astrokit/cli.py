@@ -12,7 +12,8 @@ from astrokit.exceptions import AstrokitError, AstrokitWarning
 __all__ = ["COMMAND_MODULES", "main", "format_table"]
 
 #: Modules that add subcommands with ``register(subparsers, with_store)`` (one per topic, next to its code).
-COMMAND_MODULES = []
+COMMAND_MODULES = ["astrokit.catalog._cli", "astrokit.photometry._cli", "astrokit.differencing._cli",
+                   "astrokit.widgets._cli"]
 
 
 def _value(v):

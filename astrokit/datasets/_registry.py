@@ -33,6 +33,7 @@ PACKAGES = {
         DataPackage("fink-science", "0.2.0", True, "3be36803582905daf36e8ccfeabcc5677b8c56af3fddc52605ae457e4a2bbd9e"),
         DataPackage("sep", "1.4.1", False, "a0c8324ab66ee716080472cb212e4303e6c3e33b0d43763075b20d4cab793b25"),
         DataPackage("ccdproc", "2.5.1", True, "335c75029f6d63a8d9b665830689553329beb31f8e06677860a751bf27619ba5"),
+        DataPackage("slide-lsst", "0.3.1", False, "8029936961129fc7caeb9ac2c9c5bae8f9028cff32695744ddaf7c87862353c1"),
     )
 }
 
@@ -63,5 +64,11 @@ FILES = {
         DataFile("ccd_raw", "ccdproc", "ccdproc/tests/data/a8280271.fits",
                  "f1a33e416b601c57a77893e11ab158e0216ab1f48c634adcabdb757d84111f02",
                  "raw SAAO 1.0 m frame, 520x536 uint16, no WCS"),
+        DataFile("des_coadd", "slide-lsst", "slide_lsst-0.3.1/example_data/example_decam.fits",
+                 "d686f31af7d623024834dccc6fdcfed63706fa158bd854f181212b0bbff5b4d0",
+                 "DES Y6A1 g-band coadd tile DES0353-4831, 4006x4106 float32, TAN WCS 0.263\"/px (benchmarks)"),
+        DataFile("des_coadd_mask", "slide-lsst", "slide_lsst-0.3.1/example_data/example_decam_mask.fits",
+                 "fabeafb704da7b605b52406f80f039fd987b4e4b318cc222e83342062628e3a6",
+                 "mask of the DES coadd tile"),
     )
 }
