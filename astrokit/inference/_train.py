@@ -179,7 +179,7 @@ def _recall_by_mag(mag, y, score, n_bins=5):
     return out
 
 
-def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch_size=64, backend="auto",
+def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch_size=64,
                   progress=True):
     """Build a training set from the real GOTO frame and train the model shipped with astrokit.
 
@@ -204,8 +204,6 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch
         Maximum training epochs (early stopping on validation loss).
     batch_size : int
         Mini-batch size.
-    backend : {'auto', 'differencing', 'simple'}
-        Differencing backend (see `build_training_set`).
     progress : bool
         Show progress.
 
@@ -234,7 +232,7 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch
 
     t0 = time.perf_counter()
     reference = CCDData.read(get_path("goto_reference"), unit="adu")
-    ts = build_training_set(reference, n_epochs=n_epochs, n_inject=n_inject, seed=seed, backend=backend,
+    ts = build_training_set(reference, n_epochs=n_epochs, n_inject=n_inject, seed=seed,
                             progress=progress)
     build_seconds = time.perf_counter() - t0
     model, metrics = train_real_bogus(ts, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)

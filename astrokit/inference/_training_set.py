@@ -132,26 +132,6 @@ def cutout_triplets(science, reference, difference, x, y, *, size=63):
     return out
 
 
-def _backend(name):
-    if name in ("auto", "differencing"):
-        try:
-            from astrokit import differencing as mod
-
-            if all(hasattr(mod, n) for n in ("estimate_psf", "make_epoch", "subtract")):
-                return mod, "astrokit.differencing"
-        except ImportError:
-            pass
-        if name == "differencing":
-            msg = "astrokit.differencing (estimate_psf, make_epoch, subtract) is not available"
-            raise ImportError(msg)
-    elif name != "simple":
-        msg = f"backend must be 'auto', 'differencing' or 'simple', got {name!r}"
-        raise ValueError(msg)
-    from astrokit.inference import _synthetic
-
-    return _synthetic, "astrokit.inference._synthetic"
-
-
 def _add_cosmics(data, rng, n, noise):
     """Add n cosmic-ray-like hits (1-4 adjacent hot pixels) to ``data`` in place; return x, y."""
     ny, nx = data.shape
@@ -236,7 +216,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                        max_residuals=None, mag_range=None, snr_range=(5.0, 100.0), zero_point=None,
                        n_variable=100, n_star=80, fading_fraction=0.2, rescale_fraction=0.3,
                        rescale_range=(1.0, 2.0), misalign=0.8, match_radius=2.5, threshold=5.0, seed=0, rng=None,
-                       backend="auto", progress=False):
+                       progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -323,10 +303,6 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         Seed of the random generator (used when ``rng`` is None).
     rng : numpy.random.Generator, optional
         Random generator; overrides ``seed``.
-    backend : {'auto', 'differencing', 'simple'}
-        'differencing' uses ``astrokit.differencing``; 'simple' a plain
-        PSF-matched difference (``astrokit.inference._synthetic``); 'auto'
-        the former when available.
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -339,8 +315,6 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     ------
     DataError
         If the frame is not 2D or no triplet could be made.
-    ImportError
-        If ``backend='differencing'`` and it is not available.
 
     References
     ----------
@@ -352,7 +326,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from astropy.table import Table
     from tqdm.auto import tqdm
 
-    mod, backend_name = _backend(backend)
+    from astrokit import differencing as mod
+
+    backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
     subtract_params = inspect.signature(mod.subtract).parameters
     rng = np.random.default_rng(seed) if rng is None else rng

@@ -70,18 +70,6 @@ def test_small_training_set_from_real_frame(small_set, tmp_path):
     assert load_training_set(path).sha256 == ts.sha256
 
 
-def test_simple_backend_builds_the_same_kinds_of_triplets(goto_reference):
-    from astrokit.inference import ORIGINS, build_training_set
-
-    ts = build_training_set(goto_reference, n_epochs=1, n_inject=60, n_variable=30, n_star=20, n_random=10,
-                            n_cosmic=10, n_edge=5, seed=3, backend="simple")
-    assert ts.info["backend"] == "astrokit.inference._synthetic"
-    assert set(ts.counts()) >= set(ORIGINS) - {"residual"}
-    assert ts.info["n_injected_detected"] >= 0.5 * ts.info["n_injected"]
-    with pytest.raises(ValueError, match="backend"):
-        build_training_set(goto_reference, backend="nope")
-
-
 def test_tiny_training_run(small_set, tmp_path):
     from astrokit.inference import list_models, load_model, save_model, score_triplets, train_real_bogus
 
