@@ -116,13 +116,24 @@ def cmd_ingest(args):
 
 def cmd_run(args):
     """Run the pipeline notebooks."""
-    from astrokit.pipeline import STAGES, run_pipeline
+    from astrokit.pipeline import STAGES, load_run_config, run_pipeline
+    from astrokit.store import Store
 
-    params = dict(_parse_param(p) for p in args.param)
+    config = load_run_config(args.config) if args.config else {}
+    params = dict(config.get("params") or {})
+    params.update(_parse_param(p) for p in args.param)
     if args.data:
-        params.setdefault("inputs", args.data)
-    stages = args.stages.split(",") if args.stages else list(STAGES)
-    records = run_pipeline(_store(args), stages=stages, params=params, progress=not args.quiet)
+        params["inputs"] = args.data
+    sweep = dict(config.get("sweep") or {})
+    for text in args.sweep:
+        key, values = _parse_param(text)
+        sweep[key] = values if isinstance(values, list) else [values]
+    stages = args.stages.split(",") if args.stages else config.get("stages") or list(STAGES)
+    store = Store(args.store or config.get("store"))
+    retries = args.retries if args.retries is not None else config.get("retries", 0)
+    backoff = args.backoff if args.backoff is not None else config.get("backoff", 10.0)
+    records = run_pipeline(store, stages=stages, params=params, sweep=sweep, retries=retries, backoff=backoff,
+                           progress=not args.quiet)
     failed = [r for r in records if r["status"] != "ok"]
     for r in records:
         print(f"{r['stage']:12s} {r['status']:7s} {r['notebook_path']}" + (f"  {r['error']}" if r["error"] else ""))
@@ -240,6 +251,13 @@ def build_parser():
     sp.add_argument("--stages", default=None, help="comma-separated stages (default: all: "
                     "ingest,photometry,difference,alerts,inference)")
     sp.add_argument("--param", action="append", default=[], help="KEY=VALUE notebook parameter (JSON values)")
+    sp.add_argument("--sweep", action="append", default=[], help="KEY=[V1,V2] run the stages that declare KEY "
+                    "once per value (JSON list)")
+    sp.add_argument("--config", default=None, help="YAML run config (store, stages, params, sweep, retries, "
+                    "backoff); options given here override it")
+    sp.add_argument("--retries", type=int, default=None, help="re-attempts of a failing stage (default 0)")
+    sp.add_argument("--backoff", type=float, default=None, help="seconds before the first retry, doubled each "
+                    "time (default 10)")
     sp.set_defaults(func=cmd_run)
 
     sp = with_store(sub.add_parser("sql", help="query the tables with DuckDB"))

@@ -1,6 +1,14 @@
 """The pipeline: ``run_<stage>`` functions, the papermill runner and the run registry."""
 
-from astrokit.pipeline._runner import STAGES, new_run_id, pipelines_dir, run_pipeline
+from astrokit.pipeline._runner import (
+    STAGES,
+    RunConfig,
+    load_run_config,
+    new_run_id,
+    pipelines_dir,
+    run_pipeline,
+    store_lock,
+)
 from astrokit.pipeline._stages import (
     StageReport,
     plan_differences,
@@ -13,6 +21,6 @@ from astrokit.pipeline._stages import (
     run_photometry,
 )
 
-__all__ = ["STAGES", "StageReport", "new_run_id", "pipelines_dir", "plan_differences", "quarantine_frame",
-           "resolve_model", "run_alerts", "run_difference", "run_inference", "run_ingest", "run_photometry",
-           "run_pipeline"]
+__all__ = ["STAGES", "RunConfig", "StageReport", "load_run_config", "new_run_id", "pipelines_dir",
+           "plan_differences", "quarantine_frame", "resolve_model", "run_alerts", "run_difference",
+           "run_inference", "run_ingest", "run_photometry", "run_pipeline", "store_lock"]

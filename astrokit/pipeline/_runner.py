@@ -1,8 +1,17 @@
-"""Run the pipeline notebooks with papermill, keep every executed notebook, record each stage in ``runs``."""
+"""Run the pipeline notebooks with papermill, keep every executed notebook, record each stage in ``runs``.
 
+Papermill executes one notebook; this module adds what a nightly cron run
+needs around it: a lock so that two runs never overlap on one store,
+retries with exponential back-off, parameter sweeps, and YAML run configs.
+"""
+
+import contextlib
+import fcntl
+import itertools
 import json
 import os
 import secrets
+import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,14 +20,24 @@ import astrokit
 from astrokit.exceptions import AstrokitError
 from astrokit.store import Store
 
-__all__ = ["STAGES", "pipelines_dir", "run_pipeline", "new_run_id"]
+__all__ = ["STAGES", "RunConfig", "load_run_config", "new_run_id", "pipelines_dir", "run_pipeline", "store_lock"]
 
 #: The stages in order, each a notebook ``pipelines/<stage>.ipynb``.
 STAGES = ("ingest", "photometry", "difference", "alerts", "inference")
 
 
 def pipelines_dir():
-    """Return the folder of the pipeline notebooks (``$ASTROKIT_PIPELINES`` or the repository's ``pipelines/``)."""
+    """Return the folder of the pipeline notebooks (``$ASTROKIT_PIPELINES`` or the repository's ``pipelines/``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    AstrokitError
+        If the folder does not exist.
+    """
     path = Path(os.environ.get("ASTROKIT_PIPELINES") or Path(astrokit.__file__).resolve().parents[1] / "pipelines")
     if not path.is_dir():
         msg = f"pipeline notebooks not found in {path}; set ASTROKIT_PIPELINES to the pipelines/ folder"
@@ -27,17 +46,159 @@ def pipelines_dir():
 
 
 def new_run_id():
-    """Return a new run id: UTC time to the second and a random suffix (sortable, unique)."""
+    """Return a new run id: UTC time to the second and a random suffix (sortable, unique).
+
+    Returns
+    -------
+    str
+    """
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def run_pipeline(store=None, *, stages=None, params=None, run_id=None, progress=True, kernel_name="python3"):
-    """Execute the pipeline notebooks in order with papermill.
+@contextlib.contextmanager
+def store_lock(store):
+    """Hold the store's run lock (``<store>/.astrokit-run.lock``) for the duration of the block.
+
+    The lock is an advisory ``flock`` on a file: the operating system
+    releases it when the holder exits, even after a crash, so a stale lock
+    never blocks the next cron run.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+
+    Yields
+    ------
+    pathlib.Path
+        The lock file.
+
+    Raises
+    ------
+    AstrokitError
+        If another process holds the lock (its pid is in the message).
+    """
+    store.root.mkdir(parents=True, exist_ok=True)
+    path = store.root / ".astrokit-run.lock"
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the lifetime of the lock
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            msg = f"another astrokit run holds the lock on {store.root} (pid {holder}); not starting a second one"
+            raise AstrokitError(msg) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield path
+    finally:
+        fh.close()
+
+
+class RunConfig(dict):
+    """A run configuration: ``store``, ``stages``, ``params``, ``sweep``, ``retries``, ``backoff``.
+
+    Parameters
+    ----------
+    **values
+        The configuration keys (see `load_run_config`).
+    """
+
+    KEYS = ("store", "stages", "params", "sweep", "retries", "backoff")
+
+
+def load_run_config(path):
+    """Read a YAML run configuration.
+
+    Example::
+
+        store: /data/astrokit-store
+        stages: [ingest, photometry, difference, alerts, inference]
+        params:
+          inputs: [/data/raw/tonight]
+        sweep:                       # the listed stages run once per value
+          threshold: [4.0, 5.0]
+        retries: 2                   # re-attempts of a failing stage
+        backoff: 30                  # seconds before the first retry, doubled each time
+
+    Parameters
+    ----------
+    path : path-like
+        The YAML file.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    AstrokitError
+        If the file cannot be read or has unknown keys or wrong types.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"{path}: cannot read the run config ({str(exc).splitlines()[0]})"
+        raise AstrokitError(msg) from exc
+    if not isinstance(data, dict):
+        msg = f"{path}: a run config is a mapping of {', '.join(RunConfig.KEYS)}"
+        raise AstrokitError(msg)
+    unknown = set(data) - set(RunConfig.KEYS)
+    if unknown:
+        msg = f"{path}: unknown keys {sorted(unknown)}; the keys are {', '.join(RunConfig.KEYS)}"
+        raise AstrokitError(msg)
+    for key, kind in (("params", dict), ("sweep", dict), ("stages", list)):
+        if key in data and not isinstance(data[key], kind):
+            msg = f"{path}: {key} must be a {kind.__name__}"
+            raise AstrokitError(msg)
+    for key, values in (data.get("sweep") or {}).items():
+        if not isinstance(values, list) or not values:
+            msg = f"{path}: sweep.{key} must be a non-empty list of values"
+            raise AstrokitError(msg)
+    return RunConfig(data)
+
+
+def _sweep_points(sweep, declared):
+    """Return the sweep combinations that apply to a notebook, as (values, file suffix); one empty point if none."""
+    keys = [k for k in sweep if k in declared]
+    if not keys:
+        return [({}, "")]
+    points = []
+    for values in itertools.product(*(sweep[k] for k in keys)):
+        point = dict(zip(keys, values))
+        suffix = "-" + "-".join(f"{k}={v}" for k, v in point.items())
+        points.append((point, suffix.replace("/", "_").replace(" ", "")))
+    return points
+
+
+def _execute(notebook, output, parameters, kernel_name, cwd):
+    import papermill as pm
+
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
+                            progress_bar=False, cwd=str(cwd))
+    except pm.PapermillExecutionError as exc:
+        return f"{exc.ename}: {exc.evalue}".splitlines()[0]
+    except Exception as exc:  # noqa: BLE001 - a kernel crash must still be recorded
+        return traceback.format_exception_only(exc)[-1].strip()
+    return None
+
+
+def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0, backoff=10.0, run_id=None,
+                 progress=True, kernel_name="python3"):
+    """Execute the pipeline notebooks in order with papermill, under the store's run lock.
 
     Each stage's executed notebook is kept as ``<store>/runs/<run_id>/<stage>.ipynb``
     and recorded in the ``runs`` table with its parameters, status and times.
-    The run stops at the first failed stage; the failed notebook is kept with
-    the error (papermill puts it at the top).
+    A failing stage is retried ``retries`` times with exponential back-off;
+    the run stops at a stage that still fails, whose notebook is kept with
+    the error at the top (papermill's behaviour).
 
     Parameters
     ----------
@@ -48,6 +209,14 @@ def run_pipeline(store=None, *, stages=None, params=None, run_id=None, progress=
     params : dict, optional
         Parameters for the notebooks; each notebook receives those its
         ``parameters`` cell declares, plus ``store``.
+    sweep : dict of str -> list, optional
+        Parameters to sweep: a stage that declares one of them runs once per
+        value (once per combination for several), each run kept as
+        ``<stage>-<name>=<value>.ipynb``.
+    retries : int
+        Re-attempts of a failing stage.
+    backoff : float
+        Seconds before the first retry; doubled for each further one.
     run_id : str, optional
         Run id (default `new_run_id`).
     progress : bool
@@ -58,12 +227,13 @@ def run_pipeline(store=None, *, stages=None, params=None, run_id=None, progress=
     Returns
     -------
     list of dict
-        The ``runs`` rows written, one per stage attempted.
+        The ``runs`` rows written, one per notebook execution (the last attempt).
 
     Raises
     ------
     AstrokitError
-        If a stage name is unknown (the valid ones are listed).
+        If a stage name is unknown (the valid ones are listed), or another run
+        holds the store's lock.
     """
     import papermill as pm
     from tqdm.auto import tqdm
@@ -76,34 +246,38 @@ def run_pipeline(store=None, *, stages=None, params=None, run_id=None, progress=
         raise AstrokitError(msg)
     stages = [s for s in STAGES if s in stages]
     run_id = run_id or new_run_id()
-    out_dir = store.runs_dir / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
     nb_dir = pipelines_dir()
     records = []
-    bar = tqdm(stages, desc="pipeline", unit="stage", disable=not progress)
-    for stage in bar:
-        bar.set_postfix_str(stage)
-        notebook = nb_dir / f"{stage}.ipynb"
-        declared = {p for p in pm.inspect_notebook(str(notebook))}
-        stage_params = {k: v for k, v in (params or {}).items() if k in declared}
-        stage_params["store"] = str(store.root)
-        output = out_dir / f"{stage}.ipynb"
-        started = datetime.now(timezone.utc)
-        status, error = "ok", None
-        try:
-            pm.execute_notebook(str(notebook), str(output), parameters=stage_params, kernel_name=kernel_name,
-                                progress_bar=False, cwd=str(nb_dir))
-        except pm.PapermillExecutionError as exc:
-            status, error = "failed", f"{exc.ename}: {exc.evalue}".splitlines()[0]
-        except Exception as exc:  # noqa: BLE001 - a kernel crash must still be recorded
-            status, error = "failed", (traceback.format_exception_only(exc)[-1].strip())
-        row = {"run_id": run_id, "stage": stage, "parameters": json.dumps(stage_params, sort_keys=True),
-               "status": status, "error": error, "started_at": started,
-               "finished_at": datetime.now(timezone.utc), "notebook_path": str(output),
-               "astrokit_version": astrokit.__version__}
-        store.write("runs", [row], key=f"{run_id}-{stage}")
-        records.append(row)
-        if status != "ok":
-            break
-    store.refresh_views()
+    with store_lock(store):
+        out_dir = store.runs_dir / run_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(stages, desc="pipeline", unit="stage", disable=not progress)
+        for stage in bar:
+            bar.set_postfix_str(stage)
+            notebook = nb_dir / f"{stage}.ipynb"
+            declared = set(pm.inspect_notebook(str(notebook)))
+            base = {k: v for k, v in (params or {}).items() if k in declared}
+            failed = False
+            for point, suffix in _sweep_points(sweep or {}, declared):
+                stage_params = {**base, **point, "store": str(store.root)}
+                output = out_dir / f"{stage}{suffix}.ipynb"
+                started = datetime.now(timezone.utc)
+                for attempt in range(int(retries) + 1):
+                    if attempt:
+                        time.sleep(float(backoff) * 2 ** (attempt - 1))
+                    error = _execute(notebook, output, stage_params, kernel_name, nb_dir)
+                    if error is None:
+                        break
+                row = {"run_id": run_id, "stage": stage + suffix,
+                       "parameters": json.dumps(stage_params, sort_keys=True, default=str),
+                       "status": "ok" if error is None else "failed",
+                       "error": None if error is None else f"{error} (after {attempt + 1} attempts)",
+                       "started_at": started, "finished_at": datetime.now(timezone.utc),
+                       "notebook_path": str(output), "astrokit_version": astrokit.__version__}
+                store.write("runs", [row], key=f"{run_id}-{stage}{suffix}".replace("=", "_"))
+                records.append(row)
+                failed = failed or error is not None
+            if failed:
+                break
+        store.refresh_views()
     return records
