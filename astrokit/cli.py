@@ -217,6 +217,22 @@ def cmd_model(args):
         print(json.dumps(promote(models_dir, name, version, margin=args.margin, force=args.force), default=str))
 
 
+def cmd_notify(args):
+    """Post new candidates that pass a rule to a webhook."""
+    from astrokit.notify import notify_candidates
+
+    report = notify_candidates(_store(args), rule=args.rule, url=args.url, retries=args.retries,
+                               backoff=args.backoff, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"would send {len(report['would_send'])} candidates")
+        for cid in report["would_send"]:
+            print(f"  {cid}")
+        return
+    print(f"sent {len(report['sent'])}, failed {len(report['failed'])}")
+    for error in report["errors"][:5]:
+        print(f"  {error}")
+
+
 def cmd_dashboard(args):
     """Serve a dashboard with Voila."""
     from astrokit.widgets import serve_dashboard
@@ -288,6 +304,14 @@ def build_parser():
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--force", action="store_true", help="promote even if not better")
     sp.set_defaults(func=cmd_model)
+
+    sp = with_store(sub.add_parser("notify", help="post new candidates that pass a rule to a webhook (JSON)"))
+    sp.add_argument("--rule", required=True, help="e.g. \"real_bogus >= 0.9 and abs(s_corr) >= 8\"")
+    sp.add_argument("--url", required=True, help="webhook endpoint (http:// or https://)")
+    sp.add_argument("--retries", type=int, default=3, help="re-attempts per message (default 3)")
+    sp.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time")
+    sp.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
+    sp.set_defaults(func=cmd_notify)
 
     for module in COMMAND_MODULES:  # each topic adds its own subcommands: register(subparsers, with_store)
         importlib.import_module(module).register(sub, with_store)

@@ -155,6 +155,16 @@ TABLES = {
         _c("position_angle", F64, "deg", "direction of motion, east of north"),
         _c("n_epochs", I64, "", "number of epochs linked"),
     ],
+    "notifications": [
+        _c("notification_id", S, "", "unique id of the attempt"),
+        _c("candidate_id", S, "", "candidate posted"),
+        _c("rule_id", S, "", "hash of the rule and the URL"),
+        _c("rule", S, "", "the rule, as written"),
+        _c("url", S, "", "webhook endpoint"),
+        _c("status", S, "", "sent or failed"),
+        _c("error", S, "", "why it failed, one line"),
+        _c("sent_at", TS, "", "when"),
+    ],
     "runs": [
         _c("run_id", S, "", "run id (UTC timestamp + random suffix)"),
         _c("stage", S, "", "pipeline stage"),
