@@ -99,12 +99,9 @@ def store_lock(store):
 
 
 class RunConfig(dict):
-    """A run configuration: ``store``, ``stages``, ``params``, ``sweep``, ``retries``, ``backoff``.
+    """A run configuration: a dict of ``store``, ``stages``, ``params``, ``sweep``, ``retries``, ``backoff``.
 
-    Parameters
-    ----------
-    **values
-        The configuration keys (see `load_run_config`).
+    See `load_run_config` for the meaning of each key.
     """
 
     KEYS = ("store", "stages", "params", "sweep", "retries", "backoff")
