@@ -17,13 +17,14 @@ PORT ?= 8866
 USE_UV ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup data pipeline run test chromium dashboard lab clean
+.PHONY: help setup data pipeline run test chromium dashboard lab bench bench-setup clean
 
 help:
 	@echo "make run       set up, fetch the real data, run the pipeline, serve the curation dashboard"
 	@echo "make pipeline  the same without the dashboard (what cron calls)"
 	@echo "make test      set up, then the whole test suite (pytest, nbval, browser tests)"
 	@echo "make lab       JupyterLab on http://127.0.0.1:8888"
+	@echo "make bench     side-by-side benchmarks against source-extractor, properimage, sfft, ImageFileCollection"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,23 @@ chromium:
 
 test: data chromium
 	$(PY) -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
+
+# The reference tools of the benchmarks: Debian's source-extractor, and properimage + sfft from PyPI.
+bench-setup: setup
+	@if ! command -v source-extractor >/dev/null; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq source-extractor >/dev/null; \
+	  else echo "source-extractor missing (apt-get install source-extractor): its column will be skipped"; fi; fi
+	@echo 'setuptools<70' > $(VENV)/build-constraints.txt
+	@if [ -x $(VENV)/bin/uv ]; then \
+	  $(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet \
+	    --build-constraint $(VENV)/build-constraints.txt -e ".[bench]"; \
+	else PIP_CONSTRAINT=$(abspath $(VENV))/build-constraints.txt $(PY) -m pip install --quiet -e ".[bench]"; fi
+
+bench: bench-setup data
+	$(PY) benchmarks/bench_photometry.py
+	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_zogy.py
+	$(PY) benchmarks/bench_differencing_compare.py
 
 clean:
 	rm -rf $(STORE) .pytest_cache

@@ -317,7 +317,7 @@ def build_parser():
         importlib.import_module(module).register(sub, with_store)
 
     sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
-    sp.add_argument("name", nargs="?", default="curation", help="dashboard (curation)")
+    sp.add_argument("name", nargs="?", default="curation", help="dashboard: curation, catalog or photometry")
     sp.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     sp.set_defaults(func=cmd_dashboard)
     return p

@@ -1,39 +1,93 @@
-"""Ingest: catalog FITS files into the ``frames`` and ``sessions`` tables, quarantining what cannot be read."""
+"""Ingest: catalog FITS files into the ``frames`` and ``sessions`` tables, quarantining what cannot be read.
 
+Plain FITS files are read with the strict header scanner of `astrokit.catalog._scan`
+(headers and sizes only, a few sampled pixels); gzip and tile-compressed files go
+through astropy. Rows are written one Parquet file per batch of files
+(`astrokit.store.Store.upsert` on ``path``), so a re-ingest of a file replaces its rows.
+"""
+
+import gzip
 import hashlib
+import io
 import os
 import re
+import stat as stat_mod
 import warnings
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from astrokit.catalog._headers import normalise_header, observing_night, wcs_footprint
-from astrokit.datasets import sha256_file
+from astrokit.catalog._equipment import load_equipment
+from astrokit.catalog._headers import normalise_header, observing_night, tan_footprint, wcs_footprint
+from astrokit.catalog._scan import InvalidCard, all_nan, sample_pixels, scan_fits
 from astrokit.exceptions import AstrokitWarning, DataError
-from astrokit.io import celestial_wcs
 
 __all__ = ["FITS_SUFFIXES", "file_key", "find_fits", "read_frame_rows", "ingest", "build_sessions"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz", ".fits.fz")
 
+#: Files per batch written to ``frames`` (one Parquet file each).
+BATCH_FILES = 5000
 
-def _is_candidate_file(path):
-    name = path.name.lower()
-    return not name.startswith(".")
+# header keywords the catalog reads: an invalid value in one of them quarantines the file
+_USED_KEYS = ("DATE-OBS", "DATE_OBS", "DATEOBS", "TIME-OBS", "UT", "UTSTART", "UT-START", "MJD-OBS", "MJD_OBS", "JD",
+              "EXPTIME", "EXPOSURE", "IMAGETYP", "IMGTYPE", "FRAME", "OBSTYPE", "FILTER", "OBJECT", "TELESCOP",
+              "INSTRUME", "GAIN", "EGAIN", "XBINNING", "YBINNING", "CCD-TEMP", "CCDTEMP", "AIRMASS", "NAXIS1",
+              "NAXIS2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CD1_1", "CD1_2", "CD2_1", "CD2_2")
+_DATE_KEYS = ("DATE-OBS", "DATE_OBS", "DATEOBS")
+
+
+def _open(path):
+    """Open a file for reading (one place, so that tests can simulate a read error)."""
+    return open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+
+def _walk(root, out, empty):
+    try:
+        entries = list(os.scandir(root))
+    except PermissionError:
+        out.append(root)  # reported as unreadable when read
+        return
+    before = len(out)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _walk(entry.path, out, empty)
+        elif entry.is_file() or entry.is_symlink():  # a broken symlink is reported, not skipped
+            out.append(entry.path)
+    if len(out) == before:
+        empty.append(root)
+
+
+def _expand(paths):
+    files, empty = [], []
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            _walk(str(p.resolve()), files, empty)
+        elif p.is_file() or p.is_symlink():
+            files.append(os.path.abspath(p))
+        else:
+            msg = f"{p}: no such file or folder"
+            raise DataError(msg)
+    return sorted(set(files)), sorted(set(empty))
 
 
 def find_fits(paths):
     """Expand files and folders (recursively) into a sorted list of files to ingest.
 
-    Folders contribute every non-hidden file whose name ends in one of
-    `FITS_SUFFIXES` *and* every other non-hidden regular file, so that a
-    stray non-FITS file dropped into a data folder is reported (quarantined)
-    rather than silently ignored.
+    Folders contribute every non-hidden file *and* every broken symbolic link,
+    whatever its name, so that a stray non-FITS file or a dangling link in a
+    data folder is reported (quarantined) rather than silently ignored.
+    Folders are resolved once; the files inside keep their names (a
+    symbolic link is catalogued under its own name).
 
     Parameters
     ----------
@@ -43,102 +97,18 @@ def find_fits(paths):
     Returns
     -------
     list of pathlib.Path
-        Resolved, sorted, unique files.
+        Absolute, sorted, unique files.
 
     Raises
     ------
     DataError
         If a path does not exist.
     """
-    out = []
-    for p in paths:
-        p = Path(p).expanduser()
-        if p.is_dir():
-            out.extend(f for f in p.rglob("*") if f.is_file() and _is_candidate_file(f)
-                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
-        elif p.is_file():
-            out.append(p)
-        else:
-            msg = f"{p}: no such file or folder"
-            raise DataError(msg)
-    return sorted({f.resolve() for f in out})
-
-
-def _check_complete(path, hdul, index):
-    info = hdul.fileinfo(index)
-    h = hdul[index]
-    if isinstance(h, fits.CompImageHDU):
-        return
-    nbytes = abs(h.header.get("BITPIX", 8)) // 8 * int(np.prod([h.header.get(f"NAXIS{i}", 0)
-                                                                 for i in range(1, h.header.get("NAXIS", 0) + 1)]))
-    if info["datLoc"] + nbytes > os.path.getsize(path):
-        msg = f"{path}: truncated FITS file (HDU {index} needs {nbytes} data bytes, the file ends early)"
-        raise DataError(msg)
+    return [Path(f) for f in _expand(paths)[0]]
 
 
 def _frame_id(digest, hdu, n_images):
     return digest[:16] if n_images == 1 else f"{digest[:16]}-{hdu}"
-
-
-def read_frame_rows(path, *, filter_map=None):
-    """Read the headers of one file and return its ``frames`` rows (one per 2D image HDU).
-
-    Parameters
-    ----------
-    path : path-like
-        A FITS file.
-    filter_map : dict, optional
-        Extra filter-name mapping (see `astrokit.catalog.normalise_header`).
-
-    Returns
-    -------
-    list of dict
-        Rows of the ``frames`` table with ``status='ok'``.
-
-    Raises
-    ------
-    DataError
-        If the file is not FITS, is truncated, or has no 2D image.
-    """
-    path = Path(path)
-    stat = path.stat()
-    digest = sha256_file(path)
-    base = {"path": str(path), "sha256": digest, "size_bytes": stat.st_size, "mtime": stat.st_mtime}
-    rows = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyWarning)
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
-                images = [i for i, h in enumerate(hdul) if h.is_image and h.header.get("NAXIS") == 2]
-                if not images:
-                    msg = f"{path}: no 2D image HDU in the file"
-                    raise DataError(msg)
-                for i in images:
-                    _check_complete(path, hdul, i)
-                    header = hdul[i].header
-                    if i > 0:  # inherit primary keywords for multi-extension files
-                        merged = hdul[0].header.copy()
-                        merged.update(header)
-                        header = merged
-                    norm = normalise_header(header, filter_map=filter_map)
-                    shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-                    wcs = celestial_wcs(header, path=path)
-                    ra, dec, scale = wcs_footprint(wcs, shape)
-                    lon = norm.pop("site_longitude")
-                    night = observing_night(norm["date_obs"], lon)
-                    session = _session_id(night, norm["object"], norm["telescope"])
-                    rows.append({**base, **norm, "exposure_id": _frame_id(digest, i, len(images)), "hdu": i,
-                                 "status": "ok", "error": None, "naxis1": shape[1], "naxis2": shape[0],
-                                 "ra_center": ra, "dec_center": dec, "pixel_scale": scale,
-                                 "has_wcs": wcs is not None,
-                                 "session_id": session if norm["imagetyp"] == "light" else None})
-    except DataError:
-        raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = f"{path}: not a readable FITS file ({reason})"
-        raise DataError(msg) from exc
-    return rows
 
 
 def _session_id(night, obj, telescope):
@@ -148,19 +118,246 @@ def _session_id(night, obj, telescope):
     return re.sub(r"[^A-Za-z0-9_.+-]", "-", text)
 
 
-def _quarantine_row(path, error):
-    path = Path(path)
+def _check_cards(header, where):
+    for key in _USED_KEYS:
+        if key in header and isinstance(header[key], InvalidCard):
+            msg = (f"{where}: header card {key} has an invalid value {str(header[key])[:30]!r} "
+                   "(not a FITS number, logical or quoted string)")
+            raise DataError(msg)
+
+
+def _check_date(header, norm, where):
+    if norm["date_obs"] is not None:
+        return
+    raw = next((header[k] for k in _DATE_KEYS if k in header and header[k] not in (None, "")), None)
+    if raw is not None:
+        msg = (f"{where}: unparseable DATE-OBS {str(raw)[:30]!r} (expected YYYY-MM-DD[Thh:mm:ss[.s]], "
+               "or MJD-OBS / JD) and no MJD-OBS or JD to fall back on")
+    else:
+        msg = f"{where}: no observation time (DATE-OBS, MJD-OBS and JD are all missing)"
+    raise DataError(msg)
+
+
+def _row(base, header, shape, index, n_images, digest, config, filter_map, where, wcs_header=None):
+    _check_cards(header, where)
+    norm = normalise_header(header, filter_map=filter_map)
+    _check_date(header, norm, where)
+    norm["telescope"] = config["telescopes"].get(str(norm["telescope"]).lower(), norm["telescope"]) \
+        if norm["telescope"] is not None else None
+    norm["instrument"] = config["cameras"].get(str(norm["instrument"]).lower(), norm["instrument"]) \
+        if norm["instrument"] is not None else None
+    fast = tan_footprint(header, shape)
+    if fast is not None:
+        ra, dec, scale, corners = fast
+        has_wcs = True
+    else:
+        ra = dec = scale = corners = None
+        if any(str(k).startswith("CTYPE") for k in header):
+            from astrokit.io import celestial_wcs
+
+            wcs = celestial_wcs(wcs_header if wcs_header is not None else fits.Header(dict(header.items())),
+                                path=where)
+            if wcs is not None:
+                ra, dec, scale = wcs_footprint(wcs, shape)
+                ny, nx = shape
+                pts = wcs.all_pix2world([[0, 0], [nx - 1, 0], [nx - 1, ny - 1], [0, ny - 1]], 0)
+                corners = [float(v) for v in np.asarray(pts).ravel()]
+        has_wcs = ra is not None
+    lon = norm.pop("site_longitude")
+    site = config.get("site", {})
+    if site.get("utc_offset_hours") is not None:
+        lon = 15.0 * float(site["utc_offset_hours"])
+    elif lon is None:
+        lon = float(site.get("longitude", 0.0) or 0.0)
+    night = observing_night(norm["date_obs"], lon)
+    session = _session_id(night, norm["object"], norm["telescope"])
+    return {**base, **norm, "exposure_id": _frame_id(digest, index, n_images), "hdu": index, "status": "ok",
+            "error": None, "naxis1": shape[1], "naxis2": shape[0], "ra_center": ra, "dec_center": dec,
+            "pixel_scale": scale, "corners": corners, "has_wcs": has_wcs, "night": night,
+            "session_id": session if norm["imagetyp"] == "light" else None}
+
+
+def _describe_no_image(shapes, where):
+    cubes = [(i, s) for i, s in shapes if len(s) >= 3]
+    if cubes:
+        i, s = cubes[0]
+        dims = " x ".join(str(n) for n in reversed(s))
+        msg = f"{where}: HDU {i} is a {len(s)}-D cube ({dims}); astrokit catalogs 2-D images only"
+    elif any(len(s) == 1 for _, s in shapes):
+        msg = f"{where}: only 1-D data (a spectrum or a table), no 2-D image HDU"
+    else:
+        msg = f"{where}: no image data (every HDU is empty or a table)"
+    return msg
+
+
+def _gunzip(fh, path):
     try:
-        stat, digest = path.stat(), sha256_file(path)
-    except OSError:
-        stat, digest = None, hashlib.sha256(str(path).encode()).hexdigest()
-    return {"exposure_id": digest[:16], "path": str(path), "hdu": None, "sha256": digest,
-            "size_bytes": stat.st_size if stat else None, "mtime": stat.st_mtime if stat else None,
-            "status": "quarantined", "error": str(error)}
+        with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+            return gz.read()  # reads to the end: the CRC and length of every member are checked
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"{path}: corrupt compressed stream (gzip: {reason})"
+        raise DataError(msg) from None
+
+
+def _plain_rows(path, fh, base, digest, config, filter_map, size=None):
+    hdus = scan_fits(path, fh, size=size)
+    primary = hdus[0]["header"]
+    if any(h["header"].get("ZIMAGE") is True for h in hdus[1:]):
+        return None  # tile-compressed: astropy
+    images = [h for h in hdus if len(h["shape"]) == 2 and min(h["shape"]) > 0
+              and (h["index"] == 0 or str(h["header"].get("XTENSION", "")).strip() == "IMAGE")]
+    if not images:
+        raise DataError(_describe_no_image([(h["index"], h["shape"]) for h in hdus], path))
+    rows = []
+    for h in images:
+        where = f"{path} HDU {h['index']}" if len(hdus) > 1 else path
+        if h["bitpix"] < 0:
+            sample = sample_pixels(fh, h)
+            if np.isnan(sample).all() and all_nan(fh, h):
+                msg = f"{where}: every pixel is NaN ({h['shape'][1]} x {h['shape'][0]}): no usable data"
+                raise DataError(msg)
+        header = h["header"]
+        if h["index"] > 0:  # inherit primary keywords for multi-extension files
+            merged = primary.copy()
+            merged.update(header)
+            header = merged
+        rows.append(_row(base, header, h["shape"], h["index"], len(images), digest, config, filter_map, where))
+    return rows
+
+
+def _astropy_rows(path, base, digest, config, filter_map):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            with fits.open(path, memmap=False) as hdul:
+                hdul.verify("silentfix")
+                shapes = [(i, tuple(h.shape) if h.is_image and h.header.get("NAXIS", 0) else ())
+                          for i, h in enumerate(hdul)]
+                images = [i for i, h in enumerate(hdul) if h.is_image and len(shapes[i][1]) == 2]
+                if not images:
+                    raise DataError(_describe_no_image(shapes, path))
+                rows = []
+                for i in images:
+                    where = f"{path} HDU {i}" if len(hdul) > 1 else path
+                    data = hdul[i].data
+                    if data is None or data.size == 0:
+                        msg = f"{where}: the image HDU holds no data"
+                        raise DataError(msg)
+                    if data.dtype.kind == "f" and np.isnan(data).all():
+                        msg = f"{where}: every pixel is NaN ({data.shape[1]} x {data.shape[0]}): no usable data"
+                        raise DataError(msg)
+                    header = hdul[i].header
+                    if i > 0:  # inherit primary keywords (multi-extension and tile-compressed files)
+                        merged = hdul[0].header.copy()
+                        merged.update(header)
+                        header = merged
+                    rows.append(_row(base, header, data.shape, i, len(images), digest, config, filter_map, where,
+                                     wcs_header=header))
+                return rows
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        kind = "corrupt compressed stream" if path.endswith((".gz", ".fz")) or "compress" in reason.lower() \
+            or isinstance(exc, (EOFError, zlib.error)) else "not a readable FITS file"
+        msg = f"{path}: {kind} ({reason})"
+        raise DataError(msg) from exc
+    except (ValueError, TypeError, KeyError, IndexError, MemoryError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"{path}: not a readable FITS file ({reason})"
+        raise DataError(msg) from exc
+
+
+def read_frame_rows(path, *, filter_map=None, equipment=None):
+    """Read the headers of one file and return its ``frames`` rows (one per 2D image HDU).
+
+    Plain FITS files are read with a strict header scanner (no data is read
+    but a few sampled pixels, and all of them only when those are all NaN);
+    gzip-compressed and tile-compressed (``.fz``) files go through astropy.
+
+    Parameters
+    ----------
+    path : path-like
+        A FITS file.
+    filter_map : dict, optional
+        Extra filter-name mapping (see `astrokit.catalog.normalise_header`),
+        applied over the ``[filters]`` of the equipment file.
+    equipment : path-like or dict, optional
+        Equipment configuration (see `astrokit.catalog.load_equipment`).
+
+    Returns
+    -------
+    list of dict
+        Rows of the ``frames`` table with ``status='ok'``.
+
+    Raises
+    ------
+    DataError
+        With a one-line reason naming the file: a broken symbolic link, an
+        unreadable (permission) or empty file, not FITS, a truncated header or
+        data, non-ASCII header bytes, an invalid value in a card the catalog
+        reads, absurd axis sizes, no 2-D image (a cube, a table), an all-NaN
+        image, a missing or unparseable observation date, a corrupt
+        compressed stream.
+    """
+    config = equipment if isinstance(equipment, dict) and "calibration" in equipment else load_equipment(equipment)
+    fmap = dict(config["filters"])
+    fmap.update({str(k).lower(): v for k, v in (filter_map or {}).items()})
+    path = os.path.abspath(path)
+    if os.path.islink(path) and not os.path.exists(path):
+        msg = f"{path}: broken symbolic link (points to {os.readlink(path)}, which does not exist)"
+        raise DataError(msg)
+    try:
+        st = os.stat(path)
+        if not stat_mod.S_ISREG(st.st_mode):
+            msg = f"{path}: not a regular file"
+            raise DataError(msg)
+        if not os.access(path, os.R_OK):
+            raise PermissionError(13, "Permission denied")
+        fh = _open(path)
+    except PermissionError:
+        msg = f"{path}: unreadable: permission denied (check the file's owner and mode)"
+        raise DataError(msg) from None
+    with fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        base = {"path": path, "sha256": digest, "size_bytes": st.st_size, "mtime": st.st_mtime}
+        if st.st_size == 0:
+            msg = f"{path}: empty file (0 bytes)"
+            raise DataError(msg)
+        fh.seek(0)
+        magic = fh.read(2)
+        fh.seek(0)
+        rows = None
+        if magic == b"\x1f\x8b":
+            content = _gunzip(fh, path)
+            rows = _plain_rows(path, io.BytesIO(content), base, digest, config, fmap, size=len(content))
+        else:
+            rows = _plain_rows(path, fh, base, digest, config, fmap)
+    if rows is None:
+        rows = _astropy_rows(path, base, digest, config, fmap)
+    return rows
+
+
+def _quarantine_row(path, error, stat_result=None, digest=None):
+    path = str(path)
+    if stat_result is None:
+        stat_result = _lstat(path)
+    if digest is None:
+        try:
+            with _open(path) as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError:
+            digest = None
+    ident = digest or hashlib.sha256(path.encode()).hexdigest()
+    return {"exposure_id": ident[:16], "path": path, "hdu": None, "sha256": digest,
+            "size_bytes": stat_result.st_size if stat_result else None,
+            "mtime": stat_result.st_mtime if stat_result else None,
+            "status": "quarantined", "error": str(error).splitlines()[0] if str(error) else type(error).__name__}
 
 
 def file_key(path):
-    """Return the store key of one file's ``frames`` rows (a hash of its path, so a re-ingest replaces them).
+    """Return a short hash of a path (the store key of one file's ``frames`` rows in stores before batches).
 
     Parameters
     ----------
@@ -174,14 +371,58 @@ def file_key(path):
     return hashlib.sha1(str(path).encode()).hexdigest()[:20]
 
 
-def ingest(paths, store, *, filter_map=None, progress=True, rescan=False):
-    """Catalog FITS files and folders into the store's ``frames`` and ``sessions`` tables.
+def _lstat(path):
+    try:
+        return os.stat(path)
+    except OSError:
+        try:
+            return os.lstat(path)  # a broken link: the link's own size and mtime
+        except OSError:
+            return None
 
-    Each file is written as its own unit (key = hash of its path), so a
-    re-run replaces a file's rows instead of duplicating them. A file whose
-    size and mtime are unchanged since the last ingest is skipped unless
-    ``rescan``. A file that cannot be read is recorded with
-    ``status='quarantined'`` and a one-line ``error``; the others go on.
+
+def _read_one(path, filter_map, config):
+    try:
+        return path, read_frame_rows(path, filter_map=filter_map, equipment=config), None
+    except DataError as exc:
+        return path, None, str(exc).splitlines()[0]
+
+
+def _read_chunk(args):
+    paths, filter_map, config = args
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_read_one(p, filter_map, config) for p in paths]
+
+
+def _read_all(paths, filter_map, config, workers):
+    """Yield (path, rows, error) in the order of ``paths``; in ``workers`` processes for large batches."""
+    if workers is None or workers <= 1 or len(paths) < 100:
+        for p in paths:
+            yield _read_one(p, filter_map, config)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(50, min(500, len(paths) // (workers * 4) or 1))
+    chunks = [(paths[i:i + size], filter_map, config) for i in range(0, len(paths), size)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for result in pool.map(_read_chunk, chunks):
+            yield from result
+
+
+def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipment=None,
+           batch_files=BATCH_FILES, workers=None):
+    """Catalog FITS files and folders into the store's ``frames``, ``sessions`` and ``calibrations`` tables.
+
+    Rows are written one Parquet file per batch of up to ``batch_files``
+    files (`astrokit.store.Store.upsert` on ``path``): a re-run replaces a
+    file's rows instead of duplicating them. A file whose size and mtime are
+    unchanged since the last ingest is skipped unless ``rescan``; a changed
+    file is re-read. A file that cannot be read is recorded with
+    ``status='quarantined'`` and a one-line ``error``; so is a duplicate
+    (same SHA-256 as a file already catalogued), whose ``error`` names the
+    original. The others go on.
 
     Parameters
     ----------
@@ -195,64 +436,128 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False):
         Show a tqdm progress bar.
     rescan : bool
         Re-read files even when their size and mtime are unchanged.
+    equipment : path-like or dict, optional
+        Equipment configuration (see `astrokit.catalog.load_equipment`).
+    batch_files : int
+        Files per Parquet batch.
+    workers : int, optional
+        Processes that read files (a fork pool, for 100 files or more); default
+        1, in this process: header reading is fast enough that a pool only pays
+        off on an idle machine with many cores and slow (network) disks.
 
     Returns
     -------
     pyarrow.Table
-        The ``frames`` rows written or kept for ``paths`` in this call.
+        The ``frames`` rows of ``paths`` (written or kept) after this call,
+        with the table's metadata ``b"astrokit.ingest"`` holding counts
+        (``files``, ``read``, ``skipped``, ``empty_folders``) as JSON.
 
     Raises
     ------
     DataError
         If a given path does not exist.
     """
+    import json
+
     from tqdm.auto import tqdm
 
     from astrokit.store import conform
 
-    files = find_fits(paths)
+    config = load_equipment(equipment)
+    files, empty = _expand(paths)
+    for folder in empty:
+        warnings.warn(f"{folder}: empty folder (no files to ingest)", AstrokitWarning, stacklevel=2)
+    prev = store.read("frames", columns=["path", "size_bytes", "mtime", "sha256", "status"])
     known = {}
-    if not rescan:
-        prev = store.read("frames", columns=["path", "size_bytes", "mtime"]).to_pylist()
-        known = {(r["path"], r["size_bytes"], r["mtime"]) for r in prev}
-    now = datetime.now(timezone.utc)
-    written = []
-    for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
-        stat = path.stat()
-        if (str(path), stat.st_size, stat.st_mtime) in known:
+    if not rescan and prev.num_rows:
+        known = dict(zip(prev.column("path").to_pylist(),
+                         zip(prev.column("size_bytes").to_pylist(), prev.column("mtime").to_pylist())))
+    todo = []
+    for f in files:
+        st = _lstat(f)
+        if st is not None and known.get(f) == (st.st_size, st.st_mtime):
             continue
-        try:
-            rows = read_frame_rows(path, filter_map=filter_map)
-        except DataError as exc:
-            rows = [_quarantine_row(path, exc)]
-            warnings.warn(f"quarantined {exc}", AstrokitWarning, stacklevel=2)
+        todo.append(f)
+    # sha256 -> path of the catalogued (ok) originals not being re-read now
+    todo_set = set(todo)
+    originals = {}
+    if prev.num_rows:
+        ok = prev.filter(pc.equal(prev.column("status"), "ok"))
+        for p, d in zip(ok.column("path").to_pylist(), ok.column("sha256").to_pylist()):
+            if d and p not in todo_set:
+                originals.setdefault(d, p)
+    now = datetime.now(timezone.utc)
+    batch = []
+    n_read = 0
+    for path, rows, error in tqdm(_read_all(todo, filter_map, config, workers), total=len(todo), desc="ingest",
+                                  unit="file", disable=not progress):
+        if error is not None:
+            rows = [_quarantine_row(path, error)]
+            warnings.warn(f"quarantined {error}", AstrokitWarning, stacklevel=2)
+        else:
+            digest = rows[0]["sha256"]
+            first = originals.setdefault(digest, path)
+            if first != path:
+                reason = f"{path}: duplicate of {first} (same SHA-256 {digest[:16]}...)"
+                rows = [_quarantine_row(path, reason, _lstat(path), digest)]
+                warnings.warn(f"quarantined {reason}", AstrokitWarning, stacklevel=2)
         for r in rows:
             r["ingested_at"] = now
-        store.write("frames", rows, key=file_key(path))
-        written.extend(rows)
-    build_sessions(store)
-    paths_set = {str(f) for f in files}
+        batch.extend(rows)
+        n_read += 1
+        if n_read % batch_files == 0:
+            _upsert(store, batch)
+            batch = []
+    if batch:
+        _upsert(store, batch)
+    if n_read:
+        build_sessions(store, config=config)
     frames = store.read("frames")
-    mask = pa.array([p in paths_set for p in frames.column("path").to_pylist()], pa.bool_())
-    return frames.filter(mask) if frames.num_rows else conform("frames", written)
+    wanted = pa.array(files, pa.string())
+    out = frames.filter(pc.is_in(frames.column("path"), value_set=wanted)) if frames.num_rows else \
+        conform("frames", [])
+    meta = {"files": len(files), "read": n_read, "skipped": len(files) - n_read, "empty_folders": empty}
+    return out.replace_schema_metadata({**(out.schema.metadata or {}), b"astrokit.ingest": json.dumps(meta)})
 
 
-def build_sessions(store):
-    """Rebuild the ``sessions`` table from the light frames in ``frames`` (night x object x telescope).
+def _upsert(store, rows):
+    # pyarrow infers the columns from the first row: give every row every column
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    store.upsert("frames", [{k: row.get(k) for k in keys} for row in rows], on="path")
+
+
+def build_sessions(store, *, config=None):
+    """Rebuild ``sessions`` (night x object x telescope) and ``calibrations`` from ``frames``.
 
     Parameters
     ----------
     store : astrokit.store.Store
         The store whose ``frames`` are grouped.
+    config : dict, optional
+        Equipment configuration (`astrokit.catalog.load_equipment`), for the
+        calibration tolerances; default the shipped one merged with ``$ASTROKIT_EQUIPMENT``.
     """
-    table = store.sql(
-        """select session_id, any_value(strftime(date_obs - interval 12 hour, '%Y-%m-%d')) as night_utc,
-                  any_value(object) as object, any_value(telescope) as telescope,
-                  count(*) as n_frames, coalesce(sum(exptime), 0) as integration_s
-           from frames where status = 'ok' and imagetyp = 'light' and session_id is not null
-           group by session_id order by session_id"""
-    )
-    rows = [{**r, "night": r["session_id"].split("_", 1)[0]} for r in table.to_pylist()]
-    for r in rows:
-        r.pop("night_utc")
+    from astrokit.catalog._sessions import match_calibrations
+
+    config = config or load_equipment()
+    frames = store.read("frames")
+    frames = frames.filter(pc.equal(frames.column("status"), "ok"))
+    lights = frames.filter(pc.and_(pc.equal(frames.column("imagetyp"), "light"),
+                                   pc.is_valid(frames.column("session_id"))))
+    rows = []
+    if lights.num_rows:
+        lights = lights.append_column("one", pa.array(np.ones(lights.num_rows, np.int64)))
+        grouped = lights.group_by("session_id").aggregate([
+            ("night", "min"), ("object", "min"), ("telescope", "min"), ("instrument", "min"),
+            ("band", "distinct"), ("one", "sum"), ("exptime", "sum"), ("date_obs", "min"), ("date_obs", "max")])
+        for g in grouped.to_pylist():
+            sid = g["session_id"]
+            rows.append({"session_id": sid, "night": g["night_min"] or sid.split("_", 1)[0],
+                         "object": g["object_min"], "telescope": g["telescope_min"],
+                         "instrument": g["instrument_min"],
+                         "bands": ",".join(sorted(b for b in g["band_distinct"] if b is not None)) or None,
+                         "n_frames": g["one_sum"], "integration_s": g["exptime_sum"] or 0.0,
+                         "start_utc": g["date_obs_min"], "end_utc": g["date_obs_max"]})
+        rows.sort(key=lambda r: r["session_id"])
     store.write("sessions", rows, key="all")
+    store.write("calibrations", match_calibrations(frames, config=config), key="all")

@@ -11,11 +11,12 @@ from scipy import ndimage
 
 from astrokit.differencing._candidates import find_candidates
 from astrokit.differencing._psf import estimate_psf, psf_stars
+from astrokit.differencing._sfft import sfft_difference
 from astrokit.differencing._zogy import ZogyResult, zogy
-from astrokit.exceptions import AstrokitError, DataError
+from astrokit.exceptions import DataError
 from astrokit.registration import align_to, alignment_residual, fit_affine, match_positions
 
-__all__ = ["METHODS", "DifferenceResult", "subtract"]
+__all__ = ["METHODS", "DifferenceResult", "image_band", "subtract"]
 
 #: Valid values of ``subtract(method=...)``.
 METHODS = ("zogy", "sfft")
@@ -67,7 +68,7 @@ class DifferenceResult:
         noise, None if left out), ``shift_refinement`` ((dx, dy) px, the
         correction at the image centre), ``refinement`` (the (2, 3) affine coefficients of
         `astrokit.registration.fit_affine`, or None), ``n_matched`` (stars),
-        ``n_flux_stars``, ``F_D``, ``F_S`` and the full ``zogy``
+        ``n_flux_stars``, ``s_corr_scale`` (step 7), ``F_D``, ``F_S`` and the full ``zogy``
         `ZogyResult`.
     """
 
@@ -90,6 +91,30 @@ class DifferenceResult:
     sigma_reference: float = np.nan
     method: str = "zogy"
     extra: dict = field(default_factory=dict)
+
+
+def image_band(ccd):
+    """Band of an image from its header (BAND, else FILTER, FILTNAM, FILTER1 or FILTERS), or None.
+
+    Parameters
+    ----------
+    ccd : `~astropy.nddata.CCDData`
+        The image.
+
+    Returns
+    -------
+    str or None
+        The band, normalised with `astrokit.catalog.DEFAULT_FILTER_MAP` (e.g. ``"Lum"`` -> ``"L"``);
+        None when no key is present.
+    """
+    from astrokit.catalog import DEFAULT_FILTER_MAP
+
+    meta = ccd.meta if ccd.meta is not None else {}
+    for key in ("BAND", "FILTER", "FILTNAM", "FILTER1", "FILTERS"):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            return DEFAULT_FILTER_MAP.get(value.strip().lower(), value.strip())
+    return None
 
 
 def _robust_std(values):
@@ -207,7 +232,10 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     2 x the larger FWHM); (6) run ZOGY [1]_ with source noise (variance = background
     variance + signal / gain) and astrometric noise; (7) if ``calibrate_noise`` and the
     robust std of ``D`` is off 1 by more than 5 %, scale both noise models by it (done
-    exactly on the ZOGY products, without a second run); (8) extract candidates
+    exactly on the ZOGY products, without a second run), then divide ``S_corr`` by its own
+    robust std if that is off 1 by more than 2 % (noise shared by the two images, or
+    correlated by resampling, is not white in ``D``; the factor is
+    ``extra["s_corr_scale"]`` and ``flux_err`` grows with it); (8) extract candidates
     (`find_candidates`) outside the uncovered area.
 
     Parameters
@@ -217,7 +245,9 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     reference : `~astropy.nddata.CCDData`
         The reference image (ADU); any shape, it is resampled onto the science grid.
     method : {"zogy", "sfft"}, optional
-        Subtraction method. Only ``"zogy"`` is implemented.
+        Subtraction method: ZOGY [1]_, or an Alard-Lupton kernel fitted by sfft [2]_ [3]_
+        on the PSF stars (NumPy backend; `sfft_difference`), whose ``s_corr`` is the
+        PSF-correlated difference divided by its robust std.
     threshold : float, optional
         Candidate threshold on ``|S_corr|`` (standard deviations).
     cutout_size : int, optional
@@ -234,7 +264,8 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         Correct the residual misregistration after WCS alignment with an affine fit to
         the matched stars (a median shift with fewer than 20 stars).
     calibrate_noise : bool, optional
-        Rescale the noise models so that ``D`` has unit robust standard deviation.
+        Rescale the noise models so that ``D``, then ``S_corr``, have unit robust standard
+        deviation.
 
     Returns
     -------
@@ -249,27 +280,33 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         If ``science`` or ``reference`` is not a `~astropy.nddata.CCDData`.
     ValueError
         If ``method`` is not one of `METHODS`.
-    AstrokitError
-        If ``method="sfft"`` (not supported yet).
+    MissingExtraError
+        If ``method="sfft"`` and sfft is not installed.
     DataError
-        If the images cannot be aligned, have too few stars for the PSF or the flux scale.
+        If the images are of different bands, do not overlap (or cover less than 5 % of the
+        science image), the reference or science shows fewer than 3 stars, a PSF cannot be
+        estimated, or too few stars give the flux scale.
 
     References
     ----------
     .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27
+    .. [2] Alard & Lupton 1998, ApJ 503, 325
+    .. [3] Hu, Wang, Chen & Huang 2022, ApJ 936, 157
     """
     if method not in METHODS:
         msg = f"subtract: unknown method {method!r}; valid choices are {', '.join(repr(m) for m in METHODS)}"
         raise ValueError(msg)
-    if method == "sfft":
-        msg = ("subtract: method='sfft' is not supported yet (sfft is not installed and astrokit has no "
-               "wrapper for it); use method='zogy'")
-        raise AstrokitError(msg)
     for name, value in (("science", science), ("reference", reference)):
         if not isinstance(value, CCDData):
             msg = (f"subtract: {name} must be an astropy CCDData, got {type(value).__name__}; "
                    "convert with astrokit.io.as_ccddata or CCDData.read(path, unit='adu')")
             raise TypeError(msg)
+    band_n, band_r = image_band(science), image_band(reference)
+    if band_n is not None and band_r is not None and band_n != band_r:
+        msg = (f"subtract: the science image is in band {band_n!r} and the reference in band {band_r!r}; "
+               "difference images of the same band only (pick a reference of band "
+               f"{band_n!r})")
+        raise DataError(msg)
 
     # (1) registration
     ref_aligned, footprint = align_to(reference, science)
@@ -297,6 +334,12 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     # (3) star matching, shift refinement, astrometric noise
     xn, yn = _stars(n, rms_n, bad, sat_n - back_n)
     xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
+    for name, xs in (("reference", xr), ("science", xn)):
+        if len(xs) < 3:
+            msg = (f"subtract: the {name} image has {len(xs)} unsaturated stars above 20 sigma on the "
+                   "overlap (need at least 3 to register, estimate the PSF and the flux scale); "
+                   f"is the {name} empty, or not a sky image?")
+            raise DataError(msg)
     res = alignment_residual(xn, yn, xr, yr, max_separation=2.0)
     shift_applied = (0.0, 0.0)
     coeffs = _refinement(xn, yn, xr, yr, sci.shape) if refine_shift else None
@@ -329,13 +372,18 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
 
     # (4) PSFs
     positions = _common_psf_stars(n, r, bad, psf_size, (rms_n, rms_r), (sat_n - back_n, sat_r - back_r))
-    psf_n, fwhm_n = estimate_psf(n, mask=bad, size=psf_size, background=0.0, rms=rms_n,
-                                 saturation=sat_n - back_n, positions=positions)
-    psf_r, fwhm_r = estimate_psf(r, mask=bad, size=psf_size, background=0.0, rms=rms_r,
-                                 saturation=sat_r - back_r, positions=positions)
+    psfs = []
+    for name, img, rms, sat in (("science", n, rms_n, sat_n - back_n), ("reference", r, rms_r, sat_r - back_r)):
+        try:
+            psfs.append(estimate_psf(img, mask=bad, size=psf_size, background=0.0, rms=rms, saturation=sat,
+                                     positions=positions))
+        except DataError as exc:
+            msg = f"subtract: cannot estimate the PSF of the {name} image: {exc}"
+            raise DataError(msg) from exc
+    (psf_n, fwhm_n), (psf_r, fwhm_r) = psfs
 
     # (5) flux scale from matched stars
-    i_n, _ = match_positions(xn, yn, xr, yr, max_separation=2.0)
+    i_n, i_r = match_positions(xn, yn, xr, yr, max_separation=2.0)
     flux_scale, n_flux = _flux_ratio(n, r, xn[i_n], yn[i_n], 2.0 * max(fwhm_n, fwhm_r), bad)
 
     # (6) ZOGY with source and astrometric noise
@@ -351,13 +399,33 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
                     var_science=None if var_n is None else var_n * scale**2,
                     var_reference=None if var_r is None else var_r * scale**2)
 
-    zres = run(1.0)
     inner = valid & ~ndimage.binary_dilation(bad, iterations=psf_size // 2 + 1)
     noise_scale = 1.0
-    first_noise = _robust_std(zres.D[inner])
+    if method == "sfft":
+        lone_n = np.setdiff1d(np.arange(len(xn)), i_n)
+        lone_r = np.setdiff1d(np.arange(len(xr)), i_r)
+        exclude = (np.concatenate([xn[lone_n], xr[lone_r]]), np.concatenate([yn[lone_n], yr[lone_r]]))
+        zres = sfft_difference(n, r, psf_n, psf_r, fwhm_science=fwhm_n, fwhm_reference=fwhm_r,
+                               flux_scale=flux_scale, valid=inner, exclude=exclude)
+        first_noise = 1.0
+    else:
+        zres = run(1.0)
+        first_noise = _robust_std(zres.D[inner])
     if calibrate_noise and np.isfinite(first_noise) and abs(first_noise - 1) > 0.05:
         noise_scale = first_noise
         zres = _rescale(zres, noise_scale)
+    s_corr_scale = 1.0
+    if calibrate_noise and method == "zogy":
+        # Noise shared by the two images (re-processings of one exposure, or epochs made from the
+        # reference) or correlated by resampling leaves D's pixels at unit variance but not its
+        # matched filter: normalise S_corr by its own robust std too, as survey ZOGY pipelines do.
+        s_std = _robust_std(zres.S_corr[inner])
+        if np.isfinite(s_std) and s_std > 0 and abs(s_std - 1) > 0.02:
+            s_corr_scale = s_std
+            zres = ZogyResult(D=zres.D, P_D=zres.P_D, S=zres.S, S_corr=(zres.S_corr / np.float32(s_std)),
+                              F_D=zres.F_D, F_S=zres.F_S, V_S=zres.V_S * np.float32(s_std**2),
+                              V_ast=zres.V_ast * np.float32(s_std**2), flux_science=zres.flux_science,
+                              flux_reference=zres.flux_reference)
 
     # (8) candidates
     cand_mask = ~inner
@@ -384,6 +452,6 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         background_science=back_n, background_reference=back_r, sigma_science=rms_n * noise_scale,
         sigma_reference=rms_r * noise_scale, method=method,
         extra={"gain_science": g_n, "gain_reference": g_r, "shift_refinement": shift_applied,
-               "refinement": coeffs, "n_flux_stars": n_flux,
+               "refinement": coeffs, "n_flux_stars": n_flux, "s_corr_scale": s_corr_scale,
                "n_matched": res.n_matched, "F_D": zres.F_D, "F_S": zres.F_S, "zogy": zres},
     )

@@ -40,7 +40,8 @@ class StageReport(dict):
         """Record a failed unit and warn with its one-line reason."""
         self["failed"] += 1
         self["failures"].append({"unit": unit, "reason": str(reason)})
-        warnings.warn(f"{self['stage']}: {unit}: {reason}", AstrokitWarning, stacklevel=3)
+        text = str(reason) if str(reason).startswith(str(unit)) else f"{unit}: {reason}"  # no path twice
+        warnings.warn(f"{self['stage']}: {text}", AstrokitWarning, stacklevel=3)
 
     def __repr__(self):
         return (f"<{self['stage']}: {self['processed']} processed, {self['rows']} rows, "
@@ -83,18 +84,16 @@ def quarantine_frame(store, exposure_id, reason):
     rows = frames.filter(pc.field("exposure_id") == exposure_id).to_pylist()
     if not rows:
         return
-    from astrokit.catalog import file_key
-
     path = rows[0]["path"]
     siblings = frames.filter(pc.field("path") == path).to_pylist()
     for r in siblings:
         if r["exposure_id"] == exposure_id:
             r["status"], r["error"] = "quarantined", str(reason).splitlines()[0]
-    store.write("frames", siblings, key=file_key(path))
+    store.upsert("frames", siblings, on="path")  # replaces this file's rows wherever they were written
 
 
-def run_ingest(store, paths, *, filter_map=None, progress=True):
-    """Catalog FITS files and folders into ``frames`` and ``sessions`` (see `astrokit.catalog.ingest`).
+def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, equipment=None):
+    """Catalog FITS files and folders into ``frames``, ``sessions`` and ``calibrations`` (`astrokit.catalog.ingest`).
 
     Parameters
     ----------
@@ -106,25 +105,39 @@ def run_ingest(store, paths, *, filter_map=None, progress=True):
         Extra filter-name mapping.
     progress : bool
         Show a progress bar.
+    rescan : bool
+        Re-read files whose size and mtime are unchanged.
+    equipment : path-like or dict, optional
+        Equipment configuration (`astrokit.catalog.load_equipment`).
 
     Returns
     -------
     StageReport
-        ``processed`` files, ``failed`` = quarantined files with their reasons.
+        ``processed`` files, ``rows`` ok frames, ``failed`` = quarantined files
+        with their reasons (``failures``), plus ``read`` (files read in this
+        call), ``skipped`` (unchanged since the last ingest) and ``empty_folders``.
     """
+    import json
+
     from astrokit.catalog import ingest
 
     store = _store(store)
     report = StageReport("ingest")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstrokitWarning)
-        frames = ingest(paths, store, filter_map=filter_map, progress=progress)
+        frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, equipment=equipment)
+    seen = set()
     for row in frames.to_pylist():
-        report["processed"] += 1
+        if row["path"] not in seen:
+            report["processed"] += 1
+            seen.add(row["path"])
         if row["status"] != "ok":
             report.fail(row["path"], row["error"])
         else:
             report["rows"] += 1
+    report.update(json.loads((frames.schema.metadata or {}).get(b"astrokit.ingest", b"{}")))
+    for folder in report.get("empty_folders", []):
+        warnings.warn(f"ingest: {folder}: empty folder (no files to ingest)", AstrokitWarning, stacklevel=2)
     del caught
     return report
 
@@ -233,7 +246,7 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
         The store.
     pairs : list of (str, str), optional
         ``(science_exposure_id, reference_exposure_id)`` pairs; default `plan_differences`.
-    method : {'zogy'}
+    method : {'zogy', 'sfft'}
         Subtraction method (see `astrokit.differencing.subtract`).
     threshold : float
         |S_corr| detection threshold (sigma).

@@ -59,7 +59,8 @@ class Store:
 
     Layout (ARCHITECTURE.md)::
 
-        <root>/tables/<table>/<key>.parquet   one file per unit of work (frame, difference, ...)
+        <root>/tables/<table>/<key>.parquet   one file per unit of work (difference, ...) via `write`,
+                                              or per batch of units (ingest: many FITS files) via `upsert`
         <root>/artifacts/sha256/xx/<hash>.<ext>
         <root>/runs/<run_id>/<stage>.ipynb
         <root>/models/<name>/<version>/
@@ -160,6 +161,99 @@ class Store:
     def append(self, table, data):
         """Append rows as a new file (used by the append-only ``labels`` and ``runs`` tables)."""
         return self.write(table, data, key=f"{uuid.uuid4().hex}")
+
+    def upsert(self, table, data, *, on, key=None):
+        """Write rows as one batch file, replacing every earlier row with the same ``on`` value.
+
+        This is the many-units-per-file counterpart of `write`: ingest writes
+        the rows of a whole batch of files in one Parquet file (``on="path"``)
+        instead of one tiny file per FITS file. The new batch is written first
+        (atomically), then the older files that held rows with the same
+        ``on`` values are rewritten without them (atomically, or removed when
+        nothing is left), so a reader or a crash sees at worst a duplicate,
+        never a missing row. Earlier per-unit files written by `write` are
+        cleaned the same way.
+
+        Parameters
+        ----------
+        table : str
+            Table name.
+        data : pyarrow.Table, pandas.DataFrame or list of dict
+            Rows, conformed to the schema.
+        on : str
+            Column whose values identify the rows a batch replaces (e.g. ``"path"``).
+        key : str, optional
+            File name of the batch; default ``batch-<UTC time>-<random>``.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The batch file written; None when ``data`` has no rows (nothing changes).
+
+        Raises
+        ------
+        AstrokitError
+            If the key is not a safe file name or the rows do not fit the schema.
+        """
+        import pyarrow.compute as pc
+
+        rows = conform(table, data)
+        if rows.num_rows == 0:
+            return None
+        if key is None:
+            from datetime import datetime, timezone
+
+            key = f"batch-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        out = self.write(table, rows, key=key)
+        values = pc.unique(rows.column(on))
+        for path in self._data_files(table):
+            if path == out:
+                continue
+            old = pq.read_table(path, columns=[on])
+            hit = pc.is_in(old.column(on), value_set=values)
+            if not pc.any(hit).as_py():
+                continue
+            full = pq.read_table(path, schema=arrow_schema(table))
+            keep = full.filter(pc.invert(pc.is_in(full.column(on), value_set=values)))
+            if keep.num_rows == 0:
+                path.unlink(missing_ok=True)
+            else:
+                sink = pa.BufferOutputStream()
+                pq.write_table(keep, sink, compression="zstd")
+                atomic_write_bytes(path, sink.getvalue().to_pybytes())
+        return out
+
+    def compact(self, table, *, key=None):
+        """Merge every data file of ``table`` into one (atomically: the merged file first, then the old ones go).
+
+        Parameters
+        ----------
+        table : str
+            Table name (not for append-only tables whose files are events: those are merged too, losing nothing).
+        key : str, optional
+            Name of the merged file; default ``batch-<UTC time>-<random>``.
+
+        Returns
+        -------
+        int
+            Number of files merged.
+        """
+        files = self._data_files(table)
+        if len(files) < 2:
+            return len(files)
+        merged = pa.concat_tables([pq.read_table(p, schema=arrow_schema(table)) for p in files])
+        if key is None:
+            from datetime import datetime, timezone
+
+            key = f"batch-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        out = self.write(table, merged, key=key)
+        for p in files:
+            if p != out:
+                p.unlink(missing_ok=True)
+        return len(files)
+
+    def _data_files(self, table):
+        return sorted(p for p in self.table_dir(table).glob("*.parquet") if not p.name.startswith(("_", ".")))
 
     def delete(self, table, key):
         """Remove the rows one unit of work wrote (no error if there were none)."""

@@ -61,7 +61,10 @@ TABLES = {
         _c("dec_center", F64, "deg", "Dec of the image centre from the WCS, else null"),
         _c("pixel_scale", F64, "arcsec / pix", "pixel scale from the WCS, else null"),
         _c("has_wcs", B, "", "whether a celestial WCS was found"),
-        _c("session_id", S, "", "night x object x telescope key"),
+        _c("corners", pa.list_(F64), "deg", "WCS footprint: [ra, dec] of pixel corners (0,0), (nx-1,0), "
+           "(nx-1,ny-1), (0,ny-1), 8 values; null without WCS"),
+        _c("night", S, "", "observing night (YYYY-MM-DD of the evening, noon-to-noon at the site)"),
+        _c("session_id", S, "", "night x object x telescope key (light frames)"),
         _c("ingested_at", TS, "", "when this row was written"),
     ],
     "sessions": [
@@ -69,8 +72,22 @@ TABLES = {
         _c("night", S, "", "observing night (YYYY-MM-DD of the evening, noon-to-noon at the site)"),
         _c("object", S, "", "target"),
         _c("telescope", S, "", "telescope"),
+        _c("instrument", S, "", "camera (of one of the frames)"),
+        _c("bands", S, "", "bands observed, comma-separated"),
         _c("n_frames", I64, "", "number of light frames"),
         _c("integration_s", F64, "s", "summed exposure time of the light frames"),
+        _c("start_utc", TS, "", "start of the first exposure"),
+        _c("end_utc", TS, "", "start of the last exposure"),
+    ],
+    "calibrations": [
+        _c("light_id", S, "", "exposure_id of the light frame"),
+        _c("calib_id", S, "", "exposure_id of a calibration frame that applies to it"),
+        _c("kind", S, "", "dark, flat or bias"),
+        _c("light_path", S, "", "path of the light frame"),
+        _c("calib_path", S, "", "path of the calibration frame"),
+        _c("delta_exptime", F64, "s", "exptime(calibration) - exptime(light)"),
+        _c("delta_temp", F64, "deg_C", "ccd_temp(calibration) - ccd_temp(light), null when either is unknown"),
+        _c("delta_days", F64, "d", "mjd(calibration) - mjd(light)"),
     ],
     "sources": [
         _c("exposure_id", S, "", "frame the source was detected on"),
@@ -91,6 +108,13 @@ TABLES = {
         _c("snr", F64, "", "flux / flux_err"),
         _c("flags", I32, "", "sep extraction flags OR aperture flags (see astrokit.photometry.FLAGS)"),
         _c("aperture_radius", F64, "pix", "radius of the circular aperture"),
+        _c("xwin", F64, "pix", "windowed centroid column, 0-based (SExtractor XWIN_IMAGE - 1)"),
+        _c("ywin", F64, "pix", "windowed centroid row, 0-based (SExtractor YWIN_IMAGE - 1)"),
+        _c("flux_auto", F64, "adu", "Kron (AUTO) flux in an ellipse of 2.5 x kron_radius (SExtractor FLUX_AUTO)"),
+        _c("flux_auto_err", F64, "adu", "1-sigma error of flux_auto"),
+        _c("kron_radius", F64, "", "Kron radius in units of a and b (SExtractor KRON_RADIUS / 2.5)"),
+        _c("peak", F64, "adu", "peak pixel value above the background"),
+        _c("npix", I64, "", "pixels above the detection threshold"),
     ],
     "differences": [
         _c("difference_id", S, "", "hash of science, reference, method and parameters"),
@@ -143,7 +167,7 @@ TABLES = {
     "labels": [
         _c("label_id", S, "", "unique id of the decision event"),
         _c("candidate_id", S, "", "labelled candidate"),
-        _c("label", S, "", "real, bogus, unsure, or skip"),
+        _c("label", S, "", "real, bogus, unsure, skip, or undo (a correction: note = 'undoes <label_id>')"),
         _c("user", S, "", "who decided"),
         _c("created_at", TS, "", "when"),
         _c("note", S, "", "optional free text"),
@@ -246,7 +270,13 @@ def conform(table, data):
     """
     schema = arrow_schema(table)
     if isinstance(data, list):
-        data = pa.Table.from_pylist(data) if data else schema.empty_table()
+        # from_pylist would take the columns of the first row only: use the union of every row's keys
+        names = list(dict.fromkeys(k for row in data for k in row))
+        extra = set(names) - set(schema.names)
+        if extra:
+            msg = f"columns {sorted(extra)} are not in the {table!r} schema (astrokit/store/schema.py)"
+            raise AstrokitError(msg)
+        data = pa.table({n: [row.get(n) for row in data] for n in names}) if names else schema.empty_table()
     elif isinstance(data, dict):
         data = pa.table(data)
     elif not isinstance(data, pa.Table):

@@ -1,15 +1,28 @@
 """The scanning queue: candidates with their latest score, minus what a user already decided."""
 
+from datetime import date
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from astrokit.exceptions import AstrokitError
 from astrokit.store.schema import TABLES
 
-__all__ = ["LABELS", "DECIDED_LABELS", "CUTOUT_COLUMNS", "build_queue", "load_queue", "read_cutouts"]
+__all__ = ["LABELS", "DECIDED_LABELS", "CUTOUT_COLUMNS", "SORTS", "FILTER_DEFAULTS", "build_queue", "load_queue",
+           "read_cutouts", "read_cutouts_batch", "validate_filters", "parse_query", "night_of"]
 
 LABELS = ("real", "bogus", "unsure", "skip")
-"""Labels a person can give (the ``labels.label`` column)."""
+"""Labels a person can give (the ``labels.label`` column); ``undo`` events are written by `CandidateScanner.undo`."""
+
+SORTS = ("score", "time")
+"""Queue orders: ``score`` (real_bogus descending, unscored last) or ``time`` (mjd ascending)."""
+
+FILTER_DEFAULTS = {"night": None, "band": None, "score_min": None, "score_max": None, "model_version": None,
+                   "origin": None, "not_labelled_by_me": True, "model_bogus_only": False, "sort": "score"}
+"""The queue filters and their defaults (see `validate_filters`)."""
+
+ORIGINS = ("pipeline", "alert", "injected")
 
 DECIDED_LABELS = ("real", "bogus", "unsure")
 """Labels that take a candidate out of that user's queue (``skip`` does not)."""
@@ -24,13 +37,191 @@ def _df(table):
     return table.to_pandas() if isinstance(table, pa.Table) else table.copy()
 
 
-def build_queue(candidates, scores, labels, *, user, model_version=None):
-    """Order candidates for scanning.
+def night_of(mjd):
+    """Return the observing night (``'YYYY-MM-DD'``, UTC noon to noon) of MJDs.
+
+    Parameters
+    ----------
+    mjd : float or 1D array-like of float, shape (n,)
+        Modified Julian dates (UTC), d.
+
+    Returns
+    -------
+    str or ndarray of str
+        The UTC date of ``mjd - 0.5``: an exposure at 03:00 UTC on 2 January
+        belongs to the night of 1 January. NaN gives ``''``.
+    """
+    arr = np.atleast_1d(np.asarray(mjd, dtype=float))
+    out = np.full(arr.shape, "", dtype=object)
+    ok = np.isfinite(arr)
+    days = np.floor(arr[ok] - 0.5).astype("int64") + _MJD0_DAYS
+    out[ok] = np.datetime_as_string(days.astype("datetime64[D]"), unit="D")
+    return out if np.ndim(mjd) else str(out[0])
+
+
+_MJD0_DAYS = -40587  # 1858-11-17 (MJD 0) in days since 1970-01-01
+
+
+def _bool(value, name):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    msg = f"{name} must be true or false, got {value!r}"
+    raise AstrokitError(msg)
+
+
+def _score(value, name):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        msg = f"{name} must be a number between 0 and 1, got {value!r}"
+        raise AstrokitError(msg) from None
+    if not 0.0 <= out <= 1.0:
+        msg = f"{name} must be between 0 and 1 (a real_bogus score), got {value!r}"
+        raise AstrokitError(msg)
+    return out
+
+
+def _text(value):
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def validate_filters(**filters):
+    """Check and normalise queue filters; unknown names and malformed values raise.
+
+    Parameters
+    ----------
+    **filters
+        Any of `FILTER_DEFAULTS`: ``night`` ('YYYY-MM-DD', UTC noon to noon,
+        see `night_of`), ``band``, ``score_min`` and ``score_max`` (0..1,
+        inclusive), ``model_version``, ``origin`` (pipeline, alert or
+        injected), ``not_labelled_by_me`` (bool), ``model_bogus_only`` (bool:
+        the model says bogus and no person labelled the candidate bogus),
+        ``sort`` (one of `SORTS`). Strings are accepted for every value
+        (as from a URL); empty strings mean "no filter".
+
+    Returns
+    -------
+    dict
+        All the filters of `FILTER_DEFAULTS`, with typed values.
+
+    Raises
+    ------
+    AstrokitError
+        If a name is unknown or a value malformed; the message says which and
+        lists the valid choices.
+    """
+    unknown = sorted(set(filters) - set(FILTER_DEFAULTS))
+    if unknown:
+        msg = f"unknown filter(s) {unknown}; the filters are {list(FILTER_DEFAULTS)}"
+        raise AstrokitError(msg)
+    out = dict(FILTER_DEFAULTS)
+    out.update(filters)
+    night = _text(out["night"])
+    if night is not None:
+        try:
+            night = date.fromisoformat(night).isoformat()
+        except ValueError:
+            msg = f"night must be a date YYYY-MM-DD, got {out['night']!r}"
+            raise AstrokitError(msg) from None
+    out["night"] = night
+    out["band"] = _text(out["band"])
+    out["model_version"] = _text(out["model_version"])
+    origin = _text(out["origin"])
+    if origin is not None and origin not in ORIGINS:
+        msg = f"unknown origin {origin!r}; choose one of {list(ORIGINS)}"
+        raise AstrokitError(msg)
+    out["origin"] = origin
+    out["score_min"] = _score(out["score_min"], "score_min")
+    out["score_max"] = _score(out["score_max"], "score_max")
+    if out["score_min"] is not None and out["score_max"] is not None and out["score_min"] > out["score_max"]:
+        msg = f"score_min ({out['score_min']}) is larger than score_max ({out['score_max']})"
+        raise AstrokitError(msg)
+    out["not_labelled_by_me"] = _bool(out["not_labelled_by_me"], "not_labelled_by_me")
+    out["model_bogus_only"] = _bool(out["model_bogus_only"], "model_bogus_only")
+    sort = _text(out["sort"]) or "score"
+    if sort not in SORTS:
+        msg = f"unknown sort {sort!r}; choose one of {list(SORTS)}"
+        raise AstrokitError(msg)
+    out["sort"] = sort
+    return out
+
+
+_QUERY_KEYS = (*FILTER_DEFAULTS, "user", "candidate", "store")
+
+
+def parse_query(query_string, *, store_root=None):
+    """Read the dashboard's URL query (``?user=ada&band=r&score_min=0.5``) into scanner options.
+
+    Parameters
+    ----------
+    query_string : str or None
+        The query, with or without the leading ``?`` (Voila passes it to the
+        kernel as ``$QUERY_STRING``).
+    store_root : path-like, optional
+        The store the server was started on. A ``store`` parameter must name
+        this folder (or a path inside it); anything else is refused, so a URL
+        cannot make the dashboard read files elsewhere.
+
+    Returns
+    -------
+    dict
+        ``{'user': str or None, 'candidate': str or None, 'filters': dict}``
+        with the filters of `validate_filters`.
+
+    Raises
+    ------
+    AstrokitError
+        If a parameter is unknown, repeated, malformed, or points outside the store.
+    """
+    from pathlib import Path
+    from urllib.parse import parse_qs
+
+    text = (query_string or "").lstrip("?")
+    try:
+        params = parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=50)
+    except ValueError as exc:
+        msg = f"malformed URL query {text[:100]!r}: {exc}"
+        raise AstrokitError(msg) from None
+    unknown = sorted(set(params) - set(_QUERY_KEYS))
+    if unknown:
+        msg = f"unknown URL parameter(s) {unknown}; the parameters are {list(_QUERY_KEYS)}"
+        raise AstrokitError(msg)
+    repeated = sorted(k for k, v in params.items() if len(v) > 1)
+    if repeated:
+        msg = f"URL parameter(s) {repeated} given more than once"
+        raise AstrokitError(msg)
+    values = {k: v[0] for k, v in params.items()}
+    if "store" in values:
+        root = Path(store_root).resolve() if store_root is not None else None
+        asked = Path(values.pop("store")).expanduser()
+        target = (root / asked).resolve() if root is not None and not asked.is_absolute() else asked.resolve()
+        if root is None or not (target == root or root in target.parents):
+            msg = (f"the URL asks for the store {str(asked)!r}, outside the store this dashboard serves"
+                   f" ({root}); start another server with `astrokit dashboard --store ...` instead")
+            raise AstrokitError(msg)
+    user = _text(values.pop("user", None))
+    candidate = _text(values.pop("candidate", None))
+    return {"user": user, "candidate": candidate, "filters": validate_filters(**values)}
+
+
+def build_queue(candidates, scores, labels, *, user, model_version=None, night=None, band=None, score_min=None,
+                score_max=None, origin=None, not_labelled_by_me=True, model_bogus_only=False, sort="score",
+                bogus_threshold=0.5):
+    """Select and order candidates for scanning.
 
     Each candidate gets its latest score (largest ``scored_at``; only scores of
-    ``model_version`` when given). Candidates this ``user`` already labelled
-    real, bogus or unsure are left out; skipped ones stay. The order is score
-    descending (unscored last), then ``candidate_id``.
+    ``model_version`` when given). Labels are reduced to effective decisions
+    with `astrokit.labels.resolve_labels` (so undone decisions do not count).
 
     Parameters
     ----------
@@ -39,33 +230,85 @@ def build_queue(candidates, scores, labels, *, user, model_version=None):
     user : str
         The labeller.
     model_version : str, optional
-        Use only the scores of this model version.
+        Use only the scores of this model version (candidates without one are unscored).
+    night : str, optional
+        Keep candidates of this night ('YYYY-MM-DD', see `night_of`).
+    band : str, optional
+        Keep candidates of this band.
+    score_min, score_max : float, optional
+        Keep candidates with ``score_min <= real_bogus <= score_max`` (unscored ones are dropped).
+    origin : {'pipeline', 'alert', 'injected'}, optional
+        Keep candidates of this origin.
+    not_labelled_by_me : bool
+        Leave out the candidates ``user`` already labelled real, bogus or
+        unsure (skipped ones stay).
+    model_bogus_only : bool
+        Keep only candidates the model calls bogus (``real_bogus < bogus_threshold``)
+        that no person labelled bogus.
+    sort : {'score', 'time'}
+        ``score``: real_bogus descending, unscored last; ``time``: mjd ascending.
+        Ties are broken by ``candidate_id``.
+    bogus_threshold : float
+        Score below which the model's answer is bogus.
 
     Returns
     -------
     pandas.DataFrame
         One row per candidate to scan, with the ``candidates`` columns given
-        plus ``real_bogus``, ``model_name`` and ``model_version`` (null when unscored),
-        index 0..n-1.
+        plus ``real_bogus``, ``model_name``, ``model_version`` (null when unscored)
+        and ``night``, index 0..n-1.
+
+    Raises
+    ------
+    AstrokitError
+        If a filter value is malformed (see `validate_filters`).
     """
+    from astrokit.labels import resolve_labels
+
+    f = validate_filters(night=night, band=band, score_min=score_min, score_max=score_max,
+                         model_version=model_version, origin=origin, not_labelled_by_me=not_labelled_by_me,
+                         model_bogus_only=model_bogus_only, sort=sort)
     cand = _df(candidates)
     sc = _df(scores)
-    lab = _df(labels)
-    if model_version is not None:
-        sc = sc[sc["model_version"] == model_version]
+    if f["model_version"] is not None:
+        sc = sc[sc["model_version"] == f["model_version"]]
     sc = sc.sort_values(["candidate_id", "scored_at"], kind="stable")
     sc = sc.drop_duplicates("candidate_id", keep="last")
     sc = sc[["candidate_id", "real_bogus", "model_name", "model_version"]]
     cand = cand.drop_duplicates("candidate_id", keep="last")
     queue = cand.merge(sc, on="candidate_id", how="left")
-    done = lab.loc[(lab["user"] == user) & lab["label"].isin(DECIDED_LABELS), "candidate_id"]
-    queue = queue[~queue["candidate_id"].isin(set(done))]
-    queue = queue.sort_values(["real_bogus", "candidate_id"], ascending=[False, True], na_position="last",
-                              kind="stable")
+    queue["night"] = night_of(queue["mjd"].to_numpy(dtype=float)) if "mjd" in queue else ""
+    keep = np.ones(len(queue), dtype=bool)
+    if f["night"] is not None:
+        keep &= (queue["night"] == f["night"]).to_numpy()
+    for col in ("band", "origin"):
+        if f[col] is not None:
+            keep &= (queue[col] == f[col]).to_numpy() if col in queue else False
+    rb = queue["real_bogus"].to_numpy(dtype=float)
+    if f["score_min"] is not None:
+        keep &= rb >= f["score_min"]
+    if f["score_max"] is not None:
+        keep &= rb <= f["score_max"]
+    lab = _df(labels)
+    eff = resolve_labels(lab) if len(lab) else None
+    if f["not_labelled_by_me"] and eff is not None:
+        done = set(eff.loc[eff["user"] == user, "candidate_id"])
+        keep &= ~queue["candidate_id"].isin(done).to_numpy()
+    if f["model_bogus_only"]:
+        keep &= rb < bogus_threshold  # NaN (unscored) compares False
+        if eff is not None:
+            person_bogus = set(eff.loc[eff["label"] == "bogus", "candidate_id"])
+            keep &= ~queue["candidate_id"].isin(person_bogus).to_numpy()
+    queue = queue[keep]
+    if f["sort"] == "time":
+        queue = queue.sort_values(["mjd", "candidate_id"], na_position="last", kind="stable")
+    else:
+        queue = queue.sort_values(["real_bogus", "candidate_id"], ascending=[False, True], na_position="last",
+                                  kind="stable")
     return queue.reset_index(drop=True)
 
 
-def load_queue(store, *, user, model_version=None):
+def load_queue(store, *, user, **filters):
     """Build the queue of `build_queue` from a `~astrokit.store.Store` (cutouts are not read).
 
     Parameters
@@ -73,21 +316,26 @@ def load_queue(store, *, user, model_version=None):
     store : astrokit.store.Store
         The store.
     user : str
-        Labeller; candidates this user already decided are left out.
-    model_version : str, optional
-        Use only the scores of this model version.
+        Labeller.
+    **filters
+        Filters of `build_queue` (``model_version``, ``night``, ``band``, ...).
 
     Returns
     -------
     pandas.DataFrame
         See `build_queue`.
+
+    Raises
+    ------
+    AstrokitError
+        If a filter value is malformed.
     """
     return build_queue(
         store.read("candidates", columns=_META_COLUMNS),
         store.read("scores"),
-        store.read("labels", columns=["candidate_id", "label", "user"]),
+        store.read("labels"),
         user=user,
-        model_version=model_version,
+        **filters,
     )
 
 
@@ -123,4 +371,33 @@ def read_cutouts(store, candidate_id):
     for col in CUTOUT_COLUMNS:
         value = rows.column(col)[rows.num_rows - 1].as_py()
         out[col.removeprefix("cutout_")] = None if value is None else decode_cutout(value)
+    return out
+
+
+def read_cutouts_batch(store, candidate_ids):
+    """Read and decode the stamps of several candidates in one pass over the table.
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store.
+    candidate_ids : sequence of str
+        The candidates.
+
+    Returns
+    -------
+    dict of str -> dict
+        ``{candidate_id: {'science': array or None, 'reference': ..., 'difference': ...}}``
+        for the candidates found (missing ones are absent).
+    """
+    from astrokit.io import decode_cutout
+
+    ids = list(dict.fromkeys(str(c) for c in candidate_ids))
+    if not ids:
+        return {}
+    rows = store.read("candidates", columns=["candidate_id", *CUTOUT_COLUMNS],
+                      filter=pc.field("candidate_id").isin(ids))
+    out = {}
+    for rec in rows.to_pylist():
+        out[rec["candidate_id"]] = {c.removeprefix("cutout_"): decode_cutout(rec[c]) for c in CUTOUT_COLUMNS}
     return out

@@ -1,9 +1,10 @@
 """`CandidateScanner`: look at candidates one by one and label them real / bogus / unsure / skip.
 
 After jdaviz: the state lives in traitlets on a plain Python object, the buttons
-call public methods (`CandidateScanner.decide`), and the same object renders in
-JupyterLab and in Voila. Errors inside a button handler are shown in the
-message bar; the public method itself raises.
+and keys call public methods (`CandidateScanner.decide`, `CandidateScanner.undo`,
+`CandidateScanner.set_filters`), and the same object renders in JupyterLab and
+in Voila. Errors inside a handler are shown in the message bar; the public
+methods themselves raise.
 """
 
 import html
@@ -11,18 +12,33 @@ import os
 import uuid
 from datetime import datetime, timezone
 
+import numpy as np
 import traitlets
 
 from astrokit.exceptions import AstrokitError
-from astrokit.widgets._queue import DECIDED_LABELS, LABELS, load_queue, read_cutouts
-from astrokit.widgets._render import STRETCHES, format_sexagesimal, format_value, stamp_png
+from astrokit.labels import UNDO, UNDO_NOTE_PREFIX
+from astrokit.widgets._queue import (
+    DECIDED_LABELS,
+    LABELS,
+    SORTS,
+    load_queue,
+    read_cutouts_batch,
+    validate_filters,
+)
+from astrokit.widgets._render import STRETCHES, ZOOMS, format_sexagesimal, format_value, triplet_pngs
 
-__all__ = ["CandidateScanner", "default_user"]
+__all__ = ["CandidateScanner", "KEYS", "default_user", "cross_matches"]
 
-_STAMP_PX = 189  # 63 px x 3, nearest-neighbour
+_STAMP_PX = 189  # display size of each stamp panel, px
 _PANELS = ("science", "reference", "difference")
 _BUTTONS = {"real": ("Real", "success"), "bogus": ("Bogus", "danger"),
             "unsure": ("Unsure", "warning"), "skip": ("Skip", "")}
+_BATCH = 40  # cutouts read per pass over the candidates table
+_MATCH_RADIUS = 2.0  # arcsec
+
+KEYS = {"r": "real", "b": "bogus", "u": "unsure", " ": "skip", "z": "undo", "Backspace": "undo",
+        "ArrowRight": "next", "ArrowLeft": "previous"}
+"""Keyboard shortcuts of the scanner (key as in the DOM ``KeyboardEvent.key`` -> action)."""
 
 
 def default_user():
@@ -38,8 +54,46 @@ def _as_store(store):
     return Store(store or None)
 
 
+def cross_matches(ra, dec, catalog, *, radius=_MATCH_RADIUS, exclude=None):
+    """Entries of a catalogue within ``radius`` of a position, nearest first.
+
+    Parameters
+    ----------
+    ra, dec : float
+        Position, deg (ICRS).
+    catalog : pandas.DataFrame
+        Rows with ``ra`` and ``dec`` columns (deg); other columns are kept.
+    radius : float
+        Match radius, arcsec.
+    exclude : str, optional
+        A ``candidate_id`` to leave out (the candidate itself).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matching rows with a ``separation`` column (arcsec), nearest first
+        (empty when the position is not finite or nothing is near).
+    """
+    if catalog is None or len(catalog) == 0 or ra is None or dec is None or not np.isfinite([ra, dec]).all():
+        return catalog.iloc[0:0].assign(separation=[]) if catalog is not None else None
+    r1, d1 = np.radians(ra), np.radians(dec)
+    r2 = np.radians(catalog["ra"].to_numpy(dtype=float))
+    d2 = np.radians(catalog["dec"].to_numpy(dtype=float))
+    hav = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
+    sep = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1)))) * 3600.0
+    keep = np.isfinite(sep) & (sep <= radius)
+    if exclude is not None and "candidate_id" in catalog:
+        keep &= (catalog["candidate_id"] != exclude).to_numpy()
+    out = catalog[keep].assign(separation=sep[keep])
+    return out.sort_values("separation", kind="stable")
+
+
 class CandidateScanner(traitlets.HasTraits):
-    """Scan candidates (best score first) and record human labels in the store.
+    """Scan candidates and record human labels in the store, by button or keyboard.
+
+    Keys (with the mouse over the stamps): ``r`` real, ``b`` bogus, ``u``
+    unsure, space skip, ``z`` or Backspace undo, arrows previous / next
+    (see `KEYS`).
 
     Parameters
     ----------
@@ -47,11 +101,13 @@ class CandidateScanner(traitlets.HasTraits):
         The store; a path or None is opened with `~astrokit.store.Store`
         (None: ``$ASTROKIT_STORE`` or ``./astrokit-data``).
     user : str
-        Who labels; written to ``labels.user``. Candidates this user already
-        labelled real, bogus or unsure are left out of the queue.
+        Who labels; written to ``labels.user``.
     model_version : str, optional
-        Order by the scores of this model version only (default: each
-        candidate's latest score, whatever the model).
+        Use the scores of this model version only (a filter, see `set_filters`).
+    **filters
+        Initial queue filters (see `~astrokit.widgets.validate_filters`):
+        ``night``, ``band``, ``score_min``, ``score_max``, ``origin``,
+        ``not_labelled_by_me`` (default True), ``model_bogus_only``, ``sort``.
 
     Attributes
     ----------
@@ -60,20 +116,31 @@ class CandidateScanner(traitlets.HasTraits):
     candidate_id : str or None
         The candidate shown, None when the queue is empty or finished.
     n_labelled : int
-        Events written during this session (real, bogus and unsure; skips not counted).
+        Real, bogus and unsure decisions of this session still standing (an undo takes one back).
     n_queue : int
         Length of the queue.
-    stretch : {'asinh', 'linear'}
-        Stretch of the three stamps (limits: 0.5 and 99.5 percentiles of each stamp).
+    stretch : {'asinh', 'linear', 'log'}
+        Stretch shared by the three stamps.
+    percentiles : tuple of float
+        Stretch limits, percent of the finite pixels (science and reference share limits).
+    zoom : int
+        1, 2 or 4: the central 1/zoom of each stamp fills its panel.
+    filters : dict
+        The queue filters in force.
     message : str
         Last error shown in the message bar ('' when none).
 
+    Raises
+    ------
+    AstrokitError
+        If a filter value is malformed.
+
     Examples
     --------
-    >>> scanner = CandidateScanner("astrokit-data", user="ada")  # doctest: +SKIP
-    >>> scanner.load()                                           # doctest: +SKIP
-    >>> scanner                                                  # doctest: +SKIP
-    >>> scanner.decide("real", note="clear point source")        # doctest: +SKIP
+    >>> scanner = CandidateScanner("astrokit-data", user="ada", band="r")  # doctest: +SKIP
+    >>> scanner.load()                                                      # doctest: +SKIP
+    >>> scanner.decide("real", note="clear point source")                   # doctest: +SKIP
+    >>> scanner.undo()                                                      # doctest: +SKIP
     """
 
     index = traitlets.Int(0)
@@ -82,15 +149,27 @@ class CandidateScanner(traitlets.HasTraits):
     n_labelled = traitlets.Int(0)
     n_queue = traitlets.Int(0)
     stretch = traitlets.Enum(STRETCHES, default_value="asinh")
+    percentiles = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(0.5, 99.5))
+    zoom = traitlets.Enum(ZOOMS, default_value=1)
+    filters = traitlets.Dict()
     message = traitlets.Unicode("")
 
-    def __init__(self, store=None, *, user="anonymous", model_version=None):
+    def __init__(self, store=None, *, user="anonymous", model_version=None, **filters):
         super().__init__(user=user or default_user())
         self.store = _as_store(store)
-        self.model_version = model_version
+        self.filters = validate_filters(model_version=model_version, **filters)
         self.queue = None
+        self.history = []
         self._widget = None
         self._loaded = False
+        self._cutouts = {}
+        self._catalog = None
+        self._sources = None
+
+    @property
+    def model_version(self):
+        """The model version whose scores are used (None: each candidate's latest score)."""
+        return self.filters.get("model_version")
 
     def __repr__(self):
         return (f"CandidateScanner({self.store!r}, user={self.user!r}, index={self.index}, "
@@ -98,14 +177,17 @@ class CandidateScanner(traitlets.HasTraits):
 
     # -- public API ---------------------------------------------------------------------------
     def load(self):
-        """(Re)build the queue from the store and show its first candidate.
+        """(Re)build the queue from the store with the current filters and show its first candidate.
 
         Returns
         -------
         CandidateScanner
             ``self``, so that ``CandidateScanner(store).load()`` displays in a notebook.
         """
-        self.queue = load_queue(self.store, user=self.user, model_version=self.model_version)
+        self.queue = load_queue(self.store, user=self.user, **self.filters)
+        self._catalog = None
+        self._cutouts = {}
+        self.history = []
         self._loaded = True
         self.n_queue = len(self.queue)
         self.message = ""
@@ -114,6 +196,51 @@ class CandidateScanner(traitlets.HasTraits):
         else:
             self.index = 0
         return self
+
+    def set_filters(self, **filters):
+        """Change queue filters (others keep their value), then rebuild the queue with `load`.
+
+        Parameters
+        ----------
+        **filters
+            Filters of `~astrokit.widgets.validate_filters`; strings are accepted.
+
+        Returns
+        -------
+        CandidateScanner
+            ``self``.
+
+        Raises
+        ------
+        AstrokitError
+            If a filter name is unknown or a value malformed (the filters in force do not change).
+        """
+        new = dict(self.filters)
+        new.update(filters)
+        self.filters = validate_filters(**new)
+        return self.load()
+
+    def go_to(self, candidate_id):
+        """Show the candidate ``candidate_id`` of the queue.
+
+        Parameters
+        ----------
+        candidate_id : str
+            A candidate of the queue.
+
+        Raises
+        ------
+        AstrokitError
+            If it is not in the queue.
+        """
+        if self.queue is None:
+            msg = "no queue yet: call load() first"
+            raise AstrokitError(msg)
+        hits = np.flatnonzero(self.queue["candidate_id"].to_numpy() == candidate_id)
+        if hits.size == 0:
+            msg = f"candidate {candidate_id!r} is not in this queue ({self.n_queue} candidates with the filters)"
+            raise AstrokitError(msg)
+        self.index = int(hits[0])
 
     @property
     def current(self):
@@ -125,8 +252,9 @@ class CandidateScanner(traitlets.HasTraits):
     def decide(self, label, note=None):
         """Record a decision on the current candidate and show the next one.
 
-        Writes one event to the ``labels`` table at once (``store.append``), with
-        a fresh ``label_id`` (uuid4 hex) and ``created_at`` now (UTC).
+        Writes one event to the ``labels`` table at once (``store.append``, one
+        Parquet file written atomically), with a fresh ``label_id`` (uuid4 hex)
+        and ``created_at`` now (UTC).
 
         Parameters
         ----------
@@ -156,19 +284,46 @@ class CandidateScanner(traitlets.HasTraits):
         if row is None:
             msg = f"no candidate left to label ({self.n_queue} in the queue); call load() to rebuild it"
             raise AstrokitError(msg)
-        event = {
-            "label_id": uuid.uuid4().hex,
-            "candidate_id": str(row["candidate_id"]),
-            "label": label,
-            "user": self.user,
-            "created_at": datetime.now(timezone.utc),
-            "note": note or None,
-        }
+        event = self._event(str(row["candidate_id"]), label, note or None)
         self.store.append("labels", [event])
+        self.history.append((event, self.index))
         if label in DECIDED_LABELS:
             self.n_labelled += 1
         self.message = ""
         self.index += 1
+        return event
+
+    def undo(self):
+        """Take back this session's last decision and show that candidate again.
+
+        The ``labels`` table is append-only: the correction is a new event with
+        ``label='undo'`` and ``note='undoes <label_id>'`` (see
+        `astrokit.labels.resolve_labels`).
+
+        Returns
+        -------
+        dict
+            The undo event written.
+
+        Raises
+        ------
+        AstrokitError
+            If there is no decision of this session left to undo.
+        """
+        if not self.history:
+            msg = "nothing to undo: no decision of this session left"
+            raise AstrokitError(msg)
+        last, index = self.history[-1]
+        event = self._event(last["candidate_id"], UNDO, f"{UNDO_NOTE_PREFIX}{last['label_id']}")
+        self.store.append("labels", [event])
+        self.history.pop()
+        if last["label"] in DECIDED_LABELS:
+            self.n_labelled -= 1
+        self.message = ""
+        if self.index == index:
+            self._sync()
+        else:
+            self.index = index
         return event
 
     def next(self):
@@ -181,6 +336,101 @@ class CandidateScanner(traitlets.HasTraits):
         if self.index > 0:
             self.index -= 1
 
+    def cutouts(self, candidate_id):
+        """Return the decoded stamps of a candidate of the queue (read in batches and cached).
+
+        Parameters
+        ----------
+        candidate_id : str
+            The candidate.
+
+        Returns
+        -------
+        dict
+            ``{'science': 2D float32 array or None, 'reference': ..., 'difference': ...}``.
+
+        Raises
+        ------
+        AstrokitError
+            If the candidate is not in the store.
+        """
+        if candidate_id not in self._cutouts:
+            ids = [candidate_id]
+            if self.queue is not None:
+                after = self.queue["candidate_id"].iloc[self.index:self.index + _BATCH]
+                ids += [c for c in after if c not in self._cutouts]
+            if len(self._cutouts) > 4 * _BATCH:
+                self._cutouts = {}
+            self._cutouts.update(read_cutouts_batch(self.store, ids))
+        if candidate_id not in self._cutouts:
+            msg = f"candidate {candidate_id!r} is not in the store {self.store.root}"
+            raise AstrokitError(msg)
+        return self._cutouts[candidate_id]
+
+    def light_curve(self, row=None, *, radius=_MATCH_RADIUS):
+        """Return the light curve of the current candidate's object from every epoch in the store.
+
+        Points are the candidates of the same ``object_id`` (or the candidate
+        alone when it has none) and the sources detected within ``radius`` on
+        the ingested frames (``sources`` joined with ``frames`` for the epoch).
+
+        Parameters
+        ----------
+        row : pandas.Series, optional
+            A queue row (default: the current candidate).
+        radius : float
+            Match radius for sources, arcsec.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``candidate_id`` (``exposure_id#source_id`` for sources), ``kind``
+            ('candidate' or 'source'), ``mjd`` (d), ``mag``, ``mag_err`` (mag),
+            ``band``, sorted by mjd.
+        """
+        import pandas as pd
+
+        row = self.current if row is None else row
+        cat = self._all_candidates()
+        cols = ["candidate_id", "kind", "mjd", "mag", "mag_err", "band"]
+        if row is None:
+            return pd.DataFrame(columns=cols)
+        obj = row.get("object_id")
+        if obj is None or _isna(obj):
+            pts = cat[cat["candidate_id"] == row["candidate_id"]]
+        else:
+            pts = cat[cat["object_id"] == obj]
+        pts = pts.assign(kind="candidate")
+        src = cross_matches(row.get("ra"), row.get("dec"), self._all_sources(), radius=radius)
+        if src is not None and len(src):
+            src = src.assign(kind="source", candidate_id=src["exposure_id"].astype(str) + "#"
+                             + src["source_id"].astype(str))
+            pts = pd.concat([pts[cols], src[cols]], ignore_index=True)
+        return pts[cols].sort_values("mjd", kind="stable").reset_index(drop=True)
+
+    def matches(self, row=None, *, radius=_MATCH_RADIUS):
+        """Cross-matches of the current candidate: other candidates and detected sources nearby.
+
+        Parameters
+        ----------
+        row : pandas.Series, optional
+            A queue row (default: the current candidate).
+        radius : float
+            Match radius, arcsec.
+
+        Returns
+        -------
+        dict of str -> pandas.DataFrame
+            ``'candidates'`` (other candidates, of other objects too) and
+            ``'sources'`` (the ``sources`` table), each with ``separation`` (arcsec).
+        """
+        row = self.current if row is None else row
+        ra = None if row is None else row.get("ra")
+        dec = None if row is None else row.get("dec")
+        cid = None if row is None else row["candidate_id"]
+        return {"candidates": cross_matches(ra, dec, self._all_candidates(), radius=radius, exclude=cid),
+                "sources": cross_matches(ra, dec, self._all_sources(), radius=radius)}
+
     @property
     def widget(self):
         """The ipywidgets UI (built on first access)."""
@@ -192,8 +442,26 @@ class CandidateScanner(traitlets.HasTraits):
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
 
+    # -- helpers ------------------------------------------------------------------------------
+    def _event(self, candidate_id, label, note):
+        return {"label_id": uuid.uuid4().hex, "candidate_id": candidate_id, "label": label, "user": self.user,
+                "created_at": datetime.now(timezone.utc), "note": note}
+
+    def _all_candidates(self):
+        if self._catalog is None:
+            cols = ["candidate_id", "object_id", "ra", "dec", "mjd", "mag", "mag_err", "band", "origin"]
+            self._catalog = self.store.read("candidates", columns=cols).to_pandas()
+        return self._catalog
+
+    def _all_sources(self):
+        if self._sources is None:
+            self._sources = self.store.sql(
+                "select s.exposure_id, s.source_id, s.ra, s.dec, s.mag, s.mag_err, f.mjd, f.band "
+                "from sources s left join frames f using (exposure_id) where s.ra is not null").to_pandas()
+        return self._sources
+
     # -- state -> view --------------------------------------------------------------------------
-    @traitlets.observe("index", "stretch")
+    @traitlets.observe("index", "stretch", "percentiles", "zoom")
     def _on_state(self, change):
         self._sync()
 
@@ -215,11 +483,59 @@ class CandidateScanner(traitlets.HasTraits):
     def _build(self):
         import ipywidgets as w
 
+        from astrokit.widgets._lightcurve import LightCurvePlot
+
         self._w_title = w.HTML("<b>Candidate scanner</b>")
-        self._w_stretch = w.ToggleButtons(options=list(STRETCHES), value=self.stretch,
-                                          description="stretch", style={"button_width": "70px"})
+        # filters
+        f = self.filters
+        self._w_filters = {
+            "night": w.Text(value=f["night"] or "", placeholder="YYYY-MM-DD", description="night",
+                            layout=w.Layout(width="200px")),
+            "band": w.Text(value=f["band"] or "", placeholder="any", description="band",
+                           layout=w.Layout(width="150px")),
+            "score_min": w.Text(value="" if f["score_min"] is None else str(f["score_min"]), placeholder="0",
+                                description="score ≥", layout=w.Layout(width="150px")),
+            "score_max": w.Text(value="" if f["score_max"] is None else str(f["score_max"]), placeholder="1",
+                                description="score ≤", layout=w.Layout(width="150px")),
+            "model_version": w.Text(value=f["model_version"] or "", placeholder="latest", description="model",
+                                    layout=w.Layout(width="200px")),
+            "origin": w.Dropdown(options=[("any", ""), ("pipeline", "pipeline"), ("alert", "alert"),
+                                          ("injected", "injected")], value=f["origin"] or "",
+                                 description="origin", layout=w.Layout(width="200px")),
+            "sort": w.Dropdown(options=list(SORTS), value=f["sort"], description="sort by",
+                               layout=w.Layout(width="200px")),
+            "not_labelled_by_me": w.Checkbox(value=f["not_labelled_by_me"], description="not yet labelled by me",
+                                             indent=False),
+            "model_bogus_only": w.Checkbox(value=f["model_bogus_only"],
+                                           description="bogus for the model, not for a person", indent=False),
+        }
+        for name, widget in self._w_filters.items():
+            widget.add_class(f"astrokit-filter-{name.replace('_', '-')}")
+        self._w_apply = w.Button(description="Apply filters", icon="", layout=w.Layout(width="120px"))
+        self._w_apply.add_class("astrokit-apply")
+        self._w_apply.on_click(lambda _b: self._on_apply())
+        fw = self._w_filters
+        filter_box = w.VBox([
+            w.HBox([fw["night"], fw["band"], fw["origin"], fw["model_version"]]),
+            w.HBox([fw["score_min"], fw["score_max"], fw["sort"], fw["not_labelled_by_me"], fw["model_bogus_only"],
+                    self._w_apply]),
+        ])
+        filter_box.add_class("astrokit-filters")
+        # display controls
+        self._w_stretch = w.ToggleButtons(options=list(STRETCHES), value=self.stretch, description="stretch",
+                                          style={"button_width": "60px"})
         self._w_stretch.add_class("astrokit-stretch")
-        self._w_stretch.observe(self._on_stretch_widget, names="value")
+        self._w_stretch.observe(lambda c: setattr(self, "stretch", c["new"]), names="value")
+        self._w_limits = w.FloatRangeSlider(value=self.percentiles, min=0.0, max=100.0, step=0.5,
+                                            description="limits %", continuous_update=False,
+                                            layout=w.Layout(width="330px"))
+        self._w_limits.add_class("astrokit-limits")
+        self._w_limits.observe(self._on_limits, names="value")
+        self._w_zoom = w.ToggleButtons(options=[(f"{z}x", z) for z in ZOOMS], value=self.zoom, description="zoom",
+                                       style={"button_width": "40px"})
+        self._w_zoom.add_class("astrokit-zoom")
+        self._w_zoom.observe(lambda c: setattr(self, "zoom", c["new"]), names="value")
+        # stamps (the keyboard area) and info
         self._w_images = {}
         boxes = []
         for name in _PANELS:
@@ -227,30 +543,47 @@ class CandidateScanner(traitlets.HasTraits):
                           layout=w.Layout(width=f"{_STAMP_PX}px", height=f"{_STAMP_PX}px"))
             img.add_class(f"astrokit-cutout-{name}")
             self._w_images[name] = img
-            boxes.append(w.VBox([w.HTML(f"<center>{name}</center>"), img],
-                                layout=w.Layout(margin="0 6px 0 0")))
-        self._w_stamps = w.HBox(boxes)
+            boxes.append(w.VBox([w.HTML(f"<center>{name}</center>"), img], layout=w.Layout(margin="0 6px 0 0")))
         self._w_info = w.HTML()
         self._w_info.add_class("astrokit-info")
-        self._w_note = w.Text(placeholder="optional note", description="note",
-                              layout=w.Layout(width="400px"))
+        self._w_matches = w.HTML()
+        self._w_matches.add_class("astrokit-matches")
+        self._lightcurve = LightCurvePlot()
+        # the bokeh widget is made after the first update: jupyter_bokeh sends the figure as it is when
+        # the widget is created, and changes made before the page shows it would be lost
+        lc = self._w_lightcurve = w.Box([])
+        lc.add_class("astrokit-lightcurve")
+        self._w_keys = w.HTML("<small>keys (mouse over this panel): <b>r</b> real · <b>b</b> bogus · "
+                              "<b>u</b> unsure · <b>space</b> skip · <b>z</b>/<b>⌫</b> undo · "
+                              "<b>←</b>/<b>→</b> previous/next</small>")
+        self._w_stage = w.VBox([w.HBox(boxes), w.HBox([self._w_info, self._w_matches],
+                                                        layout=w.Layout(grid_gap="24px")), lc, self._w_keys])
+        self._w_stage.add_class("astrokit-stage")
+        self._keyboard = _attach_keyboard(self._w_stage, self._on_key)
+        # decisions
+        self._w_note = w.Text(placeholder="optional note", description="note", layout=w.Layout(width="400px"))
+        self._w_note.add_class("astrokit-note")
         self._w_buttons = {}
         for label, (text, style) in _BUTTONS.items():
             btn = w.Button(description=text, button_style=style, tooltip=f"label as {label}",
                            layout=w.Layout(width="90px"))
             btn.add_class(f"astrokit-label-{label}")
-            btn.on_click(lambda _b, label=label: self._on_button(label))
+            btn.on_click(lambda _b, label=label: self._on_action(label))
             self._w_buttons[label] = btn
+        self._w_undo = w.Button(description="Undo", tooltip="take back the last decision",
+                                layout=w.Layout(width="90px"))
+        self._w_undo.add_class("astrokit-undo")
+        self._w_undo.on_click(lambda _b: self._on_action("undo"))
         self._w_progress = w.HTML()
         self._w_progress.add_class("astrokit-progress")
         self._w_message = w.HTML()
         self._w_message.add_class("astrokit-message")
-        self._w_main = w.VBox([self._w_stamps, self._w_info, self._w_note,
-                               w.HBox(list(self._w_buttons.values()))])
+        self._w_main = w.VBox([w.HBox([self._w_stretch, self._w_zoom, self._w_limits]), self._w_stage,
+                               self._w_note, w.HBox([*self._w_buttons.values(), self._w_undo])])
         self._w_empty = w.HTML()
         self._w_empty.add_class("astrokit-empty")
-        self._widget = w.VBox([self._w_title, self._w_stretch, self._w_progress, self._w_message,
-                               self._w_main, self._w_empty])
+        self._widget = w.VBox([self._w_title, filter_box, self._w_progress, self._w_message, self._w_main,
+                               self._w_empty])
         self._widget.add_class("astrokit-scanner")
 
     def _render(self):
@@ -259,67 +592,126 @@ class CandidateScanner(traitlets.HasTraits):
         self._render_message()
         if row is None:
             self._w_main.layout.display = "none"
-            self._w_stretch.layout.display = "none"
             if not self._loaded:
                 text = "Queue not loaded: call <code>load()</code>."
             elif self.n_queue == 0:
-                text = "No candidates to scan."
+                text = "No candidates to scan with these filters."
             else:
                 text = f"All {self.n_queue} candidates scanned. Thank you!"
             self._w_empty.value = f"<h3>{text}</h3>"
             self._w_empty.layout.display = None
+            self._w_undo.disabled = not self.history
             return
         self._w_empty.layout.display = "none"
         self._w_main.layout.display = None
-        self._w_stretch.layout.display = None
-        stamps = read_cutouts(self.store, str(row["candidate_id"]))
-        for name in _PANELS:
-            self._w_images[name].value = stamp_png(stamps[name], kind=self.stretch)
+        self._w_undo.disabled = not self.history
+        cid = str(row["candidate_id"])
+        stamps = self.cutouts(cid)
+        pngs = triplet_pngs(stamps["science"], stamps["reference"], stamps["difference"], kind=self.stretch,
+                            percentiles=self.percentiles, zoom=self.zoom, size=_STAMP_PX)
+        for name, png in zip(_PANELS, pngs):
+            self._w_images[name].value = png
         self._w_info.value = _info_html(row)
+        self._w_matches.value = _matches_html(self.matches(row))
+        self._lightcurve.update(self.light_curve(row), current=cid)
+        if not self._w_lightcurve.children:
+            self._w_lightcurve.children = [_lightcurve_widget(self._lightcurve)]
 
     def _render_progress(self):
-        if not self._loaded or self.n_queue == 0:
+        if not self._loaded:
             self._w_progress.value = ""
             return
         pos = min(self.index + 1, self.n_queue)
-        self._w_progress.value = (f"{self.n_labelled} labelled of {self.n_queue}"
+        self._w_progress.value = (f"<b>{self.n_labelled} labelled of {self.n_queue}</b> in the queue"
                                   f" &nbsp;·&nbsp; candidate {pos} of {self.n_queue}"
-                                  f" &nbsp;·&nbsp; user <code>{html.escape(self.user)}</code>")
+                                  f" &nbsp;·&nbsp; labeller <code>{html.escape(self.user)}</code>")
 
     def _render_message(self):
         if self.message:
             self._w_message.value = (
-                '<div style="background:#f8d7da;color:#721c24;border:1px solid #f5c6cb;'
+                '<div class="astrokit-error" style="background:#f8d7da;color:#721c24;border:1px solid #f5c6cb;'
                 f'padding:4px 8px;border-radius:3px">{html.escape(self.message)}</div>')
         else:
             self._w_message.value = ""
 
-    # -- view -> state (handlers call the public API) -----------------------------------------
-    def _on_button(self, label):
-        note = self._w_note.value.strip() if self._widget is not None else None
-        try:
-            self.decide(label, note=note or None)
-        except Exception as exc:  # noqa: BLE001 - shown in the UI, decide() itself raises
-            self.message = f"{type(exc).__name__}: {exc}"
-            return
-        if self._widget is not None:
-            self._w_note.value = ""
+    # -- view -> state (handlers call the public API and show errors) --------------------------
+    def _show_error(self, exc):
+        self.message = str(exc) if isinstance(exc, AstrokitError) else f"{type(exc).__name__}: {exc}"
 
-    def _on_stretch_widget(self, change):
-        self.stretch = change["new"]
+    def _on_action(self, action):
+        try:
+            if action == "undo":
+                self.undo()
+            elif action == "next":
+                self.next()
+            elif action == "previous":
+                self.previous()
+            else:
+                note = self._w_note.value.strip() if self._widget is not None else ""
+                self.decide(action, note=note or None)
+                if self._widget is not None:
+                    self._w_note.value = ""
+        except Exception as exc:  # noqa: BLE001 - shown in the UI, the public methods raise
+            self._show_error(exc)
+
+    def _on_key(self, event):
+        action = KEYS.get(event.get("key"))
+        if action is None or event.get("ctrlKey") or event.get("metaKey") or event.get("altKey"):
+            return
+        self._on_action(action)
+
+    def _on_apply(self):
+        values = {name: widget.value for name, widget in self._w_filters.items()}
+        try:
+            self.set_filters(**values)
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _on_limits(self, change):
+        try:
+            lo, hi = change["new"]
+            if not hi > lo:
+                msg = f"the stretch limits must differ, got {lo}% and {hi}%"
+                raise AstrokitError(msg)
+            self.percentiles = (float(lo), float(hi))
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+
+def _lightcurve_widget(plot):
+    """Return the light-curve widget, or a note naming the extra to install when jupyter_bokeh is missing."""
+    try:
+        return plot.widget
+    except ImportError:
+        import ipywidgets as w
+
+        return w.HTML("<i>light curve: install jupyter_bokeh (pip install 'astrokit[dashboards]')</i>")
+
+
+def _attach_keyboard(source, handler):
+    """Send key presses over ``source`` to ``handler`` (ipyevents); None if ipyevents is missing."""
+    try:
+        from ipyevents import Event
+    except ImportError:  # the buttons still work
+        return None
+    ev = Event(source=source, watched_events=["keydown"], prevent_default_action=True)
+    ev.on_dom_event(handler)
+    return ev
+
+
+def _isna(value):
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _info_html(row):
     def g(key):
         value = row.get(key)
-        try:
-            import pandas as pd
-
-            if pd.isna(value):
-                return None
-        except (TypeError, ValueError):
-            pass
-        return value
+        return None if _isna(value) else value
 
     ra, dec = g("ra"), g("dec")
     mag, mag_err = g("mag"), g("mag_err")
@@ -332,7 +724,8 @@ def _info_html(row):
         version = g("model_version") or ""
         score_text += f" <small>({html.escape(str(model))} {html.escape(str(version))})</small>"
     items = [
-        ("candidate", f"<code>{html.escape(str(row['candidate_id']))}</code>"),
+        ("candidate", f"<code class='astrokit-candidate-id'>{html.escape(str(row['candidate_id']))}</code>"),
+        ("object", html.escape(str(g("object_id") or "-"))),
         ("score (real_bogus)", score_text),
         ("S_corr", format_value(g("s_corr"), "{:.2f}")),
         ("mag", mag_text),
@@ -340,8 +733,29 @@ def _info_html(row):
         ("origin", html.escape(str(g("origin") or "-"))),
         ("RA, Dec (deg)", f"{format_value(ra, '{:.6f}')}, {format_value(dec, '{:+.6f}')}"),
         ("RA, Dec (hms dms)", format_sexagesimal(ra, dec)),
-        ("MJD", format_value(g("mjd"), "{:.5f}")),
+        ("MJD (night)", f"{format_value(g('mjd'), '{:.5f}')} ({html.escape(str(g('night') or '-'))})"),
     ]
-    cells = "".join(f"<tr><td style='padding-right:12px;color:#555'>{k}</td><td>{v}</td></tr>"
-                    for k, v in items)
+    cells = "".join(f"<tr><td style='padding-right:12px;color:#555'>{k}</td><td>{v}</td></tr>" for k, v in items)
     return f"<table class='astrokit-info-table'>{cells}</table>"
+
+
+def _matches_html(matches, limit=5):
+    parts = [f"<b>cross-matches</b> <small>(≤ {_MATCH_RADIUS:g}″)</small>"]
+    cands, srcs = matches["candidates"], matches["sources"]
+    n_c = 0 if cands is None else len(cands)
+    n_s = 0 if srcs is None else len(srcs)
+    parts.append(f"<div>{n_c} other candidate(s), {n_s} detected source(s)</div>")
+    rows = []
+    if n_c:
+        for _, r in cands.head(limit).iterrows():
+            rows.append(f"<tr><td>candidate</td><td><code>{html.escape(str(r['candidate_id']))}</code></td>"
+                        f"<td>{r['separation']:.2f}″</td><td>{html.escape(str(r.get('origin') or ''))}</td></tr>")
+    if n_s:
+        for _, r in srcs.head(limit).iterrows():
+            rows.append(f"<tr><td>source</td><td><code>{html.escape(str(r['exposure_id']))}#{int(r['source_id'])}"
+                        f"</code></td><td>{r['separation']:.2f}″</td><td>mag {format_value(r['mag'], '{:.2f}')}"
+                        "</td></tr>")
+    if rows:
+        parts.append("<table class='astrokit-matches-table'>" + "".join(rows) + "</table>")
+    return "".join(parts)
+

@@ -53,8 +53,21 @@ def dashboard_path(name):
     return path
 
 
-def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=False, block=True, log_file=None):
+_FILE_ALLOW = [r"[^/.][^/]*\.(png|jpg|gif|svg)"]  # images next to the notebook, no sub-folders, no hidden files
+_FILE_DENY = [r".*\.(ipynb|py|parquet|duckdb|json|fits|npy)", r"(^|.*/)\..*"]
+
+
+def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=False, block=True, log_file=None,
+                    preheat=True, pool_size=1):
     """Serve ``dashboards/<name>.ipynb`` with Voila on ``http://127.0.0.1:<port>/``.
+
+    Voila runs with astrokit's template (no CDN links), without tracebacks in
+    the page, and with pre-heated kernels (the notebook's imports run before a
+    browser asks for the page; URL parameters are read with
+    `~astrokit.widgets.request_query`). Voila's static-file route serves
+    only images next to the notebook; the notebooks themselves, data files
+    and hidden files are refused, so no URL reads a file outside the store
+    and the dashboards.
 
     Parameters
     ----------
@@ -72,6 +85,10 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
         Wait for the server to exit (Ctrl-C stops it) instead of returning at once.
     log_file : path-like, optional
         Send Voila's output there instead of the terminal.
+    preheat : bool
+        Keep ``pool_size`` kernels started and the notebook's first cells run in advance.
+    pool_size : int
+        Number of pre-heated kernels (when ``preheat``).
 
     Returns
     -------
@@ -94,7 +111,11 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     store_path = Path(store if store is not None else default_store_path())
     env["ASTROKIT_STORE"] = str(store_path.expanduser().resolve())
     cmd = [sys.executable, "-m", "voila", str(path), "--port", str(int(port)), "--Voila.ip=127.0.0.1",
-           "--Voila.port_retries=0", "--show_tracebacks=True"]
+           "--Voila.port_retries=0", "--show_tracebacks=False",
+           f"--VoilaConfiguration.file_allowlist={_FILE_ALLOW!r}",
+           f"--VoilaConfiguration.file_denylist={_FILE_DENY!r}"]
+    if preheat:
+        cmd += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}"]
     template_root = dashboards_dir() / "jupyter"
     if (template_root / "voila" / "templates" / _TEMPLATE).is_dir():
         # our template: Voila's "lab" without CDN links (the machine may have no network)

@@ -1,13 +1,26 @@
-"""The curation dashboard in a real headless Chromium: Voila serves it, a click on Real writes a label."""
+"""The curation dashboard in a real headless Chromium, served by Voila on real data.
 
+One Voila server (pre-heated kernels) and one Chromium serve the whole module. The
+store holds the 51 real ZTF alert candidates of the sample data (real cutouts,
+scored by the shipped model) and 120 synthetic ``injected`` candidates for the
+two-session test, which needs more than 100 candidates per user.
+"""
+
+import json
 import socket
+import statistics
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from astrokit.labels import resolve_labels
+from astrokit.store import Store
 from astrokit.widgets import serve_dashboard
 from astrokit.widgets._testing import make_demo_store
 
@@ -17,6 +30,23 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
+LATENCY_LIMIT_MS = 300.0  # issue 7: the next candidate within 300 ms of a decision
+PAGE_TIMEOUT = 120_000  # ms: the first page waits for a kernel on a busy machine
+
+# measure, in the page, the time from a keydown to the change of the candidate shown
+_LATENCY_JS = """() => {
+  window.__lat = []; window.__t0 = null;
+  window.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
+  const el = document.querySelector('.astrokit-info');
+  let last = el.innerText;
+  new MutationObserver(() => {
+    const text = el.innerText;
+    if (text !== last) {
+      last = text;
+      if (window.__t0 !== null) { window.__lat.push(performance.now() - window.__t0); window.__t0 = null; }
+    }
+  }).observe(el, {childList: true, subtree: true, characterData: true});
+}"""
 
 
 def _free_port():
@@ -25,7 +55,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _wait_http(url, proc, log, timeout=60):
+def _wait_http(url, proc, log, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -39,7 +69,7 @@ def _wait_http(url, proc, log, timeout=60):
     pytest.fail(f"voila did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium():
     """Headless Debian Chromium driven by Playwright (skipped, with the reason, when missing)."""
     if not CHROMIUM.exists():
@@ -55,22 +85,29 @@ def chromium():
             browser.close()
 
 
-@pytest.fixture
-def store(request, tmp_path):
-    """Build a temporary store with synthetic candidates and scores."""
-    n = getattr(request, "param", 3)
-    return make_demo_store(tmp_path / "store", n=n)
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """51 real ZTF alert candidates scored by the shipped model, plus 120 synthetic injected ones."""
+    from astrokit.alerts import ingest_alerts
+    from astrokit.datasets import get_path
+    from astrokit.pipeline import run_inference
+
+    store = Store(tmp_path_factory.mktemp("curation") / "store")
+    ingest_alerts([get_path("ztf_alerts")], store)
+    run_inference(store)
+    make_demo_store(store, n=120)
+    return store
 
 
-@pytest.fixture
-def voila_url(store, tmp_path):
-    """Serve the curation dashboard on a free port; stop Voila afterwards."""
+@pytest.fixture(scope="module")
+def voila_url(store, tmp_path_factory):
+    """Serve the curation dashboard on a free port for the whole module; stop Voila afterwards."""
     port = _free_port()
-    log = tmp_path / "voila.log"
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
     proc = serve_dashboard("curation", store=store.root, port=port, block=False, log_file=log)
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_http(f"{url}voila/static/voila.js", proc, log)  # a static file: does not start a kernel
+        _wait_http(f"{url}voila/static/voila.js", proc, log)  # a static file: does not take a kernel
         yield url
     finally:
         proc.terminate()
@@ -81,57 +118,195 @@ def voila_url(store, tmp_path):
             proc.wait()
 
 
-def test_click_real_writes_one_label(chromium, store, voila_url):
-    """A click on Real writes exactly one 'real' event for the first candidate."""
-    first = "demo:2"  # highest score of make_demo_store(n=3)
-    page = chromium.new_page(viewport={"width": 1100, "height": 950})
+def _open(chromium, url, *, height=1300, wait_for=".astrokit-info"):
+    """Open a page in its own context, collecting console errors; wait for ``wait_for``."""
+    context = chromium.new_context(viewport={"width": 1200, "height": height})
+    page = context.new_page()
     console = []
     page.on("console", lambda msg: console.append((msg.type, msg.text)))
     page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
-    page.goto(voila_url, timeout=90_000)
-    real = page.locator("button.astrokit-label-real")
-    real.wait_for(state="visible", timeout=90_000)  # the kernel runs the notebook first
-    assert real.inner_text().strip() == "Real"
-    info = page.locator(".astrokit-info")
-    assert first in info.inner_text()
-    assert "00:42:49.13 +41:14:55.50" in info.inner_text()
+    page.goto(url, timeout=PAGE_TIMEOUT)
+    page.locator(wait_for).first.wait_for(timeout=PAGE_TIMEOUT)
+    return page, console
+
+
+def _errors(console):
+    return [text for kind, text in console if kind == "error"]
+
+
+def _shown(page):
+    return page.locator(".astrokit-candidate-id").inner_text().strip()
+
+
+def _user_labels(store, user):
+    labels = store.read("labels").to_pandas()
+    return labels[labels["user"] == user].sort_values("created_at", kind="stable").reset_index(drop=True)
+
+
+def test_keyboard_30_labels_undo_and_latency(chromium, store, voila_url):
+    """30 decisions by keyboard, one undo: exactly 31 events; next candidate shown within 300 ms."""
+    page, console = _open(chromium, f"{voila_url}?user=keyboard&origin=alert")
+    page.evaluate(_LATENCY_JS)
+    page.locator(".astrokit-stage").hover()  # ipyevents listens while the mouse is over the stamps
+    keys = ["r", "b", "u"] * 10
+    shown = []
+    for i, key in enumerate(keys):
+        shown.append(_shown(page))
+        page.keyboard.press(key)
+        page.wait_for_function(f"window.__lat.length >= {i + 1}", timeout=30_000)
+    assert len(set(shown)) == 30
+    page.locator(".astrokit-progress", has_text="30 labelled of 51").wait_for(timeout=10_000)
+    page.keyboard.press("z")  # undo the 30th decision: that candidate is shown again
+    page.wait_for_function(f"document.querySelector('.astrokit-candidate-id').textContent == {shown[-1]!r}",
+                           timeout=30_000)
+    page.locator(".astrokit-progress", has_text="29 labelled of 51").wait_for(timeout=10_000)
+    latencies = page.evaluate("window.__lat.slice(0, 30)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "curation-after-keyboard.png"), full_page=True)
+
+    labels = _user_labels(store, "keyboard")
+    assert len(labels) == 31, labels
+    decisions = labels.iloc[:30]
+    assert list(decisions["label"]) == [{"r": "real", "b": "bogus", "u": "unsure"}[k] for k in keys]
+    assert list(decisions["candidate_id"]) == shown
+    undo = labels.iloc[30]
+    assert undo["label"] == "undo" and undo["candidate_id"] == shown[-1]
+    assert undo["note"] == f"undoes {decisions['label_id'].iloc[-1]}"
+    assert labels["label_id"].is_unique
+    effective = resolve_labels(labels)
+    assert len(effective) == 29 and shown[-1] not in set(effective["candidate_id"])
+
+    median, p90, worst = statistics.median(latencies), float(np.percentile(latencies, 90)), max(latencies)
+    report = {"n": len(latencies), "median_ms": round(median, 1), "p90_ms": round(p90, 1),
+              "max_ms": round(worst, 1), "all_ms": [round(x, 1) for x in latencies]}
+    (ARTIFACTS / "curation-latency.json").write_text(json.dumps(report, indent=1))
+    print(f"next-candidate latency in the browser: median {median:.0f} ms, p90 {p90:.0f} ms, max {worst:.0f} ms")
+    assert median < LATENCY_LIMIT_MS, report
+    assert p90 < 2 * LATENCY_LIMIT_MS, report  # slack for a shared CI machine; the median holds the line
+    time.sleep(0.5)  # let late console messages arrive
+    assert _errors(console) == []
+    page.context.close()
+
+
+def test_two_sessions_100_decisions_each(chromium, store, voila_url):
+    """Two users label 100 candidates each at the same time on overlapping queues: 200 events, none lost."""
+    users = ("alice", "bob")
+    pages = {}
+    for user in users:
+        page, console = _open(chromium, f"{voila_url}?user={user}&origin=injected")
+        page.evaluate(_LATENCY_JS)
+        page.locator(".astrokit-stage").hover()
+        pages[user] = (page, console)
+    first = {user: _shown(page) for user, (page, _) in pages.items()}
+    assert first["alice"] == first["bob"] == "demo:119"  # same queue, best score first
+    keys = ["r", "b"]
+    for i in range(100):
+        for user in users:  # both pages get a key before either is waited for
+            pages[user][0].keyboard.press(keys[(i + (user == "bob")) % 2])
+        for user in users:
+            pages[user][0].wait_for_function(f"window.__lat.length >= {i + 1}", timeout=30_000)
+    for user in users:
+        page, console = pages[user]
+        page.locator(".astrokit-progress", has_text="100 labelled of 120").wait_for(timeout=10_000)
+        time.sleep(0.3)
+        assert _errors(console) == [], user
+
+    labels = store.read("labels").to_pandas()
+    both = labels[labels["user"].isin(users)]
+    assert len(both) == 200 and both["label_id"].is_unique
+    expected = [f"demo:{i}" for i in range(119, 19, -1)]  # each user's queue order
+    for user in users:
+        mine = _user_labels(store, user)
+        assert len(mine) == 100
+        assert list(mine["candidate_id"]) == expected  # every decision, in order, no duplicate, none lost
+    assert set(_user_labels(store, "alice")["label"]) == {"real", "bogus"}
+    files = list(store.table_dir("labels").glob("*.parquet"))
+    assert len(files) == len(labels) + 1  # one file per event, plus the schema file
+    for user in users:
+        pages[user][0].context.close()
+
+
+def _region_std(png_path, box):
+    img = np.asarray(Image.open(png_path).convert("L"), dtype=float)
+    x0, y0 = int(box["x"]), int(box["y"])
+    return float(img[y0:y0 + int(box["height"]), x0:x0 + int(box["width"])].std())
+
+
+def test_screenshot_real_data(chromium, store, voila_url):
+    """The page shows real cutouts, the candidate's data, a light curve and the labels summary."""
+    page, console = _open(chromium, f"{voila_url}?user=screenshot&origin=alert", height=1700)
+    page.locator(".astrokit-lightcurve canvas").first.wait_for(timeout=60_000)
+    page.locator(".astrokit-summary table").first.wait_for(timeout=60_000)
+    time.sleep(1.0)  # let bokeh paint
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "curation.png"
+    page.screenshot(path=str(path), full_page=True)
+
+    info = page.locator(".astrokit-info").inner_text()
+    best = store.sql("select candidate_id from scores s join candidates c using (candidate_id) "
+                     "where c.origin = 'alert' order by real_bogus desc limit 1").column(0)[0].as_py()
+    assert best in info and "ZTF" in info and "S_corr" in info and "RA, Dec (hms dms)" in info
+    assert "0 labelled of 51" in page.locator(".astrokit-progress").inner_text()
+    assert "cross-matches" in page.locator(".astrokit-matches").inner_text()
+    summary = page.locator(".astrokit-summary").inner_text()
+    assert "Labels per user" in summary and "Cohen's kappa" in summary
+    assert "keyboard" in summary  # the user of the keyboard test, counted
     for name in ("science", "reference", "difference"):
         img = page.locator(f"img.astrokit-cutout-{name}")
-        img.wait_for(state="visible")
         assert img.evaluate("el => el.complete && el.naturalWidth") == 189
+        assert _region_std(path, img.bounding_box()) > 10, name  # an image, not a blank panel
+    box = page.locator(".astrokit-lightcurve").first.bounding_box()
+    assert box["width"] > 300 and box["height"] > 150
+    plot = np.asarray(Image.open(path).convert("RGB"), dtype=int)
+    plot = plot[int(box["y"]):int(box["y"] + box["height"]), int(box["x"]):int(box["x"] + box["width"])]
+    red = (plot[..., 0] > 170) & (plot[..., 1] < 90) & (plot[..., 2] < 90)  # the star of this candidate
+    assert red.sum() > 70, red.sum()  # legend star and bokeh logo alone give ~35 px
+    dark = plot.max(axis=-1) < 100  # axis lines, tick labels and error bars
+    assert dark.sum() > 500, dark.sum()
+    time.sleep(0.3)
+    assert _errors(console) == []
+    page.context.close()
+
+
+def test_malformed_filter_and_outside_urls(chromium, voila_url):
+    """Bad filters and URLs outside the store give a message in the page, never a traceback or a file."""
+    page, console = _open(chromium, f"{voila_url}?score_min=abc", wait_for=".astrokit-message")
+    text = page.locator("body").inner_text()
+    assert "score_min must be a number between 0 and 1, got 'abc'" in text
+    assert "Traceback" not in text
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "curation.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "curation-bad-filter.png"), full_page=True)
+    page.context.close()
 
-    real.click()
-    deadline = time.monotonic() + 30
-    labels = store.sql("select * from labels").to_pandas()
-    while len(labels) == 0 and time.monotonic() < deadline:
-        time.sleep(0.25)
-        labels = store.sql("select * from labels").to_pandas()
-    assert len(labels) == 1, labels
-    assert labels["label"].iloc[0] == "real"
-    assert labels["candidate_id"].iloc[0] == first
-    # the page moved on to the next candidate
-    page.locator(".astrokit-progress", has_text="1 labelled of 3").wait_for(timeout=30_000)
-    assert "demo:1" in info.inner_text()
-    page.screenshot(path=str(ARTIFACTS / "curation-after-click.png"), full_page=True)
-    time.sleep(0.5)  # let late console messages arrive
-    errors = [text for kind, text in console if kind == "error"]
-    assert errors == [], errors
-    page.close()
+    page, console = _open(chromium, f"{voila_url}?store=/etc", wait_for=".astrokit-message")
+    text = page.locator("body").inner_text()
+    assert "outside the store this dashboard serves" in text and "Traceback" not in text
+    page.context.close()
 
-
-@pytest.mark.parametrize("store", [0], indirect=True)
-def test_empty_store_says_so(chromium, store, voila_url):
-    """With zero candidates the page says so and shows no buttons."""
-    page = chromium.new_page(viewport={"width": 1100, "height": 600})
-    console = []
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
-    page.goto(voila_url, timeout=90_000)
-    page.locator(".astrokit-empty", has_text="No candidates to scan").wait_for(timeout=90_000)
+    # a malformed value typed in the filter bar: the message shows, the queue stays
+    page, console = _open(chromium, f"{voila_url}?user=filters&origin=alert")
+    page.locator(".astrokit-filter-night input").fill("yesterday")
+    page.locator("button.astrokit-apply").click()
+    page.locator(".astrokit-message", has_text="night must be a date YYYY-MM-DD").wait_for(timeout=30_000)
+    assert "of 51" in page.locator(".astrokit-progress").inner_text()
+    # filters that match nothing say so
+    page.locator(".astrokit-filter-night input").fill("2001-01-01")
+    page.locator("button.astrokit-apply").click()
+    page.locator(".astrokit-empty", has_text="No candidates to scan").wait_for(timeout=30_000)
     assert not page.locator("button.astrokit-label-real").is_visible()
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "curation-empty.png"), full_page=True)
-    assert [text for kind, text in console if kind == "error"] == []
-    page.close()
+    time.sleep(0.3)
+    assert _errors(console) == []
+    page.context.close()
+
+    # Voila's file route serves neither files outside dashboards/ nor the notebooks and data inside it
+    for path in ("voila/files/..%2f..%2f..%2f..%2fetc%2fpasswd", "voila/files/../../../etc/passwd",
+                 "voila/files/curation.ipynb", "voila/files/%2fetc%2fpasswd", "voila/files/README.md",
+                 "voila/files/jupyter/voila/templates/astrokit/conf.json"):
+        try:
+            with urllib.request.urlopen(voila_url + path, timeout=30) as resp:
+                body = resp.read().decode(errors="replace")
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read().decode(errors="replace")
+        assert status in (403, 404), (path, status)
+        assert "root:" not in body and "nbformat" not in body and "Traceback" not in body, path

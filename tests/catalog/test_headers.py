@@ -62,3 +62,36 @@ def test_observing_night_noon_to_noon():
     assert observing_night(datetime(2024, 1, 2, 13, 0, tzinfo=timezone.utc)) == "2024-01-02"
     # at 150 deg E local time is +10 h: 03:00 UTC = 13:00 local, the next night
     assert observing_night(late, 150.0) == "2024-01-02"
+
+
+@pytest.mark.realdata
+def test_fast_tan_sip_footprint_matches_astropy(goto_paths):
+    """The header-only TAN-SIP path of ingest gives astropy's centre, corners and scale on the real GOTO frame."""
+    import numpy as np
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    from astrokit.catalog import tan_footprint
+    from astrokit.catalog._scan import scan_fits
+    from astrokit.io import celestial_wcs
+
+    (hdu,) = scan_fits(goto_paths[0])
+    ra, dec, scale, corners = tan_footprint(hdu["header"], hdu["shape"])
+    wcs = celestial_wcs(fits.getheader(goto_paths[0]))
+    ny, nx = hdu["shape"]
+    expected = wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2], [0, 0], [nx - 1, 0], [nx - 1, ny - 1], [0, ny - 1]], 0)
+    got = np.array([[ra, dec]] + [corners[i:i + 2] for i in range(0, 8, 2)])
+    assert np.abs(got - expected).max() * 3600 < 1e-6  # arcsec
+    assert scale == pytest.approx(np.mean(proj_plane_pixel_scales(wcs)) * 3600, rel=1e-12)
+    assert tan_footprint({"CTYPE1": "RA---ZPN", "CTYPE2": "DEC--ZPN"}, (10, 10)) is None  # falls back to astropy
+
+
+def test_lazy_header_parses_values_like_astropy():
+    from astrokit.catalog._scan import InvalidCard, parse_header_bytes
+
+    cards = ["SIMPLE  =                    T", "EXPTIME =                 30.5 / s", "OBJECT  = 'M 31 ''core'''",
+             "GAIN    =               1.2D0", "NAXIS   =                    2", "BAD     = 12.3.4abc",
+             "HIERARCH ESO DET TEMP = -100.5", "LONGSTR = 'abc&'", "CONTINUE  'def'", "END"]
+    raw = "".join(c.ljust(80) for c in cards).encode()
+    h = parse_header_bytes(raw, where="test")
+    assert (h["SIMPLE"], h["EXPTIME"], h["OBJECT"], h["GAIN"], h["NAXIS"]) == (True, 30.5, "M 31 'core'", 1.2, 2)
+    assert isinstance(h["BAD"], InvalidCard) and h["ESO DET TEMP"] == -100.5 and h["LONGSTR"] == "abcdef"

@@ -1,4 +1,4 @@
-"""Numpydoc validation of the public differencing and registration API (STYLE.md)."""
+"""Numpydoc validation of the public differencing, registration and calibration API (STYLE.md)."""
 
 # ruff: noqa: D103  (test names say what they check)
 
@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+import astrokit.calibration as calibration
 import astrokit.differencing as differencing
 import astrokit.registration as registration
 
@@ -18,6 +19,7 @@ IGNORED = {"SA01", "EX01", "ES01", "GL08"}
 PUBLIC = [(differencing, n) for n in differencing.__all__
           if not isinstance(getattr(differencing, n), (dict, tuple))]
 PUBLIC += [(registration, n) for n in registration.__all__]
+PUBLIC += [(calibration, n) for n in calibration.__all__]
 
 
 @pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m.__name__}.{n}" for m, n in PUBLIC])

@@ -4,10 +4,11 @@
 
 import numpy as np
 import pytest
-from synth_fields import synthetic_pair
+from astropy.nddata import CCDData
+from synth_fields import simple_wcs, star_field, synthetic_pair
 
 from astrokit.differencing import METHODS, DifferenceResult, subtract
-from astrokit.exceptions import AstrokitError
+from astrokit.exceptions import DataError
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +66,57 @@ def test_unknown_method_lists_choices():
     assert METHODS == ("zogy", "sfft")
 
 
-def test_sfft_not_supported_yet():
+def test_sfft_method_finds_the_transient():
+    """The Alard-Lupton method through sfft (Hu et al. 2022) finds the same transient as ZOGY."""
+    pytest.importorskip("sfft")
+    rng = np.random.default_rng(11)
+    sci, ref = synthetic_pair(rng, transient=(201.4, 143.7, 4000.0))
+    res = subtract(sci, ref, method="sfft", cutout_size=31, psf_size=21)
+    assert res.method == "sfft"
+    cands = res.candidates
+    best = cands[np.argmax(cands["s_corr"])]
+    assert best["is_positive"] and best["s_corr"] > 20
+    assert np.hypot(best["x"] - 201.4, best["y"] - 143.7) < 0.5
+    assert best["flux"] == pytest.approx(4000.0, rel=0.15)
+    assert len(cands) <= 3
+    s = res.s_corr[np.isfinite(res.s_corr)]
+    assert 1.4826 * np.median(np.abs(s - np.median(s))) == pytest.approx(1.0, abs=0.1)
+
+
+def test_different_bands_are_refused():
     rng = np.random.default_rng(1)
     sci, ref = synthetic_pair(rng, shape=(100, 100))
-    with pytest.raises(AstrokitError, match="sfft"):
-        subtract(sci, ref, method="sfft")
+    sci.meta["FILTER"] = "g"
+    ref.meta["FILTER"] = "SDSS r"
+    with pytest.raises(DataError, match="band 'g'.*band 'r'"):
+        subtract(sci, ref)
+
+
+def test_reference_without_stars_is_refused():
+    rng = np.random.default_rng(1)
+    sci, ref = synthetic_pair(rng, shape=(200, 200))
+    ref.data = (200 + rng.normal(0, 4.0, ref.shape)).astype(np.float32)  # empty sky
+    with pytest.raises(DataError, match="reference image has 0 unsaturated stars"):
+        subtract(sci, ref)
+
+
+def test_pair_that_does_not_overlap_is_refused():
+    rng = np.random.default_rng(1)
+    sci, _ = synthetic_pair(rng, shape=(200, 200))
+    # another field 2 degrees away: the WCS says no overlap, and no asterism of the science matches it
+    x, y = rng.uniform(20, 180, 30), rng.uniform(20, 180, 30)
+    other = star_field((200, 200), x, y, rng.uniform(5e3, 5e4, 30), 1.4) + 200 + rng.normal(0, 4.0, (200, 200))
+    ref = CCDData(other.astype(np.float32), unit="adu", wcs=simple_wcs((200, 200)))
+    ref.wcs.wcs.crval = [152.0, 2.0]
+    with pytest.raises(DataError, match="do not overlap"):
+        subtract(sci, ref)
+
+
+def test_psf_that_cannot_be_estimated_is_reported():
+    rng = np.random.default_rng(1)
+    sci, ref = synthetic_pair(rng, shape=(200, 200))
+    with pytest.raises(DataError, match="cannot estimate the PSF of the science image"):
+        subtract(sci, ref, psf_size=151)  # no star is isolated within a 151 px stamp
 
 
 def test_needs_ccddata():

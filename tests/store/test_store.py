@@ -87,3 +87,10 @@ def test_schema_fields_carry_units():
     field = arrow_schema("sources").field("ra")
     assert field.metadata[b"unit"] == b"deg"
     assert isinstance(field.type, pa.DataType)
+
+
+def test_conform_uses_every_rows_columns():
+    rows = [{"label_id": "a", "label": "real"}, {"label_id": "b", "label": "bogus", "note": "second row only"}]
+    t = conform("labels", rows)
+    assert t.column("note").to_pylist() == [None, "second row only"]
+    assert conform("labels", []).num_rows == 0

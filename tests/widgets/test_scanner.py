@@ -154,7 +154,7 @@ def test_build_queue_latest_score_and_model_version():
     assert list(q["candidate_id"]) == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("kind", ["asinh", "linear"])
+@pytest.mark.parametrize("kind", ["asinh", "linear", "log"])
 def test_stretch_uint8(kind):
     """Stretches give uint8 over the full 0..255 range; non-finite pixels are 0."""
     rng = np.random.default_rng(1)
@@ -172,7 +172,7 @@ def test_stretch_constant_nan_and_bad_input():
     assert np.all(stretch(np.full((4, 4), 3.0)) == 128)
     assert np.all(stretch(np.full((4, 4), np.nan)) == 0)
     with pytest.raises(ValueError, match="unknown stretch"):
-        stretch(np.zeros((4, 4)), kind="log")
+        stretch(np.zeros((4, 4)), kind="sqrt")
     with pytest.raises(ValueError, match="2D"):
         stretch(np.zeros(4))
     png = stamp_png(None)

@@ -1,0 +1,97 @@
+"""The curation dashboard as one call: read the URL query, build the scanner and the labels summary."""
+
+import html
+import os
+
+from astrokit.exceptions import AstrokitError
+
+__all__ = ["curation_dashboard", "request_query"]
+
+
+def request_query():
+    """Return the URL query of the Voila request that runs this kernel ('' outside Voila).
+
+    With pre-heated kernels (``--preheat_kernel``) this waits until a browser
+    asks for the page; without, it reads ``$QUERY_STRING``.
+
+    Returns
+    -------
+    str
+        The query string, without ``?``.
+    """
+    try:
+        from voila.utils import get_query_string
+    except ImportError:
+        return os.environ.get("QUERY_STRING") or ""
+    return get_query_string() or ""
+
+
+def _load_bokehjs():
+    """Put BokehJS in the page, inline (no CDN), for the light-curve widget."""
+    from bokeh.io import output_notebook
+    from bokeh.resources import INLINE
+
+    output_notebook(INLINE, hide_banner=True)
+
+
+def _error_box(text):
+    import ipywidgets as w
+
+    box = w.HTML('<div class="astrokit-error" style="background:#f8d7da;color:#721c24;border:1px solid #f5c6cb;'
+                 f'padding:8px 12px;border-radius:3px"><b>Cannot open the scanner:</b> {html.escape(text)}</div>')
+    box.add_class("astrokit-message")
+    return box
+
+
+def curation_dashboard(store=None, *, user=None, query=None, summary=True):
+    """Build the curation dashboard: a `CandidateScanner` and a `LabelsSummary`, set from the URL query.
+
+    URL parameters (see `~astrokit.widgets.parse_query`): ``user``,
+    ``candidate`` (show that candidate first) and the queue filters
+    (``night``, ``band``, ``score_min``, ``score_max``, ``model_version``,
+    ``origin``, ``not_labelled_by_me``, ``model_bogus_only``, ``sort``).
+    A malformed value or a ``store`` outside the served store gives a
+    message in the page instead of a traceback.
+
+    Parameters
+    ----------
+    store : path-like or astrokit.store.Store, optional
+        The store (default ``$ASTROKIT_STORE`` or ``./astrokit-data``).
+    user : str, optional
+        Labeller when the URL gives none (default ``$USER``).
+    query : str, optional
+        The URL query (default: `request_query`).
+    summary : bool
+        Add the labels summary panel under the scanner.
+
+    Returns
+    -------
+    ipywidgets.Widget
+        The dashboard, or a message box when the query or the store is invalid.
+    """
+    import ipywidgets as w
+
+    from astrokit.widgets._queue import parse_query
+    from astrokit.widgets._scanner import CandidateScanner, _as_store, default_user
+    from astrokit.widgets._summary import LabelsSummary
+
+    try:
+        store = _as_store(store)
+        options = parse_query(request_query() if query is None else query, store_root=store.root)
+        scanner = CandidateScanner(store, user=options["user"] or user or default_user(), **options["filters"])
+        scanner.load()
+        ui = scanner.widget
+        if options["candidate"]:
+            try:
+                scanner.go_to(options["candidate"])
+            except AstrokitError as exc:
+                scanner.message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the page shows the reason, never a traceback
+        return _error_box(str(exc) if isinstance(exc, AstrokitError) else f"{type(exc).__name__}: {exc}")
+    _load_bokehjs()
+    parts = [ui]
+    if summary:
+        parts.append(LabelsSummary(store).widget)
+    box = w.VBox(parts)
+    box.scanner = scanner
+    return box
