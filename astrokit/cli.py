@@ -108,7 +108,7 @@ def cmd_ingest(args):
     """Catalog FITS files."""
     from astrokit.pipeline import run_ingest
 
-    report = run_ingest(_store(args), args.paths, progress=not args.quiet)
+    report = run_ingest(_store(args), args.paths, progress=not args.quiet, endpoint_url=args.endpoint_url)
     print(f"ingested {report['rows']} frames from {report['processed']} files; {report['failed']} quarantined")
     for f in report["failures"]:
         print(f"  quarantined: {f['reason']}")
@@ -258,7 +258,9 @@ def build_parser():
     f.set_defaults(func=cmd_data_fetch)
 
     sp = with_store(sub.add_parser("ingest", help="catalog FITS files and folders into frames"))
-    sp.add_argument("paths", nargs="+", help="FITS files or folders (recursive)")
+    sp.add_argument("paths", nargs="+", help="FITS files or folders (recursive), or s3://bucket/prefix")
+    sp.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint for s3:// paths "
+                    "(default $AWS_ENDPOINT_URL or AWS; credentials from the AWS environment and profiles)")
     sp.set_defaults(func=cmd_ingest)
 
     sp = with_store(sub.add_parser("run", help="run the pipeline notebooks with papermill"))

@@ -2,9 +2,8 @@
 
 import copy
 import os
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from astrokit.exceptions import AstrokitError
 

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import stat as stat_mod
+import types
 import warnings
 import zlib
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from astropy.utils.exceptions import AstropyWarning
 from astrokit.catalog._equipment import load_equipment
 from astrokit.catalog._headers import normalise_header, observing_night, tan_footprint, wcs_footprint
 from astrokit.catalog._scan import InvalidCard, all_nan, sample_pixels, scan_fits
+from astrokit.datasets import sha256_file
 from astrokit.exceptions import AstrokitWarning, DataError
 
 __all__ = ["FITS_SUFFIXES", "file_key", "find_fits", "read_frame_rows", "ingest", "build_sessions"]
@@ -411,8 +413,30 @@ def _read_all(paths, filter_map, config, workers):
             yield from result
 
 
+def _s3_objects(uris, endpoint_url):
+    """List the objects of ``s3://`` prefixes: ({uri: (size, mtime)}, client)."""
+    from astrokit.io import list_s3, s3_client
+
+    if not uris:
+        return {}, None
+    client = s3_client(endpoint_url)
+    objects = {}
+    for uri in uris:
+        objects.update({u: (size, mtime) for u, size, mtime in list_s3(uri, client=client)})
+    return objects, client
+
+
+def _as_s3(rows, error, local, uri, size, mtime):
+    """Rows and error read from the local copy of an S3 object, told in terms of the object."""
+    if error is not None:
+        return error.replace(str(local), uri), None
+    for r in rows:
+        r.update(path=uri, size_bytes=size, mtime=mtime)
+    return None, rows
+
+
 def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipment=None,
-           batch_files=BATCH_FILES, workers=None):
+           batch_files=BATCH_FILES, workers=None, endpoint_url=None):
     """Catalog FITS files and folders into the store's ``frames``, ``sessions`` and ``calibrations`` tables.
 
     Rows are written one Parquet file per batch of up to ``batch_files``
@@ -426,8 +450,12 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
 
     Parameters
     ----------
-    paths : list of path-like
-        Files and folders (searched recursively).
+    paths : list of path-like or str
+        Files and folders (searched recursively), and ``s3://bucket/prefix``
+        URIs: the objects under a prefix are listed with boto3, an object whose
+        size and LastModified are unchanged is skipped without being
+        downloaded, the others are read through a local copy
+        (`astrokit.io.local_copy`) and catalogued under their ``s3://`` URI.
     store : astrokit.store.Store
         Destination store.
     filter_map : dict, optional
@@ -444,6 +472,9 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
         Processes that read files (a fork pool, for 100 files or more); default
         1, in this process: header reading is fast enough that a pool only pays
         off on an idle machine with many cores and slow (network) disks.
+    endpoint_url : str, optional
+        S3-compatible endpoint (default ``$AWS_ENDPOINT_URL`` or AWS); credentials
+        come from the standard AWS environment and profiles.
 
     Returns
     -------
@@ -455,16 +486,18 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
     Raises
     ------
     DataError
-        If a given path does not exist.
+        If a given path does not exist, or an S3 prefix cannot be listed.
     """
     import json
 
     from tqdm.auto import tqdm
 
+    from astrokit.io import is_s3, local_copy
     from astrokit.store import conform
 
     config = load_equipment(equipment)
-    files, empty = _expand(paths)
+    s3_objects, client = _s3_objects([p for p in paths if is_s3(p)], endpoint_url)
+    files, empty = _expand([p for p in paths if not is_s3(p)])
     for folder in empty:
         warnings.warn(f"{folder}: empty folder (no files to ingest)", AstrokitWarning, stacklevel=2)
     prev = store.read("frames", columns=["path", "size_bytes", "mtime", "sha256", "status"])
@@ -478,6 +511,14 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
         if st is not None and known.get(f) == (st.st_size, st.st_mtime):
             continue
         todo.append(f)
+    local_of = {}  # local copy -> (uri, size, mtime) of the S3 objects to read
+    for uri, (size, mtime) in s3_objects.items():
+        if known.get(uri) == (size, mtime):
+            continue
+        local = str(local_copy(uri, client=client, size=size, mtime=mtime))
+        local_of[local] = (uri, size, mtime)
+        todo.append(local)
+    files.extend(s3_objects)
     # sha256 -> path of the catalogued (ok) originals not being re-read now
     todo_set = set(todo)
     originals = {}
@@ -491,8 +532,16 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
     n_read = 0
     for path, rows, error in tqdm(_read_all(todo, filter_map, config, workers), total=len(todo), desc="ingest",
                                   unit="file", disable=not progress):
+        stat_result = digest = None
+        if path in local_of:
+            uri, size, mtime = local_of[path]
+            error, rows = _as_s3(rows, error, path, uri, size, mtime)
+            if error is not None:  # remember the object's size and mtime, so an unchanged bad object is skipped
+                stat_result = types.SimpleNamespace(st_size=size, st_mtime=mtime)
+                digest = sha256_file(path)
+            path = uri
         if error is not None:
-            rows = [_quarantine_row(path, error)]
+            rows = [_quarantine_row(path, error, stat_result, digest)]
             warnings.warn(f"quarantined {error}", AstrokitWarning, stacklevel=2)
         else:
             digest = rows[0]["sha256"]

@@ -11,6 +11,7 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from astrokit.exceptions import DataError
+from astrokit.io._s3 import is_s3, local_copy
 
 __all__ = ["as_ccddata", "read_image", "celestial_wcs", "IMAGE_FORMS"]
 
@@ -51,8 +52,9 @@ def read_image(path, hdu=None):
 
     Parameters
     ----------
-    path : path-like
-        FITS file (``.fits``, ``.fit``, ``.fts``, ``.fits.gz``, ``.fz``).
+    path : path-like or str
+        FITS file (``.fits``, ``.fit``, ``.fts``, ``.fits.gz``, ``.fz``), or an
+        ``s3://`` URI (read through a local copy, see `astrokit.io.local_copy`).
     hdu : int, optional
         HDU index; default the first HDU with a 2D image.
 
@@ -69,6 +71,8 @@ def read_image(path, hdu=None):
         If the file is not FITS, is truncated, or has no 2D image; the
         message names the file and the reason.
     """
+    if is_s3(path):  # a local copy, refreshed when the object changed
+        path = local_copy(str(path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)  # non-standard cards (e.g. ESO-LOG) are common
         return _read_image(path, hdu)

@@ -92,15 +92,15 @@ def quarantine_frame(store, exposure_id, reason):
     store.upsert("frames", siblings, on="path")  # replaces this file's rows wherever they were written
 
 
-def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, equipment=None):
+def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, equipment=None, endpoint_url=None):
     """Catalog FITS files and folders into ``frames``, ``sessions`` and ``calibrations`` (`astrokit.catalog.ingest`).
 
     Parameters
     ----------
     store : Store or path
         The store.
-    paths : list of path-like
-        Files and folders (recursive).
+    paths : list of path-like or str
+        Files and folders (recursive), and ``s3://bucket/prefix`` URIs.
     filter_map : dict, optional
         Extra filter-name mapping.
     progress : bool
@@ -109,6 +109,8 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, eq
         Re-read files whose size and mtime are unchanged.
     equipment : path-like or dict, optional
         Equipment configuration (`astrokit.catalog.load_equipment`).
+    endpoint_url : str, optional
+        S3-compatible endpoint for ``s3://`` paths (default ``$AWS_ENDPOINT_URL`` or AWS).
 
     Returns
     -------
@@ -125,7 +127,8 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, eq
     report = StageReport("ingest")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstrokitWarning)
-        frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, equipment=equipment)
+        frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, equipment=equipment,
+                        endpoint_url=endpoint_url)
     seen = set()
     for row in frames.to_pylist():
         if row["path"] not in seen:

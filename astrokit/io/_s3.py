@@ -1,0 +1,160 @@
+"""Objects in S3-compatible storage: listing, and local copies for readers that need a file (boto3)."""
+
+import os
+from pathlib import Path
+
+from astrokit.exceptions import DataError
+
+__all__ = ["is_s3", "split_s3", "s3_client", "list_s3", "local_copy", "s3_cache_dir"]
+
+
+def is_s3(path):
+    """Return whether ``path`` is an ``s3://`` URI.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A path or URI.
+
+    Returns
+    -------
+    bool
+    """
+    return str(path).startswith("s3://")
+
+
+def split_s3(uri):
+    """Split ``s3://bucket/key`` into ``(bucket, key)``.
+
+    Parameters
+    ----------
+    uri : str
+        The URI.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    DataError
+        If the URI has no bucket.
+    """
+    rest = str(uri)[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        msg = f"{uri}: an S3 URI is s3://BUCKET/KEY"
+        raise DataError(msg)
+    return bucket, key
+
+
+def s3_client(endpoint_url=None):
+    """Return a boto3 S3 client; credentials come from the standard AWS environment and profiles.
+
+    Parameters
+    ----------
+    endpoint_url : str, optional
+        An S3-compatible service (MinIO, moto, Ceph...); default ``$AWS_ENDPOINT_URL`` or AWS.
+
+    Returns
+    -------
+    botocore.client.S3
+    """
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def list_s3(uri, *, client=None):
+    """List the objects under an ``s3://bucket/prefix`` (recursively), skipping hidden names and folders.
+
+    Parameters
+    ----------
+    uri : str
+        ``s3://bucket/prefix`` (a prefix ending in ``/`` is a folder; otherwise it may also name one object).
+    client : botocore.client.S3, optional
+        Client (default `s3_client`).
+
+    Returns
+    -------
+    list of tuple
+        ``(uri, size_bytes, mtime)`` per object, ``mtime`` the LastModified time in Unix seconds.
+
+    Raises
+    ------
+    DataError
+        If the bucket cannot be listed (missing, no permission, endpoint unreachable).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = client or s3_client()
+    bucket, prefix = split_s3(uri)
+    out = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/") or any(part.startswith(".") for part in key.split("/")):
+                    continue
+                out.append((f"s3://{bucket}/{key}", int(obj["Size"]), obj["LastModified"].timestamp()))
+    except (ClientError, BotoCoreError) as exc:
+        msg = f"{uri}: cannot list the bucket ({str(exc).splitlines()[0]})"
+        raise DataError(msg) from exc
+    return sorted(out)
+
+
+def s3_cache_dir():
+    """Return the folder of local copies of S3 objects: ``$ASTROKIT_S3_CACHE`` or ``~/.cache/astrokit/s3``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(os.environ.get("ASTROKIT_S3_CACHE") or Path.home() / ".cache" / "astrokit" / "s3").expanduser()
+
+
+def local_copy(uri, *, client=None, size=None, mtime=None):
+    """Return a local file with the content of an S3 object, downloading it when the cached copy is stale.
+
+    The copy lives under `s3_cache_dir` as ``<bucket>/<key>``; it is
+    re-downloaded when its size or the object's LastModified time differ.
+    Downloads go to a temporary name and are renamed when complete.
+
+    Parameters
+    ----------
+    uri : str
+        ``s3://bucket/key``.
+    client : botocore.client.S3, optional
+        Client (default `s3_client`).
+    size, mtime : int and float, optional
+        The object's size and LastModified (Unix seconds), when already known from a listing.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    DataError
+        If the object cannot be read.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = client or s3_client()
+    bucket, key = split_s3(uri)
+    target = s3_cache_dir() / bucket / key
+    try:
+        if size is None or mtime is None:
+            head = client.head_object(Bucket=bucket, Key=key)
+            size, mtime = int(head["ContentLength"]), head["LastModified"].timestamp()
+        if target.is_file() and target.stat().st_size == size and target.stat().st_mtime == mtime:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        client.download_file(bucket, key, str(tmp))
+        os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, target)
+    except (ClientError, BotoCoreError) as exc:
+        msg = f"{uri}: cannot read the object ({str(exc).splitlines()[0]})"
+        raise DataError(msg) from exc
+    return target
