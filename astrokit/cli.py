@@ -217,6 +217,19 @@ def cmd_model(args):
         print(json.dumps(promote(models_dir, name, version, margin=args.margin, force=args.force), default=str))
 
 
+def cmd_cleanup(args):
+    """Remove intermediate artifacts of the store."""
+    from astrokit.pipeline import cleanup
+
+    report = cleanup(_store(args), older_than_days=args.older_than, min_free_gb=args.min_free_gb,
+                     dry_run=args.dry_run)
+    verb = "would remove" if report["dry_run"] else "removed"
+    for path, size in report["removed"]:
+        print(f"{verb} {path} ({size / 1e6:.1f} MB)")
+    print(f"{verb} {len(report['removed'])} files, {report['bytes'] / 1e6:.1f} MB; "
+          f"{report['free_gb']:.1f} GB free")
+
+
 def cmd_notify(args):
     """Post new candidates that pass a rule to a webhook."""
     from astrokit.notify import notify_candidates
@@ -306,6 +319,14 @@ def build_parser():
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--force", action="store_true", help="promote even if not better")
     sp.set_defaults(func=cmd_model)
+
+    sp = with_store(sub.add_parser("cleanup", help="remove intermediate artifacts (never raw data, tables, "
+                                   "labels, notebooks or models)"))
+    sp.add_argument("--older-than", type=float, default=None, metavar="DAYS", help="only files older than DAYS")
+    sp.add_argument("--min-free-gb", type=float, default=None, metavar="N",
+                    help="remove oldest first only until N GB are free")
+    sp.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    sp.set_defaults(func=cmd_cleanup)
 
     sp = with_store(sub.add_parser("notify", help="post new candidates that pass a rule to a webhook (JSON)"))
     sp.add_argument("--rule", required=True, help="e.g. \"real_bogus >= 0.9 and abs(s_corr) >= 8\"")

@@ -1,5 +1,6 @@
 """The pipeline: ``run_<stage>`` functions, the papermill runner and the run registry."""
 
+from astrokit.pipeline._cleanup import cleanup
 from astrokit.pipeline._runner import (
     STAGES,
     RunConfig,
@@ -21,6 +22,6 @@ from astrokit.pipeline._stages import (
     run_photometry,
 )
 
-__all__ = ["STAGES", "RunConfig", "StageReport", "load_run_config", "new_run_id", "pipelines_dir",
+__all__ = ["STAGES", "RunConfig", "StageReport", "cleanup", "load_run_config", "new_run_id", "pipelines_dir",
            "plan_differences", "quarantine_frame", "resolve_model", "run_alerts", "run_difference",
            "run_inference", "run_ingest", "run_photometry", "run_pipeline", "store_lock"]
