@@ -86,16 +86,8 @@ def main(path):
     nbformat.write(nb, path)
 
 
-def slim(path):
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if "application/vnd.bokehjs_load.v0+json" in data:
-                data.pop("application/javascript", None)
-    nbformat.write(nb, path)
-
-
 if __name__ == "__main__":
-    target = Path("/work/main/notebooks/photometry.ipynb")
+    from make_reference_notebook import slim  # same folder: the one BokehJS de-duplication
+
+    target = Path(__file__).resolve().parents[1] / "notebooks" / "photometry.ipynb"
     slim(target) if sys.argv[1:] == ["--slim"] else main(target)

@@ -82,7 +82,7 @@ def main(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walk
 
 
 
-def slim(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walkthrough.ipynb"):
+def slim(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walkthrough.ipynb"):  # also photometry
     """Drop the classic-notebook copy of BokehJS (application/javascript) where JupyterLab's copy is present.
 
     ``output_notebook(INLINE)`` embeds the 4 MB BokehJS bundle twice, once per
