@@ -77,6 +77,7 @@ CELLS = [
 
 
 def main(path):
+    """Write the photometry reference notebook without outputs (execute it, then --slim it)."""
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
