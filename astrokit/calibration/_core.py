@@ -9,6 +9,7 @@ from astropy.nddata import CCDData
 from astropy.stats import mad_std
 
 from astrokit.exceptions import DataError
+from astrokit.io import header_float
 
 __all__ = ["CalibrationRecord", "calibrate", "calibrate_frame", "combine_bias", "combine_dark", "combine_flat",
            "match_calibration"]
@@ -65,15 +66,9 @@ def _ccd(obj, name):
 
 
 def _exptime(ccd, name):
-    for key in _EXPTIME_KEYS:
-        value = ccd.meta.get(key) if ccd.meta is not None else None
-        if value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                continue
-            if np.isfinite(value) and value >= 0:
-                return value
+    value = header_float(ccd.meta, _EXPTIME_KEYS, allow_zero=True)
+    if value is not None:
+        return value
     msg = f"{name}: no exposure time in the header (keys {', '.join(_EXPTIME_KEYS)}); set one, e.g. EXPTIME"
     raise DataError(msg)
 

@@ -14,6 +14,7 @@ from astrokit.differencing._psf import estimate_psf, psf_stars
 from astrokit.differencing._sfft import sfft_difference
 from astrokit.differencing._zogy import ZogyResult, zogy
 from astrokit.exceptions import DataError
+from astrokit.io import header_float
 from astrokit.registration import align_to, alignment_residual, fit_affine, match_positions
 
 __all__ = ["METHODS", "DifferenceResult", "image_band", "subtract"]
@@ -123,19 +124,6 @@ def _robust_std(values):
         return np.nan
     med = np.median(values)
     return float(1.4826 * np.median(np.abs(values - med)))
-
-
-def _header_value(ccd, keys):
-    for key in keys:
-        value = ccd.meta.get(key) if ccd.meta is not None else None
-        if value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                continue
-            if np.isfinite(value) and value > 0:
-                return value
-    return None
 
 
 def _stars(sub, rms, bad, saturation):
@@ -328,8 +316,8 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
 
     n, back_n, rms_n = background(sci)
     r, back_r, rms_r = background(ref_aligned)
-    sat_n = _header_value(science, _SAT_KEYS) or float(np.nanmax(np.where(valid, sci, -np.inf)))
-    sat_r = _header_value(reference, _SAT_KEYS) or float(np.nanmax(np.where(valid, ref_aligned, -np.inf)))
+    sat_n = header_float(science.meta, _SAT_KEYS) or float(np.nanmax(np.where(valid, sci, -np.inf)))
+    sat_r = header_float(reference.meta, _SAT_KEYS) or float(np.nanmax(np.where(valid, ref_aligned, -np.inf)))
 
     # (3) star matching, shift refinement, astrometric noise
     xn, yn = _stars(n, rms_n, bad, sat_n - back_n)
@@ -388,8 +376,8 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
 
     # (6) ZOGY with source and astrometric noise
     gains = gain if isinstance(gain, tuple | list) else (gain, gain)
-    g_n = gains[0] or _header_value(science, _GAIN_KEYS) or _effective_gain(back_n, rms_n)
-    g_r = gains[1] or _header_value(reference, _GAIN_KEYS) or _effective_gain(back_r, rms_r)
+    g_n = gains[0] or header_float(science.meta, _GAIN_KEYS) or _effective_gain(back_n, rms_n)
+    g_r = gains[1] or header_float(reference.meta, _GAIN_KEYS) or _effective_gain(back_r, rms_r)
 
     def run(scale):
         var_n = rms_n**2 + np.clip(n, 0, None) / g_n if g_n else None
