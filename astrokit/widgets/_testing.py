@@ -1,10 +1,66 @@
-"""A small synthetic store to try the dashboards and to test them (not real data)."""
+"""Test support for the dashboards: a small synthetic store (not real data), and Voila/Chromium helpers."""
 
+import socket
+import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["make_demo_store"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "make_demo_store", "wait_http"]
+
+#: Debian's Chromium, driven by Playwright in the browser tests (never a browser Playwright downloads).
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags for a headless Chromium as root on a machine without network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port():
+    """Return a TCP port free on 127.0.0.1 now.
+
+    Returns
+    -------
+    int
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, proc, log, timeout=90):
+    """Wait until ``url`` answers 200, failing early if the server process ``proc`` exits.
+
+    Parameters
+    ----------
+    url : str
+        A page of the server.
+    proc : subprocess.Popen
+        The server process.
+    log : pathlib.Path
+        Its log, whose end goes into the error message.
+    timeout : float
+        Seconds to wait.
+
+    Raises
+    ------
+    RuntimeError
+        If the server exits or does not answer in time.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            raise RuntimeError(msg)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    msg = f"the server did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}"
+    raise RuntimeError(msg)
 
 
 def _stamp(rng, *, amp, x0=31.0, y0=31.0, sigma=1.8, noise=5.0, sky=100.0, size=63):

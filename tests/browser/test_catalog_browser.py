@@ -1,10 +1,8 @@
 """The catalog dashboard in a real headless Chromium: Voila serves it over a store of the real sample frames."""
 
 import shutil
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,33 +12,15 @@ from astrokit.catalog import ingest
 from astrokit.datasets import get_path
 from astrokit.store import Store
 from astrokit.widgets import serve_dashboard
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS
+from astrokit.widgets._testing import free_port as _free_port
+from astrokit.widgets._testing import wait_http as _wait_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url, proc, log, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"voila exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"voila did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ two-session test, which needs more than 100 candidates per user.
 """
 
 import json
-import socket
 import statistics
 import subprocess
 import time
@@ -22,13 +21,12 @@ from PIL import Image
 from astrokit.labels import resolve_labels
 from astrokit.store import Store
 from astrokit.widgets import serve_dashboard
-from astrokit.widgets._testing import make_demo_store
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, make_demo_store
+from astrokit.widgets._testing import free_port as _free_port
+from astrokit.widgets._testing import wait_http as _wait_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 LATENCY_LIMIT_MS = 300.0  # issue 7: the next candidate within 300 ms of a decision
 PAGE_TIMEOUT = 120_000  # ms: the first page waits for a kernel on a busy machine
@@ -49,24 +47,6 @@ _LATENCY_JS = """() => {
 }"""
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url, proc, log, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"voila exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"voila did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ def test_read_image_errors(tmp_path):
     with pytest.raises(DataError, match="bad.fits"):
         read_image(bad)
     table = tmp_path / "table.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])])]).writeto(table)
+    columns = fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])])
+    fits.HDUList([fits.PrimaryHDU(), columns]).writeto(table)
     with pytest.raises(DataError, match="no 2D image"):
         read_image(table)

@@ -1,27 +1,19 @@
 """dashboards/photometry.ipynb served by Voila, driven by headless Chromium: a click on the image reaches Python."""
 
-import socket
 import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from astrokit.widgets import serve_dashboard
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS
+from astrokit.widgets._testing import free_port as _free_port
+from astrokit.widgets._testing import wait_http as _wait_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGE_TIMEOUT = 120_000  # ms: the first page waits for a kernel on a busy machine
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +24,7 @@ def page_url(tmp_path_factory):
                            log_file=log)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"voila exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}voila/static/voila.js", timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"voila did not answer:\n{log.read_text()[-3000:]}")
-                time.sleep(0.3)
+        _wait_http(f"{url}voila/static/voila.js", proc, log)
         yield url
     finally:
         proc.terminate()
