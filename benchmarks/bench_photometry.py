@@ -60,7 +60,7 @@ def raw_sep(path, threshold, radius=5.0):
     kr, _ = sep.kron_radius(sub, x, y, a, b, th, 6.0)
     fauto, _, _ = sep.sum_ellipse(sub, x, y, a, b, th, 2.5 * kr, err=rms, subpix=1)
     rh, _ = sep.flux_radius(sub, x, y, 6.0 * a, 0.5, normflux=np.where(fauto > 0, fauto, 1.0), subpix=1)
-    xw, yw, _ = sep.winpos(sub, x, y, 2.0 / 2.35 * rh)
+    xw, yw, _ = sep.winpos(sub, x, y, 2.0 / 2.35 * rh, subpix=0)
     return {"x": x, "y": y, "flux": flux, "flux_err": ferr, "flux_auto": fauto, "xwin": xw, "ywin": yw}
 
 

@@ -61,7 +61,7 @@ def _empty_with_warning(reason):
 
 def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3.0, noise="map", minarea=5,
                    mask=None, deblend_cont=0.005, deblend_nthresh=32, filter_kernel=True, fwhm=None,
-                   max_sources=None):
+                   max_sources=None, global_rms=None):
     """Detect sources above ``threshold`` x the background rms.
 
     Parameters
@@ -97,6 +97,11 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
         default 3.
     max_sources : int, optional
         Keep only the ``max_sources`` with the largest ``flux_iso``.
+    global_rms : float, optional
+        The global noise (SExtractor's), used with ``noise='global'`` and for
+        ``snr_iso``; default the median of ``rms`` over the unmasked pixels
+        (pass `astrokit.background.BackgroundMaps.global_rms` to skip that
+        median over the whole map).
 
     Returns
     -------
@@ -141,6 +146,8 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
         background = maps.background if background is None else background
         rms = maps.rms if rms is None else rms
         grms = maps.global_rms
+    elif global_rms is not None:
+        grms = float(global_rms)
     else:
         grms = float(np.median(rms[~bad])) if np.ndim(rms) == 2 else float(rms)
     rms_used = grms if (noise == "global" or np.ndim(rms) == 0) else np.ascontiguousarray(rms, dtype=np.float32)
@@ -149,7 +156,8 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     sub = np.ascontiguousarray(data - np.asarray(background, np.float32), dtype=np.float32)
     sub[bad] = 0.0
     if method == "sep":
-        cols = _detect_sep(sub, rms_used, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel)
+        cols = _detect_sep(sub, rms_used, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh,
+                           filter_kernel)
     elif method == "dao":
         cols = _detect_dao(sub, rms_used, bad, threshold, fwhm or 3.0)
     else:
@@ -163,7 +171,7 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     return table
 
 
-def _detect_sep(sub, rms, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel):
+def _detect_sep(sub, rms, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel):
     import sep
 
     sep.set_extract_pixstack(max(3_000_000, sub.size // 2))
@@ -174,7 +182,6 @@ def _detect_sep(sub, rms, bad, threshold, minarea, deblend_cont, deblend_nthresh
     if len(objects) == 0:
         return None
     a, b = objects["a"].astype(float), objects["b"].astype(float)
-    grms = rms if np.ndim(rms) == 0 else np.median(rms)
     return {"x": objects["x"], "y": objects["y"], "a": a, "b": b, "theta": objects["theta"],
             "fwhm": FWHM_PER_SIGMA * np.sqrt((a**2 + b**2) / 2.0), "peak": objects["peak"],
             "flux_iso": objects["flux"], "npix": objects["npix"],

@@ -171,7 +171,8 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
     maps = estimate_background(data, mask=bad, box_size=box_size, method=background_method)
     meta.update(global_rms=maps.global_rms, global_background=maps.global_background)
     det = detect_sources(data, background=maps.background, rms=maps.rms, method=method, threshold=threshold,
-                         noise=noise, minarea=minarea, mask=bad, deblend_cont=deblend_cont, max_sources=max_sources)
+                         noise=noise, minarea=minarea, mask=bad, deblend_cont=deblend_cont, max_sources=max_sources,
+                         global_rms=maps.global_rms)
     n = len(det)
     if n == 0:
         return empty_sources(meta)
