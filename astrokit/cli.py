@@ -4,6 +4,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 import warnings
 
@@ -13,7 +14,7 @@ __all__ = ["COMMAND_MODULES", "main", "format_table"]
 
 #: Modules that add subcommands with ``register(subparsers, with_store)`` (one per topic, next to its code).
 COMMAND_MODULES = ["astrokit.catalog._cli", "astrokit.photometry._cli", "astrokit.differencing._cli",
-                   "astrokit.widgets._cli"]
+                   "astrokit.widgets._cli", "astrokit.store._cli", "astrokit.linking._cli"]
 
 
 def _value(v):
@@ -79,7 +80,7 @@ def format_table(table, fmt="table", *, max_width=40):
 def _store(args):
     from astrokit.store import Store
 
-    return Store(args.store)
+    return Store(args.store, endpoint_url=getattr(args, "endpoint_url", None))
 
 
 def _parse_param(text):
@@ -132,11 +133,17 @@ def cmd_run(args):
     store = Store(args.store or config.get("store"))
     retries = args.retries if args.retries is not None else config.get("retries", 0)
     backoff = args.backoff if args.backoff is not None else config.get("backoff", 10.0)
+    scheduler = args.scheduler or config.get("scheduler")
+    workers = args.workers if args.workers is not None else config.get("workers")
     records = run_pipeline(store, stages=stages, params=params, sweep=sweep, retries=retries, backoff=backoff,
-                           progress=not args.quiet)
+                           progress=not args.quiet, scheduler=scheduler, workers=workers,
+                           force=args.force or bool(config.get("force")))
     failed = [r for r in records if r["status"] != "ok"]
     for r in records:
-        print(f"{r['stage']:12s} {r['status']:7s} {r['notebook_path']}" + (f"  {r['error']}" if r["error"] else ""))
+        counts = (f" {r['n_processed']} done, {r['n_skipped']} skipped, {r['n_failed']} failed"
+                  if r.get("n_processed") is not None else "")
+        print(f"{r['stage']:12s} {r['status']:7s}{counts} {r['notebook_path']}"
+              + (f"  {r['error']}" if r["error"] else ""))
     if failed:
         msg = f"stage {failed[0]['stage']} failed: {failed[0]['error']} (see {failed[0]['notebook_path']})"
         raise AstrokitError(msg)
@@ -182,22 +189,60 @@ def cmd_score(args):
 
 def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
-    from astrokit.inference import train_default, train_into_registry
+    from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
+    if args.model == "unet":  # the segmentation model: masks of injected fakes on difference tiles
+        if args.out or args.fine_tune_alerts:
+            msg = "--out and --fine-tune-alerts apply to --model real_bogus only"
+            raise AstrokitError(msg)
+        result = train_unet_into_registry(_store(args).models_dir, seed=args.seed, n_epochs=args.images,
+                                          epochs=args.epochs, margin=args.margin, progress=not args.quiet)
+        print(json.dumps(result, indent=1, default=str))
+        return
+    if args.fine_tune_alerts:  # transfer to ZTF: re-train the head on alert triplets, k-fold evaluated
+        result = _fine_tune_alerts(args)
+        print(json.dumps(result, indent=1, default=str))
+        return
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
         train_default(args.out, seed=args.seed, n_epochs=args.images, epochs=args.epochs, progress=not args.quiet)
         print(f"wrote {args.out}/model.keras and metrics.json")
         return
-    result = train_into_registry(_store(args).models_dir, seed=args.seed, n_epochs=args.images,
+    store = _store(args)
+    result = train_into_registry(store.models_dir, seed=args.seed, n_epochs=args.images,
                                  epochs=args.epochs, margin=args.margin, progress=not args.quiet)
+    store.push_models()  # S3 stores: upload the new version from the local mirror
     print(json.dumps(result, indent=1, default=str))
+
+
+def _fine_tune_alerts(args):
+    """``astrokit train --fine-tune-alerts FILE``: labels from drb, overridden by the store's human labels."""
+    import tempfile
+
+    from astrokit.inference import fine_tune_on_alerts, load_default_model, load_model, promoted_version
+    from astrokit.labels import export_training_set
+
+    store = _store(args)
+    labels = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            human = export_training_set(store, os.path.join(tmp, "labels.parquet"))
+            labels = {str(c): int(v) for c, v in zip(human.meta["candidate_id"], human.y)}
+        except AstrokitError:
+            labels = {}  # no real/bogus decisions in the store yet: drb labels only
+    if promoted_version(store.models_dir, "real_bogus"):
+        model, _ = load_model(store.models_dir, "real_bogus")
+    else:
+        model, _ = load_default_model()
+    return fine_tune_on_alerts(args.fine_tune_alerts, models_dir=store.models_dir, model=model, labels=labels,
+                               k=args.folds, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
 
 
 def cmd_model(args):
     """List, show or promote models."""
     from astrokit.inference import list_models, promote
 
-    models_dir = _store(args).models_dir
+    store = _store(args)
+    models_dir = store.models_dir
     if args.action == "list":
         import pyarrow as pa
 
@@ -215,6 +260,7 @@ def cmd_model(args):
     else:
         name, _, version = args.spec.partition(":")
         print(json.dumps(promote(models_dir, name, version, margin=args.margin, force=args.force), default=str))
+        store.push_models()
 
 
 def cmd_cleanup(args):
@@ -227,7 +273,7 @@ def cmd_cleanup(args):
     for path, size in report["removed"]:
         print(f"{verb} {path} ({size / 1e6:.1f} MB)")
     print(f"{verb} {len(report['removed'])} files, {report['bytes'] / 1e6:.1f} MB; "
-          f"{report['free_gb']:.1f} GB free")
+          + ("" if report["free_gb"] is None else f"{report['free_gb']:.1f} GB free"))
 
 
 def cmd_notify(args):
@@ -261,7 +307,10 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_store(sp):
-        sp.add_argument("--store", default=None, help="store folder (default $ASTROKIT_STORE or ./astrokit-data)")
+        sp.add_argument("--store", default=None, help="store folder or s3://bucket/prefix "
+                        "(default $ASTROKIT_STORE or ./astrokit-data)")
+        sp.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint for s3:// stores and paths "
+                        "(default $AWS_ENDPOINT_URL or AWS; credentials from the AWS environment and profiles)")
         return sp
 
     data = sub.add_parser("data", help="sample data (DATA.md)")
@@ -272,23 +321,27 @@ def build_parser():
 
     sp = with_store(sub.add_parser("ingest", help="catalog FITS files and folders into frames"))
     sp.add_argument("paths", nargs="+", help="FITS files or folders (recursive), or s3://bucket/prefix")
-    sp.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint for s3:// paths "
-                    "(default $AWS_ENDPOINT_URL or AWS; credentials from the AWS environment and profiles)")
     sp.set_defaults(func=cmd_ingest)
 
     sp = with_store(sub.add_parser("run", help="run the pipeline notebooks with papermill"))
     sp.add_argument("--data", action="append", default=[], help="input folder or file (repeatable); "
                     "default: the sample frames")
-    sp.add_argument("--stages", default=None, help="comma-separated stages (default: all: "
-                    "ingest,photometry,difference,alerts,inference)")
+    sp.add_argument("--stages", default=None, help="comma-separated stages (default: every stage, in the "
+                    "order of astrokit.pipeline.STAGES: ingest, calibrate, photometry, difference, ...)")
     sp.add_argument("--param", action="append", default=[], help="KEY=VALUE notebook parameter (JSON values)")
     sp.add_argument("--sweep", action="append", default=[], help="KEY=[V1,V2] run the stages that declare KEY "
                     "once per value (JSON list)")
     sp.add_argument("--config", default=None, help="YAML run config (store, stages, params, sweep, retries, "
-                    "backoff); options given here override it")
+                    "backoff, scheduler, workers, force); options given here override it")
     sp.add_argument("--retries", type=int, default=None, help="re-attempts of a failing stage (default 0)")
     sp.add_argument("--backoff", type=float, default=None, help="seconds before the first retry, doubled each "
                     "time (default 10)")
+    sp.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT: the per-frame and "
+                    "per-pair work of photometry and difference runs on its workers")
+    sp.add_argument("--workers", type=int, default=None, help="without --scheduler: start a local Dask cluster "
+                    "of N worker processes (1 thread each) for the run (default 0: no Dask)")
+    sp.add_argument("--force", action="store_true", help="redo frames and pairs whose inputs and parameters are "
+                    "unchanged (default: skip them, recorded as skipped in runs)")
     sp.set_defaults(func=cmd_run)
 
     sp = with_store(sub.add_parser("sql", help="query the tables with DuckDB"))
@@ -304,13 +357,19 @@ def build_parser():
     sp.set_defaults(func=cmd_score)
 
     sp = with_store(sub.add_parser("train", help="train a real-bogus model on injected fakes, register it"))
-    sp.add_argument("--model", default="real_bogus", choices=("real_bogus",), help="model to train")
+    sp.add_argument("--model", default="real_bogus", choices=("real_bogus", "unet"),
+                    help="model to train: the real-bogus CNN, or the U-Net segmenting difference tiles")
     sp.add_argument("--epochs", type=int, default=20, help="maximum training epochs (early stopping)")
-    sp.add_argument("--images", type=int, default=4, help="synthetic epochs made from the real frame")
+    sp.add_argument("--images", type=int, default=4, help="synthetic epochs made from each real training frame")
     sp.add_argument("--seed", type=int, default=0, help="random seed")
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--out", default=None, help="write the model to this folder instead of the registry "
                     "(how the shipped default model is made)")
+    sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
+                    help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "
+                         "file of ZTF alerts, labelled by drb >= 0.5 or the store's human labels; k-fold "
+                         "evaluated; registered as real_bogus_ztf")
+    sp.add_argument("--folds", type=int, default=5, help="cross-validation folds for --fine-tune-alerts")
     sp.set_defaults(func=cmd_train)
 
     sp = with_store(sub.add_parser("model", help="the model registry"))
@@ -340,7 +399,7 @@ def build_parser():
         importlib.import_module(module).register(sub, with_store)
 
     sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
-    sp.add_argument("name", nargs="?", default="curation", help="dashboard: curation, catalog or photometry")
+    sp.add_argument("name", nargs="?", default="curation", help="dashboard: curation, catalog, photometry or tracklets")
     sp.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     sp.set_defaults(func=cmd_dashboard)
     return p
@@ -351,6 +410,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default", AstrokitWarning)
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
+    if getattr(args, "endpoint_url", None):  # every Store, boto3 client and notebook kernel of this command
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     try:
         args.func(args)
     except (AstrokitError, KeyError, ValueError, TypeError, OSError) as exc:

@@ -16,7 +16,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 MODULES = ["astrokit.io", "astrokit.catalog", "astrokit.background", "astrokit.detection", "astrokit.photometry",
            "astrokit.alerts", "astrokit.store", "astrokit.pipeline", "astrokit.datasets", "astrokit.inference",
            "astrokit.widgets", "astrokit.exceptions", "astrokit.notify",
-           "astrokit.labels"]
+           "astrokit.labels", "astrokit.linking", "astrokit.catalog._search"]
 RULES = {"GL08": "no docstring", "PR01": "parameter not documented", "PR02": "documented parameter does not exist"}
 
 

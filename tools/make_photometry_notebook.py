@@ -3,7 +3,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 CELLS = [
     ("md", "# Detection and photometry with astrokit, checked against Source Extractor\n\n"
@@ -78,12 +77,9 @@ CELLS = [
 
 def main(path):
     """Write the photometry reference notebook without outputs (execute it, then --slim it)."""
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    for i, c in enumerate(nb.cells):
-        c.id = f"photometry-{i}"
+    from make_reference_notebook import build_notebook  # same folder
+
+    nb = build_notebook(CELLS, "photometry")
     nbformat.write(nb, path)
 
 

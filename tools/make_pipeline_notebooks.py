@@ -11,6 +11,11 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HEAD = 'store: str = "astrokit-data"  # store folder (tables/, runs/, artifacts/)\n'
+# per-frame / per-pair stages: Dask and resumption (astrokit run passes its cluster's address as scheduler)
+DASK = ('scheduler: str = ""  # Dask scheduler address tcp://host:port; empty: no scheduler\n'
+        "workers: int = 0  # without a scheduler: local Dask worker processes; 0: compute in this kernel\n"
+        "force: bool = False  # redo units whose inputs and parameters are unchanged (default: skip them)\n")
+DASK_ARGS = "scheduler=scheduler or None, workers=workers, force=force"
 
 NOTEBOOKS = {
     "ingest": (
@@ -26,9 +31,10 @@ NOTEBOOKS = {
         "# Photometry\nsep background, detection and aperture photometry with a local annulus background on every "
         "light frame, into `sources`.",
         HEAD + "threshold: float = 3.0  # detection threshold in background-rms units\n"
-        "aperture_radius: float = 0.0  # aperture radius in pixels; 0: 1.5 x the median FWHM of each frame\n",
+        "aperture_radius: float = 0.0  # aperture radius in pixels; 0: 1.5 x the median FWHM of each frame\n" + DASK,
         "from astrokit.pipeline import run_photometry\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_photometry(store_, threshold=threshold, aperture_radius=aperture_radius or None)\nreport",
+        "report = run_photometry(store_, threshold=threshold, aperture_radius=aperture_radius or None,\n"
+        f"                        {DASK_ARGS})\nreport",
         "store_.sql(\"select exposure_id, count(*) as n_sources, count(ra) as with_radec, median(fwhm) as fwhm_px, "
         "median(snr) as median_snr from sources group by exposure_id order by exposure_id\").to_pandas()",
     ),
@@ -36,9 +42,10 @@ NOTEBOOKS = {
         "# Difference imaging\nAlign each science frame on its reference, estimate PSFs, subtract with ZOGY "
         "(Zackay, Ofek & Gal-Yam 2016) and extract candidates where |S_corr| exceeds the threshold.",
         HEAD + "threshold: float = 5.0  # |S_corr| detection threshold (sigma)\n"
-        "method: str = \"zogy\"  # subtraction method\n",
+        "method: str = \"zogy\"  # subtraction method\n" + DASK,
         "from astrokit.pipeline import run_difference\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_difference(store_, method=method, threshold=threshold)\nreport",
+        "report = run_difference(store_, method=method, threshold=threshold,\n"
+        f"                        {DASK_ARGS})\nreport",
         "store_.sql(\"select difference_id, science_id, reference_id, n_candidates, diff_noise, psf_fwhm_science, "
         "psf_fwhm_reference, flux_scale, alignment_rms from differences\").to_pandas()",
     ),
@@ -61,6 +68,41 @@ NOTEBOOKS = {
         "store_.sql(\"select c.origin, s.model_version, count(*) as n, avg(s.real_bogus) as mean_score, "
         "count(*) filter (where s.real_bogus >= 0.5) as n_real from scores s join candidates c using "
         "(candidate_id) group by all order by all\").to_pandas()",
+    ),
+    "calibrate": (
+        "# Calibrate\nMaster bias, dark and flat (ccdproc, sigma-clipped) from the calibration frames the catalog "
+        "matched to each light frame, applied to it; frames without calibration frames pass through.",
+        HEAD + "cosmic_rays: bool = False  # also clean cosmic rays (astroscrappy L.A.Cosmic)\n"
+        "sigma: float = 3.0  # sigma-clipping threshold of the master combines (robust standard deviations)\n"
+        "force: bool = False  # recalibrate frames whose inputs and parameters are unchanged (default: skip them)\n",
+        "from astrokit.pipeline import run_calibrate\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
+        "report = run_calibrate(store_, cosmic_rays=cosmic_rays, sigma=sigma, force=force)\nreport",
+        "store_.sql(\"select c.status, c.steps, count(*) as n_frames, any_value(c.reason) as reason from "
+        "calibrated_frames c group by all order by all\").to_pandas()",
+    ),
+    "objects": (
+        "# Objects and light curves\nCross-match the candidates of all epochs into objects (friends of friends "
+        "within `radius`) and measure a light curve on every difference image: the detection, else forced PSF "
+        "photometry on D.",
+        HEAD + "radius: float = 1.0  # association radius (arcsec), a few times the astrometric error\n"
+        "forced_photometry: bool = True  # forced PSF photometry on D where an object has no candidate\n",
+        "from astrokit.pipeline import run_objects\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
+        "report = run_objects(store_, radius=radius, forced=forced_photometry)\nreport",
+        "store_.sql(\"select object_id, origin, ra, dec, n_detections, n_epochs, n_forced, bands, peak_mag, "
+        "max_real_bogus from objects order by n_detections desc, object_id limit 20\").to_pandas()",
+    ),
+    "link": (
+        "# Moving objects\nPer field and night: flag streaks on S_corr, link candidates of three or more epochs into "
+        "straight-line tracklets (HelioLinC/THOR-like), and shift-and-stack the S_corr images along a grid of rates "
+        "and angles (KBMOD, Whidden et al. 2019) for movers below the single-epoch threshold.",
+        HEAD + "max_rate: float = 150.0  # fastest motion searched (arcsec/h)\n"
+        "stack: bool = True  # run the shift-and-stack search (slower)\n"
+        "stack_threshold: float = 7.0  # least stacked signal-to-noise ratio of a trajectory\n",
+        "from astrokit.pipeline import run_link\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
+        "report = run_link(store_, max_rate=max_rate, stack=stack, stack_threshold=stack_threshold)\nreport",
+        "store_.sql(\"select field_key, method, n_epochs, round(rate, 1) as rate, round(position_angle, 1) as pa, "
+        "round(mag, 2) as mag, round(likelihood, 1) as likelihood, confirmed from tracklets "
+        "order by field_key, method, rate\").to_pandas()",
     ),
 }
 

@@ -70,16 +70,20 @@ CELLS = [
 ]
 
 
-def main(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walkthrough.ipynb"):
-    """Write the reference notebook without outputs (execute it afterwards)."""
+def build_notebook(cells, id_prefix):
+    """Return a notebook (no outputs) from ``(kind, source)`` pairs, ``kind`` "md" or "code"; stable cell ids."""
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
+    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells]
     for i, c in enumerate(nb.cells):
-        c.id = f"walkthrough-{i}"
-    nbformat.write(nb, path)
+        c.id = f"{id_prefix}-{i}"
+    return nb
 
+
+def main(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walkthrough.ipynb"):
+    """Write the reference notebook without outputs (execute it afterwards)."""
+    nbformat.write(build_notebook(CELLS, "walkthrough"), path)
 
 
 def slim(path=Path(__file__).resolve().parents[1] / "notebooks" / "pipeline_walkthrough.ipynb"):  # also photometry

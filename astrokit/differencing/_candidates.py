@@ -5,7 +5,7 @@ import sep
 from astropy.table import Table
 from scipy import ndimage
 
-__all__ = ["CANDIDATE_FLAGS", "cutouts", "empty_candidates", "find_candidates"]
+__all__ = ["CANDIDATE_FLAGS", "MASK_BITS", "cutouts", "empty_candidates", "find_candidates", "grow_mask"]
 
 #: Bits of the ``flags`` column of a candidate table: bit value -> (name, description).
 CANDIDATE_FLAGS = {
@@ -18,8 +18,22 @@ CANDIDATE_FLAGS = {
     16: ("on_reference_source", "the reference has a source at the position whose aperture flux exceeds "
                                 "10 x |flux|: a change of less than 10 % of a known source (a variable "
                                 "star, or a flux/PSF-mismatch residual)"),
+    32: ("streak", "the peak lies on an elongated residual: a fast mover or satellite trail (linking.find_streaks)"),
+    64: ("near_saturated", "a pixel of the saturation mask (saturated or non-linear cores, their bleed "
+                           "and surroundings; `MASK_BITS`) lies within 3 px of the peak"),
 }
 FLAG_BITS = {name: bit for bit, (name, _) in CANDIDATE_FLAGS.items()}
+
+#: Bits of the ``mask`` image of a difference (`DifferenceResult.mask`): bit value -> (name, description).
+#: No candidate peaks on a masked pixel; candidates next to one are flagged (`CANDIDATE_FLAGS`).
+MASK_BITS = {
+    1: ("no_data", "not covered by the aligned reference, masked in the science image, or non-finite"),
+    2: ("saturated", "within `psf_size` px of a pixel above `nonlinear_fraction` x the saturation level in "
+                     "the science or the aligned reference (saturated or non-linear cores and their bleed "
+                     "trails, whose PSF-model residuals are not noise)"),
+    4: ("edge", "within the ZOGY kernel half-size (psf_size // 2 + 1 px) of the image border or of a "
+                "no_data pixel, where the convolutions are incomplete"),
+}
 
 _COLUMNS = (
     ("x", np.float64, "pix", "x position of the S_corr peak (0-based px)"),
@@ -86,12 +100,59 @@ def cutouts(image, x, y, size=63):
     image = np.asarray(image, dtype=np.float32)
     half = size // 2
     padded = np.pad(image, half + 1, mode="constant", constant_values=np.nan)
-    ix = np.round(np.asarray(x)).astype(int) + half + 1
-    iy = np.round(np.asarray(y)).astype(int) + half + 1
-    out = np.empty((len(ix), size, size), dtype=np.float32)
-    for i, (cx, cy) in enumerate(zip(ix, iy, strict=True)):
-        out[i] = padded[cy - half:cy - half + size, cx - half:cx - half + size]
-    return out
+    ix = np.round(np.asarray(x)).astype(int) + 1
+    iy = np.round(np.asarray(y)).astype(int) + 1
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size))
+    return np.ascontiguousarray(windows[iy, ix], dtype=np.float32).reshape(len(ix), size, size)
+
+
+def grow_mask(mask, radius):
+    """Grow a boolean mask by ``radius`` px in x and y (a square of side ``2 radius + 1``).
+
+    Equivalent to ``radius`` iterations of `scipy.ndimage.binary_dilation` with a 3x3
+    structure, computed as a separable maximum filter (cost independent of the radius).
+
+    Parameters
+    ----------
+    mask : 2D ndarray of bool, shape (ny, nx)
+        The mask.
+    radius : int
+        Growth (px); 0 returns a copy.
+
+    Returns
+    -------
+    2D ndarray of bool, shape (ny, nx)
+        The grown mask.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    radius = int(radius)
+    if radius <= 0 or not mask.any():
+        return mask.copy()
+    return ndimage.maximum_filter(mask.view(np.uint8), size=2 * radius + 1, mode="constant").astype(bool)
+
+
+def _any_near(mask, iy, ix, radius):
+    """Tell for each pixel ``(iy, ix)`` whether a ``mask`` pixel lies within ``radius`` px (square box)."""
+    mask = np.asarray(mask, dtype=bool)
+    iy, ix = np.asarray(iy, dtype=int), np.asarray(ix, dtype=int)
+    if iy.size == 0 or not mask.any():
+        return np.zeros(iy.size, dtype=bool)
+    side = 2 * radius + 1
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(mask, radius), (side, side))
+    return windows[iy, ix].any(axis=(1, 2))
+
+
+def _region_peaks(values, labels):
+    """Flat index of the maximum of ``values`` in each labelled region (first pixel on ties), by label."""
+    idx = np.flatnonzero(labels)
+    if idx.size == 0:
+        return idx
+    lab = labels.ravel()[idx]
+    order = np.lexsort((-values.ravel()[idx], lab))
+    lab_sorted = lab[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = lab_sorted[1:] != lab_sorted[:-1]
+    return idx[order[first]]
 
 
 def _fwhm_estimate(psf):
@@ -124,7 +185,7 @@ def _refine(img, iy, ix):
 
 
 def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63, mask=None, edge=5,
-                    max_candidates=2000, bright_level=None):
+                    max_candidates=2000, bright_level=None, saturated=None):
     """Find transient candidates as peaks of ``|S_corr|`` in a ZOGY result.
 
     ``S_corr`` is thresholded at ``+threshold`` and ``-threshold``; each connected
@@ -155,6 +216,9 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
     bright_level : float, optional
         Level (ADU, background-subtracted) above which a pixel counts as bright for the
         ``near_bright`` flag; by default half the maximum of each image.
+    saturated : 2D ndarray of bool, shape (ny, nx), optional
+        The saturation mask (bit ``saturated`` of `MASK_BITS`), for the ``near_saturated``
+        flag; these pixels should also be in ``mask``.
 
     Returns
     -------
@@ -186,7 +250,7 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
     s = np.asarray(result.S_corr, dtype=np.float32)
     shape = s.shape
     cutout_size = int(cutout_size) | 1
-    for name, arr in (("science", science), ("reference", reference), ("mask", mask)):
+    for name, arr in (("science", science), ("reference", reference), ("mask", mask), ("saturated", saturated)):
         if arr is not None and np.shape(arr) != shape:
             msg = f"find_candidates: {name} has shape {np.shape(arr)}, expected {shape} (that of S_corr)"
             raise ValueError(msg)
@@ -197,19 +261,17 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
 
     ny, nx = shape
     structure = np.ones((3, 3), dtype=bool)
-    peaks = []  # (iy, ix, sign)
-    for sign in (1, -1):
-        above = sign * s_ok > threshold
-        labels, n = ndimage.label(above, structure=structure)
-        if n == 0:
-            continue
-        pos = ndimage.maximum_position(sign * s_ok, labels, np.arange(1, n + 1))
-        peaks.extend((p[0], p[1], sign) for p in pos)
-    if not peaks:
+    flat, signs = [], []
+    for sgn in (1, -1):
+        signed = s_ok if sgn > 0 else -s_ok
+        labels, n = ndimage.label(signed > threshold, structure=structure)
+        if n:
+            flat.append(_region_peaks(signed, labels))
+            signs.append(np.full(n, sgn))
+    if not flat:
         return empty_candidates(cutout_size)
-    iy = np.array([p[0] for p in peaks], dtype=int)
-    ix = np.array([p[1] for p in peaks], dtype=int)
-    sign = np.array([p[2] for p in peaks], dtype=int)
+    iy, ix = np.unravel_index(np.concatenate(flat), shape)
+    sign = np.concatenate(signs)
     keep = (ix >= edge) & (ix < nx - edge) & (iy >= edge) & (iy < ny - edge)
     iy, ix, sign = iy[keep], ix[keep], sign[keep]
     values = s_ok[iy, ix]
@@ -232,8 +294,9 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
     flags = np.zeros(len(iy), dtype=np.int32)
     half = cutout_size // 2
     flags[(ix < half) | (ix >= nx - half) | (iy < half) | (iy >= ny - half)] |= FLAG_BITS["edge"]
-    near_bad = ndimage.binary_dilation(bad, structure=structure, iterations=3)
-    flags[near_bad[iy, ix]] |= FLAG_BITS["masked"]
+    flags[_any_near(bad, iy, ix, 3)] |= FLAG_BITS["masked"]
+    if saturated is not None:
+        flags[_any_near(np.asarray(saturated, dtype=bool), iy, ix, 3)] |= FLAG_BITS["near_saturated"]
     bright = np.zeros(shape, dtype=bool)
     for img in (science, reference):
         if img is None:
@@ -242,18 +305,17 @@ def find_candidates(result, science, reference, *, threshold=5.0, cutout_size=63
         level = bright_level if bright_level is not None else 0.5 * np.nanmax(img)
         with np.errstate(invalid="ignore"):
             bright |= img > level
-    if bright.any():
-        bright = ndimage.binary_dilation(bright, structure=structure, iterations=5)
-        flags[bright[iy, ix]] |= FLAG_BITS["near_bright"]
+    flags[_any_near(bright, iy, ix, 5)] |= FLAG_BITS["near_bright"]
     if reference is not None:
         ref = np.ascontiguousarray(np.nan_to_num(np.asarray(reference, dtype=np.float32)))
         radius = max(3.0, 1.5 * _fwhm_estimate(result.P_D))
         ref_flux, _, _ = sep.sum_circle(ref, xf, yf, radius)
         flags[(ref_flux > 0) & (ref_flux > 10 * np.abs(flux))] |= FLAG_BITS["on_reference_source"]
     for sgn in (1, -1):
-        opposite = ndimage.binary_dilation(-sgn * s_ok > threshold, structure=structure, iterations=4)
-        sel = (sign == sgn) & opposite[iy, ix]
-        flags[sel] |= FLAG_BITS["dipole"]
+        sel = sign == sgn
+        if sel.any():
+            opposite = _any_near(-sgn * s_ok > threshold, iy[sel], ix[sel], 4)
+            flags[np.flatnonzero(sel)[opposite]] |= FLAG_BITS["dipole"]
 
     cols = {"x": xf, "y": yf, "s_corr": values, "flux": flux, "flux_err": flux_err,
             "is_positive": sign > 0, "flags": flags}

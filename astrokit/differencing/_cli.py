@@ -9,7 +9,7 @@ _FORMATS = ("parquet", "csv", "json")
 
 
 def write_difference(result, out, *, header=None, fmt="parquet", stem="difference"):
-    """Write a `DifferenceResult`: ``D`` and ``S_corr`` as FITS, the candidates as a table.
+    """Write a `DifferenceResult`: ``D``, ``S_corr`` and the mask as FITS, the candidates as a table.
 
     Parameters
     ----------
@@ -28,7 +28,8 @@ def write_difference(result, out, *, header=None, fmt="parquet", stem="differenc
     Returns
     -------
     dict
-        Paths written: ``difference``, ``s_corr`` (FITS) and ``candidates``.
+        Paths written: ``difference``, ``s_corr``, ``mask`` (FITS; the mask only when the result
+        has one, its bits in `astrokit.differencing.MASK_BITS`) and ``candidates``.
 
     Raises
     ------
@@ -49,6 +50,9 @@ def write_difference(result, out, *, header=None, fmt="parquet", stem="differenc
              "candidates": out / f"{stem}_candidates.{fmt}"}
     for key, data in (("difference", result.difference), ("s_corr", result.s_corr)):
         fits.PrimaryHDU(np.asarray(data, dtype=np.float32), header=header).writeto(paths[key], overwrite=True)
+    if getattr(result, "mask", None) is not None:
+        paths["mask"] = out / f"{stem}_mask.fits"
+        fits.PrimaryHDU(np.asarray(result.mask, dtype=np.uint8), header=header).writeto(paths["mask"], overwrite=True)
     cands = result.candidates
     scalar = [c for c in cands.colnames if not c.startswith("cutout_")]
     cols = {c: np.asarray(cands[c]).tolist() for c in scalar}
@@ -69,13 +73,31 @@ def write_difference(result, out, *, header=None, fmt="parquet", stem="differenc
     return paths
 
 
+def _subimages_arg(text):
+    """Parse ``--subimages``: 'auto' or NYxNX."""
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        ny, nx = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        msg = f"expected 'auto' or a grid such as 3x3, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if ny < 1 or nx < 1:
+        msg = f"the grid must be at least 1x1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return (ny, nx)
+
+
 def _cmd_difference(args):
     from astrokit.differencing import subtract
     from astrokit.io import read_image
 
     science = read_image(args.science)
     reference = read_image(args.reference)
-    result = subtract(science, reference, method=args.method, threshold=args.threshold)
+    result = subtract(science, reference, method=args.method, threshold=args.threshold, subimages=args.subimages,
+                      saturation=args.saturation)
     header = science.wcs.to_header(relax=True) if science.wcs is not None else None
     paths = write_difference(result, args.out, header=header, fmt=args.format, stem=Path(args.science).stem)
     cands = result.candidates
@@ -85,6 +107,8 @@ def _cmd_difference(args):
                "alignment_rms_px": round(float(result.alignment_rms), 4),
                "fwhm_science_px": round(float(result.fwhm_science), 3),
                "fwhm_reference_px": round(float(result.fwhm_reference), 3),
+               "subimages": None if result.subimages is None else "{}x{}".format(*result.subimages),
+               "masked_fraction": {k: round(v, 4) for k, v in result.extra.get("masked_fraction", {}).items()},
                **{k: str(v) for k, v in paths.items()}}
     print(json.dumps(summary, indent=1))
 
@@ -110,4 +134,10 @@ def register(subparsers, with_store):
     sp.add_argument("--threshold", type=float, default=5.0, help="|S_corr| candidate threshold (default 5)")
     sp.add_argument("--out", default=".", help="output folder (default: current folder)")
     sp.add_argument("--format", choices=_FORMATS, default="parquet", help="candidate table format (default parquet)")
+    sp.add_argument("--subimages", type=_subimages_arg, default=None, metavar="auto|NYxNX",
+                    help="run ZOGY in sub-images with their own PSFs: 'auto' (when the PSF FWHM varies by more "
+                         "than 10%% across the frame) or a grid such as 3x3 (default: one PSF for the frame)")
+    sp.add_argument("--saturation", type=float, default=None, metavar="ADU",
+                    help="saturation level of both images (default: header SATURATE/SATLEVEL/MAXLIN); pixels "
+                         "above 0.8 x it and their surroundings are masked (written to <stem>_mask.fits)")
     sp.set_defaults(func=_cmd_difference)

@@ -1,5 +1,7 @@
 """`subtract`: register, estimate PSFs and flux scale, run ZOGY and extract candidates for one pair."""
 
+import math
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -9,9 +11,10 @@ from astropy.nddata import CCDData
 from astropy.table import Table
 from scipy import ndimage
 
-from astrokit.differencing._candidates import find_candidates
-from astrokit.differencing._psf import estimate_psf, psf_stars
+from astrokit.differencing._candidates import MASK_BITS, find_candidates, grow_mask
+from astrokit.differencing._psf import estimate_psf, psf_flux, psf_stars
 from astrokit.differencing._sfft import sfft_difference
+from astrokit.differencing._subimages import AUTO_TILE_SIDE, FWHM_VARIATION, fwhm_map, zogy_subimages
 from astrokit.differencing._zogy import ZogyResult, zogy
 from astrokit.exceptions import DataError
 from astrokit.io import header_float
@@ -23,6 +26,9 @@ __all__ = ["METHODS", "DifferenceResult", "image_band", "subtract"]
 METHODS = ("zogy", "sfft")
 _GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN")
 _SAT_KEYS = ("SATURATE", "SATLEVEL", "MAXLIN")
+#: With no saturation level given or in the header, an image whose maximum reaches this fraction of
+#: 65535 (the full scale of a 16-bit converter) is taken to saturate at its maximum.
+_ADC_FULL_SCALE_FRACTION = 0.9
 
 
 @dataclass
@@ -64,13 +70,21 @@ class DifferenceResult:
         Background noise used in ZOGY (ADU), after ``noise_scale``.
     method : str
         The method used.
+    mask : 2D ndarray of uint8, shape (ny, nx)
+        Why pixels carry no candidate: bits of `MASK_BITS` (``no_data``, ``saturated``,
+        ``edge``); 0 where the difference is used. ``s_corr`` is NaN wherever it is non-zero.
+    subimages : tuple of int or None
+        ``(n_y, n_x)`` when ZOGY ran in sub-images with their own PSFs, else None.
     extra : dict
         Diagnostics: ``gain_science``, ``gain_reference`` (e-/ADU used for the source
         noise, None if left out), ``shift_refinement`` ((dx, dy) px, the
         correction at the image centre), ``refinement`` (the (2, 3) affine coefficients of
         `astrokit.registration.fit_affine`, or None), ``n_matched`` (stars),
-        ``n_flux_stars``, ``s_corr_scale`` (step 7), ``F_D``, ``F_S`` and the full ``zogy``
-        `ZogyResult`.
+        ``n_flux_stars``, ``s_corr_scale`` (step 7), ``F_D``, ``F_S``, the full ``zogy``
+        `ZogyResult`, ``saturation`` ((science, reference) levels in ADU and where they came
+        from), ``masked_fraction`` (per `MASK_BITS` name), ``fwhm_variation`` (relative
+        variation of the FWHM across each image, `fwhm_map`), ``tiles`` (the sub-image table
+        of `zogy_subimages`, or None) and ``timings`` (wall seconds per step).
     """
 
     difference: np.ndarray
@@ -91,6 +105,8 @@ class DifferenceResult:
     sigma_science: float = np.nan
     sigma_reference: float = np.nan
     method: str = "zogy"
+    mask: np.ndarray = None
+    subimages: tuple = None
     extra: dict = field(default_factory=dict)
 
 
@@ -118,10 +134,13 @@ def image_band(ccd):
     return None
 
 
-def _robust_std(values):
+def _robust_std(values, max_size=2_000_000):
+    """MAD standard deviation; on at most ``max_size`` values (a regular subsample: 0.1 % precision)."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return np.nan
+    if values.size > max_size:
+        values = values[::-(-values.size // max_size)]
     med = np.median(values)
     return float(1.4826 * np.median(np.abs(values - med)))
 
@@ -166,27 +185,36 @@ def _common_psf_stars(n, r, bad, size, rms, saturation, n_min=10, n_max=80):
     """PSF stars selected on both images (same stars, so PSF differences are not selection effects)."""
     try:
         xs, ys = psf_stars(n, mask=bad, size=size, background=0.0, rms=rms[0], saturation=saturation[0],
-                           max_stars=400)
+                           max_stars=4000)
         xr, yr = psf_stars(r, mask=bad, size=size, background=0.0, rms=rms[1], saturation=saturation[1],
-                           max_stars=400)
+                           max_stars=4000)
     except DataError:
         return None
     i_s, _ = match_positions(xs, ys, xr, yr, max_separation=1.5)
     if len(i_s) < n_min:
         return None
-    i_s = np.sort(i_s)[:n_max]  # psf_stars sorts by decreasing flux
+    i_s = np.sort(i_s)[:n_max]  # psf_stars sorts by decreasing flux (n_max None: all)
     return xs[i_s], ys[i_s]
 
 
-def _flux_ratio(sci, ref, x, y, radius, bad):
-    """Median science/reference ratio of the aperture fluxes of matched stars, and the number used."""
-    fs, _, fl1 = sep.sum_circle(sci, x, y, radius, mask=bad)
-    fr, _, fl2 = sep.sum_circle(ref, x, y, radius, mask=bad)
-    ok = (fl1 == 0) & (fl2 == 0) & (fr > 0) & (fs > 0)
+def _flux_ratio(sci, ref, psf_n, psf_r, x, y, bad):
+    """Median science/reference ratio of the PSF-fit fluxes of matched stars, and the number used.
+
+    PSF-fit fluxes (`psf_flux`) are in the normalisation of each image's PSF stamp, which is
+    the one ZOGY's flux zero points refer to; aperture fluxes would be biased by the
+    different fraction of light outside the aperture at different seeing.
+    """
+    fs = psf_flux(sci, psf_n, x, y, mask=bad)
+    fr = psf_flux(ref, psf_r, x, y, mask=bad)
+    ok = np.isfinite(fs) & np.isfinite(fr) & (fr > 0) & (fs > 0)
     if ok.sum() < 3:
         msg = f"subtract: only {int(ok.sum())} stars usable to measure the flux scale; need at least 3"
         raise DataError(msg)
-    return float(np.median(fs[ok] / fr[ok])), int(ok.sum())
+    ratio = fs[ok] / fr[ok]
+    med = np.median(ratio)
+    mad = 1.4826 * np.median(np.abs(ratio - med))
+    keep = np.abs(ratio - med) <= 3 * mad if mad > 0 else np.ones(ratio.size, dtype=bool)
+    return float(np.median(ratio[keep])), int(keep.sum())
 
 
 def _rescale(zres, c):
@@ -204,8 +232,58 @@ def _rescale(zres, c):
                       flux_science=zres.flux_science, flux_reference=zres.flux_reference)
 
 
+def _saturation_levels(science, reference, saturation, sci, ref_aligned, valid):
+    """Saturation level (ADU, background included) of each image, and where it came from."""
+    levels, sources = [], []
+    given = saturation if isinstance(saturation, tuple | list) else (saturation, saturation)
+    for value, ccd, img in ((given[0], science, sci), (given[1], reference, ref_aligned)):
+        if value is not None:
+            levels.append(float(value))
+            sources.append("argument")
+        elif (head := header_float(ccd.meta, _SAT_KEYS)) is not None:
+            levels.append(head)
+            sources.append("header")
+        else:
+            top = float(np.nanmax(np.where(valid, img, -np.inf)))
+            levels.append(top)
+            # without a known level, the maximum is taken as saturated only near a 16-bit ADC's full scale
+            sources.append("image maximum, near 16-bit full scale" if top >= _ADC_FULL_SCALE_FRACTION * 65535
+                           else "image maximum")
+    return levels, sources
+
+
+def _check_subimages(subimages, method):
+    """Validate ``subimages``: None, "auto" or an (n_y, n_x) pair (None for (1, 1))."""
+    if subimages is None:
+        return None
+    if method != "zogy":
+        msg = f"subtract: subimages is for method='zogy' (sfft fits its own spatially varying kernel), got {method!r}"
+        raise ValueError(msg)
+    if isinstance(subimages, str):
+        if subimages != "auto":
+            msg = f"subtract: subimages must be None, 'auto' or (n_y, n_x), got {subimages!r}"
+            raise ValueError(msg)
+        return subimages
+    try:
+        pair = tuple(int(v) for v in subimages)
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2 or min(pair) < 1:
+        msg = f"subtract: subimages must be None, 'auto' or (n_y, n_x) with positive integers, got {subimages!r}"
+        raise ValueError(msg)
+    return None if pair == (1, 1) else pair
+
+
+def _auto_subimages(n, r, stars, shape):
+    """Sub-image grid for ``subimages="auto"``, and the FWHM variation of each image (`fwhm_map`)."""
+    variation = tuple(fwhm_map(img, x, y)[1] for img, (x, y) in zip((n, r), stars, strict=True))
+    if max(variation) <= FWHM_VARIATION:
+        return None, variation
+    return tuple(int(np.clip(math.ceil(side / AUTO_TILE_SIDE), 2, 6)) for side in shape), variation
+
+
 def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63, psf_size=25, gain=None,
-             refine_shift=True, calibrate_noise=True):
+             refine_shift=True, calibrate_noise=True, saturation=None, nonlinear_fraction=0.8, subimages=None):
     """Difference one science image against a reference and find transient candidates.
 
     Steps: (1) align the reference onto the science grid (`astrokit.registration.align_to`);
@@ -213,18 +291,25 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     (3) match bright unsaturated stars and, if ``refine_shift``, fit the affine
     transform between their positions (a shift when fewer than 20 match) and resample
     the reference with it (cubic spline), which removes what the WCS got wrong; the rms
-    of the matched-star offsets left is the astrometric noise; (4) estimate each PSF
+    of the matched-star offsets left is the astrometric noise; then mask (``mask``, bits of
+    `MASK_BITS`) the pixels above ``nonlinear_fraction`` x the saturation level in either
+    image with everything within ``psf_size`` px (saturated or non-linear cores, bleed
+    trails and the PSF-model residuals around them) and the pixels within the kernel
+    half-size of the border or of uncovered pixels; (4) estimate each PSF
     (`estimate_psf`) from the same stars, those selected on both images (each image's
     own selection if fewer than 10 are common); (5) the flux
-    scale is the median science/reference ratio of matched-star aperture fluxes (radius
-    2 x the larger FWHM); (6) run ZOGY [1]_ with source noise (variance = background
-    variance + signal / gain) and astrometric noise; (7) if ``calibrate_noise`` and the
+    scale is the 3-sigma-clipped median science/reference ratio of matched-star PSF-fit
+    fluxes (`psf_flux`, each image with its own PSF: the normalisation ZOGY's flux zero
+    points refer to; aperture fluxes are biased by the seeing difference); (6) run ZOGY
+    [1]_ with source noise (variance = background variance + signal / gain) and
+    astrometric noise, on the whole frame or in sub-images (``subimages``); (7) if ``calibrate_noise`` and the
     robust std of ``D`` is off 1 by more than 5 %, scale both noise models by it (done
     exactly on the ZOGY products, without a second run), then divide ``S_corr`` by its own
     robust std if that is off 1 by more than 2 % (noise shared by the two images, or
     correlated by resampling, is not white in ``D``; the factor is
     ``extra["s_corr_scale"]`` and ``flux_err`` grows with it); (8) extract candidates
-    (`find_candidates`) outside the uncovered area.
+    (`find_candidates`) outside the masked area; those within 3 px of it are flagged
+    (``masked``, ``near_saturated``). ``extra["timings"]`` has the wall time of each step.
 
     Parameters
     ----------
@@ -254,6 +339,23 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     calibrate_noise : bool, optional
         Rescale the noise models so that ``D``, then ``S_corr``, have unit robust standard
         deviation.
+    saturation : float or tuple of float, optional
+        Saturation level (ADU, background included) of the science and the reference. By
+        default the header keys SATURATE/SATLEVEL/MAXLIN, else the image maximum; that
+        maximum is only used to keep saturated stars out of the PSF and flux-scale stars,
+        unless it reaches 90 % of 65535 (a 16-bit converter's full scale), when it is taken
+        as the saturation level for the mask too. Give the level when it is known.
+    nonlinear_fraction : float, optional
+        Pixels above this fraction of the saturation level, in the science or the aligned
+        reference, are saturated or non-linear: they, their bleed trails and everything
+        within ``psf_size`` px are masked (bit ``saturated`` of `MASK_BITS`), since the PSF
+        model does not describe them and ZOGY would leave residuals there that are not noise.
+    subimages : None, "auto" or tuple of int, optional
+        Run ZOGY in ``(n_y, n_x)`` overlapping sub-images, each with PSFs from its own stars
+        (`zogy_subimages`), for a PSF that varies across the field. ``"auto"`` does so when
+        the star FWHM measured in a 3 x 3 grid (`fwhm_map`) varies by more than
+        `FWHM_VARIATION` (10 %) in either image, with sub-images of about `AUTO_TILE_SIDE`
+        (1000) px (2 to 6 per axis); None runs on the whole frame.
 
     Returns
     -------
@@ -267,7 +369,8 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     TypeError
         If ``science`` or ``reference`` is not a `~astropy.nddata.CCDData`.
     ValueError
-        If ``method`` is not one of `METHODS`.
+        If ``method`` is not one of `METHODS`, or ``subimages`` is not None, "auto" or a
+        pair of positive integers small enough for the frame, or is given with ``method="sfft"``.
     MissingExtraError
         If ``method="sfft"`` and sfft is not installed.
     DataError
@@ -289,12 +392,21 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
             msg = (f"subtract: {name} must be an astropy CCDData, got {type(value).__name__}; "
                    "convert with astrokit.io.as_ccddata or CCDData.read(path, unit='adu')")
             raise TypeError(msg)
+    subimages = _check_subimages(subimages, method)
     band_n, band_r = image_band(science), image_band(reference)
     if band_n is not None and band_r is not None and band_n != band_r:
         msg = (f"subtract: the science image is in band {band_n!r} and the reference in band {band_r!r}; "
                "difference images of the same band only (pick a reference of band "
                f"{band_n!r})")
         raise DataError(msg)
+
+    timings = {}
+    clock = [time.perf_counter()]
+
+    def lap(step):
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - clock[0]
+        clock[0] = now
 
     # (1) registration
     ref_aligned, footprint = align_to(reference, science)
@@ -314,10 +426,11 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         sub = np.ascontiguousarray(np.where(bad, np.float32(0), filled - bkg.back()), dtype=np.float32)
         return sub, float(bkg.globalback), float(bkg.globalrms)
 
+    lap("register")
     n, back_n, rms_n = background(sci)
     r, back_r, rms_r = background(ref_aligned)
-    sat_n = header_float(science.meta, _SAT_KEYS) or float(np.nanmax(np.where(valid, sci, -np.inf)))
-    sat_r = header_float(reference.meta, _SAT_KEYS) or float(np.nanmax(np.where(valid, ref_aligned, -np.inf)))
+    (sat_n, sat_r), sat_source = _saturation_levels(science, reference, saturation, sci, ref_aligned, valid)
+    lap("background")
 
     # (3) star matching, shift refinement, astrometric noise
     xn, yn = _stars(n, rms_n, bad, sat_n - back_n)
@@ -357,9 +470,29 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
                "the registration probably failed")
         raise DataError(msg)
     sigma_ast = (res.sigma_x, res.sigma_y)
+    lap("refine_registration")
+
+    # masks: no data, saturated/non-linear cores grown by psf_size, edges by the kernel half-size
+    hot = np.zeros(bad.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for img, level, source in ((sci, sat_n, sat_source[0]), (ref_aligned, sat_r, sat_source[1])):
+            if source != "image maximum":  # a level that is known, or a maximum at the ADC's full scale
+                hot |= img > nonlinear_fraction * level
+    saturated = grow_mask(hot & valid, psf_size) & valid
+    border = np.zeros(bad.shape, dtype=bool)
+    border[[0, -1], :] = True
+    border[:, [0, -1]] = True
+    edge = grow_mask(bad | border, psf_size // 2 + 1) & valid
+    inner = valid & ~edge & ~saturated
+    bits = {name: bit for bit, (name, _) in MASK_BITS.items()}
+    mask = np.zeros(bad.shape, dtype=np.uint8)
+    mask[bad] |= bits["no_data"]
+    mask[saturated] |= bits["saturated"]
+    mask[edge] |= bits["edge"]
 
     # (4) PSFs
-    positions = _common_psf_stars(n, r, bad, psf_size, (rms_n, rms_r), (sat_n - back_n, sat_r - back_r))
+    common = _common_psf_stars(n, r, bad, psf_size, (rms_n, rms_r), (sat_n - back_n, sat_r - back_r), n_max=None)
+    positions = None if common is None else (common[0][:80], common[1][:80])
     psfs = []
     for name, img, rms, sat in (("science", n, rms_n, sat_n - back_n), ("reference", r, rms_r, sat_r - back_r)):
         try:
@@ -369,26 +502,26 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
             msg = f"subtract: cannot estimate the PSF of the {name} image: {exc}"
             raise DataError(msg) from exc
     (psf_n, fwhm_n), (psf_r, fwhm_r) = psfs
+    lap("psf")
 
     # (5) flux scale from matched stars
     i_n, i_r = match_positions(xn, yn, xr, yr, max_separation=2.0)
-    flux_scale, n_flux = _flux_ratio(n, r, xn[i_n], yn[i_n], 2.0 * max(fwhm_n, fwhm_r), bad)
+    flux_scale, n_flux = _flux_ratio(n, r, psf_n, psf_r, xn[i_n], yn[i_n], bad)
 
     # (6) ZOGY with source and astrometric noise
     gains = gain if isinstance(gain, tuple | list) else (gain, gain)
     g_n = gains[0] or header_float(science.meta, _GAIN_KEYS) or _effective_gain(back_n, rms_n)
     g_r = gains[1] or header_float(reference.meta, _GAIN_KEYS) or _effective_gain(back_r, rms_r)
 
-    def run(scale):
-        var_n = rms_n**2 + np.clip(n, 0, None) / g_n if g_n else None
-        var_r = rms_r**2 + np.clip(r, 0, None) / g_r if g_r else None
-        return zogy(n, r, psf_n, psf_r, sigma_science=rms_n * scale, sigma_reference=rms_r * scale,
-                    flux_science=flux_scale, flux_reference=1.0, sigma_astrometric=sigma_ast,
-                    var_science=None if var_n is None else var_n * scale**2,
-                    var_reference=None if var_r is None else var_r * scale**2)
+    var_n = rms_n**2 + np.clip(n, 0, None) / np.float32(g_n) if g_n else None
+    var_r = rms_r**2 + np.clip(r, 0, None) / np.float32(g_r) if g_r else None
+    fwhm_variation = None
+    if subimages == "auto":
+        subimages, fwhm_variation = _auto_subimages(n, r, ((xn, yn), (xr, yr)), sci.shape)
+    lap("flux_scale")
 
-    inner = valid & ~ndimage.binary_dilation(bad, iterations=psf_size // 2 + 1)
     noise_scale = 1.0
+    tiles = None
     if method == "sfft":
         lone_n = np.setdiff1d(np.arange(len(xn)), i_n)
         lone_r = np.setdiff1d(np.arange(len(xr)), i_r)
@@ -396,9 +529,20 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         zres = sfft_difference(n, r, psf_n, psf_r, fwhm_science=fwhm_n, fwhm_reference=fwhm_r,
                                flux_scale=flux_scale, valid=inner, exclude=exclude)
         first_noise = 1.0
-    else:
-        zres = run(1.0)
+    elif subimages is None:
+        zres = zogy(n, r, psf_n, psf_r, sigma_science=rms_n, sigma_reference=rms_r, flux_science=flux_scale,
+                    flux_reference=1.0, sigma_astrometric=sigma_ast, var_science=var_n, var_reference=var_r)
         first_noise = _robust_std(zres.D[inner])
+    else:
+        stars = common if common is not None else (xn[i_n], yn[i_n])
+        margin = 2 * (psf_size // 2 + 1) + math.ceil(3 * max(fwhm_n, fwhm_r))
+        zres, tiles = zogy_subimages(
+            n, r, ((psf_n, fwhm_n), (psf_r, fwhm_r)), n_tiles=subimages, margin=margin, positions=stars, bad=bad,
+            psf_size=psf_size, rms=(rms_n, rms_r), saturation=(sat_n - back_n, sat_r - back_r),
+            sigma_science=rms_n, sigma_reference=rms_r, flux_science=flux_scale, sigma_astrometric=sigma_ast,
+            var_science=var_n, var_reference=var_r)
+        first_noise = _robust_std(zres.D[inner])
+    lap("zogy")
     if calibrate_noise and np.isfinite(first_noise) and abs(first_noise - 1) > 0.05:
         noise_scale = first_noise
         zres = _rescale(zres, noise_scale)
@@ -414,13 +558,14 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
                               F_D=zres.F_D, F_S=zres.F_S, V_S=zres.V_S * np.float32(s_std**2),
                               V_ast=zres.V_ast * np.float32(s_std**2), flux_science=zres.flux_science,
                               flux_reference=zres.flux_reference)
+    lap("calibrate_noise")
 
     # (8) candidates
     cand_mask = ~inner
     zres.D[bad] = np.nan
     zres.S_corr[cand_mask] = np.nan
     cands = find_candidates(zres, np.where(bad, np.nan, n), np.where(bad, np.nan, r), threshold=threshold,
-                            cutout_size=cutout_size, mask=cand_mask, bright_level=None)
+                            cutout_size=cutout_size, mask=cand_mask, bright_level=None, saturated=saturated)
     ra = dec = np.full(len(cands), np.nan)
     wcs = science.wcs
     if wcs is not None and wcs.has_celestial and len(cands):
@@ -432,14 +577,19 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     cands["ra"].unit = "deg"
     cands["dec"].unit = "deg"
 
+    lap("candidates")
+    masked_fraction = {name: float(np.mean((mask & bit) > 0)) for bit, (name, _) in MASK_BITS.items()}
     return DifferenceResult(
         difference=zres.D, s_corr=zres.S_corr, psf_science=psf_n, psf_reference=psf_r,
         fwhm_science=fwhm_n, fwhm_reference=fwhm_r, flux_scale=flux_scale,
         diff_noise=_robust_std(zres.D[inner]), noise_scale=noise_scale, alignment_rms=res.rms,
         sigma_astrometric=sigma_ast, reference_aligned=ref_aligned, candidates=cands,
         background_science=back_n, background_reference=back_r, sigma_science=rms_n * noise_scale,
-        sigma_reference=rms_r * noise_scale, method=method,
+        sigma_reference=rms_r * noise_scale, method=method, mask=mask, subimages=subimages,
         extra={"gain_science": g_n, "gain_reference": g_r, "shift_refinement": shift_applied,
                "refinement": coeffs, "n_flux_stars": n_flux, "s_corr_scale": s_corr_scale,
-               "n_matched": res.n_matched, "F_D": zres.F_D, "F_S": zres.F_S, "zogy": zres},
+               "n_matched": res.n_matched, "F_D": zres.F_D, "F_S": zres.F_S, "zogy": zres,
+               "saturation": {"science": sat_n, "reference": sat_r, "source": tuple(sat_source)},
+               "masked_fraction": masked_fraction, "fwhm_variation": fwhm_variation, "tiles": tiles,
+               "timings": timings},
     )

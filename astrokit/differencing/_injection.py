@@ -9,6 +9,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy import ndimage
 
+from astrokit.differencing._psf import normalised_psf
 from astrokit.exceptions import DataError
 
 __all__ = ["inject_sources", "make_epoch", "shifted_psf"]
@@ -75,12 +76,7 @@ def inject_sources(data, psf, x, y, flux):
     except ValueError as exc:
         msg = f"inject_sources: x, y and flux must have the same length ({exc})"
         raise ValueError(msg) from exc
-    psf = np.asarray(psf, dtype=float)
-    total = psf.sum()
-    if not np.isfinite(total) or total <= 0:
-        msg = "inject_sources: the PSF must have a finite, positive sum"
-        raise ValueError(msg)
-    psf = psf / total
+    psf = normalised_psf(psf, "inject_sources")
     ny, nx = out.shape
     pad = 2
     for xi, yi, fi in zip(x.ravel(), y.ravel(), flux.ravel(), strict=True):

@@ -17,7 +17,8 @@ def _gaussian(fwhm, size=21):
 
 
 def _stats(img):
-    good = img[np.isfinite(img)]
+    good = np.asarray(img, dtype=float)  # float64: squares of float32 stamp values overflow
+    good = good[np.isfinite(good)]
     _, med, std = sigma_clipped_stats(good, sigma=3.0)
     return float(med), float(max(std, 1e-6))
 
@@ -34,7 +35,8 @@ def stamp_difference(science, template, *, centre_radius=6.0, fwhms=None, flux_s
     Parameters
     ----------
     science, template : 2D ndarray, shape (n, n)
-        Aligned stamps (ADU); NaN pixels are set to the background.
+        Aligned stamps (ADU); NaN pixels and masked pixels stored as +-FLT_MAX (|value| >
+        1e30) are set to the background.
     centre_radius : float, optional
         Pixels within this radius of the centre are left out of the fit (px).
     fwhms : 1D array-like, optional
@@ -54,8 +56,10 @@ def stamp_difference(science, template, *, centre_radius=6.0, fwhms=None, flux_s
     ----------
     .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27
     """
-    n_img = np.asarray(science, dtype=float)
-    r_img = np.asarray(template, dtype=float)
+    n_img = np.array(science, dtype=float)
+    r_img = np.array(template, dtype=float)
+    for img in (n_img, r_img):  # masked pixels written as -FLT_MAX (ZTF template stamps): missing, not data
+        img[np.abs(img) > 1e30] = np.nan
     bn, sn = _stats(n_img)
     br, sr = _stats(r_img)
     n = np.where(np.isfinite(n_img), n_img - bn, 0.0)

@@ -1,13 +1,16 @@
 """ZOGY image subtraction (Zackay, Ofek & Gal-Yam 2016): pure array code."""
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
 
-__all__ = ["ZogyResult", "pad_psf", "zogy"]
+__all__ = ["ZogyResult", "fft_shape", "pad_psf", "zogy"]
 
-_WORKERS = -1  # scipy.fft: use all cores
+# scipy.fft threads: all cores, unless the process is limited to fewer (a Dask worker sets OMP_NUM_THREADS=1,
+# so that N single-threaded workers share N cores instead of each using all of them).
+_WORKERS = int(os.environ.get("ASTROKIT_FFT_WORKERS") or os.environ.get("OMP_NUM_THREADS") or -1)
 
 
 @dataclass
@@ -91,11 +94,79 @@ def pad_psf(psf, shape):
 
 
 def _prepare(image, name):
-    image = np.asarray(image, dtype=float)
+    image = np.asarray(image)
     if image.ndim != 2:
         msg = f"zogy: {name} must be a 2D array, got shape {image.shape}"
         raise ValueError(msg)
-    return np.where(np.isfinite(image), image, 0.0)
+    image = image.astype(np.float32, copy=False)
+    finite = np.isfinite(image)
+    if not finite.all():
+        image = np.where(finite, image, np.float32(0))
+    return image
+
+
+def fft_shape(shape):
+    """FFT size for an image: each axis as is, or zero-padded to a fast length if it has a prime factor above 11.
+
+    The padded length is the next 2-3-5-smooth one (`scipy.fft.next_fast_len`); the
+    padding is zeros, so the image does not wrap around onto itself there.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)`` of the image.
+
+    Returns
+    -------
+    tuple of int
+        ``(my, mx)``, with ``my >= ny`` and ``mx >= nx`` (`scipy.fft.next_fast_len`).
+    """
+    return tuple(n if sfft.next_fast_len(n) == n else sfft.next_fast_len(n, real=True) for n in shape)
+
+
+def _kernel_shape(psf_shapes, shape):
+    """Grid on which the (compact) ZOGY kernels are computed in real space: >= 4 PSF sizes, at most the image."""
+    k = max(max(s) for s in psf_shapes)
+    side = sfft.next_fast_len(max(4 * k, 64), real=True)
+    return tuple(min(side, n) for n in shape)
+
+
+def _centred(kernel_hat, shape, k):
+    """Real-space kernel of a half spectrum on grid ``shape``, cut to ``(k, k)`` around its centre."""
+    img = sfft.irfft2(kernel_hat, s=shape, workers=_WORKERS)
+    return np.roll(img, (k // 2, k // 2), axis=(0, 1))[:k, :k]
+
+
+def _kernels(psf_science, psf_reference, sn, sr, fn, fr, shape):
+    """ZOGY kernels on a small grid: ``k_n``, ``k_r`` (real space, origin at (0, 0)), ``F_S`` and ``P_D``.
+
+    All four depend on the PSFs only and are compact (a few PSF widths), so a grid of ~4 PSF
+    sizes holds them exactly, at a fraction of the cost of full-image transforms.
+    """
+    grid = _kernel_shape((np.shape(psf_science), np.shape(psf_reference)), shape)
+    Pn = sfft.rfft2(pad_psf(psf_science, grid), workers=_WORKERS)
+    Pr = sfft.rfft2(pad_psf(psf_reference, grid), workers=_WORKERS)
+    abs_pn2, abs_pr2 = np.abs(Pn) ** 2, np.abs(Pr) ** 2
+    den = sn**2 * fr**2 * abs_pr2 + sr**2 * fn**2 * abs_pn2
+    den = np.maximum(den, 1e-30 * den.max())
+    F_D = fr * fn / np.sqrt(sn**2 * fr**2 + sr**2 * fn**2)
+    kn = sfft.irfft2(fn * fr**2 * np.conj(Pn) * abs_pr2 / den, s=grid, workers=_WORKERS)
+    kr = sfft.irfft2(fr * fn**2 * np.conj(Pr) * abs_pn2 / den, s=grid, workers=_WORKERS)
+    F_S = float(sfft.irfft2(fn**2 * fr**2 * abs_pn2 * abs_pr2 / den, s=grid, workers=_WORKERS)[0, 0])
+    k = max(np.shape(psf_science)[0], np.shape(psf_reference)[0])
+    k = min(k, shape[0], shape[1])
+    P_D = _centred(fr * fn * Pr * Pn / (F_D * np.sqrt(den)), grid, k)
+    return kn, kr, F_D, F_S, P_D
+
+
+def _embed(kernel, shape):
+    """Put a small kernel with its origin at (0, 0) (wrapped) onto a larger grid, keeping the wrap."""
+    ky, kx = kernel.shape
+    out = np.zeros(shape, dtype=np.float32)
+    hy, hx = ky // 2, kx // 2
+    rolled = np.roll(kernel, (hy, hx), axis=(0, 1))  # centre at (hy, hx)
+    out[:ky, :kx] = rolled
+    return np.roll(out, (-hy, -hx), axis=(0, 1))
 
 
 def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma_reference,
@@ -115,6 +186,13 @@ def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma
     and ``S_corr = S / sqrt(V(S_N) + V(S_R) + V_ast(S_N) + V_ast(S_R))`` (eqs. 25-33), where
     ``V(S_N) = V_n (x) k_n^2`` uses the variance image when given (source noise) and the
     astrometric terms are ``sigma_x^2 (dS/dx)^2 + sigma_y^2 (dS/dy)^2``.
+
+    The transforms are single-precision real FFTs (`scipy.fft.rfft2`, all cores); an
+    axis whose length has a prime factor above 11 is zero-padded to a fast length
+    (`fft_shape`). The image spectra are computed once and shared by ``D`` and ``S``; the
+    kernels ``k_n``, ``k_r``, ``P_D`` and ``F_S``, which depend on the PSFs only, are
+    computed on a small grid (4 PSF sizes), and the two variance convolutions share one
+    inverse transform.
 
     Parameters
     ----------
@@ -146,8 +224,8 @@ def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma
     Raises
     ------
     ValueError
-        If the images differ in shape, are not 2D, a PSF is larger than the images,
-        or a noise or flux value is not positive.
+        If the images (or variance images) differ in shape, are not 2D, a PSF is larger
+        than the images, or a noise or flux value is not positive.
 
     References
     ----------
@@ -164,59 +242,116 @@ def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma
             msg = f"zogy: {name} must be a finite positive number, got {value!r}"
             raise ValueError(msg)
     shape = N.shape
+    ny, nx = shape
+    grid = fft_shape(shape)
     sn, sr = float(sigma_science), float(sigma_reference)
     fn, fr = float(flux_science), float(flux_reference)
+    f32 = np.float32
 
     def fft(a):
-        return sfft.rfft2(a, workers=_WORKERS)
+        return sfft.rfft2(a, s=grid, workers=_WORKERS)
 
     def ifft(a):
-        return sfft.irfft2(a, s=shape, workers=_WORKERS)
+        return sfft.irfft2(a, s=grid, workers=_WORKERS, overwrite_x=True)[:ny, :nx]
 
-    Pn = fft(pad_psf(psf_science, shape))
-    Pr = fft(pad_psf(psf_reference, shape))
-    Nh, Rh = fft(N), fft(R)
-    abs_pn2, abs_pr2 = np.abs(Pn) ** 2, np.abs(Pr) ** 2
+    kn, kr, F_D, F_S, P_D_img = _kernels(psf_science, psf_reference, sn, sr, fn, fr, shape)
+
+    # Coefficients of the image spectra, from the PSF spectra in double precision (the PSF
+    # spectra span many decades; the ratios below do not) and stored as complex64.
+    Pn = sfft.rfft2(pad_psf(psf_science, grid), workers=_WORKERS)
+    Pr = sfft.rfft2(pad_psf(psf_reference, grid), workers=_WORKERS)
+    abs_pn2 = Pn.real**2 + Pn.imag**2
+    abs_pr2 = Pr.real**2 + Pr.imag**2
     den = sn**2 * fr**2 * abs_pr2 + sr**2 * fn**2 * abs_pn2
-    den = np.maximum(den, 1e-30 * den.max())
-    sqrt_den = np.sqrt(den)
+    np.maximum(den, 1e-30 * den.max(), out=den)
+    inv_sqrt = 1.0 / np.sqrt(den)
+    c64 = np.complex64
+    d_n = (fr * inv_sqrt * Pr).astype(c64)  # D = d_n N - d_r R   (eq. 13)
+    d_r = (fn * inv_sqrt * Pn).astype(c64)
+    inv_den = np.square(inv_sqrt, out=inv_sqrt)
+    abs_pr2 *= inv_den
+    abs_pn2 *= inv_den
+    del inv_den, den
+    k_n = np.conj(Pn, out=Pn)
+    k_n *= abs_pr2
+    k_n = (fn * fr**2 * k_n).astype(c64)  # S = k_n N - k_r R   (eq. 17)
+    k_r = np.conj(Pr, out=Pr)
+    k_r *= abs_pn2
+    k_r = (fr * fn**2 * k_r).astype(c64)
+    del Pn, Pr, abs_pn2, abs_pr2
 
-    F_D = fr * fn / np.sqrt(sn**2 * fr**2 + sr**2 * fn**2)
-    D = ifft((fr * Pr * Nh - fn * Pn * Rh) / sqrt_den)
-    P_D_hat = fr * fn * Pr * Pn / (F_D * sqrt_den)
-    kn_hat = fn * fr**2 * np.conj(Pn) * abs_pr2 / den
-    kr_hat = fr * fn**2 * np.conj(Pr) * abs_pn2 / den
-    S_N = ifft(kn_hat * Nh)
-    S_R = ifft(kr_hat * Rh)
-    S = S_N - S_R
-    F_S = float(ifft(fn**2 * fr**2 * abs_pn2 * abs_pr2 / den)[0, 0])
-
-    kn = ifft(kn_hat)
-    kr = ifft(kr_hat)
-    if var_science is None:
-        V_N = np.full(shape, sn**2 * np.sum(kn**2))
-    else:
-        V_N = ifft(fft(_prepare(var_science, "var_science")) * fft(kn**2))
-    if var_reference is None:
-        V_R = np.full(shape, sr**2 * np.sum(kr**2))
-    else:
-        V_R = ifft(fft(_prepare(var_reference, "var_reference")) * fft(kr**2))
-    V_S = np.maximum(V_N + V_R, 0.0)
-
+    Nh, Rh = fft(N), fft(R)
+    D_hat = d_n * Nh
+    D_hat -= d_r * Rh
+    del d_n, d_r
+    D = ifft(D_hat)
+    del D_hat
+    Nh *= k_n
+    Rh *= k_r
+    del k_n, k_r
     sx, sy = (float(v) for v in sigma_astrometric)
-    V_ast = np.zeros(shape)
+    if sx > 0 or sy > 0:  # the astrometric term needs S_N and S_R apart
+        S_N = ifft(Nh)
+        S_R = ifft(Rh)
+        S = S_N - S_R
+    else:
+        Nh -= Rh
+        S = ifft(Nh)
+    del Nh, Rh
+
+    # Variance of S (eqs. 26-29): V_n (x) k_n^2 + V_r (x) k_r^2, one inverse transform for both.
+    kn2, kr2 = (kn**2).astype(f32), (kr**2).astype(f32)
+    V_S = np.zeros(shape, dtype=f32)
+    spectrum = None
+    for var, k2, sigma, name in ((var_science, kn2, sn, "var_science"), (var_reference, kr2, sr, "var_reference")):
+        if var is None:
+            V_S += f32(sigma**2 * k2.sum(dtype=float))
+            continue
+        var = _prepare(var, name)
+        if var.shape != shape:
+            msg = f"zogy: {name} has shape {var.shape}, expected {shape} (that of the images)"
+            raise ValueError(msg)
+        term = fft(var)
+        term *= fft(_embed(k2, grid))
+        if spectrum is None:
+            spectrum = term
+        else:
+            spectrum += term
+    if spectrum is not None:
+        V_S += ifft(spectrum)
+    np.maximum(V_S, f32(0), out=V_S)
+
+    V_ast = np.zeros(shape, dtype=f32)
     if sx > 0 or sy > 0:
         for img in (S_N, S_R):
             gy, gx = np.gradient(img)
-            V_ast += sx**2 * gx**2 + sy**2 * gy**2
+            V_ast += f32(sx**2) * gx**2
+            V_ast += f32(sy**2) * gy**2
+        del S_N, S_R
 
     S_corr = S / np.sqrt(V_S + V_ast)
+    return ZogyResult(D=np.ascontiguousarray(D), P_D=P_D_img.astype(f32), S=np.ascontiguousarray(S), S_corr=S_corr,
+                      F_D=float(F_D), F_S=F_S, V_S=V_S, V_ast=V_ast, flux_science=fn, flux_reference=fr)
 
-    k = max(np.shape(psf_science)[0], np.shape(psf_reference)[0])
-    k = min(k, shape[0], shape[1])
-    P_D_img = np.roll(ifft(P_D_hat), (k // 2, k // 2), axis=(0, 1))[:k, :k]
 
-    f32 = np.float32
-    return ZogyResult(D=D.astype(f32), P_D=P_D_img.astype(f32), S=S.astype(f32), S_corr=S_corr.astype(f32),
-                      F_D=float(F_D), F_S=F_S, V_S=V_S.astype(f32), V_ast=V_ast.astype(f32),
-                      flux_science=fn, flux_reference=fr)
+def _zogy_reference(N, R, psf_n, psf_r, sn, sr, fn, var_n, var_r, sigma_astrometric):
+    """Textbook ZOGY in double precision on the image grid (``F_r = 1``), eqs. 13-33 of [1]_.
+
+    Every quantity with its own full-size transforms, as astrokit computed it before the
+    single-precision `zogy`: the baseline that tests and benchmarks/bench_zogy.py compare
+    `zogy` with. Returns ``(D, S, S_corr)`` as float64 arrays.
+    """
+    shape = np.shape(N)
+    fft = lambda a: sfft.rfft2(np.asarray(a, dtype=float), workers=_WORKERS)  # noqa: E731
+    ifft = lambda a: sfft.irfft2(a, s=shape, workers=_WORKERS)  # noqa: E731
+    Pn, Pr = fft(pad_psf(psf_n, shape)), fft(pad_psf(psf_r, shape))
+    den = sn**2 * np.abs(Pr) ** 2 + sr**2 * fn**2 * np.abs(Pn) ** 2
+    D = ifft((Pr * fft(N) - fn * Pn * fft(R)) / np.sqrt(den))
+    kn, kr = fn * np.conj(Pn) * np.abs(Pr) ** 2 / den, fn**2 * np.conj(Pr) * np.abs(Pn) ** 2 / den
+    S_N, S_R = ifft(kn * fft(N)), ifft(kr * fft(R))
+    V = ifft(fft(var_n) * fft(ifft(kn) ** 2)) + ifft(fft(var_r) * fft(ifft(kr) ** 2))
+    for img in (S_N, S_R):
+        gy, gx = np.gradient(img)
+        V = V + sigma_astrometric[0] ** 2 * gx**2 + sigma_astrometric[1] ** 2 * gy**2
+    S = S_N - S_R
+    return D, S, S / np.sqrt(V)

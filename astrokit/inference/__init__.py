@@ -1,9 +1,14 @@
-"""Real-bogus classification of difference-image candidates: CNN, training sets, model registry.
+"""Real-bogus classification of difference-image candidates: CNN, U-Net, training sets, model registry.
 
 The classifier is a small braai-like VGG network (Duev et al. 2019, MNRAS
-489, 3582) on 63x63 science/reference/difference triplets. Training sets are
-made from a real frame as "real sky, synthetic epochs" with injected point
-sources (see DATA.md). TensorFlow is imported only when a function needs it
+489, 3582) on 63x63 science/reference/difference triplets, scored in batches
+through a traced model call (`score_triplets`, `score_candidates`). Training
+and evaluation sets are made from real frames as "real sky, synthetic epochs"
+with injected point sources (see DATA.md), the evaluation set from sky never
+trained on (`build_default_sets`). `fine_tune_head` and
+`cross_validated_scores` transfer a model to another survey's labelled
+triplets (ZTF alerts); `build_unet` segments transients on difference images.
+TensorFlow is imported only when a function needs it
 (``pip install 'astrokit[ml]'``), so importing this package is cheap.
 """
 
@@ -13,17 +18,42 @@ import os
 # notebooks and logs unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from astrokit.inference._finetune import (
+    cross_validated_scores,
+    fine_tune_head,
+    fine_tune_on_alerts,
+    load_alert_triplets,
+)
 from astrokit.inference._metrics import (
     average_precision,
     calibration_curve,
+    compare_scores,
+    confusion_matrix,
     evaluate_scores,
     fpr_at_fnr,
     roc_auc,
+    roc_auc_interval,
 )
 from astrokit.inference._model import augment_dataset, build_real_bogus_model, normalise_triplets
 from astrokit.inference._registry import list_models, load_model, promote, promoted_version, save_model
-from astrokit.inference._score import default_model_path, load_default_model, score_triplets
-from astrokit.inference._train import split_indices, train_default, train_into_registry, train_real_bogus
+from astrokit.inference._score import (
+    check_triplets,
+    default_model_path,
+    default_model_version,
+    load_default_model,
+    predict_batches,
+    score_candidates,
+    score_triplets,
+)
+from astrokit.inference._train import (
+    DEFAULT_FRAMES,
+    build_default_sets,
+    default_frames,
+    split_indices,
+    train_default,
+    train_into_registry,
+    train_real_bogus,
+)
 from astrokit.inference._training_set import (
     ORIGINS,
     TrainingSet,
@@ -32,32 +62,66 @@ from astrokit.inference._training_set import (
     load_training_set,
     save_training_set,
 )
+from astrokit.inference._unet import (
+    SegmentationSet,
+    build_segmentation_set,
+    build_unet,
+    compare_with_s_corr,
+    mask_candidates,
+    normalise_tiles,
+    segment_image,
+    train_unet,
+    train_unet_into_registry,
+)
 
 __all__ = [
+    "DEFAULT_FRAMES",
     "ORIGINS",
+    "SegmentationSet",
     "TrainingSet",
     "augment_dataset",
     "average_precision",
+    "build_default_sets",
     "build_real_bogus_model",
+    "build_segmentation_set",
     "build_training_set",
+    "build_unet",
     "calibration_curve",
+    "check_triplets",
+    "compare_scores",
+    "compare_with_s_corr",
+    "confusion_matrix",
+    "cross_validated_scores",
     "cutout_triplets",
+    "default_frames",
     "default_model_path",
+    "default_model_version",
     "evaluate_scores",
+    "fine_tune_head",
+    "fine_tune_on_alerts",
     "fpr_at_fnr",
     "list_models",
+    "load_alert_triplets",
     "load_default_model",
     "load_model",
     "load_training_set",
+    "mask_candidates",
+    "normalise_tiles",
     "normalise_triplets",
+    "predict_batches",
     "promote",
     "promoted_version",
     "roc_auc",
+    "roc_auc_interval",
     "save_model",
     "save_training_set",
+    "score_candidates",
     "score_triplets",
+    "segment_image",
     "split_indices",
     "train_default",
     "train_into_registry",
     "train_real_bogus",
+    "train_unet",
+    "train_unet_into_registry",
 ]

@@ -6,7 +6,8 @@ model is judged by are written out here, each with its formula.
 
 import numpy as np
 
-__all__ = ["average_precision", "calibration_curve", "evaluate_scores", "fpr_at_fnr", "roc_auc"]
+__all__ = ["average_precision", "calibration_curve", "compare_scores", "confusion_matrix", "evaluate_scores",
+           "fpr_at_fnr", "roc_auc", "roc_auc_interval"]
 
 
 def _check(y_true, y_score):
@@ -254,3 +255,134 @@ def evaluate_scores(y_true, y_score, *, n_bins=10):
         "n_eval": int(y.size),
         "n_eval_real": int(y.sum()),
     }
+
+
+def roc_auc_interval(y_true, y_score, *, n_boot=2000, level=0.95, seed=0):
+    """ROC AUC with a percentile bootstrap confidence interval.
+
+    The samples are resampled with replacement ``n_boot`` times, stratified
+    by class (each resample keeps the numbers of real and bogus samples, so
+    every resample has both classes), and the AUC of each resample is
+    computed with `roc_auc`; the interval is given by the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of these.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Scores, higher meaning more likely real.
+    n_boot : int
+        Number of bootstrap resamples.
+    level : float
+        Confidence level of the interval, in (0, 1).
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    auc, lo, hi : float
+        The AUC of the data and the bounds of its interval.
+
+    Raises
+    ------
+    ValueError
+        As `roc_auc`, or if ``level`` is not in (0, 1) or ``n_boot`` < 1.
+
+    References
+    ----------
+    .. [1] Efron & Tibshirani 1993, An Introduction to the Bootstrap (percentile interval)
+    .. [2] Hanley & McNeil 1982, Radiology 143, 29 (the AUC as a Mann-Whitney statistic)
+    """
+    if not 0.0 < level < 1.0 or int(n_boot) < 1:
+        msg = f"level must be in (0, 1) and n_boot >= 1, got level={level}, n_boot={n_boot}"
+        raise ValueError(msg)
+    y, s = _check(y_true, y_score)
+    auc = roc_auc(y, s)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    boots = np.empty(int(n_boot))
+    for b in range(int(n_boot)):
+        idx = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        boots[b] = roc_auc(y[idx], s[idx])
+    lo, hi = np.quantile(boots, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return auc, float(lo), float(hi)
+
+
+def confusion_matrix(y_true, y_score, *, threshold=0.5):
+    """Count true/false positives and negatives at a score threshold.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Scores; ``score >= threshold`` is called real.
+    threshold : float
+        Decision threshold.
+
+    Returns
+    -------
+    dict
+        ``tp`` (real called real), ``fn`` (real called bogus), ``fp`` (bogus
+        called real), ``tn`` (bogus called bogus), as int.
+
+    Raises
+    ------
+    ValueError
+        If lengths differ, labels are not 0/1 or scores are not finite.
+
+    References
+    ----------
+    .. [1] Fawcett 2006, Pattern Recognition Letters 27, 861 (ROC analysis)
+    """
+    y = np.asarray(y_true).ravel()
+    s = np.asarray(y_score, dtype=float).ravel()
+    if y.shape != s.shape or not np.all(np.isin(y, (0, 1))) or not np.all(np.isfinite(s)):
+        msg = "y_true must be 0/1 and y_score finite, with the same length"
+        raise ValueError(msg)
+    y, called = y.astype(bool), s >= threshold
+    return {"tp": int(np.sum(y & called)), "fn": int(np.sum(y & ~called)), "fp": int(np.sum(~y & called)),
+            "tn": int(np.sum(~y & ~called))}
+
+
+def compare_scores(y_true, scores, *, threshold=0.5, n_boot=2000, seed=0):
+    """One row per set of scores: ROC AUC with its bootstrap interval, AUCPR and the confusion matrix.
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    scores : dict of str to 1D array-like, each of shape (N,)
+        Named scores of the same samples (e.g. a model before and after fine-tuning).
+    threshold : float
+        Threshold of the confusion matrix.
+    n_boot : int
+        Bootstrap resamples of the AUC interval (`roc_auc_interval`).
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the names; columns ``roc_auc``, ``auc_lo_95``, ``auc_hi_95``,
+        ``average_precision``, ``tp``, ``fn``, ``fp``, ``tn``.
+
+    Raises
+    ------
+    ValueError
+        As `roc_auc_interval`.
+
+    References
+    ----------
+    .. [1] Efron & Tibshirani 1993, An Introduction to the Bootstrap
+    """
+    import pandas as pd
+
+    rows = {}
+    for name, s in scores.items():
+        auc, lo, hi = roc_auc_interval(y_true, s, n_boot=n_boot, seed=seed)
+        rows[name] = {"roc_auc": auc, "auc_lo_95": lo, "auc_hi_95": hi,
+                      "average_precision": average_precision(y_true, s),
+                      **confusion_matrix(y_true, s, threshold=threshold)}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -10,11 +10,14 @@ __all__ = ["augment_dataset", "build_real_bogus_model", "normalise_triplets"]
 def normalise_triplets(cutouts):
     """Normalise each stamp of science/reference/difference triplets independently.
 
-    For every triplet and every channel: NaN and infinite pixels are replaced by
-    the stamp's median of finite pixels, the median is subtracted, and the
+    For every triplet and every channel: NaN and infinite pixels, and
+    masked-pixel sentinels of absolute value >= 1e30 (ZTF stamps use
+    3.4e38), are replaced by the stamp's median of the other pixels, the median is subtracted, and the
     stamp is divided by its L2 norm (braai divides by the L2 norm [1]_;
     subtracting the median first removes the sky level, which differs between
-    surveys). Stamps that are constant or entirely NaN become zeros.
+    surveys). Stamps that are constant or entirely NaN become zeros. The
+    median of a finite stamp is found by selection (``np.partition``, O(n)),
+    not by sorting, so that normalising is not the bottleneck of scoring.
 
     Parameters
     ----------
@@ -36,24 +39,56 @@ def normalise_triplets(cutouts):
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     """
-    x = np.asarray(cutouts, dtype=np.float64)
+    x = np.asarray(cutouts, dtype=np.float32)
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[-1] != 3:
         msg = f"cutouts must have shape (N, ny, nx, 3) (science, reference, difference), got {x.shape}"
         raise ValueError(msg)
-    x = np.where(np.isfinite(x), x, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
+    out = np.empty(x.shape, dtype=np.float32)
+    for start in range(0, x.shape[0], _CHUNK):  # chunks that stay in the CPU cache
+        out[start:start + _CHUNK] = _normalise_chunk(x[start:start + _CHUNK])
+    return out
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN stamps
-            med = np.nanmedian(x, axis=(1, 2), keepdims=True)
-    med = np.where(np.isfinite(med), med, 0.0)
-    x = np.where(np.isnan(x), med, x) - med
-    norm = np.sqrt(np.sum(x * x, axis=(1, 2), keepdims=True))
-    out = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-    return out.astype(np.float32)
+
+_CHUNK = 128
+
+#: Pixel values at or above this magnitude are masked-pixel sentinels, treated like NaN.
+MISSING_ABOVE = 1e30
+
+
+def _normalise_chunk(x):
+    """`normalise_triplets` of a (n, ny, nx, nc) float32 array, n small."""
+    n, ny, nx, nc = x.shape
+    npix = ny * nx
+    if npix == 0:
+        return np.zeros(x.shape, dtype=np.float32)
+    s = np.ascontiguousarray(np.moveaxis(x, -1, 1), dtype=np.float32).reshape(n * nc, npix)  # a copy
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(s) < MISSING_ABOVE)  # NaN, inf and masked-pixel sentinels (ZTF uses +-3.4e38)
+    has_bad = bad.any(axis=1)
+    med = np.zeros(n * nc, dtype=np.float32)
+    k = npix // 2
+    good = ~has_bad
+    part = s[good] if has_bad.any() else s.copy()
+    part.partition(k, axis=1)
+    med[good] = part[:, k]
+    if npix % 2 == 0:  # even size: mean of the two central values
+        med[good] = 0.5 * (med[good] + part[:, :k].max(axis=1))
+    if has_bad.any():
+        # median of the finite pixels: sort with the missing ones last (+inf), take the middle of the finite
+        rows = np.where(bad[has_bad], np.inf, s[has_bad])
+        rows.sort(axis=1)
+        nfin = (~bad[has_bad]).sum(axis=1)
+        lo = np.take_along_axis(rows, np.maximum((nfin - 1) // 2, 0)[:, None], axis=1)[:, 0]
+        hi = np.take_along_axis(rows, np.maximum(nfin // 2, 0)[:, None], axis=1)[:, 0]
+        m = np.where(nfin > 0, 0.5 * (lo + hi), 0.0).astype(np.float32)
+        med[has_bad] = m
+        s[has_bad] = np.where(bad[has_bad], m[:, None], s[has_bad])
+    s -= med[:, None]
+    norm = np.sqrt(np.einsum("ij,ij->i", s, s, dtype=np.float64))
+    s = np.divide(s, norm[:, None], out=np.zeros(s.shape), where=norm[:, None] > 0).astype(np.float32)
+    return np.moveaxis(s.reshape(n, nc, ny, nx), 1, -1)
 
 
 def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, dropout=0.5):
@@ -132,7 +167,9 @@ def augment_dataset(dataset, *, seed=0):
     Parameters
     ----------
     dataset : tf.data.Dataset
-        Unbatched elements ``(x, y)`` with ``x`` of shape (ny, nx, 3), ny == nx.
+        Unbatched elements ``(x, y)`` with ``x`` of shape (ny, nx, c), ny == nx;
+        ``y`` a label (scalar) or a mask of shape (ny, nx, 1), which then gets
+        the same transformation (for the U-Net).
     seed : int
         Seed of the random transformations.
 
@@ -152,12 +189,16 @@ def augment_dataset(dataset, *, seed=0):
     """
     tf = require("tensorflow", "ml")
 
+    def _transform(img, k, flip):
+        img = tf.image.rot90(img, k=k)
+        return tf.cond(flip > 0, lambda: tf.image.flip_left_right(img), lambda: img)
+
     def _aug(x, y, s):
         k = tf.random.stateless_uniform([], seed=s, minval=0, maxval=4, dtype=tf.int32)
         flip = tf.random.stateless_uniform([], seed=s + 1, minval=0, maxval=2, dtype=tf.int32)
-        x = tf.image.rot90(x, k=k)
-        x = tf.cond(flip > 0, lambda: tf.image.flip_left_right(x), lambda: x)
-        return x, y
+        if len(y.shape) == 3:  # a per-pixel target (segmentation mask): the same transformation
+            y = _transform(y, k, flip)
+        return _transform(x, k, flip), y
 
     counter = tf.data.Dataset.counter(start=int(seed) * 1_000_003)
     seeds = counter.map(lambda c: tf.stack([c, tf.constant(int(seed), tf.int64)]))

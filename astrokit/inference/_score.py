@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from astrokit.exceptions import AstrokitError, require
-from astrokit.inference._model import normalise_triplets
+from astrokit.exceptions import AstrokitError, DataError, require
+from astrokit.inference._model import MISSING_ABOVE, normalise_triplets
 
-__all__ = ["default_model_path", "load_default_model", "score_triplets"]
+__all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
+           "score_candidates", "score_triplets"]
 
 
 def default_model_path():
@@ -22,6 +23,30 @@ def default_model_path():
         checkout where `train_default` has not been run.
     """
     return Path(__file__).resolve().parent / "default_model" / "model.keras"
+
+
+def default_model_version():
+    """Return the version string of the shipped model: ``"default-"`` and 8 hex digits of its SHA-256.
+
+    A retrained shipped model is thereby a new version in ``scores.model_version``.
+
+    Returns
+    -------
+    str
+        E.g. ``"default-1a2b3c4d"``.
+
+    Raises
+    ------
+    AstrokitError
+        If the model file is missing.
+    """
+    import hashlib
+
+    path = default_model_path()
+    if not path.is_file():
+        msg = f"the default real-bogus model is missing ({path})"
+        raise AstrokitError(msg)
+    return f"default-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
 
 
 def load_default_model():
@@ -56,8 +81,149 @@ def load_default_model():
     return model, metrics
 
 
-def score_triplets(model, cutouts, *, is_positive=None, batch_size=256):
+def check_triplets(cutouts, *, max_nan_fraction=0.8, shape=(63, 63)):
+    """Check that science/reference/difference triplets can be scored.
+
+    Pixels that are NaN, infinite or masked-pixel sentinels (absolute value
+    >= 1e30, as ZTF's 3.4e38) are allowed up to a fraction (ZTF stamps
+    carry masked regions, and stamps cut at an image edge are NaN-padded);
+    they are filled by `normalise_triplets`. A stamp with more missing pixels
+    than that holds too little of the image to be scored.
+
+    Parameters
+    ----------
+    cutouts : ndarray, shape (N, ny, nx, 3) or (ny, nx, 3)
+        Raw triplets in science, reference, difference order.
+    max_nan_fraction : float
+        Largest fraction of non-finite pixels allowed in any one stamp, in
+        [0, 1]. The default 0.8 admits a candidate in the very corner of an
+        image (74 % of a 63x63 stamp off the image); 1.0 admits everything
+        (entirely missing stamps become zeros).
+    shape : tuple of int
+        Expected ``(ny, nx)`` of each stamp, e.g. the model's input shape.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, ny, nx, 3)
+        The triplets (a single triplet gets a leading axis of length 1).
+
+    Raises
+    ------
+    astrokit.exceptions.DataError
+        If the array does not have the shape (N, ny, nx, 3) with the expected
+        stamp size, or if a stamp has more than ``max_nan_fraction`` of its
+        pixels NaN or infinite (the message lists the triplet indices and
+        channels).
+
+    References
+    ----------
+    .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai: 63x63 science/reference/difference triplets)
+    """
+    arr = np.asarray(cutouts, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[None]
+    expected = (*(int(v) for v in shape), 3)
+    if arr.ndim != 4 or tuple(arr.shape[1:]) != expected:
+        msg = (f"triplets must have shape (N, {expected[0]}, {expected[1]}, 3) in science, reference, "
+               f"difference order, got {arr.shape}; cut stamps with astrokit.io.cutout or "
+               f"astrokit.inference.cutout_triplets")
+        raise DataError(msg)
+    if arr.shape[0] and max_nan_fraction < 1.0:
+        with np.errstate(invalid="ignore"):
+            frac = 1.0 - (np.abs(arr) < MISSING_ABOVE).mean(axis=(1, 2))  # (N, 3): NaN, inf, sentinels
+        bad_i, bad_c = np.nonzero(frac > max_nan_fraction)
+        if bad_i.size:
+            names = ("science", "reference", "difference")
+            where = ", ".join(f"#{i} {names[c]} ({frac[i, c]:.0%})" for i, c in zip(bad_i[:10], bad_c[:10]))
+            more = f" and {bad_i.size - 10} more" if bad_i.size > 10 else ""
+            msg = (f"{np.unique(bad_i).size} triplet(s) have stamps with more than {max_nan_fraction:.0%} NaN or "
+                   f"infinite pixels and cannot be scored: {where}{more}; drop them, or pass "
+                   f"max_nan_fraction=1.0 to fill missing pixels with the stamp median")
+            raise DataError(msg)
+    return arr
+
+
+def _predict_function(model):
+    """Return a traced ``model(x, training=False)`` for float32 batches of any size, cached per model.
+
+    Calling the model in a ``tf.function`` avoids the per-call set-up of
+    ``Model.predict`` (data adapter, callbacks, progress) and is about 2-3 times
+    faster on the CPU (benchmarks/bench_inference.py).
+    """
+    import weakref
+
+    fn = _COMPILED.get(id(model))
+    if fn is not None and fn[0]() is model:
+        return fn[1]
+    for key in [k for k, (r, _) in _COMPILED.items() if r() is None]:  # models that were garbage-collected
+        del _COMPILED[key]
+    tf = require("tensorflow", "ml")
+    ref = weakref.ref(model)
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+    traced = tf.function(lambda x: ref()(x, training=False), input_signature=[spec])
+    _COMPILED[id(model)] = (ref, traced)
+    return traced
+
+
+_COMPILED = {}
+
+
+def _eager_call(model):
+    """``model(x, training=False)`` without tracing (for a single batch)."""
+    tf = require("tensorflow", "ml")
+    return lambda x: model(tf.convert_to_tensor(x), training=False)
+
+
+def predict_batches(model, x, *, batch_size=1024):
+    """Run a Keras model on float32 inputs batch by batch, through a cached traced function.
+
+    Parameters
+    ----------
+    model : keras.Model or object with ``predict``
+        The model; objects that are not Keras models are called through their
+        ``predict(x, batch_size=..., verbose=0)`` method.
+    x : ndarray of float32, shape (N, ...)
+        Model inputs (e.g. normalised triplets, shape (N, 63, 63, 3)).
+    batch_size : int
+        Inputs per call; 1024 was the fastest on 2 CPU cores
+        (benchmarks/bench_inference.py). Inputs that fit in one batch are
+        run eagerly (no tracing, which would cost more than it saves).
+
+    Returns
+    -------
+    ndarray of float32
+        The model outputs concatenated over batches, shape (N, ...).
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` is not positive.
+    """
+    if int(batch_size) <= 0:
+        msg = f"batch_size must be positive, got {batch_size}"
+        raise ValueError(msg)
+    keras = require("keras", "ml")
+    if not isinstance(model, keras.Model):
+        return np.asarray(model.predict(x, batch_size=int(batch_size), verbose=0), dtype=np.float32)
+    if x.shape[0] <= int(batch_size):  # one call: tracing would cost more than it saves
+        fn = _eager_call(model)
+    else:
+        fn = _predict_function(model)
+    parts = [fn(np.ascontiguousarray(x[i:i + int(batch_size)], dtype=np.float32)).numpy()
+             for i in range(0, x.shape[0], int(batch_size))]
+    if not parts:
+        return np.empty((0, *model.output_shape[1:]), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan_fraction=0.8):
     """Real-bogus scores of science/reference/difference triplets.
+
+    Triplets are checked (`check_triplets`), normalised per stamp
+    (`normalise_triplets`) and run through the model in batches with a traced
+    ``model(x, training=False)`` (`predict_batches`), the next batch being
+    normalised in a thread while the model runs; load the model once and
+    pass it in, as loading takes longer than scoring thousands of triplets.
 
     Parameters
     ----------
@@ -66,15 +232,19 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=256):
         None loads the default model.
     cutouts : ndarray, shape (N, 63, 63, 3) or (63, 63, 3)
         Raw (not normalised) stamps in science, reference, difference order,
-        any flux unit; NaN pixels are allowed (they are filled, see
-        `normalise_triplets`).
+        any flux unit; NaN pixels are allowed up to ``max_nan_fraction`` of a
+        stamp (they are filled, see `normalise_triplets`).
     is_positive : 1D array-like of bool, shape (N,), optional
         Sign of each candidate on the difference image. The difference stamps
         of negative candidates (False) are negated before scoring, so that
         every candidate is seen positive, the convention of the training sets
-        (`build_training_set`) and of ZTF alert stamps. None: stamps are used as given.
+        (`build_training_set`) and of ZTF alert stamps (whose difference stamps
+        are already positive: pass None or True for alerts).
+        None: stamps are used as given.
     batch_size : int
         Prediction batch size.
+    max_nan_fraction : float
+        Largest fraction of NaN/infinite pixels allowed in a stamp (see `check_triplets`).
 
     Returns
     -------
@@ -83,9 +253,9 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=256):
 
     Raises
     ------
-    ValueError
-        If ``cutouts`` does not have 3 channels last, does not match the
-        model's input shape, or ``is_positive`` has the wrong length.
+    astrokit.exceptions.DataError
+        If ``cutouts`` does not have shape (N, ny, nx, 3) matching the model's
+        input, a stamp has too many NaN pixels, or ``is_positive`` has the wrong length.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
@@ -95,20 +265,153 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=256):
     """
     if model is None:
         model, _ = load_default_model()
+    expected = tuple(model.input_shape[1:3])
     arr = np.asarray(cutouts, dtype=np.float32)
-    if arr.ndim == 4 and arr.shape[0] == 0:
+    if arr.ndim == 4 and arr.shape[0] == 0 and tuple(arr.shape[1:]) in ((*expected, 3), (0, 0, 3)):
         return np.empty(0, dtype=np.float32)
+    arr = check_triplets(arr, max_nan_fraction=max_nan_fraction, shape=expected)
     if is_positive is not None:
         neg = ~np.atleast_1d(np.asarray(is_positive, dtype=bool))
-        arr = np.array(arr if arr.ndim == 4 else arr[None], copy=True)
         if neg.shape != (arr.shape[0],):
             msg = f"is_positive has {neg.size} values for {arr.shape[0]} triplets"
-            raise ValueError(msg)
-        arr[neg, :, :, 2] *= -1.0
-    x = normalise_triplets(arr)
-    expected = tuple(model.input_shape[1:])
-    if x.shape[1:] != expected:
-        msg = f"cutouts have stamp shape {x.shape[1:]} but the model expects {expected}"
-        raise ValueError(msg)
-    out = model.predict(x, batch_size=batch_size, verbose=0).reshape(-1)
+            raise DataError(msg)
+        if neg.any():
+            arr = np.array(arr, copy=True)
+            arr[neg, :, :, 2] *= -1.0
+    out = _normalise_and_predict(model, arr, int(batch_size)).reshape(-1)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _normalise_and_predict(model, arr, batch_size):
+    """Normalise and predict batch by batch, normalising the next batch in a thread while the model runs."""
+    keras = require("keras", "ml")
+    if arr.shape[0] <= batch_size or not isinstance(model, keras.Model):
+        return predict_batches(model, normalise_triplets(arr), batch_size=batch_size)
+    from concurrent.futures import ThreadPoolExecutor
+
+    fn = _predict_function(model)
+    out = []
+    with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
+        pending = pool.submit(normalise_triplets, arr[:batch_size])
+        for start in range(0, arr.shape[0], batch_size):
+            x = pending.result()
+            if start + batch_size < arr.shape[0]:
+                pending = pool.submit(normalise_triplets, arr[start + batch_size:start + 2 * batch_size])
+            out.append(fn(x).numpy())
+    return np.concatenate(out)
+
+
+def score_candidates(candidates, model=None, *, model_name="real_bogus", model_version=None, batch_size=1024,
+                     max_nan_fraction=0.8, progress=False):
+    """Score rows of the ``candidates`` table into rows of the ``scores`` table.
+
+    Parameters
+    ----------
+    candidates : pyarrow.Table, astropy.table.Table, pandas.DataFrame or list of dict
+        Rows with ``candidate_id``, ``cutout_science``, ``cutout_reference``,
+        ``cutout_difference`` (``.npy`` bytes from `astrokit.io.encode_cutout`,
+        or 2D arrays of shape (63, 63)) and optionally ``is_positive`` and
+        ``origin``. Negative candidates (``is_positive`` False) have their
+        difference stamp negated, except alerts (``origin == 'alert'``),
+        whose ZTF difference stamps already show the candidate positive.
+    model : keras.Model, optional
+        The model; default the model shipped with astrokit.
+    model_name : str
+        Written to ``model_name``.
+    model_version : str, optional
+        Written to ``model_version``; default `default_model_version` when
+        ``model`` is None, else ``"unknown"``.
+    batch_size : int
+        Triplets per model call.
+    max_nan_fraction : float
+        See `check_triplets`.
+    progress : bool
+        Show a tqdm bar over batches.
+
+    Returns
+    -------
+    pyarrow.Table
+        The ``scores`` schema of `astrokit.store.schema` (``candidate_id,
+        model_name, model_version, real_bogus`` (0..1), ``scored_at`` (UTC)),
+        one row per candidate in input order; an empty input gives an empty
+        table with the full schema.
+
+    Raises
+    ------
+    astrokit.exceptions.DataError
+        If a required column is missing, or a candidate has no usable cutouts
+        (the message names the candidate_id).
+    TypeError
+        If ``candidates`` is not one of the accepted table types.
+    astrokit.exceptions.MissingExtraError
+        If TensorFlow/Keras is not installed.
+
+    References
+    ----------
+    .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    """
+    from datetime import datetime, timezone
+
+    from tqdm.auto import tqdm
+
+    from astrokit.io import decode_cutout
+    from astrokit.store.schema import conform, empty_table
+
+    rows = _as_rows(candidates)
+    if not rows:
+        return empty_table("scores")
+    needed = ("candidate_id", *_CUTOUTS)
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        msg = f"candidates lack the column(s) {missing}; scoring needs {list(needed)}"
+        raise DataError(msg)
+    if model is None:
+        model, _ = load_default_model()
+        model_version = model_version or default_model_version()
+    model_version = model_version or "unknown"
+    ny, nx = (int(v) for v in model.input_shape[1:3])
+
+    def stamp(row, key):
+        value = row[key]
+        arr = decode_cutout(value) if isinstance(value, (bytes, bytearray)) else value
+        if arr is None:
+            msg = f"candidate {row['candidate_id']}: no {key}; it cannot be scored"
+            raise DataError(msg)
+        return np.asarray(arr, dtype=np.float32)
+
+    scores = []
+    for start in tqdm(range(0, len(rows), batch_size), desc="real-bogus scores", disable=not progress):
+        batch = rows[start:start + batch_size]
+        try:
+            x = np.stack([np.stack([stamp(r, k) for k in _CUTOUTS], axis=-1) for r in batch])
+            x = check_triplets(x, max_nan_fraction=max_nan_fraction, shape=(ny, nx))
+        except (DataError, ValueError) as exc:
+            ids = [r["candidate_id"] for r in batch]
+            msg = f"candidates {ids[0]}..{ids[-1]} (batch at row {start}): {exc}"
+            raise DataError(msg) from exc
+        positive = [r.get("is_positive") is not False or r.get("origin") == "alert" for r in batch]
+        scores.append(score_triplets(model, x, is_positive=positive, batch_size=batch_size,
+                                     max_nan_fraction=max_nan_fraction))
+    now = datetime.now(timezone.utc)
+    real_bogus = np.concatenate(scores).astype(float)
+    return conform("scores", {"candidate_id": [str(r["candidate_id"]) for r in rows],
+                              "model_name": [model_name] * len(rows), "model_version": [model_version] * len(rows),
+                              "real_bogus": real_bogus, "scored_at": [now] * len(rows)})
+
+
+_CUTOUTS = ("cutout_science", "cutout_reference", "cutout_difference")
+
+
+def _as_rows(candidates):
+    """Rows (list of dict) of a pyarrow/astropy/pandas table or a list of dicts."""
+    if isinstance(candidates, list):
+        return candidates
+    if hasattr(candidates, "to_pylist"):  # pyarrow
+        return candidates.to_pylist()
+    if hasattr(candidates, "to_dict") and hasattr(candidates, "columns"):  # pandas
+        return candidates.to_dict("records")
+    if hasattr(candidates, "colnames"):  # astropy
+        return [{c: row[c] for c in candidates.colnames} for row in candidates]
+    msg = (f"candidates must be a pyarrow.Table, astropy Table, pandas DataFrame or list of dict, "
+           f"got {type(candidates).__name__}")
+    raise TypeError(msg)

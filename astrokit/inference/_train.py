@@ -12,8 +12,10 @@ import numpy as np
 from astrokit.exceptions import DataError, require
 from astrokit.inference._metrics import evaluate_scores
 from astrokit.inference._model import augment_dataset, build_real_bogus_model, normalise_triplets
+from astrokit.inference._score import predict_batches
 
-__all__ = ["split_indices", "train_default", "train_into_registry", "train_real_bogus"]
+__all__ = ["build_default_sets", "default_frames", "split_indices", "train_default", "train_into_registry",
+           "train_real_bogus"]
 
 
 def split_indices(y, fraction, *, seed=0):
@@ -53,13 +55,16 @@ def split_indices(y, fraction, *, seed=0):
 
 
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
-                     progress=True, model=None):
+                     progress=True, model=None, eval_set=None):
     """Train the braai-like real-bogus CNN on a training set and evaluate it on a held-out split.
 
     The set is split (stratified by label, seeded) into a test part
     (``validation_fraction``) that is never trained on nor used for early
     stopping, and the rest; 10 % of the rest is used for early stopping on
-    the validation loss (best weights restored). Training uses normalised
+    the validation loss (best weights restored). With ``eval_set`` (e.g.
+    from frames never seen in training, `build_default_sets`) the metrics
+    are computed on it instead, and the whole of ``ts`` but the
+    early-stopping 10 % is trained on. Training uses normalised
     stamps (`normalise_triplets`), random flips and 90-degree rotations
     (`augment_dataset`), balanced class weights, Adam and binary
     cross-entropy, as braai [1]_. Seeds are fixed with
@@ -85,6 +90,8 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         Print one line per epoch (Keras ``verbose=2``).
     model : keras.Model, optional
         A compiled model to train (default: a new `build_real_bogus_model`).
+    eval_set : TrainingSet, optional
+        Fixed evaluation set; default a held-out split of ``ts``.
 
     Returns
     -------
@@ -121,7 +128,12 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     keras.utils.set_random_seed(int(seed))
     t0 = time.perf_counter()
     X = normalise_triplets(ts.X)
-    rest, test = split_indices(y, validation_fraction, seed=seed)
+    if eval_set is None:
+        rest, test = split_indices(y, validation_fraction, seed=seed)
+        X_test, y_test, meta_test = X[test], y[test], ts.meta[test]
+    else:
+        rest = np.arange(y.size)
+        X_test, y_test, meta_test = normalise_triplets(eval_set.X), np.asarray(eval_set.y), eval_set.meta
     rest_tr, rest_val = split_indices(y[rest], 0.1, seed=seed + 1)
     train, val = rest[rest_tr], rest[rest_val]
     if model is None:
@@ -140,11 +152,11 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
                      callbacks=[stop], shuffle=False, verbose=2 if progress else 0)
     train_seconds = time.perf_counter() - t0
 
-    score = model.predict(X[test], batch_size=256, verbose=0).ravel()
-    metrics = evaluate_scores(y[test], score)
+    score = predict_batches(model, X_test).ravel()
+    metrics = evaluate_scores(y_test, score)
     val_loss = hist.history.get("val_loss", [])
-    origin = np.asarray(ts.meta["origin"], dtype=str)
-    o, c = np.unique(origin[test], return_counts=True)
+    origin = np.asarray(meta_test["origin"], dtype=str)
+    o, c = np.unique(origin, return_counts=True)
     metrics.update({
         "n_train": int(train.size),
         "n_val": int(val.size),
@@ -154,15 +166,25 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         "epochs_run": len(hist.history.get("loss", [])),
         "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
         "batch_size": int(batch_size),
-        "validation_fraction": float(validation_fraction),
+        "validation_fraction": float(validation_fraction) if eval_set is None else None,
+        "evaluation_set_sha256": eval_set.sha256 if eval_set is not None else None,
         "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
         "train_seconds": float(train_seconds),
         "n_params": int(model.count_params()),
         "eval_origin_counts": {str(a): int(b) for a, b in zip(o, c)},
-        "mean_score_by_origin": {str(a): float(np.mean(score[origin[test] == a])) for a in o},
-        "recall_by_mag": _recall_by_mag(np.asarray(ts.meta["mag"], dtype=float)[test], y[test], score),
+        "mean_score_by_origin": {str(a): float(np.mean(score[origin == a])) for a in o},
+        "recall_by_mag": _recall_by_mag(np.asarray(meta_test["mag"], dtype=float), y_test, score),
         "training_set_info": ts.info,
     })
+    if "frame" in meta_test.colnames:  # the evaluation set's frames, one by one
+        frame = np.asarray(meta_test["frame"], dtype=str)
+        metrics["by_frame"] = {}
+        for f in np.unique(frame):
+            sel = frame == f
+            if np.unique(y_test[sel]).size == 2:
+                m = evaluate_scores(y_test[sel], score[sel])
+                metrics["by_frame"][str(f)] = {k: m[k] for k in ("roc_auc", "average_precision", "fpr_at_fnr_1pct",
+                                                                 "fpr_at_fnr_5pct")} | {"n": int(sel.sum())}
     return model, metrics
 
 
@@ -179,16 +201,143 @@ def _recall_by_mag(mag, y, score, n_bins=5):
     return out
 
 
-def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch_size=64,
-                  progress=True):
-    """Build a training set from the real GOTO frame and train the model shipped with astrokit.
+#: Real frames of DATA.md cut into disjoint parts: (name, dataset key, (y0, y1, x0, x1) pixel box) for
+#: training and for the fixed evaluation set (sky never seen in training).
+DEFAULT_FRAMES = {
+    "train": (("goto_left", "goto_reference", (0, 1850, 0, 1000)),
+              ("des_a", "des_coadd", (0, 2000, 0, 2000))),
+    "eval": (("goto_right", "goto_reference", (0, 1850, 1000, 1850)),
+             ("des_d", "des_coadd", (2006, 4006, 2106, 4106))),
+}
 
-    The training set is made with `build_training_set` from the real GOTO-N
-    frame of DATA.md (``astrokit.datasets.get_path("goto_reference")``):
-    ``n_epochs`` "real sky, synthetic epochs" with ``n_inject`` injected
-    point sources each, plus subtraction residuals, random, cosmic-ray and
-    edge stamps. The model is trained with `train_real_bogus` and written,
-    with its ``metrics.json``, to ``out_dir`` (files replaced atomically).
+
+def default_frames(part="train"):
+    """Return the real frames the default model is trained (or evaluated) on, as CCDData cut-outs.
+
+    The GOTO-N frame (1850x1850, 1.24"/px) and the DES g-band coadd
+    (4006x4106, 0.263"/px) of DATA.md are cut into disjoint boxes
+    (`DEFAULT_FRAMES`): the left part of the GOTO frame and one 2000x2000
+    quadrant of the coadd for training; the right part of the GOTO frame and
+    the opposite quadrant of the coadd for the fixed evaluation set, so that
+    no evaluation stamp shows sky that was trained on.
+
+    Parameters
+    ----------
+    part : {"train", "eval"}
+        Which frames.
+
+    Returns
+    -------
+    list of (str, astropy.nddata.CCDData)
+        Name and cut-out (data in the file's units, WCS of the cut-out).
+
+    Raises
+    ------
+    ValueError
+        If ``part`` is not "train" or "eval".
+    astrokit.exceptions.AstrokitError
+        If the sample data cannot be fetched.
+    """
+    from astropy.nddata import CCDData
+
+    from astrokit.datasets import get_path
+    from astrokit.io import read_image
+
+    if part not in DEFAULT_FRAMES:
+        msg = f"part must be one of {sorted(DEFAULT_FRAMES)}, got {part!r}"
+        raise ValueError(msg)
+    images, out = {}, []
+    for name, key, (y0, y1, x0, x1) in DEFAULT_FRAMES[part]:
+        if key not in images:
+            images[key] = read_image(get_path(key))
+        ccd = images[key]
+        wcs = ccd.wcs[y0:y1, x0:x1] if ccd.wcs is not None else None
+        unit = ccd.unit or "adu"
+        out.append((name, CCDData(np.array(ccd.data[y0:y1, x0:x1], dtype=np.float32), wcs=wcs, unit=unit,
+                                  meta=dict(ccd.meta))))
+    return out
+
+
+def build_default_sets(seed=0, *, n_epochs=6, n_inject=300, n_eval_epochs=2, progress=True):
+    """Build the training set and the fixed evaluation set of the default recipe.
+
+    Training: ``n_epochs`` "real sky, synthetic epochs" of each training frame
+    of `default_frames` (`build_training_set`, seed ``seed`` + frame index).
+    Evaluation: ``n_eval_epochs`` epochs of each evaluation frame, with their
+    own seeds (``10_000 + frame index``, independent of ``seed``), so the
+    evaluation set is the same for every model and shares no sky, epoch,
+    injection or cosmic ray with any training set.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the training set.
+    n_epochs : int
+        Synthetic epochs per training frame.
+    n_inject : int
+        Injections per epoch.
+    n_eval_epochs : int
+        Synthetic epochs per evaluation frame.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    train, evaluation : TrainingSet or None
+        ``meta["frame"]`` names the frame of each triplet; None where the
+        number of epochs is 0.
+
+    Raises
+    ------
+    astrokit.exceptions.AstrokitError
+        If the sample data cannot be fetched.
+
+    References
+    ----------
+    .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    """
+    from astrokit.inference._training_set import TrainingSet, build_training_set
+
+    sets = {}
+    for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
+        if n_ep <= 0:
+            sets[part] = None
+            continue
+        frames = default_frames(part)
+        parts = [build_training_set(ccd, n_epochs=n_ep, n_inject=n_inject, n_variable=n_inject // 4,
+                                    n_star=n_inject // 4, n_random=n_inject // 4, seed=base + i, progress=progress)
+                 for i, (_, ccd) in enumerate(frames)]
+        sets[part] = TrainingSet.concatenate(parts, names=[name for name, _ in frames])
+    return sets["train"], sets["eval"]
+
+
+def _evaluation_set(models_dir, name, progress):
+    """Return the registry's fixed evaluation set: built once, saved as Parquet, reused (SHA-256 checked)."""
+    from astrokit.inference._training_set import load_training_set, save_training_set
+
+    path = Path(models_dir) / name / "evaluation_set.parquet"
+    if path.is_file():
+        return load_training_set(path)
+    _, evaluation = build_default_sets(0, n_epochs=0, progress=progress)
+    save_training_set(evaluation, path)
+    return evaluation
+
+
+def _training_data_text():
+    return ("real sky, synthetic epochs of the GOTO-N L-band frame (zogyp 1.6.3 test/1.fits, columns 0-999) and "
+            "a 2000x2000 quadrant of the DES Y6A1 g-band coadd DES0353-4831 (slide-lsst 0.3.1); evaluated on "
+            "the GOTO columns 1000-1849 and the opposite coadd quadrant")
+
+
+def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=300, epochs=30, batch_size=64, patience=5,
+                  progress=True):
+    """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
+
+    The sets come from `build_default_sets` (real frames of DATA.md,
+    "real sky, synthetic epochs"; evaluation on sky never trained on). The
+    model is trained with `train_real_bogus` and written, with its
+    ``metrics.json`` (metrics on the evaluation set) and
+    ``training_set.sha256``, to ``out_dir`` (files replaced atomically).
 
     Parameters
     ----------
@@ -197,13 +346,15 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch
     seed : int
         Seed of the training set and of the training.
     n_epochs : int
-        Number of synthetic epochs.
+        Synthetic epochs per training frame.
     n_inject : int
         Injections per epoch.
     epochs : int
         Maximum training epochs (early stopping on validation loss).
     batch_size : int
         Mini-batch size.
+    patience : int
+        Early-stopping patience, epochs.
     progress : bool
         Show progress.
 
@@ -223,24 +374,19 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     """
-    from astropy.nddata import CCDData
-
-    import astrokit
-    from astrokit.datasets import get_path
-    from astrokit.inference._registry import _save_keras
-    from astrokit.inference._training_set import build_training_set
-
-    t0 = time.perf_counter()
-    reference = CCDData.read(get_path("goto_reference"), unit="adu")
-    ts = build_training_set(reference, n_epochs=n_epochs, n_inject=n_inject, seed=seed,
-                            progress=progress)
-    build_seconds = time.perf_counter() - t0
-    model, metrics = train_real_bogus(ts, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
     from datetime import datetime, timezone
 
+    import astrokit
+    from astrokit.inference._registry import _save_keras
+
+    t0 = time.perf_counter()
+    ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress)
+    build_seconds = time.perf_counter() - t0
+    model, metrics = train_real_bogus(ts, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
+                                      progress=progress, eval_set=evaluation)
     metrics.update({
         "build_seconds": float(build_seconds),
-        "training_data": "GOTO-N UT2 L-band frame (zogyp 1.6.3 test/1.fits): real sky, synthetic epochs",
+        "training_data": _training_data_text(),
         "training_set_counts": ts.counts(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "astrokit_version": astrokit.__version__,
@@ -261,15 +407,17 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=400, epochs=30, batch
     return model, metrics
 
 
-def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_inject=300, epochs=20,
+def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_inject=300, epochs=30,
                         margin=0.0, progress=True):
-    """Build a training set from the real GOTO frame, train, register the model and promote it if better.
+    """Build a training set from the real frames, train, register the model and promote it if better.
 
     This is ``astrokit train``: a new version under
     ``<models_dir>/<name>/<version>/`` with ``model.keras``, ``metrics.json``
-    and the training set's SHA-256; it is promoted only if its average
-    precision (AUCPR) on its held-out split beats the promoted version's by
-    ``margin`` (see `promote`).
+    and the training set's SHA-256. Its metrics are measured on the
+    registry's fixed evaluation set (``<models_dir>/<name>/evaluation_set.parquet``,
+    built once from the evaluation frames of `default_frames`, then reused),
+    and it is promoted only if its average precision (AUCPR) there beats
+    the promoted version's by ``margin`` (see `promote`).
 
     Parameters
     ----------
@@ -280,7 +428,7 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     seed : int
         Seed of the training set and of the training.
     n_epochs : int
-        Synthetic epochs made from the real frame.
+        Synthetic epochs per training frame.
     n_inject : int
         Injections per synthetic epoch.
     epochs : int
@@ -294,7 +442,7 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     -------
     dict
         ``name, version, promoted`` (bool), the decision's reason, and the
-        held-out metrics ``roc_auc, average_precision, fpr_at_fnr_1pct,
+        evaluation-set metrics ``roc_auc, average_precision, fpr_at_fnr_1pct,
         fpr_at_fnr_5pct``.
 
     Raises
@@ -306,14 +454,12 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai).
     """
-    from astrokit.datasets import get_path
     from astrokit.inference._registry import promote, save_model
-    from astrokit.inference._training_set import build_training_set
-    from astrokit.io import read_image
 
-    reference = read_image(get_path("goto_reference"))
-    ts = build_training_set(reference, n_epochs=n_epochs, n_inject=n_inject, seed=seed, progress=progress)
-    model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress)
+    evaluation = _evaluation_set(models_dir, name, progress)
+    ts, _ = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, n_eval_epochs=0, progress=progress)
+    model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress, eval_set=evaluation)
+    metrics["training_data"] = _training_data_text()
     version = save_model(model, metrics, models_dir=models_dir, name=name)
     decision = promote(models_dir, name, version, margin=margin)
     keys = ("roc_auc", "average_precision", "fpr_at_fnr_1pct", "fpr_at_fnr_5pct", "n_train", "n_eval")

@@ -84,6 +84,46 @@ class TrainingSet:
         index = np.asarray(index)
         return TrainingSet(self.X[index], self.y[index], self.meta[index], dict(self.info))
 
+    @classmethod
+    def concatenate(cls, sets, *, names=None):
+        """Return one `TrainingSet` with the rows of ``sets`` in order.
+
+        Parameters
+        ----------
+        sets : sequence of TrainingSet
+            Sets with the same stamp shape and ``meta`` columns.
+        names : sequence of str, optional
+            A name per set (e.g. the frame it was made from), stored in a
+            ``frame`` column of ``meta``, and as the keys of ``info["parts"]``.
+
+        Returns
+        -------
+        TrainingSet
+            The concatenated set; ``info["parts"]`` holds each part's ``info``.
+
+        Raises
+        ------
+        DataError
+            If ``sets`` is empty or the stamp shapes differ.
+        """
+        from astropy.table import vstack
+
+        sets = list(sets)
+        if not sets:
+            msg = "no training sets to concatenate"
+            raise DataError(msg)
+        if len({ts.X.shape[1:] for ts in sets}) > 1:
+            msg = f"training sets have different stamp shapes: {sorted({ts.X.shape[1:] for ts in sets})}"
+            raise DataError(msg)
+        names = [f"part{i}" for i in range(len(sets))] if names is None else list(names)
+        metas = []
+        for name, ts in zip(names, sets):
+            meta = ts.meta.copy()
+            meta["frame"] = name
+            metas.append(meta)
+        info = {"parts": {name: ts.info for name, ts in zip(names, sets)}}
+        return cls(np.concatenate([ts.X for ts in sets]), np.concatenate([ts.y for ts in sets]), vstack(metas), info)
+
     def counts(self):
         """Return ``{origin: number of triplets}``."""
         origins, n = np.unique(np.asarray(self.meta["origin"], dtype=str), return_counts=True)
@@ -201,6 +241,16 @@ def _cut_scaled(science, reference, difference, x, y, scale, size):
             smooth = ndimage.gaussian_filter(region[:, :, c], sigma)
             out[i, :, :, c] = ndimage.map_coordinates(smooth, [yy, xx], order=1)
     return out
+
+
+def _epoch_params(rng):
+    """Random conditions of a synthetic epoch: shift (px), seeing factor, flux scale, extra noise factor."""
+    return {
+        "shift": (float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))),
+        "seeing_factor": float(rng.uniform(1.0, 1.6)),
+        "flux_scale": float(rng.uniform(0.85, 1.15)),
+        "noise_factor": float(rng.uniform(0.3, 1.2)),
+    }
 
 
 def _nearest(x, y, xs, ys):
@@ -361,7 +411,6 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         stamps = _cut_scaled(*images, x, y, scale, size)
         if flux_error is not None:
             # a flux-scale error of the subtraction: every source of the science stamp leaves a residual
-            # in D, the central one peaking at `flux_error` (D has unit noise)
             # in D, the central one peaking at `flux_error` (D has unit noise). Only where another source
             # of the stamp then leaves a residual above 5 sigma: for an isolated star the stamp would be
             # indistinguishable from a variable star, and the label would be noise.
@@ -395,12 +444,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         return keep, j, d
 
     for e in tqdm(range(n_epochs), desc="training-set epochs", disable=not progress):
-        params = {
-            "shift": (float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))),
-            "seeing_factor": float(rng.uniform(1.0, 1.6)),
-            "flux_scale": float(rng.uniform(0.85, 1.15)),
-            "noise_factor": float(rng.uniform(0.3, 1.2)),
-        }
+        params = _epoch_params(rng)
         kwargs = dict(params, n_inject=n_inject)
         if mag_range is not None:
             kwargs["mag_range"] = tuple(mag_range)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from astrokit.exceptions import DataError
 
-__all__ = ["is_s3", "split_s3", "s3_client", "list_s3", "local_copy", "s3_cache_dir"]
+__all__ = ["is_s3", "split_s3", "s3_client", "s3_endpoint_url", "s3_region", "s3_filesystem", "list_s3", "local_copy",
+           "s3_cache_dir"]
 
 
 def is_s3(path):
@@ -48,13 +49,40 @@ def split_s3(uri):
     return bucket, key
 
 
+def s3_endpoint_url(endpoint_url=None):
+    """Return the S3 endpoint: ``endpoint_url``, else ``$AWS_ENDPOINT_URL_S3`` or ``$AWS_ENDPOINT_URL``, else None.
+
+    None means AWS itself.
+
+    Parameters
+    ----------
+    endpoint_url : str, optional
+        An explicit endpoint (``http://127.0.0.1:9000`` for a local MinIO or moto server).
+
+    Returns
+    -------
+    str or None
+    """
+    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def s3_region():
+    """Return the AWS region: ``$AWS_REGION`` or ``$AWS_DEFAULT_REGION``, else ``us-east-1`` (the S3 default).
+
+    Returns
+    -------
+    str
+    """
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def s3_client(endpoint_url=None):
     """Return a boto3 S3 client; credentials come from the standard AWS environment and profiles.
 
     Parameters
     ----------
     endpoint_url : str, optional
-        An S3-compatible service (MinIO, moto, Ceph...); default ``$AWS_ENDPOINT_URL`` or AWS.
+        An S3-compatible service (MinIO, moto, Ceph...); default `s3_endpoint_url` (``$AWS_ENDPOINT_URL``) or AWS.
 
     Returns
     -------
@@ -62,7 +90,42 @@ def s3_client(endpoint_url=None):
     """
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+    return boto3.client("s3", endpoint_url=s3_endpoint_url(endpoint_url))
+
+
+def s3_filesystem(endpoint_url=None):
+    """Return a `pyarrow.fs.S3FileSystem` for AWS or an S3-compatible service.
+
+    Credentials come from the AWS SDK's default chain (``$AWS_ACCESS_KEY_ID``
+    / ``$AWS_SECRET_ACCESS_KEY`` / ``$AWS_SESSION_TOKEN``, ``$AWS_PROFILE``
+    and ``~/.aws/credentials``, instance roles), the region from `s3_region`.
+    Each object is written with one request (a PUT, or a multipart upload
+    completed in one step for large objects), so readers never see a partial
+    object.
+
+    Parameters
+    ----------
+    endpoint_url : str, optional
+        ``http(s)://host:port`` of an S3-compatible service; default `s3_endpoint_url`.
+
+    Returns
+    -------
+    pyarrow.fs.S3FileSystem
+
+    References
+    ----------
+    .. [1] Apache Arrow, "Filesystem Interface: S3",
+       https://arrow.apache.org/docs/python/filesystems.html#s3
+    """
+    from pyarrow import fs
+
+    endpoint = s3_endpoint_url(endpoint_url)
+    kwargs = {"region": s3_region(), "connect_timeout": 10.0, "request_timeout": 60.0,
+              "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=3)}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host.rstrip("/") or endpoint, scheme=scheme if host else "https")
+    return fs.S3FileSystem(**kwargs)
 
 
 def list_s3(uri, *, client=None):

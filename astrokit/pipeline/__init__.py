@@ -1,6 +1,7 @@
 """The pipeline: ``run_<stage>`` functions, the papermill runner and the run registry."""
 
 from astrokit.pipeline._cleanup import cleanup
+from astrokit.pipeline._dask import WORKER_ENV, dask_client, fingerprint, map_units
 from astrokit.pipeline._runner import (
     STAGES,
     RunConfig,
@@ -22,6 +23,16 @@ from astrokit.pipeline._stages import (
     run_photometry,
 )
 
-__all__ = ["STAGES", "RunConfig", "StageReport", "cleanup", "load_run_config", "new_run_id", "pipelines_dir",
-           "plan_differences", "quarantine_frame", "resolve_model", "run_alerts", "run_difference",
-           "run_inference", "run_ingest", "run_photometry", "run_pipeline", "store_lock"]
+__all__ = ["STAGES", "WORKER_ENV", "RunConfig", "StageReport", "cleanup", "dask_client", "fingerprint", "map_units",
+           "load_run_config", "new_run_id", "pipelines_dir", "plan_differences", "quarantine_frame", "resolve_model",
+           "run_alerts", "run_difference", "run_inference", "run_ingest", "run_photometry", "run_pipeline",
+           "store_lock"]
+
+from astrokit.pipeline._calibrate import run_calibrate, science_image  # noqa: E402  (issue 5: calibrate stage)
+from astrokit.pipeline._objects import difference_psf, run_objects, store_difference_psf  # noqa: E402  (issue 5)
+
+__all__ += ["difference_psf", "run_calibrate", "run_objects", "science_image", "store_difference_psf"]
+
+from astrokit.pipeline._link import plan_link, run_link  # noqa: E402  (issue 9: link stage)
+
+__all__ += ["plan_link", "run_link"]

@@ -1,6 +1,5 @@
 """Retention: remove intermediate artifacts of a store, never raw data, tables, labels or run records."""
 
-import os
 import shutil
 import time
 
@@ -13,14 +12,14 @@ _STALE_TMP_S = 3600.0  # a temporary file of an atomic write older than this bel
 
 
 def _candidates(store):
-    """Files that may go: content-addressed artifacts (D, S_corr...) and stale temporary files of atomic writes."""
-    out = []
-    if store.artifacts_dir.is_dir():
-        out += [p for p in store.artifacts_dir.rglob("*") if p.is_file()]
-    if store.tables_dir.is_dir():
-        now = time.time()
-        out += [p for p in store.tables_dir.rglob(".*.tmp")
-                if p.is_file() and now - p.stat().st_mtime > _STALE_TMP_S]
+    """Files that may go, as (key, bytes, mtime): artifacts (D, S_corr...) and stale temporary files.
+
+    Temporary files of atomic writes exist in folder stores only (on S3 a write is one PUT).
+    """
+    out = list(store.list_files("artifacts"))
+    now = time.time()
+    out += [(k, size, mtime) for k, size, mtime in store.list_files("tables", hidden=True)
+            if k.rsplit("/", 1)[-1].startswith(".") and k.endswith(".tmp") and now - mtime > _STALE_TMP_S]
     return out
 
 
@@ -49,31 +48,37 @@ def cleanup(store, *, older_than_days=None, min_free_gb=None, dry_run=False):
     Returns
     -------
     dict
-        ``removed`` (list of (path, bytes)), ``bytes``, ``free_gb`` after, ``dry_run``.
+        ``removed`` (list of (path, bytes)), ``bytes``, ``free_gb`` after (None for an S3 store), ``dry_run``.
 
     Raises
     ------
     AstrokitError
-        If a run holds the store's lock, or neither criterion is given.
+        If a run holds the store's lock, neither criterion is given, or ``min_free_gb`` is asked of an S3 store.
     """
     if older_than_days is None and min_free_gb is None:
         msg = "say what to clean: --older-than DAYS and/or --min-free-gb N"
         raise AstrokitError(msg)
+    if min_free_gb is not None and store.is_s3:
+        msg = f"--min-free-gb does not apply to the S3 store {store.root} (no disk to free); use --older-than"
+        raise AstrokitError(msg)
+
+    def free_bytes():
+        return None if store.is_s3 else shutil.disk_usage(store.root).free
+
     with store_lock(store):
-        files = sorted(_candidates(store), key=lambda p: p.stat().st_mtime)
+        files = sorted(_candidates(store), key=lambda f: f[2])
         if older_than_days is not None:
             limit = time.time() - float(older_than_days) * 86400.0
-            files = [p for p in files if p.stat().st_mtime < limit]
-        free = shutil.disk_usage(store.root).free
+            files = [f for f in files if f[2] < limit]
+        free = free_bytes()
         removed, total = [], 0
-        for path in files:
+        for key, size, _mtime in files:
             if min_free_gb is not None and free >= float(min_free_gb) * 1e9:
                 break
-            size = path.stat().st_size
             if not dry_run:
-                os.unlink(path)
-            removed.append((str(path), size))
+                store.delete_file(key)
+            removed.append((str(store.location(key)), size))
             total += size
-            free += size
-    return {"removed": removed, "bytes": total, "free_gb": shutil.disk_usage(store.root).free / 1e9,
-            "dry_run": dry_run}
+            free = None if free is None else free + size
+    free = free_bytes()
+    return {"removed": removed, "bytes": total, "free_gb": None if free is None else free / 1e9, "dry_run": dry_run}

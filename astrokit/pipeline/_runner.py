@@ -2,11 +2,14 @@
 
 Papermill executes one notebook; this module adds what a nightly cron run
 needs around it: a lock so that two runs never overlap on one store,
-retries with exponential back-off, parameter sweeps, and YAML run configs.
+retries with exponential back-off, parameter sweeps, YAML run configs, and
+one Dask cluster per run whose address the stage notebooks receive as their
+``scheduler`` parameter. A crontab line for a nightly run at 07:00 UTC::
+
+    0 7 * * *  cd /data && /opt/astrokit/.venv/bin/astrokit --quiet run --config nightly.yaml >> astrokit-cron.log 2>&1
 """
 
 import contextlib
-import fcntl
 import itertools
 import json
 import os
@@ -18,12 +21,13 @@ from pathlib import Path
 
 import astrokit
 from astrokit.exceptions import AstrokitError
+from astrokit.pipeline._dask import _check_workers, dask_client
 from astrokit.store import Store
 
 __all__ = ["STAGES", "RunConfig", "load_run_config", "new_run_id", "pipelines_dir", "run_pipeline", "store_lock"]
 
 #: The stages in order, each a notebook ``pipelines/<stage>.ipynb``.
-STAGES = ("ingest", "photometry", "difference", "alerts", "inference")
+STAGES = ("ingest", "calibrate", "photometry", "difference", "alerts", "inference", "objects", "link")
 
 
 def pipelines_dir():
@@ -59,9 +63,10 @@ def new_run_id():
 def store_lock(store):
     """Hold the store's run lock (``<store>/.astrokit-run.lock``) for the duration of the block.
 
-    The lock is an advisory ``flock`` on a file: the operating system
+    On a folder the lock is an advisory ``flock`` on a file: the operating system
     releases it when the holder exits, even after a crash, so a stale lock
-    never blocks the next cron run.
+    never blocks the next cron run. On S3 it is a lock object created with a
+    conditional PUT, broken when stale (`astrokit.store.Store.lock`).
 
     Parameters
     ----------
@@ -78,33 +83,17 @@ def store_lock(store):
     AstrokitError
         If another process holds the lock (its pid is in the message).
     """
-    store.root.mkdir(parents=True, exist_ok=True)
-    path = store.root / ".astrokit-run.lock"
-    fh = open(path, "a+")  # noqa: SIM115 - held open for the lifetime of the lock
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            msg = f"another astrokit run holds the lock on {store.root} (pid {holder}); not starting a second one"
-            raise AstrokitError(msg) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+    with store.lock() as path:  # flock on a folder, a conditional-PUT lock object on S3 (Store.lock)
         yield path
-    finally:
-        fh.close()
 
 
 class RunConfig(dict):
-    """A run configuration: a dict of ``store``, ``stages``, ``params``, ``sweep``, ``retries``, ``backoff``.
+    """A run configuration: a dict with the keys of ``KEYS`` (``store``, ``stages``, ... ``workers``, ``force``).
 
     See `load_run_config` for the meaning of each key.
     """
 
-    KEYS = ("store", "stages", "params", "sweep", "retries", "backoff")
+    KEYS = ("store", "stages", "params", "sweep", "retries", "backoff", "scheduler", "workers", "force")
 
 
 def load_run_config(path):
@@ -120,6 +109,9 @@ def load_run_config(path):
           threshold: [4.0, 5.0]
         retries: 2                   # re-attempts of a failing stage
         backoff: 30                  # seconds before the first retry, doubled each time
+        workers: 2                   # local Dask worker processes for the per-frame/per-pair work
+        # scheduler: tcp://10.0.0.5:8786   # or a running Dask scheduler (instead of workers)
+        force: false                 # redo units whose inputs and parameters are unchanged
 
     Parameters
     ----------
@@ -150,10 +142,14 @@ def load_run_config(path):
     if unknown:
         msg = f"{path}: unknown keys {sorted(unknown)}; the keys are {', '.join(RunConfig.KEYS)}"
         raise AstrokitError(msg)
-    for key, kind in (("params", dict), ("sweep", dict), ("stages", list)):
-        if key in data and not isinstance(data[key], kind):
+    for key, kind in (("params", dict), ("sweep", dict), ("stages", list), ("scheduler", str), ("force", bool)):
+        if key in data and data[key] is not None and not isinstance(data[key], kind):
             msg = f"{path}: {key} must be a {kind.__name__}"
             raise AstrokitError(msg)
+    workers = data.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        msg = f"{path}: workers must be an integer >= 0 (local Dask worker processes), got {workers!r}"
+        raise AstrokitError(msg)
     for key, values in (data.get("sweep") or {}).items():
         if not isinstance(values, list) or not values:
             msg = f"{path}: sweep.{key} must be a non-empty list of values"
@@ -187,12 +183,36 @@ def _execute(notebook, output, parameters, kernel_name, cwd):
     return None
 
 
+def _read_report(path):
+    """Return the last `StageReport` a stage notebook displayed (its JSON output), or None."""
+    import nbformat
+
+    from astrokit.pipeline._stages import REPORT_MIMETYPE
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError):
+        return None
+    reports = [out["data"][REPORT_MIMETYPE] for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", []) if REPORT_MIMETYPE in out.get("data", {})]
+    return reports[-1] if reports else None
+
+
+def _report_columns(report):
+    if report is None:
+        return {"n_processed": None, "n_skipped": None, "n_failed": None, "failures": None}
+    return {"n_processed": report.get("processed"), "n_skipped": report.get("skipped"),
+            "n_failed": report.get("failed"), "failures": json.dumps(report.get("failures", []), default=str)}
+
+
 def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0, backoff=10.0, run_id=None,
-                 progress=True, kernel_name="python3"):
+                 progress=True, kernel_name="python3", scheduler=None, workers=None, force=False):
     """Execute the pipeline notebooks in order with papermill, under the store's run lock.
 
     Each stage's executed notebook is kept as ``<store>/runs/<run_id>/<stage>.ipynb``
-    and recorded in the ``runs`` table with its parameters, status and times.
+    and recorded in the ``runs`` table with its parameters, status, times and
+    what its `StageReport` says (units processed, skipped as unchanged, failed
+    with their reasons).
     A failing stage is retried ``retries`` times with exponential back-off;
     the run stops at a stage that still fails, whose notebook is kept with
     the error at the top (papermill's behaviour).
@@ -220,6 +240,16 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
         Show a progress bar over the stages.
     kernel_name : str
         Jupyter kernel to execute with.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:port``), passed to the
+        notebooks that declare a ``scheduler`` parameter.
+    workers : int, optional
+        Without ``scheduler``: start one `~distributed.LocalCluster` of this many
+        worker processes for the whole run (`astrokit.pipeline.dask_client`) and
+        pass its address to the notebooks. 0 or None: the stages run in their kernel.
+    force : bool
+        Passed to the notebooks that declare ``force``: redo the units whose
+        inputs and parameters are unchanged instead of skipping them.
 
     Returns
     -------
@@ -229,8 +259,8 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
     Raises
     ------
     AstrokitError
-        If a stage name is unknown (the valid ones are listed), or another run
-        holds the store's lock.
+        If a stage name is unknown (the valid ones are listed), another run
+        holds the store's lock, or ``workers`` is not a non-negative integer.
     """
     import papermill as pm
     from tqdm.auto import tqdm
@@ -242,18 +272,22 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
         msg = f"unknown stages {unknown}; choose from {', '.join(STAGES)}"
         raise AstrokitError(msg)
     stages = [s for s in STAGES if s in stages]
+    workers = _check_workers(workers)
     run_id = run_id or new_run_id()
     nb_dir = pipelines_dir()
     records = []
-    with store_lock(store):
-        out_dir = store.runs_dir / run_id
-        out_dir.mkdir(parents=True, exist_ok=True)
+    with store_lock(store), contextlib.ExitStack() as cluster:
+        out_dir = store.local_dir(f"runs/{run_id}")  # a staging folder for an S3 store, published below
         bar = tqdm(stages, desc="pipeline", unit="stage", disable=not progress)
         for stage in bar:
             bar.set_postfix_str(stage)
             notebook = nb_dir / f"{stage}.ipynb"
             declared = set(pm.inspect_notebook(str(notebook)))
-            base = {k: v for k, v in (params or {}).items() if k in declared}
+            if workers and not scheduler and "scheduler" in declared:  # one cluster for the whole run
+                scheduler = cluster.enter_context(dask_client(None, workers)).scheduler.address
+            extra = {"force": bool(force), **({"scheduler": scheduler} if scheduler else
+                                              {"workers": int(workers)} if workers else {})}
+            base = {k: v for k, v in {**(params or {}), **extra}.items() if k in declared}
             failed = False
             for point, suffix in _sweep_points(sweep or {}, declared):
                 stage_params = {**base, **point, "store": str(store.root)}
@@ -270,7 +304,8 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
                        "status": "ok" if error is None else "failed",
                        "error": None if error is None else f"{error} (after {attempt + 1} attempts)",
                        "started_at": started, "finished_at": datetime.now(timezone.utc),
-                       "notebook_path": str(output), "astrokit_version": astrokit.__version__}
+                       "notebook_path": store.publish(output), "astrokit_version": astrokit.__version__,
+                       **_report_columns(_read_report(output) if error is None else None)}
                 store.write("runs", [row], key=f"{run_id}-{stage}{suffix}".replace("=", "_"))
                 records.append(row)
                 failed = failed or error is not None

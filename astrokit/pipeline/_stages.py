@@ -8,6 +8,7 @@ others go on. Re-running a stage replaces its own output (one store key per unit
 
 import hashlib
 import io
+import json
 import warnings
 from datetime import datetime, timezone
 
@@ -17,15 +18,24 @@ import pyarrow.compute as pc
 from astropy.io import fits
 
 from astrokit.exceptions import AstrokitError, AstrokitWarning, DataError
-from astrokit.io import encode_cutout, read_image
+from astrokit.io import encode_cutout
+from astrokit.pipeline._calibrate import science_image
+from astrokit.pipeline._dask import dask_client, fingerprint, map_units
 from astrokit.store import Store
 
 __all__ = ["run_ingest", "run_photometry", "plan_differences", "run_difference", "run_alerts", "run_inference",
-           "quarantine_frame", "StageReport"]
+           "quarantine_frame", "StageReport", "REPORT_MIMETYPE"]
+
+#: Mimetype under which a `StageReport` displays as JSON in a notebook (read back by the runner).
+REPORT_MIMETYPE = "application/vnd.astrokit.stage-report+json"
 
 
 class StageReport(dict):
-    """What a stage did: counts of units processed and failed, and the failures' reasons.
+    """What a stage did: counts of units processed, skipped and failed, and the failures' reasons.
+
+    In a notebook the report displays as text and also as JSON (mimetype
+    `REPORT_MIMETYPE`), which the papermill runner reads back from the executed
+    notebook into the ``runs`` table.
 
     Parameters
     ----------
@@ -34,7 +44,10 @@ class StageReport(dict):
     """
 
     def __init__(self, stage):
-        super().__init__(stage=stage, processed=0, failed=0, rows=0, failures=[])
+        super().__init__(stage=stage, processed=0, skipped=0, failed=0, rows=0, failures=[])
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": repr(self), REPORT_MIMETYPE: json.loads(json.dumps(dict(self), default=str))}
 
     def fail(self, unit, reason):
         """Record a failed unit and warn with its one-line reason."""
@@ -44,8 +57,8 @@ class StageReport(dict):
         warnings.warn(f"{self['stage']}: {text}", AstrokitWarning, stacklevel=3)
 
     def __repr__(self):
-        return (f"<{self['stage']}: {self['processed']} processed, {self['rows']} rows, "
-                f"{self['failed']} failed>")
+        return (f"<{self['stage']}: {self['processed']} processed, {self.get('skipped', 0)} skipped, "
+                f"{self['rows']} rows, {self['failed']} failed>")
 
 
 def _store(store):
@@ -153,8 +166,51 @@ def _light_frames(store, exposure_ids=None):
     return rows
 
 
-def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=None, progress=True):
+def _completed(store, stage, force):
+    """Return {unit: fingerprint} of the units of ``stage`` done before (empty with ``force``)."""
+    if force:
+        return {}
+    done = store.read("fingerprints", columns=["unit", "fingerprint"], filter=pc.field("stage") == stage)
+    return dict(zip(done.column("unit").to_pylist(), done.column("fingerprint").to_pylist()))
+
+
+def _frame_inputs(store):
+    """Return a function frame row -> the inputs that identify its pixels: SHA-256, HDU and its calibration."""
+    calibrated = {r["exposure_id"]: [r["status"], r["calibration_key"], r["calibrated_path"]] for r in store.read(
+        "calibrated_frames", columns=["exposure_id", "status", "calibration_key", "calibrated_path"]).to_pylist()}
+    return lambda frame: [frame["sha256"], frame["hdu"], calibrated.get(frame["exposure_id"])]
+
+
+def _mark_done(store, stage, unit, digest, parameters):
+    """Record a unit's fingerprint, after its results are written (a crash before this redoes the unit)."""
+    store.write("fingerprints", [{"stage": stage, "unit": unit, "fingerprint": digest,
+                                  "parameters": json.dumps(parameters, sort_keys=True, default=str),
+                                  "finished_at": datetime.now(timezone.utc)}], key=f"{stage}-{unit}")
+
+
+def _measure_frame(frame, *, store, threshold, aperture_radius):
+    """Photometry of one frame (on a Dask worker or here): its ``sources`` rows as an Arrow table."""
+    from astrokit.photometry import measure_sources
+    from astrokit.store.schema import conform
+
+    ccd = science_image(store, frame)  # the calibrated frame when there is one
+    sources = measure_sources(ccd, threshold=threshold, aperture_radius=aperture_radius)
+    cols = _arrow(sources)
+    cols["exposure_id"] = np.full(len(sources), frame["exposure_id"], dtype=object)
+    for name in ("ra", "dec"):  # no WCS: null, not NaN
+        cols[name] = pa.array(cols[name], type=pa.float64(), from_pandas=True)
+    return conform("sources", cols)
+
+
+def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=None, progress=True,
+                   scheduler=None, workers=None, force=False):
     """Detect and measure the sources of every ok light frame into ``sources`` (one key per frame).
+
+    The frames are measured in this process, or on Dask workers when
+    ``scheduler`` or ``workers`` is given (`dask_client`); either way this
+    process alone writes the store. A frame whose SHA-256 and parameters are
+    unchanged since its last measurement is skipped (resumption, see
+    `fingerprint`), unless ``force``.
 
     Parameters
     ----------
@@ -168,31 +224,56 @@ def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=N
         Aperture radius in pixels; default 1.5 x median FWHM per frame.
     progress : bool
         Show a progress bar.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler address (``tcp://host:port``) or client to run the frames on.
+    workers : int, optional
+        Without a scheduler: number of local Dask worker processes (0 or None: this process).
+    force : bool
+        Measure every frame again, even those whose inputs and parameters are unchanged.
 
     Returns
     -------
     StageReport
-        A frame that fails is quarantined with its reason and the others go on.
-    """
-    from astrokit.photometry import measure_sources
+        ``processed``, ``skipped`` (unchanged) and ``failed`` frames. A frame
+        that fails is quarantined with its reason and the others go on; a frame
+        whose Dask workers kept dying (`~distributed.KilledWorker`) is recorded
+        as failed but not quarantined (a rerun tries it again).
 
+    Raises
+    ------
+    AstrokitError
+        If ``workers`` is invalid or the Dask scheduler cannot be reached.
+
+    References
+    ----------
+    .. [1] Bertin & Arnouts 1996, A&AS 117, 393 (SExtractor, as implemented by sep: Barbary 2016, JOSS 1, 58).
+    """
     store = _store(store)
     report = StageReport("photometry")
-    for frame in _progress(_light_frames(store, exposure_ids), "photometry", progress):
-        try:
-            ccd = read_image(frame["path"], hdu=frame["hdu"])
-            sources = measure_sources(ccd, threshold=threshold, aperture_radius=aperture_radius)
-        except (DataError, ValueError, MemoryError) as exc:
-            report.fail(frame["path"], exc)
-            quarantine_frame(store, frame["exposure_id"], f"photometry: {exc}")
-            continue
-        cols = _arrow(sources)
-        cols["exposure_id"] = np.full(len(sources), frame["exposure_id"], dtype=object)
-        for name in ("ra", "dec"):  # no WCS: null, not NaN
-            cols[name] = pa.array(cols[name], type=pa.float64(), from_pandas=True)
-        store.write("sources", cols, key=frame["exposure_id"])
-        report["processed"] += 1
-        report["rows"] += len(sources)
+    params = {"threshold": float(threshold), "aperture_radius": aperture_radius}
+    done, written, inputs = _completed(store, "photometry", force), set(store.keys("sources")), _frame_inputs(store)
+    todo, digests = [], {}
+    for frame in _light_frames(store, exposure_ids):
+        eid = frame["exposure_id"]
+        digests[eid] = fingerprint("photometry", inputs(frame), params)
+        if done.get(eid) == digests[eid] and eid in written:
+            report["skipped"] += 1  # unchanged since its last measurement
+        else:
+            todo.append(frame)
+    with dask_client(*((scheduler, workers) if todo else (None, None))) as client:
+        for frame, sources, exc in map_units(_measure_frame, todo, client=client, desc="photometry",
+                                             progress=progress, errors=(DataError, ValueError, MemoryError),
+                                             store=store, threshold=threshold, aperture_radius=aperture_radius):
+            eid = frame["exposure_id"]
+            if exc is not None:
+                report.fail(frame["path"], exc)
+                if isinstance(exc, (DataError, ValueError, MemoryError)):
+                    quarantine_frame(store, eid, f"photometry: {exc}")
+                continue
+            store.write("sources", sources, key=eid)
+            _mark_done(store, "photometry", eid, digests[eid], params)
+            report["processed"] += 1
+            report["rows"] += sources.num_rows
     return report
 
 
@@ -240,8 +321,63 @@ def _difference_id(science_id, reference_id, method, threshold):
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
-def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=True):
+def _difference_pair(pair, *, store, method, threshold):
+    """Subtract one science x reference pair (on a Dask worker or here); return D, S_corr and the table rows.
+
+    Returns a dict: ``difference`` and ``s_corr`` (FITS bytes), ``candidates``
+    (Arrow table) and ``row`` (the ``differences`` row without artifact paths).
+    """
+    from astrokit.differencing import subtract
+    from astrokit.photometry import zero_point_from_header
+    from astrokit.store.schema import conform
+
+    sci, ref = pair
+    did = _difference_id(sci["exposure_id"], ref["exposure_id"], method, threshold)
+    science = science_image(store, sci)  # the calibrated frames when there are
+    reference = science_image(store, ref)
+    result = subtract(science, reference, method=method, threshold=threshold)
+    header = science.wcs.to_header(relax=True) if science.wcs is not None else None
+    cands = result.candidates
+    zp = zero_point_from_header(science.meta) or 0.0
+    flux = np.asarray(cands["flux"], dtype=float)
+    flux_err = np.asarray(cands["flux_err"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.where(np.abs(flux) > 0, -2.5 * np.log10(np.abs(flux)) + zp, np.nan)
+        mag_err = 2.5 / np.log(10) * flux_err / np.abs(flux)
+    rows = []
+    for i, c in enumerate(cands):
+        rows.append({
+            "candidate_id": f"{did}-{i:05d}", "difference_id": did,
+            "x": float(c["x"]), "y": float(c["y"]),
+            "ra": float(c["ra"]) if "ra" in cands.colnames else None,
+            "dec": float(c["dec"]) if "dec" in cands.colnames else None,
+            "mjd": sci["mjd"], "band": sci["band"], "s_corr": float(c["s_corr"]),
+            "flux": float(flux[i]), "flux_err": float(flux_err[i]), "mag": float(mag[i]),
+            "mag_err": float(mag_err[i]), "is_positive": bool(c["is_positive"]), "flags": int(c["flags"]),
+            "origin": "pipeline",
+            "cutout_science": encode_cutout(c["cutout_science"]),
+            "cutout_reference": encode_cutout(c["cutout_reference"]),
+            "cutout_difference": encode_cutout(c["cutout_difference"]),
+        })
+    row = {"difference_id": did, "science_id": sci["exposure_id"], "reference_id": ref["exposure_id"],
+           "method": method, "n_candidates": len(rows), "diff_noise": float(result.diff_noise),
+           "psf_fwhm_science": float(result.fwhm_science), "psf_fwhm_reference": float(result.fwhm_reference),
+           "flux_scale": float(result.flux_scale), "alignment_rms": float(result.alignment_rms),
+           "threshold": float(threshold),
+           "subimages": None if result.subimages is None else "{}x{}".format(*result.subimages)}
+    return {"difference": _fits_bytes(result.difference, header), "s_corr": _fits_bytes(result.s_corr, header),
+            "candidates": conform("candidates", rows), "row": row}
+
+
+def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=True, scheduler=None, workers=None,
+                   force=False):
     """Register, PSF-match and subtract each science x reference pair; write ``differences`` and ``candidates``.
+
+    The pairs are subtracted in this process, or on Dask workers when
+    ``scheduler`` or ``workers`` is given (`dask_client`); the workers return
+    D, S_corr and the rows, and this process alone writes the store. A pair
+    whose two frames (SHA-256), method and threshold are unchanged since it was
+    last subtracted is skipped (resumption, see `fingerprint`), unless ``force``.
 
     Parameters
     ----------
@@ -255,19 +391,29 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
         |S_corr| detection threshold (sigma).
     progress : bool
         Show a progress bar.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler address (``tcp://host:port``) or client to run the pairs on.
+    workers : int, optional
+        Without a scheduler: number of local Dask worker processes (0 or None: this process).
+    force : bool
+        Subtract every pair again, even those whose inputs and parameters are unchanged.
 
     Returns
     -------
     StageReport
-        A pair that fails is recorded with its reason and the others go on.
+        ``processed``, ``skipped`` (unchanged) and ``failed`` pairs; a pair
+        that fails is recorded with its reason and the others go on.
+
+    Raises
+    ------
+    AstrokitError
+        If a pair names a frame that is not an ok light frame, ``workers`` is
+        invalid or the Dask scheduler cannot be reached.
 
     References
     ----------
     .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27 (ZOGY).
     """
-    from astrokit.differencing import subtract
-    from astrokit.photometry import zero_point_from_header
-
     store = _store(store)
     report = StageReport("difference")
     if pairs is None:
@@ -279,51 +425,36 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
             msg = f"exposure_ids {missing} are not ok light frames in {store.root}"
             raise AstrokitError(msg)
         plan = [(frames[s], frames[r]) for s, r in pairs]
-    for sci, ref in _progress(plan, "difference", progress):
+    params = {"method": method, "threshold": float(threshold)}
+    done, written = _completed(store, "difference", force), set(store.keys("differences"))
+    written_candidates, inputs = set(store.keys("candidates")), _frame_inputs(store)
+    todo, digests = [], {}
+    for sci, ref in plan:
         did = _difference_id(sci["exposure_id"], ref["exposure_id"], method, threshold)
-        try:
-            science = read_image(sci["path"], hdu=sci["hdu"])
-            reference = read_image(ref["path"], hdu=ref["hdu"])
-            result = subtract(science, reference, method=method, threshold=threshold)
-        except (DataError, AstrokitError, ValueError, MemoryError) as exc:
-            report.fail(f"{sci['path']} - {ref['path']}", exc)
-            continue
-        header = science.wcs.to_header(relax=True) if science.wcs is not None else None
-        d_path = store.put_artifact(_fits_bytes(result.difference, header), "fits")
-        s_path = store.put_artifact(_fits_bytes(result.s_corr, header), "fits")
-        cands = result.candidates
-        zp = zero_point_from_header(science.meta) or 0.0
-        flux = np.asarray(cands["flux"], dtype=float)
-        flux_err = np.asarray(cands["flux_err"], dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mag = np.where(np.abs(flux) > 0, -2.5 * np.log10(np.abs(flux)) + zp, np.nan)
-            mag_err = 2.5 / np.log(10) * flux_err / np.abs(flux)
-        rows = []
-        for i, c in enumerate(cands):
-            rows.append({
-                "candidate_id": f"{did}-{i:05d}", "difference_id": did,
-                "x": float(c["x"]), "y": float(c["y"]),
-                "ra": float(c["ra"]) if "ra" in cands.colnames else None,
-                "dec": float(c["dec"]) if "dec" in cands.colnames else None,
-                "mjd": sci["mjd"], "band": sci["band"], "s_corr": float(c["s_corr"]),
-                "flux": float(flux[i]), "flux_err": float(flux_err[i]), "mag": float(mag[i]),
-                "mag_err": float(mag_err[i]), "is_positive": bool(c["is_positive"]), "flags": int(c["flags"]),
-                "origin": "pipeline",
-                "cutout_science": encode_cutout(c["cutout_science"]),
-                "cutout_reference": encode_cutout(c["cutout_reference"]),
-                "cutout_difference": encode_cutout(c["cutout_difference"]),
-            })
-        store.write("candidates", rows, key=f"diff-{did}")
-        store.write("differences", [{
-            "difference_id": did, "science_id": sci["exposure_id"], "reference_id": ref["exposure_id"],
-            "method": method, "n_candidates": len(rows), "diff_noise": float(result.diff_noise),
-            "psf_fwhm_science": float(result.fwhm_science), "psf_fwhm_reference": float(result.fwhm_reference),
-            "flux_scale": float(result.flux_scale), "alignment_rms": float(result.alignment_rms),
-            "threshold": float(threshold), "difference_path": str(d_path.relative_to(store.root)),
-            "s_corr_path": str(s_path.relative_to(store.root)), "created_at": datetime.now(timezone.utc),
-        }], key=did)
-        report["processed"] += 1
-        report["rows"] += len(rows)
+        digests[did] = fingerprint("difference", inputs(sci) + inputs(ref), params)
+        if done.get(did) == digests[did] and did in written and f"diff-{did}" in written_candidates:
+            report["skipped"] += 1  # unchanged since it was last subtracted
+        else:
+            todo.append((sci, ref))
+    errors = (DataError, AstrokitError, ValueError, MemoryError)
+    with dask_client(*((scheduler, workers) if todo else (None, None))) as client:
+        for (sci, ref), out, exc in map_units(_difference_pair, todo, client=client, desc="difference",
+                                              progress=progress, errors=errors, store=store, method=method,
+                                              threshold=threshold):
+            if exc is not None:
+                report.fail(f"{sci['path']} - {ref['path']}", exc)
+                continue
+            did = out["row"]["difference_id"]
+            d_path = store.put_artifact(out["difference"], "fits")
+            s_path = store.put_artifact(out["s_corr"], "fits")
+            store.write("candidates", out["candidates"], key=f"diff-{did}")
+            store.write("differences", [{
+                **out["row"], "difference_path": store.key_of(d_path),
+                "s_corr_path": store.key_of(s_path), "created_at": datetime.now(timezone.utc),
+            }], key=did)
+            _mark_done(store, "difference", did, digests[did], params)
+            report["processed"] += 1
+            report["rows"] += out["candidates"].num_rows
     return report
 
 
@@ -411,35 +542,38 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai, the ZTF deep real-bogus classifier).
     """
-    from astrokit.inference import score_triplets
+    from astrokit.inference import score_candidates
 
     store = _store(store)
     report = StageReport("inference")
     keras_model, name, version = resolve_model(store, model)
     todo = store.sql(
-        """select c.candidate_id, c.is_positive, c.cutout_science, c.cutout_reference, c.cutout_difference
+        """select c.candidate_id, c.is_positive, c.origin, c.cutout_science, c.cutout_reference, c.cutout_difference
            from candidates c
            where c.candidate_id not in (select candidate_id from scores where model_name = ? and model_version = ?)
            order by c.candidate_id""", [name, version]).to_pylist()
-    now = datetime.now(timezone.utc)
+
+    def score(rows):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
+        return score_candidates(rows, keras_model, model_name=name, model_version=version, batch_size=batch_size)
+
     for start in _progress(range(0, len(todo), batch_size), "inference", progress,
                            total=-(-len(todo) // batch_size)):
         batch = todo[start:start + batch_size]
-        stamps = np.stack([np.stack([_stamp(r[k]) for k in ("cutout_science", "cutout_reference",
-                                                              "cutout_difference")], axis=-1) for r in batch])
-        positive = np.array([r["is_positive"] is not False for r in batch])
-        scores = score_triplets(keras_model, stamps, is_positive=positive)  # negatives are scored sign-flipped
-        rows = [{"candidate_id": r["candidate_id"], "model_name": name, "model_version": version,
-                 "real_bogus": float(s), "scored_at": now} for r, s in zip(batch, scores)]
-        key = f"{name}-{version}-{hashlib.sha1(batch[0]['candidate_id'].encode()).hexdigest()[:12]}-{len(rows)}"
-        store.write("scores", rows, key=key)
-        report["processed"] += len(rows)
-        report["rows"] += len(rows)
+        try:
+            scored = score(batch)
+        except DataError:  # unusable cutouts: score the others, record these and go on
+            tables = []
+            for r in batch:
+                try:
+                    tables.append(score([r]))
+                except DataError as exc:
+                    report.fail(r["candidate_id"], exc)
+            if not tables:
+                continue
+            scored = pa.concat_tables(tables)
+        key = f"{name}-{version}-{hashlib.sha1(batch[0]['candidate_id'].encode()).hexdigest()[:12]}-{len(batch)}"
+        store.write("scores", scored, key=key)
+        report["processed"] += scored.num_rows
+        report["rows"] += scored.num_rows
     return report
 
-
-def _stamp(data, size=63):
-    from astrokit.io import decode_cutout
-
-    arr = decode_cutout(data)
-    return np.full((size, size), np.nan, np.float32) if arr is None else arr

@@ -3,7 +3,7 @@
 from astrokit.widgets._catalog import CatalogBrowser, growth_figure, integration_figure
 from astrokit.widgets._dashboard import curation_dashboard, request_query
 from astrokit.widgets._figures import score_histogram, sources_figure, triplet_figure
-from astrokit.widgets._lightcurve import LightCurvePlot
+from astrokit.widgets._lightcurve import LightCurvePlot, light_curve_figure
 from astrokit.widgets._photometry_viewer import (
     PhotometryViewer,
     background_histogram_figure,
@@ -42,3 +42,8 @@ __all__ += ["FILTER_DEFAULTS", "KEYS", "SORTS", "ZOOMS", "LabelsSummary", "Light
 __all__ += ["PhotometryViewer", "background_histogram_figure", "diagnostics_figure", "growth_curve_figure",
             "photometry_image_figure", "radial_profile_figure", "snr_radius_figure"]
 __all__ += ["CatalogBrowser", "growth_figure", "integration_figure"]
+__all__ += ["light_curve_figure"]
+
+from astrokit.widgets._tracklets import TrackletViewer, tracklet_figure  # noqa: E402  (issue 9)
+
+__all__ += ["TrackletViewer", "tracklet_figure"]

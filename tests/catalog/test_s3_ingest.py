@@ -1,11 +1,5 @@
 """Ingest from an S3-compatible bucket: moto's standalone server on 127.0.0.1 (a real HTTP endpoint)."""
 
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
 from astrokit.cli import main
@@ -18,42 +12,10 @@ boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory):
-    port = _free_port()
-    server = Path(sys.executable).with_name("moto_server")
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
 @pytest.fixture()
-def bucket(s3_endpoint, sample_frames, monkeypatch, tmp_path):
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": s3_endpoint}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ASTROKIT_S3_CACHE", str(tmp_path / "s3cache"))
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    name = f"obs-{time.monotonic_ns()}"
-    client.create_bucket(Bucket=name)
+def bucket(s3_bucket, s3_env, sample_frames):  # moto server and bucket: tests/conftest.py
+    client = boto3.client("s3", endpoint_url=s3_env)
+    name = s3_bucket
     for f in ("goto_1.fits", "goto_2.fits"):
         client.upload_file(str(sample_frames / f), name, f"raw/2018-05-11/{f}")
     client.put_object(Bucket=name, Key="raw/2018-05-11/notes.fits", Body=b"not a FITS file")

@@ -13,14 +13,18 @@ def gaussian_psf(sigma, size=25):
 
 
 def star_field(shape, x, y, flux, sigma):
-    """Noiseless image of Gaussian stars at sub-pixel positions (analytic pixel-centre sampling)."""
+    """Noiseless image of Gaussian stars at sub-pixel positions (analytic pixel-centre sampling).
+
+    ``sigma`` is one width for all stars, or one per star (a PSF varying across the field).
+    """
     yy, xx = np.indices(shape, dtype=float)
     img = np.zeros(shape)
-    for xi, yi, fi in zip(x, y, flux, strict=True):
+    sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), np.shape(x))
+    for xi, yi, fi, si in zip(x, y, flux, sigmas, strict=True):
         x0, x1 = max(int(xi) - 15, 0), min(int(xi) + 16, shape[1])
         y0, y1 = max(int(yi) - 15, 0), min(int(yi) + 16, shape[0])
-        sub = np.exp(-((xx[y0:y1, x0:x1] - xi) ** 2 + (yy[y0:y1, x0:x1] - yi) ** 2) / (2 * sigma**2))
-        img[y0:y1, x0:x1] += fi * sub / (2 * np.pi * sigma**2)
+        sub = np.exp(-((xx[y0:y1, x0:x1] - xi) ** 2 + (yy[y0:y1, x0:x1] - yi) ** 2) / (2 * si**2))
+        img[y0:y1, x0:x1] += fi * sub / (2 * np.pi * si**2)
     return img
 
 

@@ -103,3 +103,17 @@ def test_shape_mismatch():
     s = np.zeros((50, 50), np.float32)
     with pytest.raises(ValueError, match="science has shape"):
         find_candidates(_result(s), np.zeros((40, 50)), s)
+
+
+def test_near_saturated_flag_and_mask_bits():
+    from astrokit.differencing import MASK_BITS
+
+    assert sorted(MASK_BITS) == [1, 2, 4] and [n for n, _ in MASK_BITS.values()] == ["no_data", "saturated", "edge"]
+    shape = (120, 120)
+    s = (_blob(shape, 40, 40, 20.0) + _blob(shape, 90, 90, 20.0)).astype(np.float32)
+    saturated = np.zeros(shape, dtype=bool)
+    saturated[40:60, 43:60] = True  # 3 px from the first peak, far from the second
+    t = find_candidates(_result(s), s, s, saturated=saturated, mask=saturated)
+    near = {(int(round(r["x"])), int(round(r["y"]))): bool(r["flags"] & 64) for r in t}
+    assert near == {(40, 40): True, (90, 90): False}
+    assert CANDIDATE_FLAGS[64][0] == "near_saturated"

@@ -52,3 +52,25 @@ def test_difference_bad_input_exits_nonzero(pair_files, tmp_path, capsys):
     assert main(["difference", pair_files[0], str(blank), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("astrokit: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_difference_subimages_saturation_and_mask(pair_files, tmp_path, capsys):
+    out = tmp_path / "tiles"
+    peak = float(fits.getdata(pair_files[1]).max())
+    argv = ["difference", *pair_files, "--out", str(out), "--subimages", "2x2", "--saturation", str(peak)]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["subimages"] == "2x2"
+    mask = fits.getdata(summary["mask"])
+    assert mask.shape == (400, 400) and mask.dtype == np.uint8
+    # the brightest star's core (above 0.8 x the given level) is masked, and recorded as such
+    assert summary["masked_fraction"]["saturated"] > 0 and np.any(mask & 2)
+    assert np.all(np.isnan(fits.getdata(summary["s_corr"])[mask > 0]))
+
+
+@pytest.mark.parametrize("value", ["3y", "0x2"])
+def test_difference_bad_subimages_exits_nonzero(pair_files, tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["difference", *pair_files, "--out", str(tmp_path), "--subimages", value])
+    assert exc.value.code != 0
+    assert "--subimages" in capsys.readouterr().err

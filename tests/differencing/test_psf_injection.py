@@ -143,3 +143,23 @@ def test_make_epoch_poisson_noise_of_injections(rng):
     diff = noisy.data.astype(float) - exact.data
     assert diff.std() > 0  # shot noise added on the injected sources only
     assert diff.sum() == pytest.approx(0.0, abs=5 * np.sqrt(inj["flux"].sum() / 0.5))
+
+
+def test_psf_flux_recovers_injected_fluxes(rng):
+    """PSF-fit fluxes (PSF + constant) of sub-pixel sources on noise and an offset background."""
+    from astrokit.differencing import psf_flux
+
+    psf = gaussian_psf(1.7, 21)
+    x, y = grid_stars((200, 200), 4, margin=30, rng=rng, jitter=0.5)
+    flux = np.full(x.size, 2e4)
+    img = inject_sources(np.zeros((200, 200)), psf, x, y, flux) + 3.0 + rng.normal(0, 2.0, (200, 200))
+    fitted = psf_flux(img, psf, x, y)
+    assert np.allclose(fitted, flux, rtol=0.01)
+    # at the border, on masked pixels, or with lengths that differ: NaN or a clear error
+    mask = np.zeros(img.shape, dtype=bool)
+    mask[int(round(y[0])), int(round(x[0]))] = True
+    assert np.isnan(psf_flux(img, psf, [x[0], 2.0], [y[0], 2.0], mask=mask)).all()
+    with pytest.raises(ValueError, match="same length"):
+        psf_flux(img, psf, [1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="positive sum"):
+        psf_flux(img, -psf, x, y)

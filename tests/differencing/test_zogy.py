@@ -145,3 +145,35 @@ def test_shape_mismatch():
     psf = gaussian_psf(1.5, 15)
     with pytest.raises(ValueError, match="same shape"):
         zogy(np.zeros((64, 64)), np.zeros((64, 65)), psf, psf, sigma_science=1.0, sigma_reference=1.0)
+
+
+def test_single_precision_matches_double_precision_on_a_padded_grid(rng):
+    """float32 FFTs, zero padding of a 17 x 19 x 2 grid to a fast size and small-grid kernels change
+    nothing beyond float32 precision away from the border (stars of 1e3..1e6 ADU, noise 5 ADU)."""
+    from astrokit.differencing import fft_shape
+    from astrokit.differencing._zogy import _zogy_reference
+
+    shape = (170, 190)  # 17 and 19 are slow FFT lengths: padded
+    assert fft_shape(shape) == (180, 192) and fft_shape((256, 250)) == (256, 250)
+    x, y = grid_stars(shape, 5, margin=25, rng=rng, jitter=3.0)
+    flux = 10 ** rng.uniform(3, 6, x.size)
+    sci = star_field(shape, x, y, flux, 1.9) + rng.normal(0, 5.0, shape)
+    ref = star_field(shape, x, y, flux, 1.4) + rng.normal(0, 4.0, shape)
+    vn, vr = 25 + np.clip(sci, 0, None) / 2, 16 + np.clip(ref, 0, None) / 2
+    psf_s, psf_r = gaussian_psf(1.9), gaussian_psf(1.4)
+    res = zogy(sci, ref, psf_s, psf_r, sigma_science=5.0, sigma_reference=4.0, flux_science=1.1,
+               var_science=vn, var_reference=vr, sigma_astrometric=(0.05, 0.08))
+    D, S, S_corr = _zogy_reference(sci, ref, psf_s, psf_r, 5.0, 4.0, 1.1, vn, vr, (0.05, 0.08))
+    inner = (slice(30, -30), slice(30, -30))
+    assert res.D.dtype == np.float32 and res.S_corr.dtype == np.float32
+    assert np.abs(res.D[inner] - D[inner]).max() < 1e-3  # D is in units of its noise
+    assert np.abs(res.S_corr[inner] - S_corr[inner]).max() < 1e-3 * max(1.0, np.abs(S_corr[inner]).max())
+    assert np.median(np.abs(res.S_corr[inner] - S_corr[inner])) < 1e-4
+    assert np.allclose(res.S[inner], S[inner], rtol=0, atol=1e-5 * np.abs(S).max())
+
+
+def test_variance_image_of_the_wrong_shape():
+    psf = gaussian_psf(1.5, 15)
+    with pytest.raises(ValueError, match="var_science has shape"):
+        zogy(np.zeros((64, 64)), np.zeros((64, 64)), psf, psf, sigma_science=1.0, sigma_reference=1.0,
+             var_science=np.ones((64, 60)))

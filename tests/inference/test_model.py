@@ -93,5 +93,25 @@ def test_score_triplets_sign_convention_and_errors():
     assert score_triplets(model, np.zeros((0, 63, 63, 3))).shape == (0,)
     with pytest.raises(ValueError, match="is_positive"):
         score_triplets(model, x, is_positive=[True])
-    with pytest.raises(ValueError, match="model expects"):
+    with pytest.raises(ValueError, match=r"must have shape \(N, 63, 63, 3\).*got \(1, 31, 31, 3\)"):
         score_triplets(model, np.zeros((1, 31, 31, 3)))
+
+
+def test_normalise_triplets_masked_sentinels_and_selection_median():
+    rng = np.random.default_rng(7)
+    x = rng.normal(50.0, 3.0, (300, 63, 63, 3)).astype(np.float32)  # more than one chunk
+    x[5, :20, :, 1] = 3.4028235e38  # ZTF's masked-pixel sentinel
+    x[6, 10:12, :, 0] = np.nan
+    out = normalise_triplets(x)
+    expect = x.astype(np.float64)
+    expect[5, :20, :, 1] = np.nan
+    expect[6, 10:12, :, 0] = np.nan
+    med = np.nanmedian(expect, axis=(1, 2), keepdims=True)
+    expect = np.where(np.isnan(expect), med, expect) - med
+    expect /= np.sqrt((expect**2).sum(axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(out, expect, atol=2e-6)
+    assert np.all(out[5, :20, :, 1] == 0.0)
+    # even-sized stamps: the median is the mean of the two central values
+    even = np.arange(16.0).reshape(1, 4, 4, 1).repeat(3, axis=-1)
+    centred = even[0, :, :, 0] - 7.5
+    np.testing.assert_allclose(normalise_triplets(even)[0, :, :, 0], centred / np.sqrt((centred**2).sum()), atol=1e-6)

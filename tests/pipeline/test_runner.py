@@ -89,3 +89,45 @@ def test_bad_config(tmp_path):
     bad.write_text("sweep:\n  threshold: 3\n")
     with pytest.raises(AstrokitError, match="non-empty list"):
         load_run_config(bad)
+
+
+def test_a_failed_stage_notebook_has_its_error_at_the_top(tmp_store):
+    # the real photometry notebook, given a bad parameter: papermill keeps it with an error banner first
+    rows = run_pipeline(tmp_store, stages=["photometry"], params={"threshold": "abc"}, progress=False)
+    assert rows[0]["status"] == "failed"
+    assert rows[0]["error"].startswith("ValueError: could not convert string to float: 'abc'")
+    kept = nbformat.read(rows[0]["notebook_path"], as_version=4)
+    top = kept.cells[0]
+    assert top.cell_type == "markdown" and "papermill-error-cell-tag" in top.metadata.get("tags", [])
+    assert "An Exception was encountered" in top.source
+    failing = [c for c in kept.cells if c.cell_type == "code" and any(o.get("output_type") == "error"
+                                                                     for o in c.get("outputs", []))]
+    assert len(failing) == 1 and "run_photometry" in failing[0].source
+    assert rows[0]["n_processed"] is None  # no report from a failed stage
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_cli_run_on_dask_workers_then_a_rerun_skips_everything(cutout_store, tmp_path, capsys):
+    store, _ = cutout_store
+    args = ["--quiet", "run", "--store", str(store.root), "--stages", "photometry,difference"]
+    assert main([*args, "--workers", "2"]) == 0
+    first = {r["stage"]: r for r in store.sql("select * from runs").to_pylist()}
+    assert (first["photometry"]["n_processed"], first["difference"]["n_processed"]) == (3, 2)
+    assert all(r["n_failed"] == 0 and json.loads(r["failures"]) == [] for r in first.values())
+    assert json.loads(first["difference"]["parameters"])["scheduler"].startswith("tcp://127.0.0.1:")
+    assert "photometry   ok      3 done, 0 skipped, 0 failed" in capsys.readouterr().out
+    config = tmp_path / "rerun.yaml"
+    config.write_text(f"store: {store.root}\nstages: [difference]\nworkers: 0\nforce: false\n")
+    assert main(["--quiet", "run", "--config", str(config)]) == 0
+    rerun = store.sql("select * from runs where run_id = (select max(run_id) from runs)").to_pylist()
+    assert [(r["stage"], r["n_processed"], r["n_skipped"]) for r in rerun] == [("difference", 0, 2)]
+
+
+def test_bad_dask_options(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("workers: two\n")
+    with pytest.raises(AstrokitError, match="workers must be an integer >= 0"):
+        load_run_config(config)
+    assert main(["run", "--store", str(tmp_path / "s"), "--workers", "-1"]) != 0
+    assert "integer >= 0" in capsys.readouterr().err

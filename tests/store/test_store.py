@@ -76,9 +76,10 @@ def test_artifact_is_content_addressed(tmp_store):
     assert p1 == p2 and p1.read_bytes() == b"abc"
 
 
-def test_s3_store_is_reported_clearly():
-    with pytest.raises(AstrokitError, match="s3://"):
-        Store("s3://bucket/prefix")
+def test_unreachable_s3_store_is_reported_clearly():
+    # nothing listens on port 1: the error names the store and says what is wrong, quickly
+    with pytest.raises(AstrokitError, match=r"s3://bucket/prefix: cannot reach the bucket"):
+        Store("s3://bucket/prefix", endpoint_url="http://127.0.0.1:1")
 
 
 def test_schema_fields_carry_units():

@@ -1,0 +1,305 @@
+"""The link stage: streak flags, fast tracklets and shift-and-stack trajectories per field and night."""
+
+import hashlib
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from astrokit.exceptions import AstrokitError, DataError
+
+__all__ = ["plan_link", "run_link"]
+
+_QUERY = """
+select c.candidate_id, c.difference_id, c.x, c.y, c.ra, c.dec, c.mjd, c.band, c.s_corr, c.flux, c.flux_err, c.mag,
+       c.mag_err, c.is_positive, c.flags, d.science_id, d.s_corr_path, d.flux_scale, d.psf_fwhm_science,
+       f.object as field_object, f.band as field_band, f.telescope, f.night, f.exptime, f.pixel_scale
+from candidates c join differences d using (difference_id) join frames f on f.exposure_id = d.science_id
+where c.origin = 'pipeline'
+order by c.mjd, c.candidate_id
+"""
+
+
+def plan_link(store):
+    """Group the pipeline candidates into units of work: one per field (object x band x telescope) and night.
+
+    Parameters
+    ----------
+    store : Store or path
+        The store (``candidates``, ``differences`` and ``frames`` are read).
+
+    Returns
+    -------
+    dict of str -> `~astropy.table.Table`
+        ``field_key`` -> the candidates of that field and night (with the difference's ``science_id``,
+        ``s_corr_path``, ``flux_scale``, ``psf_fwhm_science`` and the frame's ``exptime``,
+        ``pixel_scale``, ``night``).
+    """
+    from astrokit.pipeline._stages import _store
+
+    store = _store(store)
+    df = store.sql(_QUERY).to_pandas()
+    if df.empty:
+        return {}
+    keys = df[["field_object", "field_band", "telescope", "night"]].astype(str).agg("|".join, axis=1)
+    return {key: Table.from_pandas(group.reset_index(drop=True)) for key, group in df.groupby(keys, sort=True)}
+
+
+def _read_fits(store, rel):
+    path = store.location(rel)
+    try:
+        with fits.open(store.local_path(rel)) as hdul:
+            data = np.asarray(hdul[0].data, dtype=np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wcs = WCS(hdul[0].header).celestial
+    except (OSError, ValueError) as exc:
+        msg = f"{path}: cannot read the S_corr artifact ({exc})"
+        raise DataError(msg) from exc
+    return data, wcs
+
+
+def _plain(value):
+    """Python value of a table cell (lists of numpy scalars included) for pyarrow."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _key(field_key):
+    return "link-" + hashlib.sha1(field_key.encode()).hexdigest()[:16]
+
+
+def _flag_streaks(store, cands, images, fwhm):
+    """Find streaks on every S_corr, set the streak bit of the candidates on them, rewrite their difference's rows."""
+    from astrokit.linking import STREAK_FLAG, find_streaks
+
+    n_streaks = 0
+    flags = np.asarray(cands["flags"], dtype=np.int64).copy()
+    for did, (s_corr, _) in images.items():
+        streaks, mask = find_streaks(s_corr, fwhm=fwhm[did])
+        n_streaks += len(streaks)
+        sel = np.flatnonzero(np.asarray(cands["difference_id"]) == did)
+        if not len(streaks) or not len(sel):
+            continue
+        ny, nx = mask.shape
+        ix = np.clip(np.rint(np.asarray(cands["x"], float)[sel]).astype(int), 0, nx - 1)
+        iy = np.clip(np.rint(np.asarray(cands["y"], float)[sel]).astype(int), 0, ny - 1)
+        on = mask[iy, ix] & ((flags[sel] & STREAK_FLAG) == 0)
+        if not on.any():
+            continue
+        flags[sel[on]] |= STREAK_FLAG
+        # the candidates of this difference with the new bit: the same unit key, replaced atomically
+        rows = store.sql("select * from candidates where difference_id = ?", [did]).to_pylist()
+        hit = {str(c) for c in np.asarray(cands["candidate_id"])[sel[on]]}
+        for r in rows:
+            if r["candidate_id"] in hit:
+                r["flags"] = int(r["flags"] or 0) | STREAK_FLAG
+        store.write("candidates", rows, key=f"diff-{did}")
+    cands["flags"] = flags
+    return n_streaks
+
+
+def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fwhm_px, progress):
+    """Shift-and-stack of the S_corr images of one field and night; returns the trajectory table and the grid."""
+    from astrokit.linking import (
+        candidate_mask,
+        grid_offsets,
+        likelihood_images,
+        pixel_velocities,
+        shift_and_stack,
+        velocity_grid,
+    )
+
+    ref_img, ref_wcs = images[order[0]]
+    shape = ref_img.shape
+    offsets, deviation = grid_offsets(ref_wcs, [images[d][1] for d in order], shape)
+    psi, phi = [], []
+    for did in order:
+        s_corr, wcs = images[did]
+        sel = np.asarray(cands["difference_id"]) == did
+        c = cands[sel]
+        residual = (np.asarray(c["flags"], dtype=np.int64) & 24) > 0  # on_reference_source, dipole
+        mask = candidate_mask(s_corr.shape, np.asarray(c["x"])[residual], np.asarray(c["y"])[residual],
+                              2 * fwhm_px)
+        clean = np.asarray(c["flux_err"], float)[~residual & np.isfinite(np.asarray(c["flux_err"], float))]
+        scale = float(c["flux_scale"][0]) if len(c) and np.isfinite(c["flux_scale"][0]) else 1.0
+        err = float(np.percentile(clean, 10)) / scale if len(clean) else 1.0
+        if deviation > 0.5 or s_corr.shape != shape:  # rotated or resized: put it on the first grid
+            from reproject import reproject_interp
+
+            s_corr, _ = reproject_interp((s_corr, wcs), ref_wcs, shape_out=shape)
+            mask, _ = reproject_interp((mask.astype(float), wcs), ref_wcs, shape_out=shape)
+            mask = ~(mask < 0.5)
+        p, q = likelihood_images(s_corr, err, mask=mask)
+        psi.append(p)
+        phi.append(q)
+    if deviation > 0.5:
+        offsets = np.zeros_like(offsets)
+    mjd = np.array([float(np.median(cands["mjd"][np.asarray(cands["difference_id"]) == d])) for d in order])
+    t_mid = float(mjd.mean())
+    times = (mjd - t_mid) * 24.0
+    scale_arcsec = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
+    grid = velocity_grid(min_rate=min_rate, max_rate=max_rate, duration=max(float(np.ptp(times)), 1e-3),
+                         pixel_scale=scale_arcsec, tolerance=tolerance)
+    vx, vy = pixel_velocities(grid["rate"], grid["position_angle"], ref_wcs, x=(shape[1] - 1) / 2,
+                              y=(shape[0] - 1) / 2)
+    traj = shift_and_stack(np.array(psi), np.array(phi), times, vx, vy, threshold=threshold, offsets=offsets,
+                           progress=progress)
+    return traj, times, t_mid, offsets, ref_wcs
+
+
+def _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px, zero_point):
+    """Tracklet rows of shift-and-stack trajectories, with the candidates they pass through."""
+    from astrokit.linking import tangent_plane
+
+    rows = []
+    dids = np.asarray(cands["difference_id"])
+    for r in traj:
+        ids, mjds, mags = [], [], []
+        for e, did in enumerate(order):
+            x = r["x0"] + r["vx"] * times[e] + offsets[e, 0]
+            y = r["y0"] + r["vy"] * times[e] + offsets[e, 1]
+            sel = np.flatnonzero(dids == did)
+            if not len(sel):
+                continue
+            d = np.hypot(np.asarray(cands["x"], float)[sel] - x, np.asarray(cands["y"], float)[sel] - y)
+            j = int(np.argmin(d))
+            if d[j] <= 2 * fwhm_px:
+                ids.append(str(cands["candidate_id"][sel[j]]))
+                mjds.append(float(cands["mjd"][sel[j]]))
+                mags.append(float(np.ma.filled(np.ma.asarray(cands["mag"][sel[j]], dtype=float), np.nan)))
+        ra_t, dec_t = ref_wcs.pixel_to_world_values(r["x0"] + r["vx"] * np.array([-0.5, 0.0, 0.5]),
+                                                    r["y0"] + r["vy"] * np.array([-0.5, 0.0, 0.5]))
+        xi, eta = tangent_plane(ra_t, dec_t, float(ra_t[1]), float(dec_t[1]))
+        vxi, veta = xi[2] - xi[0], eta[2] - eta[0]  # arcsec per hour
+        rate = float(np.hypot(vxi, veta))
+        rows.append({
+            "tracklet_id": "sas-" + hashlib.sha1(f"{order[0]}|{r['x0']}|{r['y0']}|{r['vx']:.3f}|{r['vy']:.3f}".encode())
+            .hexdigest()[:16], "candidate_ids": ids, "n_epochs": int(r["n_epochs"]), "mjd_ref": t_mid,
+            "ra": float(ra_t[1]), "dec": float(dec_t[1]), "ra_rate": float(vxi), "dec_rate": float(veta),
+            "rate": rate, "position_angle": float(np.degrees(np.arctan2(vxi, veta)) % 360.0), "mjds": mjds,
+            "magnitudes": mags, "likelihood": float(r["likelihood"]),
+            "mag": float(zero_point - 2.5 * np.log10(r["flux"])) if r["flux"] > 0 else None,
+            "method": "shift_and_stack", "confirmed": bool(ids),
+        })
+    return rows
+
+
+def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, stack_threshold=7.0,
+             tolerance=1.5, progress=True):
+    """Link moving objects per field and night: streak flags, fast tracklets, shift-and-stack; write ``tracklets``.
+
+    For each field (object x band x telescope) and night with candidates from at least three epochs:
+    (1) streaks are found on each difference's ``S_corr`` (`astrokit.linking.find_streaks`) and the
+    candidates on them get the ``streak`` bit (their difference's rows are rewritten under the same
+    key); (2) the candidates are linked into straight-line, constant-rate tracklets
+    (`astrokit.linking.link_tracklets`, method ``fast``); (3) if ``stack``, the ``S_corr`` images are
+    stacked along a grid of rates and angles (`astrokit.linking.shift_and_stack`, KBMOD's likelihood with
+    per-epoch weights from the candidates' flux errors and the residuals of known stars masked), which
+    finds movers below the single-epoch threshold (method ``shift_and_stack``, with the candidates each
+    track passes through). A fast tracklet whose track the stack also finds is marked ``confirmed`` and
+    gets its ``likelihood``, and that trajectory is not written twice. Each field and night is one unit
+    (key ``link-<hash>``): a rerun replaces its tracklets, and a unit that fails is recorded while the
+    others go on.
+
+    Parameters
+    ----------
+    store : Store or path
+        The store.
+    fields : list of str, optional
+        ``field_key`` values (``object|band|telescope|night``) to process; default all (`plan_link`).
+    max_rate, min_rate : float, optional
+        Rates searched (arcsec/h); ``min_rate`` applies to the stack only.
+    stack : bool, optional
+        Run the shift-and-stack search.
+    stack_threshold : float, optional
+        Least stacked signal-to-noise ratio of a trajectory.
+    tolerance : float, optional
+        Velocity-grid tolerance (px at the first and last epochs; `astrokit.linking.velocity_grid`).
+    progress : bool, optional
+        Show progress bars.
+
+    Returns
+    -------
+    StageReport
+        ``processed`` units, ``rows`` tracklets written, ``failed`` units with reasons, plus
+        ``skipped`` (units with fewer than three epochs) and ``streaks`` (streaks found).
+
+    Raises
+    ------
+    AstrokitError
+        If a key of ``fields`` is not a field and night of the store.
+
+    References
+    ----------
+    .. [1] Whidden et al. 2019, AJ 157, 119 (KBMOD)
+    .. [2] Holman et al. 2018, ApJL 862, L7 (HelioLinC)
+    .. [3] Moeyens et al. 2021, AJ 162, 143 (THOR)
+    .. [4] Ye et al. 2019, PASP 131, 078002 (ZTF streaks)
+    """
+    from astrokit.linking import link_tracklets
+    from astrokit.pipeline._stages import StageReport, _progress, _store
+
+    store = _store(store)
+    report = StageReport("link")
+    report.update(skipped=0, streaks=0)
+    groups = plan_link(store)
+    if fields is not None:
+        unknown = [f for f in fields if f not in groups]
+        if unknown:
+            msg = f"run_link: unknown fields {unknown}; the fields and nights with candidates are {sorted(groups)}"
+            raise AstrokitError(msg)
+        groups = {k: groups[k] for k in fields}
+    for field_key, cands in _progress(list(groups.items()), "link", progress):
+        order = list(dict.fromkeys(cands["difference_id"][np.argsort(np.asarray(cands["mjd"], float))]))
+        if len(order) < 3:
+            report["skipped"] += 1
+            continue
+        try:
+            images = {did: _read_fits(store, cands["s_corr_path"][np.asarray(cands["difference_id"]) == did][0])
+                      for did in order}
+            fwhm = {did: float(cands["psf_fwhm_science"][np.asarray(cands["difference_id"]) == did][0])
+                    for did in order}
+            report["streaks"] += _flag_streaks(store, cands, images, fwhm)
+            fwhm_px = float(np.median(list(fwhm.values())))
+            scale = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
+            exptime = float(np.nanmedian(np.asarray(cands["exptime"], float)))
+            tracklets = link_tracklets(cands, fwhm=fwhm_px * scale, max_rate=max_rate, exptime=exptime)
+            rows = [{k: _plain(v) for k, v in zip(tracklets.colnames, r, strict=True)} for r in tracklets]
+            for r in rows:
+                r["confirmed"], r["likelihood"] = False, None
+            if stack:
+                traj, times, t_mid, offsets, ref_wcs = _stack(
+                    cands, images, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance,
+                    threshold=stack_threshold, fwhm_px=fwhm_px, progress=progress)
+                flux = np.abs(np.asarray(cands["flux"], float)) / np.asarray(cands["flux_scale"], float)
+                mag = np.asarray(np.ma.filled(np.ma.asarray(cands["mag"], dtype=float), np.nan))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    zp = float(np.nanmedian(mag + 2.5 * np.log10(flux))) if np.isfinite(mag).any() else 0.0
+                for s in _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px, zp):
+                    shared = [r for r in rows if r["method"] == "fast"
+                              and len(set(r["candidate_ids"]) & set(s["candidate_ids"])) >= 2]
+                    if shared:
+                        shared[0]["confirmed"], shared[0]["likelihood"] = True, s["likelihood"]
+                    else:
+                        rows.append(s)
+        except (DataError, AstrokitError, ValueError, OSError) as exc:
+            report.fail(field_key, exc)
+            continue
+        now = datetime.now(timezone.utc)
+        night = str(cands["night"][0]) if cands["night"][0] is not None else None
+        for r in rows:
+            r.update(field_key=field_key, night=night, created_at=now)
+            for name in ("mjds", "magnitudes", "residuals"):
+                r[name] = [None if v is None or not np.isfinite(v) else float(v) for v in (r.get(name) or [])]
+            for name, value in list(r.items()):
+                if isinstance(value, float) and not np.isfinite(value):
+                    r[name] = None
+        store.write("tracklets", rows, key=_key(field_key))
+        report["processed"] += 1
+        report["rows"] += len(rows)
+    return report
