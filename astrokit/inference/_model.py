@@ -64,9 +64,14 @@ def _normalise_chunk(x):
     if npix == 0:
         return np.zeros(x.shape, dtype=np.float32)
     s = np.ascontiguousarray(np.moveaxis(x, -1, 1), dtype=np.float32).reshape(n * nc, npix)  # a copy
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(s) < MISSING_ABOVE)  # NaN, inf and masked-pixel sentinels (ZTF uses +-3.4e38)
-    has_bad = bad.any(axis=1)
+    lo, hi = float(s.min()), float(s.max())  # NaN if any pixel is NaN
+    if -MISSING_ABOVE < lo and hi < MISSING_ABOVE:  # the usual case: nothing missing in the chunk
+        bad = None
+        has_bad = np.zeros(n * nc, dtype=bool)
+    else:
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(s) < MISSING_ABOVE)  # NaN, inf and masked-pixel sentinels (ZTF uses +-3.4e38)
+        has_bad = bad.any(axis=1)
     med = np.zeros(n * nc, dtype=np.float32)
     k = npix // 2
     good = ~has_bad
@@ -86,8 +91,8 @@ def _normalise_chunk(x):
         med[has_bad] = m
         s[has_bad] = np.where(bad[has_bad], m[:, None], s[has_bad])
     s -= med[:, None]
-    norm = np.sqrt(np.einsum("ij,ij->i", s, s, dtype=np.float64))
-    s = np.divide(s, norm[:, None], out=np.zeros(s.shape), where=norm[:, None] > 0).astype(np.float32)
+    norm = np.sqrt(np.einsum("ij,ij->i", s, s, dtype=np.float64)).astype(np.float32)
+    s = np.divide(s, norm[:, None], out=np.zeros_like(s), where=norm[:, None] > 0)
     return np.moveaxis(s.reshape(n, nc, ny, nx), 1, -1)
 
 
