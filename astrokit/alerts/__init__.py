@@ -9,13 +9,44 @@ from astrokit.datasets import sha256_file
 from astrokit.exceptions import DataError
 from astrokit.io import cutout, decode_fits_stamp, encode_cutout
 
-__all__ = ["ZTF_BANDS", "read_alerts", "ingest_alerts"]
+__all__ = ["ZTF_BANDS", "read_alert_packets", "read_alerts", "ingest_alerts"]
 
 #: ZTF filter ids (candidate.fid) -> band.
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 
 _STAMPS = {"cutout_science": "cutoutScience", "cutout_reference": "cutoutTemplate",
            "cutout_difference": "cutoutDifference"}
+
+
+def read_alert_packets(path, columns):
+    """Read columns of a Parquet file of ZTF-style alert packets, one dict per packet.
+
+    Parameters
+    ----------
+    path : path-like
+        Parquet file of alert packets.
+    columns : list of str
+        Top-level packet fields to read (e.g. ``objectId``, ``candidate``, ``prv_candidates``).
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    DataError
+        If the file is not Parquet or lacks one of the columns (the message names the file).
+
+    References
+    ----------
+    .. [1] Masci et al. 2019, PASP 131, 018003 (ZTF science data system, alert contents).
+    """
+    path = Path(path)
+    try:
+        return pq.read_table(path, columns=list(columns)).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
+        msg = f"{path}: not a Parquet file of alert packets ({str(exc).splitlines()[0]})"
+        raise DataError(msg) from exc
 
 
 def _stamp(packet, key, path, size):
@@ -63,13 +94,8 @@ def read_alerts(path, *, size=63):
     .. [1] Masci et al. 2019, PASP 131, 018003 (ZTF science data system, alert contents).
     """
     path = Path(path)
-    try:
-        table = pq.read_table(path, columns=["objectId", "candid", "candidate", *_STAMPS.values()])
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
-        msg = f"{path}: not a Parquet file of alert packets ({str(exc).splitlines()[0]})"
-        raise DataError(msg) from exc
     rows = []
-    for packet in table.to_pylist():
+    for packet in read_alert_packets(path, ["objectId", "candid", "candidate", *_STAMPS.values()]):
         c = packet["candidate"]
         zp = c.get("magzpsci")
         mag, mag_err = c.get("magpsf"), c.get("sigmapsf")

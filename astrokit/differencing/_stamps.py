@@ -5,6 +5,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 
 from astrokit.differencing._zogy import zogy
+from astrokit.io import MISSING_ABOVE
 
 __all__ = ["alert_stamp_comparison", "stamp_difference"]
 
@@ -59,7 +60,7 @@ def stamp_difference(science, template, *, centre_radius=6.0, fwhms=None, flux_s
     n_img = np.array(science, dtype=float)
     r_img = np.array(template, dtype=float)
     for img in (n_img, r_img):  # masked pixels written as -FLT_MAX (ZTF template stamps): missing, not data
-        img[np.abs(img) > 1e30] = np.nan
+        img[np.abs(img) >= MISSING_ABOVE] = np.nan
     bn, sn = _stats(n_img)
     br, sr = _stats(r_img)
     n = np.where(np.isfinite(n_img), n_img - bn, 0.0)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from astrokit.exceptions import require
+from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
 __all__ = ["augment_dataset", "build_real_bogus_model", "normalise_triplets"]
 
@@ -52,9 +53,6 @@ def normalise_triplets(cutouts):
 
 
 _CHUNK = 128
-
-#: Pixel values at or above this magnitude are masked-pixel sentinels, treated like NaN.
-MISSING_ABOVE = 1e30
 
 
 def _normalise_chunk(x):

@@ -8,7 +8,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-__all__ = ["cutout", "encode_cutout", "decode_cutout", "decode_fits_stamp"]
+__all__ = ["MISSING_ABOVE", "cutout", "encode_cutout", "decode_cutout", "decode_fits_stamp"]
+
+#: Pixel values of this magnitude or more are masked-pixel sentinels, not data (ZTF stamps write -3.4e38).
+MISSING_ABOVE = 1e30
 
 
 def cutout(data, x, y, size=63, *, fill=np.nan):

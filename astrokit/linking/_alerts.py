@@ -1,25 +1,14 @@
 """Known solar-system objects in ZTF alert packets (``ssnamenr``) and what the packets say about their motion."""
 
-from pathlib import Path
-
 import numpy as np
-import pyarrow.parquet as pq
 from astropy.table import Table
 
+from astrokit.alerts import read_alert_packets
 from astrokit.exceptions import DataError
 
 __all__ = ["alert_history", "solar_system_alerts"]
 
 _NULL = (None, "", "null", "None")
-
-
-def _read(path, columns):
-    path = Path(path)
-    try:
-        return pq.read_table(path, columns=columns).to_pylist()
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
-        msg = f"{path}: not a Parquet file of ZTF alert packets ({str(exc).splitlines()[0]})"
-        raise DataError(msg) from exc
 
 
 def solar_system_alerts(path):
@@ -60,7 +49,7 @@ def solar_system_alerts(path):
     from astrokit.linking._core import fit_linear_motion, tangent_plane
 
     rows = []
-    for p in _read(path, ["objectId", "candid", "candidate", "prv_candidates"]):
+    for p in read_alert_packets(path, ["objectId", "candid", "candidate", "prv_candidates"]):
         c = p["candidate"]
         if str(c.get("ssnamenr")) in _NULL:
             continue
@@ -118,7 +107,8 @@ def alert_history(path, object_id):
     """
     from astrokit.alerts import ZTF_BANDS
 
-    packets = [p for p in _read(path, ["objectId", "candidate", "prv_candidates"]) if p["objectId"] == object_id]
+    packets = [p for p in read_alert_packets(path, ["objectId", "candidate", "prv_candidates"])
+               if p["objectId"] == object_id]
     if not packets:
         msg = f"{path}: no alert of object {object_id!r}"
         raise DataError(msg)

@@ -162,7 +162,8 @@ def _light_frames(store, exposure_ids=None):
     frames = store.sql("select * from frames where status = 'ok' and imagetyp = 'light' order by path, hdu")
     rows = frames.to_pylist()
     if exposure_ids:
-        rows = [r for r in rows if r["exposure_id"] in set(exposure_ids)]
+        wanted = set(exposure_ids)
+        rows = [r for r in rows if r["exposure_id"] in wanted]
     return rows
 
 

@@ -7,6 +7,8 @@ import io
 
 import numpy as np
 
+from astrokit.io import MISSING_ABOVE
+
 __all__ = ["STRETCHES", "ZOOMS", "stretch", "to_png", "stamp_png", "triplet_pngs", "format_sexagesimal",
            "format_value"]
 
@@ -17,7 +19,7 @@ ZOOMS = (1, 2, 4)
 """Zoom factors of the scanner's stamps (the central 1/zoom of the stamp fills the panel)."""
 
 _ASINH_A = 0.1  # softening of the asinh stretch (fraction of the [lo, hi] range)
-_BLANK = 1e30  # |pixel| at or above this is a blank sentinel (ZTF templates use -3.4e38), not data
+_BLANK = MISSING_ABOVE  # |pixel| at or above this is a blank sentinel (ZTF templates use -3.4e38), not data
 _LOG_A = 1000.0  # the log stretch is log10(1 + a x) / log10(1 + a), as in ds9
 
 

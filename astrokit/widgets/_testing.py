@@ -1,6 +1,8 @@
 """Test support for the dashboards: a small synthetic store (not real data), and Voila/Chromium helpers."""
 
+import contextlib
 import socket
+import subprocess
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "make_demo_store", "wait_http"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "make_demo_store", "running_dashboard", "wait_http"]
 
 #: Debian's Chromium, driven by Playwright in the browser tests (never a browser Playwright downloads).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,6 +63,46 @@ def wait_http(url, proc, log, timeout=90):
             time.sleep(0.3)
     msg = f"the server did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}"
     raise RuntimeError(msg)
+
+
+@contextlib.contextmanager
+def running_dashboard(name, store, log_file):
+    """Serve dashboard ``name`` with Voila on a free port for the block; stop it afterwards.
+
+    Parameters
+    ----------
+    name : str
+        Dashboard name (see `astrokit.widgets.serve_dashboard`).
+    store : path-like
+        The store the dashboard shows.
+    log_file : pathlib.Path
+        Voila's log (its end goes into the error if the server does not start).
+
+    Yields
+    ------
+    str
+        The dashboard's URL, ``http://127.0.0.1:PORT/``, once Voila answers.
+
+    Raises
+    ------
+    RuntimeError
+        If Voila exits or does not answer in time.
+    """
+    from astrokit.widgets import serve_dashboard
+
+    port = free_port()
+    proc = serve_dashboard(name, store=store, port=port, block=False, log_file=log_file)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_http(f"{url}voila/static/voila.js", proc, log_file)  # a static file: does not take a kernel
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _stamp(rng, *, amp, x0=31.0, y0=31.0, sigma=1.8, noise=5.0, sky=100.0, size=63):

@@ -1,7 +1,6 @@
 """The catalog dashboard in a real headless Chromium: Voila serves it over a store of the real sample frames."""
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -11,10 +10,7 @@ from astropy.io import fits
 from astrokit.catalog import ingest
 from astrokit.datasets import get_path
 from astrokit.store import Store
-from astrokit.widgets import serve_dashboard
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS
-from astrokit.widgets._testing import free_port as _free_port
-from astrokit.widgets._testing import wait_http as _wait_http
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
 
@@ -55,20 +51,8 @@ def catalog_store(tmp_path, sample_frames):
 @pytest.fixture
 def voila_url(catalog_store, tmp_path):
     """Serve the catalog dashboard on a free port; stop Voila afterwards."""
-    port = _free_port()
-    log = tmp_path / "voila.log"
-    proc = serve_dashboard("catalog", store=catalog_store.root, port=port, block=False, log_file=log)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_http(f"{url}voila/static/voila.js", proc, log)
+    with running_dashboard("catalog", catalog_store.root, tmp_path / "voila.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_catalog_dashboard_totals_plots_sessions_and_search(chromium, voila_url):

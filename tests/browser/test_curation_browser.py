@@ -8,7 +8,6 @@ two-session test, which needs more than 100 candidates per user.
 
 import json
 import statistics
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,10 +19,7 @@ from PIL import Image
 
 from astrokit.labels import resolve_labels
 from astrokit.store import Store
-from astrokit.widgets import serve_dashboard
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, make_demo_store
-from astrokit.widgets._testing import free_port as _free_port
-from astrokit.widgets._testing import wait_http as _wait_http
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, make_demo_store, running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -82,20 +78,8 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def voila_url(store, tmp_path_factory):
     """Serve the curation dashboard on a free port for the whole module; stop Voila afterwards."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("voila") / "voila.log"
-    proc = serve_dashboard("curation", store=store.root, port=port, block=False, log_file=log)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_http(f"{url}voila/static/voila.js", proc, log)  # a static file: does not take a kernel
+    with running_dashboard("curation", store.root, tmp_path_factory.mktemp("voila") / "voila.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _open(chromium, url, *, height=1300, wait_for=".astrokit-info"):

@@ -1,14 +1,10 @@
 """dashboards/photometry.ipynb served by Voila, driven by headless Chromium: a click on the image reaches Python."""
 
-import subprocess
 import time
 
 import pytest
 
-from astrokit.widgets import serve_dashboard
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS
-from astrokit.widgets._testing import free_port as _free_port
-from astrokit.widgets._testing import wait_http as _wait_http
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,21 +14,9 @@ PAGE_TIMEOUT = 120_000  # ms: the first page waits for a kernel on a busy machin
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("voila") / "voila.log"
-    proc = serve_dashboard("photometry", store=tmp_path_factory.mktemp("store"), port=port, block=False,
-                           log_file=log)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_http(f"{url}voila/static/voila.js", proc, log)
+    with running_dashboard("photometry", tmp_path_factory.mktemp("store"),
+                           tmp_path_factory.mktemp("voila") / "voila.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_click_on_the_image_updates_the_message(page_url, tmp_path):
