@@ -229,11 +229,12 @@ def _fine_tune_alerts(args):
             labels = {str(c): int(v) for c, v in zip(human.meta["candidate_id"], human.y)}
         except AstrokitError:
             labels = {}  # no real/bogus decisions in the store yet: drb labels only
-    if promoted_version(store.models_dir, "real_bogus"):
-        model, _ = load_model(store.models_dir, "real_bogus")
+    models_dir = store.models_dir  # an S3 store syncs its local mirror on each access: once here
+    if promoted_version(models_dir, "real_bogus"):
+        model, _ = load_model(models_dir, "real_bogus")
     else:
         model, _ = load_default_model()
-    return fine_tune_on_alerts(args.fine_tune_alerts, models_dir=store.models_dir, model=model, labels=labels,
+    return fine_tune_on_alerts(args.fine_tune_alerts, models_dir=models_dir, model=model, labels=labels,
                                k=args.folds, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
 
 
