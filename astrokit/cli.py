@@ -187,6 +187,21 @@ def cmd_score(args):
     print(f"scored {report['rows']} candidates")
 
 
+def _images_arg(text):
+    """``--images``: an int, or ``name=N,name=N`` (epochs per training frame) as a dict."""
+    if "=" not in text:
+        return int(text)
+    out = {}
+    for item in text.split(","):
+        name, _, n = item.partition("=")
+        try:
+            out[name.strip()] = int(n)
+        except ValueError:
+            msg = f"--images: {item!r} is not NAME=N"
+            raise argparse.ArgumentTypeError(msg) from None
+    return out
+
+
 def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
@@ -194,6 +209,9 @@ def cmd_train(args):
     if args.model == "unet":  # the segmentation model: masks of injected fakes on difference tiles
         if args.out or args.fine_tune_alerts:
             msg = "--out and --fine-tune-alerts apply to --model real_bogus only"
+            raise AstrokitError(msg)
+        if isinstance(args.images, dict):
+            msg = "--model unet takes --images N (epochs per frame), not NAME=N"
             raise AstrokitError(msg)
         result = train_unet_into_registry(_store(args).models_dir, seed=args.seed, n_epochs=args.images,
                                           epochs=args.epochs, margin=args.margin, progress=not args.quiet)
@@ -361,7 +379,9 @@ def build_parser():
     sp.add_argument("--model", default="real_bogus", choices=("real_bogus", "unet"),
                     help="model to train: the real-bogus CNN, or the U-Net segmenting difference tiles")
     sp.add_argument("--epochs", type=int, default=20, help="maximum training epochs (early stopping)")
-    sp.add_argument("--images", type=int, default=4, help="synthetic epochs made from each real training frame")
+    sp.add_argument("--images", type=_images_arg, default=4,
+                    help="synthetic epochs made from each real training frame: N, or NAME=N,NAME=N per frame "
+                         "(frames of astrokit.inference.DEFAULT_FRAMES, e.g. goto_left=24,des_a=12)")
     sp.add_argument("--seed", type=int, default=0, help="random seed")
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--out", default=None, help="write the model to this folder instead of the registry "

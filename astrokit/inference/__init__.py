@@ -34,7 +34,13 @@ from astrokit.inference._metrics import (
     roc_auc,
     roc_auc_interval,
 )
-from astrokit.inference._model import augment_dataset, build_real_bogus_model, normalise_triplets
+from astrokit.inference._model import (
+    NORMALISATIONS,
+    augment_dataset,
+    build_real_bogus_model,
+    model_normalisation,
+    normalise_triplets,
+)
 from astrokit.inference._registry import list_models, load_model, promote, promoted_version, save_model
 from astrokit.inference._score import (
     check_triplets,
@@ -75,6 +81,7 @@ from astrokit.inference._unet import (
 )
 
 __all__ = [
+    "NORMALISATIONS",
     "DEFAULT_FRAMES",
     "ORIGINS",
     "SegmentationSet",
@@ -107,6 +114,7 @@ __all__ = [
     "load_training_set",
     "mask_candidates",
     "normalise_tiles",
+    "model_normalisation",
     "normalise_triplets",
     "predict_batches",
     "promote",

@@ -5,41 +5,70 @@ import numpy as np
 from astrokit.exceptions import require
 from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
-__all__ = ["augment_dataset", "build_real_bogus_model", "normalise_triplets"]
+__all__ = ["NORMALISATIONS", "augment_dataset", "build_real_bogus_model", "model_normalisation",
+           "normalise_triplets"]
 
 
-def normalise_triplets(cutouts):
+#: Stamp normalisations: "asinh" (default since the second default model) and "l2" (braai's, the first one).
+NORMALISATIONS = ("asinh", "l2")
+
+#: Models built by `build_real_bogus_model` are named ``<_MODEL_PREFIX>_<normalisation>``; the first
+#: shipped model (and registry models of that time) is named plain ``real_bogus_braai``: "l2".
+_MODEL_PREFIX = "real_bogus_braai"
+
+
+def normalise_triplets(cutouts, method="asinh"):
     """Normalise each stamp of science/reference/difference triplets independently.
 
-    For every triplet and every channel: NaN and infinite pixels, and
+    For every triplet and every channel, NaN and infinite pixels, and
     masked-pixel sentinels of absolute value >= 1e30 (ZTF stamps use
-    3.4e38), are replaced by the stamp's median of the other pixels, the median is subtracted, and the
-    stamp is divided by its L2 norm (braai divides by the L2 norm [1]_;
-    subtracting the median first removes the sky level, which differs between
-    surveys). Stamps that are constant or entirely NaN become zeros. The
-    median of a finite stamp is found by selection (``np.partition``, O(n)),
-    not by sorting, so that normalising is not the bottleneck of scoring.
+    3.4e38), are replaced by the median of the other pixels and the median
+    (the sky level) is subtracted. Then:
+
+    * ``"asinh"`` (default): the stamp is divided by its robust noise
+      sigma = median - 15.87th percentile (one-sided, so that sources, which
+      only raise pixels, do not inflate it) and mapped through ``arcsinh``:
+      pixels are in units of the stamp's noise, linear within a few sigma and
+      logarithmic above (Lupton, Gunn & Szalay 1999 asinh scaling). The
+      significance of the difference and the relative brightness of the
+      science and reference sources survive, and a bright artefact (the
+      ringing of a saturated star) no longer dwarfs a faint transient in the
+      same stamp. This departs from braai, which divides by the L2 norm.
+    * ``"l2"``: the stamp is divided by its L2 norm, as braai [1]_ (the
+      normalisation of astrokit's first default model).
+
+    Stamps that are constant or entirely missing become zeros. Medians and
+    percentiles are found by selection (``np.partition``, O(n)), not by
+    sorting, so that normalising is not the bottleneck of scoring.
 
     Parameters
     ----------
     cutouts : ndarray, shape (N, ny, nx, 3) or (ny, nx, 3)
         Triplets in science, reference, difference channel order, any units
         (ADU or e-); the result is dimensionless.
+    method : {"asinh", "l2"}
+        The normalisation (see above); a model must be scored with the one it
+        was trained with (`model_normalisation`).
 
     Returns
     -------
     ndarray of float32, shape (N, ny, nx, 3)
-        Normalised stamps; each non-constant channel has median 0 and unit L2 norm.
+        Normalised stamps.
 
     Raises
     ------
     ValueError
-        If the array is not 3- or 4-dimensional with 3 channels last.
+        If the array is not 3- or 4-dimensional with 3 channels last, or
+        ``method`` is unknown.
 
     References
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    .. [2] Lupton, Gunn & Szalay 1999, AJ 118, 1406 (asinh magnitudes)
     """
+    if method not in NORMALISATIONS:
+        msg = f"method must be one of {NORMALISATIONS}, got {method!r}"
+        raise ValueError(msg)
     x = np.asarray(cutouts, dtype=np.float32)
     if x.ndim == 3:
         x = x[None]
@@ -48,14 +77,37 @@ def normalise_triplets(cutouts):
         raise ValueError(msg)
     out = np.empty(x.shape, dtype=np.float32)
     for start in range(0, x.shape[0], _CHUNK):  # chunks that stay in the CPU cache
-        out[start:start + _CHUNK] = _normalise_chunk(x[start:start + _CHUNK])
+        out[start:start + _CHUNK] = _normalise_chunk(x[start:start + _CHUNK], method)
     return out
 
 
+def model_normalisation(model):
+    """Return the stamp normalisation (`NORMALISATIONS`) a real-bogus model was trained with.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from `build_real_bogus_model` (its name records the
+        normalisation), or a model of the first release, named
+        ``real_bogus_braai`` ("l2").
+
+    Returns
+    -------
+    str
+        ``"asinh"`` or ``"l2"``; ``"asinh"`` for models of any other name.
+    """
+    name = str(getattr(model, "name", ""))
+    for method in NORMALISATIONS:
+        if name.endswith(f"_{method}"):
+            return method
+    return "l2" if name == _MODEL_PREFIX else "asinh"
+
+
 _CHUNK = 128
+_SIGMA_QUANTILE = 0.15865525393145707  # Gaussian: median - this quantile = 1 sigma
 
 
-def _normalise_chunk(x):
+def _normalise_chunk(x, method="asinh"):
     """`normalise_triplets` of a (n, ny, nx, nc) float32 array, n small."""
     n, ny, nx, nc = x.shape
     npix = ny * nx
@@ -70,14 +122,6 @@ def _normalise_chunk(x):
         with np.errstate(invalid="ignore"):
             bad = ~(np.abs(s) < MISSING_ABOVE)  # NaN, inf and masked-pixel sentinels (ZTF uses +-3.4e38)
         has_bad = bad.any(axis=1)
-    med = np.zeros(n * nc, dtype=np.float32)
-    k = npix // 2
-    good = ~has_bad
-    part = s[good] if has_bad.any() else s.copy()
-    part.partition(k, axis=1)
-    med[good] = part[:, k]
-    if npix % 2 == 0:  # even size: mean of the two central values
-        med[good] = 0.5 * (med[good] + part[:, :k].max(axis=1))
     if has_bad.any():
         # median of the finite pixels: sort with the missing ones last (+inf), take the middle of the finite
         rows = np.where(bad[has_bad], np.inf, s[has_bad])
@@ -86,15 +130,37 @@ def _normalise_chunk(x):
         lo = np.take_along_axis(rows, np.maximum((nfin - 1) // 2, 0)[:, None], axis=1)[:, 0]
         hi = np.take_along_axis(rows, np.maximum(nfin // 2, 0)[:, None], axis=1)[:, 0]
         m = np.where(nfin > 0, 0.5 * (lo + hi), 0.0).astype(np.float32)
-        med[has_bad] = m
-        s[has_bad] = np.where(bad[has_bad], m[:, None], s[has_bad])
+        q = np.take_along_axis(rows, np.round(_SIGMA_QUANTILE * np.maximum(nfin - 1, 0)).astype(int)[:, None],
+                               axis=1)[:, 0]
+        sigma_bad = np.where(nfin > 0, m - q, 0.0).astype(np.float32)  # from the finite pixels only
+        s[has_bad] = np.where(bad[has_bad], m[:, None], s[has_bad])  # filled: the median is unchanged
+    k = npix // 2
+    part = s.copy()
+    part.partition(k, axis=1)
+    med = part[:, k].copy()
+    if npix % 2 == 0:  # even size: mean of the two central values
+        med = 0.5 * (med + part[:, :k].max(axis=1))
     s -= med[:, None]
-    norm = np.sqrt(np.einsum("ij,ij->i", s, s, dtype=np.float64)).astype(np.float32)
+    if method == "l2":
+        norm = np.sqrt(np.einsum("ij,ij->i", s, s, dtype=np.float64)).astype(np.float32)
+    else:
+        j = int(round(_SIGMA_QUANTILE * (npix - 1)))
+        low = part[:, :k]  # the lower half, already below the median: select the quantile within it
+        low.partition(min(j, max(k - 1, 0)), axis=1)
+        norm = med - low[:, min(j, max(k - 1, 0))] if k > 0 else np.zeros_like(med)
+        if has_bad.any():
+            norm[has_bad] = sigma_bad
+        flat = ~(norm > 0)  # quantised or mostly constant stamps: fall back to the rms about the median
+        if flat.any():
+            norm[flat] = np.sqrt(np.mean(np.square(s[flat], dtype=np.float64), axis=1)).astype(np.float32)
     s = np.divide(s, norm[:, None], out=np.zeros_like(s), where=norm[:, None] > 0)
+    if method == "asinh":
+        np.arcsinh(s, out=s)
     return np.moveaxis(s.reshape(n, nc, ny, nx), 1, -1)
 
 
-def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, dropout=0.5):
+def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, dropout=0.5,
+                           normalisation="asinh", filters=(16, 32)):
     """Build (and compile) the braai-like VGG real-bogus classifier.
 
     Two convolutional blocks, as in braai [1]_: (Conv 3x3 x16, Conv 3x3 x16,
@@ -115,6 +181,12 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
         Width of the dense layer.
     dropout : float
         Dropout rate before the output layer.
+    filters : tuple of int
+        Filters of the convolutions of the first and second block (braai: 16, 32).
+    normalisation : {"asinh", "l2"}
+        The stamp normalisation the model is for (`normalise_triplets`);
+        recorded in the model's name (``real_bogus_braai_<normalisation>``)
+        so that it travels with the saved file (`model_normalisation`).
 
     Returns
     -------
@@ -123,6 +195,8 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
 
     Raises
     ------
+    ValueError
+        If ``normalisation`` is unknown.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed (``pip install 'astrokit[ml]'``).
 
@@ -141,19 +215,23 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
                              name=f"conv{i}")
 
     inputs = keras.Input(shape=tuple(input_shape), name="triplet")
-    x = conv(16, 1)(inputs)
-    x = conv(16, 2)(x)
+    f1, f2 = (int(f) for f in filters)
+    x = conv(f1, 1)(inputs)
+    x = conv(f1, 2)(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Dropout(0.25, seed=int(seed), name="drop1")(x)
-    x = conv(32, 3)(x)
-    x = conv(32, 4)(x)
+    x = conv(f2, 3)(x)
+    x = conv(f2, 4)(x)
     x = layers.MaxPooling2D(4, name="pool2")(x)
     x = layers.Dropout(0.25, seed=int(seed) + 1, name="drop2")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, activation="relu", kernel_initializer=init, name="dense")(x)
     x = layers.Dropout(dropout, seed=int(seed) + 2, name="drop3")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="real_bogus")(x)
-    model = keras.Model(inputs, outputs, name="real_bogus_braai")
+    if normalisation not in NORMALISATIONS:
+        msg = f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}"
+        raise ValueError(msg)
+    model = keras.Model(inputs, outputs, name=f"{_MODEL_PREFIX}_{normalisation}")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
     return model

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from astrokit.exceptions import AstrokitError, DataError, require
-from astrokit.inference._model import MISSING_ABOVE, normalise_triplets
+from astrokit.inference._model import MISSING_ABOVE, model_normalisation, normalise_triplets
 
 __all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
            "score_candidates", "score_triplets"]
@@ -161,16 +161,41 @@ def _missing_fraction(arr, chunk=256):
     return frac
 
 
-def _predict_function(model):
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        msg = f"precision must be one of {PRECISIONS}, got {precision!r}"
+        raise ValueError(msg)
+
+
+def _bfloat16_copy(model):
+    """Return a copy of ``model`` computing in bfloat16 (Keras ``mixed_bfloat16``: float32 weights and output)."""
+    import copy
+
+    keras = require("keras", "ml")
+    config = copy.deepcopy(model.get_config())
+    policy = keras.saving.serialize_keras_object(keras.DTypePolicy("mixed_bfloat16"))
+    for layer in config.get("layers", []):
+        if layer.get("class_name") != "InputLayer":
+            layer["config"]["dtype"] = policy
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _predict_function(model, precision="float32"):
     """Return a traced ``model(x, training=False)`` for float32 batches of any size, cached per model.
 
     Calling the model in a ``tf.function`` avoids the per-call set-up of
     ``Model.predict`` (data adapter, callbacks, progress) and is about 2-3 times
-    faster on the CPU (benchmarks/bench_inference.py).
+    faster on the CPU (benchmarks/bench_inference.py). With ``precision``
+    "bfloat16" the traced function runs a bfloat16 copy of the model.
     """
     import weakref
 
-    fn = _COMPILED.get(id(model))
+    fn = _COMPILED.get((id(model), precision))
     if fn is not None and fn[0]() is model:
         return fn[1]
     for key in [k for k, (r, _) in _COMPILED.items() if r() is None]:  # models that were garbage-collected
@@ -178,8 +203,12 @@ def _predict_function(model):
     tf = require("tensorflow", "ml")
     ref = weakref.ref(model)
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
-    traced = tf.function(lambda x: ref()(x, training=False), input_signature=[spec])
-    _COMPILED[id(model)] = (ref, traced)
+    if precision == "bfloat16":
+        clone = _bfloat16_copy(model)
+        traced = tf.function(lambda x: tf.cast(clone(x, training=False), tf.float32), input_signature=[spec])
+    else:
+        traced = tf.function(lambda x: ref()(x, training=False), input_signature=[spec])
+    _COMPILED[(id(model), precision)] = (ref, traced)
     return traced
 
 
@@ -192,7 +221,7 @@ def _eager_call(model):
     return lambda x: model(tf.convert_to_tensor(x), training=False)
 
 
-def predict_batches(model, x, *, batch_size=1024):
+def predict_batches(model, x, *, batch_size=1024, precision="float32"):
     """Run a Keras model on float32 inputs batch by batch, through a cached traced function.
 
     Parameters
@@ -206,6 +235,12 @@ def predict_batches(model, x, *, batch_size=1024):
         Inputs per call; 1024 was the fastest on 2 CPU cores
         (benchmarks/bench_inference.py). Inputs that fit in one batch are
         run eagerly (no tracing, which would cost more than it saves).
+    precision : {"float32", "bfloat16"}
+        Arithmetic of a Keras model's layers. "bfloat16" runs a copy of the
+        model under Keras' ``mixed_bfloat16`` policy (weights kept in
+        float32, products in bfloat16, 8-bit mantissa): faster on CPUs with
+        bfloat16 instructions (AVX512-BF16, AMX), slower where it is
+        emulated; scores move by about 0.01 (benchmarks/bench_inference.py).
 
     Returns
     -------
@@ -215,18 +250,19 @@ def predict_batches(model, x, *, batch_size=1024):
     Raises
     ------
     ValueError
-        If ``batch_size`` is not positive.
+        If ``batch_size`` is not positive or ``precision`` is unknown.
     """
     if int(batch_size) <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
+    _check_precision(precision)
     keras = require("keras", "ml")
     if not isinstance(model, keras.Model):
         return np.asarray(model.predict(x, batch_size=int(batch_size), verbose=0), dtype=np.float32)
-    if x.shape[0] <= int(batch_size):  # one call: tracing would cost more than it saves
+    if x.shape[0] <= int(batch_size) and precision == "float32":  # one call: tracing would cost more than it saves
         fn = _eager_call(model)
     else:
-        fn = _predict_function(model)
+        fn = _predict_function(model, precision)
     parts = [fn(np.ascontiguousarray(x[i:i + int(batch_size)], dtype=np.float32)).numpy()
              for i in range(0, x.shape[0], int(batch_size))]
     if not parts:
@@ -234,7 +270,8 @@ def predict_batches(model, x, *, batch_size=1024):
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan_fraction=0.8):
+def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan_fraction=0.8,
+                   precision="float32"):
     """Real-bogus scores of science/reference/difference triplets.
 
     Triplets are checked (`check_triplets`), normalised per stamp
@@ -263,6 +300,9 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         Prediction batch size.
     max_nan_fraction : float
         Largest fraction of NaN/infinite pixels allowed in a stamp (see `check_triplets`).
+    precision : {"float32", "bfloat16"}
+        Arithmetic of the model (see `predict_batches`); float32 by default,
+        so that scores are the same on every machine.
 
     Returns
     -------
@@ -274,6 +314,8 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
     astrokit.exceptions.DataError
         If ``cutouts`` does not have shape (N, ny, nx, 3) matching the model's
         input, a stamp has too many NaN pixels, or ``is_positive`` has the wrong length.
+    ValueError
+        If ``precision`` is unknown.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
@@ -281,6 +323,7 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     """
+    _check_precision(precision)
     if model is None:
         model, _ = load_default_model()
     expected = tuple(model.input_shape[1:3])
@@ -296,25 +339,28 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         if neg.any():
             arr = np.array(arr, copy=True)
             arr[neg, :, :, 2] *= -1.0
-    out = _normalise_and_predict(model, arr, int(batch_size)).reshape(-1)
+    out = _normalise_and_predict(model, arr, int(batch_size), precision).reshape(-1)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _normalise_and_predict(model, arr, batch_size):
+def _normalise_and_predict(model, arr, batch_size, precision="float32"):
     """Normalise and predict batch by batch, normalising the next batch in a thread while the model runs."""
+    from functools import partial
+
     keras = require("keras", "ml")
+    normalise = partial(normalise_triplets, method=model_normalisation(model))
     if arr.shape[0] <= batch_size or not isinstance(model, keras.Model):
-        return predict_batches(model, normalise_triplets(arr), batch_size=batch_size)
+        return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision)
     from concurrent.futures import ThreadPoolExecutor
 
-    fn = _predict_function(model)
+    fn = _predict_function(model, precision)
     out = []
     with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
-        pending = pool.submit(normalise_triplets, arr[:batch_size])
+        pending = pool.submit(normalise, arr[:batch_size])
         for start in range(0, arr.shape[0], batch_size):
             x = pending.result()
             if start + batch_size < arr.shape[0]:
-                pending = pool.submit(normalise_triplets, arr[start + batch_size:start + 2 * batch_size])
+                pending = pool.submit(normalise, arr[start + batch_size:start + 2 * batch_size])
             out.append(fn(x).numpy())
     return np.concatenate(out)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from astrokit.exceptions import DataError, require
 from astrokit.inference._metrics import evaluate_scores
-from astrokit.inference._model import augment_dataset, build_real_bogus_model, normalise_triplets
+from astrokit.inference._model import augment_dataset, build_real_bogus_model, model_normalisation, normalise_triplets
 from astrokit.inference._score import predict_batches
 
 __all__ = ["build_default_sets", "default_frames", "split_indices", "train_default", "train_into_registry",
@@ -55,7 +55,7 @@ def split_indices(y, fraction, *, seed=0):
 
 
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
-                     progress=True, model=None, eval_set=None):
+                     progress=True, model=None, eval_set=None, schedule="cosine"):
     """Train the braai-like real-bogus CNN on a training set and evaluate it on a held-out split.
 
     The set is split (stratified by label, seeded) into a test part
@@ -65,9 +65,10 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     from frames never seen in training, `build_default_sets`) the metrics
     are computed on it instead, and the whole of ``ts`` but the
     early-stopping 10 % is trained on. Training uses normalised
-    stamps (`normalise_triplets`), random flips and 90-degree rotations
-    (`augment_dataset`), balanced class weights, Adam and binary
-    cross-entropy, as braai [1]_. Seeds are fixed with
+    stamps (`normalise_triplets`, with the model's normalisation),
+    random flips and 90-degree rotations (`augment_dataset`), balanced
+    class weights, Adam and binary cross-entropy, as braai [1]_, with a
+    cosine-decayed learning rate [2]_. Seeds are fixed with
     ``keras.utils.set_random_seed`` (and the split, shuffling and
     augmentation are seeded), so a rerun in the same environment gives the
     same losses and metrics.
@@ -92,6 +93,10 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         A compiled model to train (default: a new `build_real_bogus_model`).
     eval_set : TrainingSet, optional
         Fixed evaluation set; default a held-out split of ``ts``.
+    schedule : {"cosine", "constant"}
+        Learning rate over the epochs: the optimizer's initial rate decayed
+        to 1 % of it along a half cosine over ``epochs`` (Loshchilov & Hutter
+        2017, without restarts) [2]_, or kept constant.
 
     Returns
     -------
@@ -112,32 +117,39 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     ------
     DataError
         If the set has fewer than 20 triplets or only one class.
+    ValueError
+        If ``schedule`` is unknown.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
     References
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    .. [2] Loshchilov & Hutter 2017, ICLR (SGDR: stochastic gradient descent with warm restarts)
     """
     tf = require("tensorflow", "ml")
     keras = require("keras", "ml")
+    if schedule not in ("cosine", "constant"):
+        msg = f"schedule must be 'cosine' or 'constant', got {schedule!r}"
+        raise ValueError(msg)
     y = np.asarray(ts.y, dtype=np.int8)
     if len(y) < 20 or np.unique(y).size < 2:
         msg = f"training set needs at least 20 triplets of both classes, got {len(y)} with labels {np.unique(y)}"
         raise DataError(msg)
     keras.utils.set_random_seed(int(seed))
     t0 = time.perf_counter()
-    X = normalise_triplets(ts.X)
+    if model is None:
+        model = build_real_bogus_model(ts.X.shape[1:], seed=seed)
+    method = model_normalisation(model)
+    X = normalise_triplets(ts.X, method)
     if eval_set is None:
         rest, test = split_indices(y, validation_fraction, seed=seed)
         X_test, y_test, meta_test = X[test], y[test], ts.meta[test]
     else:
         rest = np.arange(y.size)
-        X_test, y_test, meta_test = normalise_triplets(eval_set.X), np.asarray(eval_set.y), eval_set.meta
+        X_test, y_test, meta_test = normalise_triplets(eval_set.X, method), np.asarray(eval_set.y), eval_set.meta
     rest_tr, rest_val = split_indices(y[rest], 0.1, seed=seed + 1)
     train, val = rest[rest_tr], rest[rest_val]
-    if model is None:
-        model = build_real_bogus_model(X.shape[1:], seed=seed)
 
     n_pos = int(y[train].sum())
     n_neg = int(train.size - n_pos)
@@ -146,10 +158,14 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     ds = ds.shuffle(train.size, seed=int(seed), reshuffle_each_iteration=True).repeat()
     ds = augment_dataset(ds, seed=seed).batch(batch_size).prefetch(2)
     steps = int(np.ceil(train.size / batch_size))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    if schedule == "cosine":
+        lr0 = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: lr0 * (0.01 + 0.99 * 0.5 * (1.0 + np.cos(np.pi * epoch / max(int(epochs), 1))))))
     hist = model.fit(ds, steps_per_epoch=steps, epochs=int(epochs),
                      validation_data=(X[val], y[val].astype(np.float32)), class_weight=class_weight,
-                     callbacks=[stop], shuffle=False, verbose=2 if progress else 0)
+                     callbacks=callbacks, shuffle=False, verbose=2 if progress else 0)
     train_seconds = time.perf_counter() - t0
 
     score = predict_batches(model, X_test).ravel()
@@ -166,11 +182,13 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         "epochs_run": len(hist.history.get("loss", [])),
         "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
         "batch_size": int(batch_size),
+        "schedule": schedule,
         "validation_fraction": float(validation_fraction) if eval_set is None else None,
         "evaluation_set_sha256": eval_set.sha256 if eval_set is not None else None,
         "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
         "train_seconds": float(train_seconds),
         "n_params": int(model.count_params()),
+        "normalisation": method,
         "eval_origin_counts": {str(a): int(b) for a, b in zip(o, c)},
         "mean_score_by_origin": {str(a): float(np.mean(score[origin == a])) for a in o},
         "recall_by_mag": _recall_by_mag(np.asarray(meta_test["mag"], dtype=float), y_test, score),
@@ -272,8 +290,10 @@ def build_default_sets(seed=0, *, n_epochs=6, n_inject=300, n_eval_epochs=2, pro
     ----------
     seed : int
         Seed of the training set.
-    n_epochs : int
-        Synthetic epochs per training frame.
+    n_epochs : int or dict
+        Synthetic epochs per training frame, or ``{frame name: epochs}``
+        (frames not named get none), e.g. more epochs of a frame whose
+        subtractions leave few residuals per epoch.
     n_inject : int
         Injections per epoch.
     n_eval_epochs : int
@@ -300,14 +320,16 @@ def build_default_sets(seed=0, *, n_epochs=6, n_inject=300, n_eval_epochs=2, pro
 
     sets = {}
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
-        if n_ep <= 0:
+        per_frame = {name: int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
+                     for name, _, _ in DEFAULT_FRAMES[part]}
+        if max(per_frame.values()) <= 0:
             sets[part] = None
             continue
-        frames = default_frames(part)
-        parts = [build_training_set(ccd, n_epochs=n_ep, n_inject=n_inject, n_variable=n_inject // 4,
+        frames = [(i, name, ccd) for i, (name, ccd) in enumerate(default_frames(part)) if per_frame[name] > 0]
+        parts = [build_training_set(ccd, n_epochs=per_frame[name], n_inject=n_inject, n_variable=n_inject // 4,
                                     n_star=n_inject // 4, n_random=n_inject // 4, seed=base + i, progress=progress)
-                 for i, (_, ccd) in enumerate(frames)]
-        sets[part] = TrainingSet.concatenate(parts, names=[name for name, _ in frames])
+                 for i, name, ccd in frames]
+        sets[part] = TrainingSet.concatenate(parts, names=[name for _, name, _ in frames])
     return sets["train"], sets["eval"]
 
 
@@ -329,7 +351,7 @@ def _training_data_text():
             "the GOTO columns 1000-1849 and the opposite coadd quadrant")
 
 
-def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=300, epochs=30, batch_size=64, patience=5,
+def train_default(out_dir, seed=0, *, n_epochs=12, n_inject=300, epochs=50, batch_size=64, patience=10,
                   progress=True):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
@@ -345,8 +367,9 @@ def train_default(out_dir, seed=0, *, n_epochs=6, n_inject=300, epochs=30, batch
         Destination folder, e.g. ``astrokit/inference/default_model``.
     seed : int
         Seed of the training set and of the training.
-    n_epochs : int
-        Synthetic epochs per training frame.
+    n_epochs : int or dict
+        Synthetic epochs per training frame, or per frame name (see
+        `build_default_sets`).
     n_inject : int
         Injections per epoch.
     epochs : int
@@ -427,8 +450,9 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
         Model name.
     seed : int
         Seed of the training set and of the training.
-    n_epochs : int
-        Synthetic epochs per training frame.
+    n_epochs : int or dict
+        Synthetic epochs per training frame, or per frame name (see
+        `build_default_sets`).
     n_inject : int
         Injections per synthetic epoch.
     epochs : int

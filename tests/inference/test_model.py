@@ -6,37 +6,89 @@ import pytest
 from astrokit.inference import augment_dataset, build_real_bogus_model, normalise_triplets
 
 
-def test_normalise_triplets_median_zero_unit_norm():
+def test_normalise_triplets_l2_median_zero_unit_norm():
     rng = np.random.default_rng(0)
     x = rng.normal(500.0, 20.0, (4, 63, 63, 3)).astype(np.float32)
-    out = normalise_triplets(x)
+    out = normalise_triplets(x, "l2")
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(np.median(out, axis=(1, 2)), 0.0, atol=1e-6)
     np.testing.assert_allclose(np.sqrt((out.astype(float) ** 2).sum(axis=(1, 2))), 1.0, rtol=1e-5)
     # invariant to an offset and a positive scale of each stamp (survey sky level, gain)
-    np.testing.assert_allclose(normalise_triplets(3.0 * x + 1000.0), out, atol=1e-6)
+    np.testing.assert_allclose(normalise_triplets(3.0 * x + 1000.0, "l2"), out, atol=1e-6)
 
 
-def test_normalise_triplets_nan_and_constant_stamps():
+@pytest.mark.parametrize("method", ["asinh", "l2"])
+def test_normalise_triplets_nan_and_constant_stamps(method):
     rng = np.random.default_rng(1)
     x = rng.normal(0.0, 1.0, (3, 63, 63, 3))
     x[0, :10, :, 0] = np.nan  # partly off the image
     x[0, 5, 5, 1] = np.inf
     x[1, :, :, 2] = 7.0  # constant stamp
     x[2, :, :, :] = np.nan  # entirely off the image
-    out = normalise_triplets(x)
+    out = normalise_triplets(x, method)
     assert np.all(np.isfinite(out))
     assert np.all(out[0, :10, :, 0] == 0.0)  # NaN filled with the median, then median subtracted
     assert out[0, 5, 5, 1] == 0.0
     assert np.all(out[1, :, :, 2] == 0.0)
     assert np.all(out[2] == 0.0)
-    assert np.sum(out[1, :, :, 0] ** 2) == pytest.approx(1.0, rel=1e-5)
+    if method == "l2":
+        assert np.sum(out[1, :, :, 0] ** 2) == pytest.approx(1.0, rel=1e-5)
+    else:  # unit noise: 15.87 % of the pixels below -1 sigma, i.e. below arcsinh(-1)
+        assert np.mean(out[1, :, :, 0] < np.arcsinh(-1.0)) == pytest.approx(0.1587, abs=0.002)
 
 
 def test_normalise_triplets_single_and_bad_shape():
     assert normalise_triplets(np.ones((63, 63, 3))).shape == (1, 63, 63, 3)
     with pytest.raises(ValueError, match="science, reference, difference"):
         normalise_triplets(np.ones((2, 63, 63)))
+    with pytest.raises(ValueError, match="method must be one of"):
+        normalise_triplets(np.ones((63, 63, 3)), "minmax")
+
+
+def test_normalise_triplets_asinh_is_significance():
+    """Pixels in units of the stamp's robust noise, arcsinh-compressed; a bright source does not inflate the noise."""
+    rng = np.random.default_rng(3)
+    sigma = np.array([4.0, 9.0, 2.5])
+    x = rng.normal(300.0, sigma, (6, 63, 63, 3)).astype(np.float32)
+    yy, xx = np.mgrid[:63, :63]
+    star = 5000.0 * np.exp(-((xx - 31) ** 2 + (yy - 31) ** 2) / (2 * 2.0**2))
+    x[:, :, :, 0] += star.astype(np.float32)  # a bright star in the science channel
+    out = normalise_triplets(x)
+    z = np.sinh(out.astype(np.float64))
+    noise = z[:, :20, :20]  # a corner without the star
+    np.testing.assert_allclose(noise.std(axis=(0, 1, 2)), 1.0, atol=0.06)
+    centre = x[:, 31, 31, 0] - np.median(x[:, :, :, 0], axis=(1, 2))
+    np.testing.assert_allclose(z[:, 31, 31, 0] * sigma[0], centre, rtol=0.08)  # peak in units of sigma
+    # invariant to an offset and a positive scale of each stamp (survey sky level, gain)
+    np.testing.assert_allclose(normalise_triplets(3.0 * x + 1000.0), out, atol=2e-5)
+
+
+def test_normalise_triplets_asinh_noise_from_the_finite_pixels():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.0, 5.0, (2, 63, 63, 3))
+    x[1] = x[0]
+    x[0, :40, :, :] = np.nan  # most of the stamp off the image
+    x[1, :40, :, :] = 3.4028235e38  # ZTF's masked-pixel sentinel
+    out = normalise_triplets(x)
+    finite = x[0, 40:, :, 0]
+    expect = (finite - np.median(finite)) / (np.median(finite) - np.quantile(finite, 0.15865525))
+    np.testing.assert_allclose(np.sinh(out[0, 40:, :, 0].astype(float)), expect, rtol=0.02, atol=1e-3)
+    np.testing.assert_array_equal(out[1, 40:], out[0, 40:])
+    assert np.all(out[:, :40] == 0.0)
+
+
+def test_model_records_its_normalisation():
+    from astrokit.inference import model_normalisation
+
+    assert model_normalisation(build_real_bogus_model(seed=0)) == "asinh"
+    assert model_normalisation(build_real_bogus_model(seed=0, normalisation="l2")) == "l2"
+
+    class Legacy:
+        name = "real_bogus_braai"  # the first shipped model and registry models of its time
+
+    assert model_normalisation(Legacy()) == "l2"
+    with pytest.raises(ValueError, match="normalisation must be one of"):
+        build_real_bogus_model(normalisation="minmax")
 
 
 def test_model_is_small_and_maps_to_probabilities():
@@ -102,7 +154,7 @@ def test_normalise_triplets_masked_sentinels_and_selection_median():
     x = rng.normal(50.0, 3.0, (300, 63, 63, 3)).astype(np.float32)  # more than one chunk
     x[5, :20, :, 1] = 3.4028235e38  # ZTF's masked-pixel sentinel
     x[6, 10:12, :, 0] = np.nan
-    out = normalise_triplets(x)
+    out = normalise_triplets(x, "l2")
     expect = x.astype(np.float64)
     expect[5, :20, :, 1] = np.nan
     expect[6, 10:12, :, 0] = np.nan
@@ -114,4 +166,5 @@ def test_normalise_triplets_masked_sentinels_and_selection_median():
     # even-sized stamps: the median is the mean of the two central values
     even = np.arange(16.0).reshape(1, 4, 4, 1).repeat(3, axis=-1)
     centred = even[0, :, :, 0] - 7.5
-    np.testing.assert_allclose(normalise_triplets(even)[0, :, :, 0], centred / np.sqrt((centred**2).sum()), atol=1e-6)
+    np.testing.assert_allclose(normalise_triplets(even, "l2")[0, :, :, 0], centred / np.sqrt((centred**2).sum()),
+                               atol=1e-6)

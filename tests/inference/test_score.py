@@ -122,3 +122,21 @@ def test_score_triplets_pipelined_batches_match_one_batch(make_triplets):
     piped = score_triplets(model, x, is_positive=positive, batch_size=16)  # normalised in a thread, traced calls
     np.testing.assert_allclose(piped, one, atol=1e-6)
     assert np.unique(one).size > 20
+
+
+def test_bfloat16_scores_close_to_float32_and_legacy_normalisation(make_triplets):
+    from astrokit.inference import normalise_triplets
+
+    model = build_real_bogus_model(seed=6)
+    x, _ = make_triplets(50, seed=4)
+    f32 = score_triplets(model, x, batch_size=16)
+    bf16 = score_triplets(model, x, batch_size=16, precision="bfloat16")
+    assert bf16.dtype == np.float32 and bf16.shape == f32.shape
+    np.testing.assert_allclose(bf16, f32, atol=0.03)  # 8-bit mantissa products, float32 weights and output
+    assert not np.array_equal(bf16, f32)  # it did run in bfloat16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        score_triplets(model, x, precision="float16")
+    # a model of the first release (braai's L2 normalisation) is scored with the normalisation it was trained with
+    legacy = build_real_bogus_model(seed=6, normalisation="l2")
+    expect = legacy.predict(normalise_triplets(x, "l2"), verbose=0).ravel()
+    np.testing.assert_allclose(score_triplets(legacy, x), expect, atol=1e-6)

@@ -72,3 +72,21 @@ def test_training_set_hash_changes_and_is_verified(tmp_path):
 def test_training_set_rejects_bad_shapes():
     with pytest.raises(DataError, match="X must be"):
         TrainingSet(np.zeros((2, 63, 63)), np.zeros(2), Table({"a": [1, 2]}))
+
+
+def test_images_per_frame_on_the_command_line():
+    import argparse
+
+    from astrokit.cli import _images_arg
+
+    assert _images_arg("6") == 6
+    assert _images_arg("goto_left=24,des_a=12") == {"goto_left": 24, "des_a": 12}
+    with pytest.raises(argparse.ArgumentTypeError, match="'des_a=x' is not NAME=N"):
+        _images_arg("goto_left=24,des_a=x")
+
+
+def test_default_sets_with_no_epochs_for_any_frame():
+    from astrokit.inference import build_default_sets
+
+    # frames not named in the dict get no epochs; no epochs at all gives no set (nothing is read or built)
+    assert build_default_sets(0, n_epochs={"unknown_frame": 3}, n_eval_epochs=0, progress=False) == (None, None)
