@@ -206,6 +206,9 @@ def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
+    if not args.out:
+        args.images = 4 if args.images is None else args.images
+        args.epochs = 20 if args.epochs is None else args.epochs
     if args.model == "unet":  # the segmentation model: masks of injected fakes on difference tiles
         if args.out or args.fine_tune_alerts:
             msg = "--out and --fine-tune-alerts apply to --model real_bogus only"
@@ -222,7 +225,9 @@ def cmd_train(args):
         print(json.dumps(result, indent=1, default=str))
         return
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
-        train_default(args.out, seed=args.seed, n_epochs=args.images, epochs=args.epochs, progress=not args.quiet)
+        recipe = {"n_epochs": args.images, "epochs": args.epochs}
+        train_default(args.out, seed=args.seed, progress=not args.quiet,
+                      **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
         return
     store = _store(args)
@@ -378,10 +383,12 @@ def build_parser():
     sp = with_store(sub.add_parser("train", help="train a real-bogus model on injected fakes, register it"))
     sp.add_argument("--model", default="real_bogus", choices=("real_bogus", "unet"),
                     help="model to train: the real-bogus CNN, or the U-Net segmenting difference tiles")
-    sp.add_argument("--epochs", type=int, default=20, help="maximum training epochs (early stopping)")
-    sp.add_argument("--images", type=_images_arg, default=4,
+    sp.add_argument("--epochs", type=int, default=None,
+                    help="maximum training epochs (early stopping); default 20, with --out the recipe's 38")
+    sp.add_argument("--images", type=_images_arg, default=None,
                     help="synthetic epochs made from each real training frame: N, or NAME=N,NAME=N per frame "
-                         "(frames of astrokit.inference.DEFAULT_FRAMES, e.g. goto_left=24,des_a=12)")
+                         "(frames of astrokit.inference.DEFAULT_FRAMES, e.g. goto_left=24,des_a=12); default 4, "
+                         "with --out the recipe's astrokit.inference.DEFAULT_EPOCHS")
     sp.add_argument("--seed", type=int, default=0, help="random seed")
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--out", default=None, help="write the model to this folder instead of the registry "

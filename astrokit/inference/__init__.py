@@ -52,6 +52,7 @@ from astrokit.inference._score import (
     score_triplets,
 )
 from astrokit.inference._train import (
+    DEFAULT_EPOCHS,
     DEFAULT_FRAMES,
     build_default_sets,
     default_frames,
@@ -82,6 +83,7 @@ from astrokit.inference._unet import (
 
 __all__ = [
     "NORMALISATIONS",
+    "DEFAULT_EPOCHS",
     "DEFAULT_FRAMES",
     "ORIGINS",
     "SegmentationSet",

@@ -181,12 +181,12 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
         Width of the dense layer.
     dropout : float
         Dropout rate before the output layer.
-    filters : tuple of int
-        Filters of the convolutions of the first and second block (braai: 16, 32).
     normalisation : {"asinh", "l2"}
         The stamp normalisation the model is for (`normalise_triplets`);
         recorded in the model's name (``real_bogus_braai_<normalisation>``)
         so that it travels with the saved file (`model_normalisation`).
+    filters : tuple of int
+        Filters of the convolutions of the first and second block (braai: 16, 32).
 
     Returns
     -------
