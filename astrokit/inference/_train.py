@@ -331,12 +331,13 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     from astrokit.inference._training_set import TrainingSet
 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
-    jobs = []  # (part, frame index, frame name, epochs, injections, seed): one set per frame
+    jobs = []  # (part, frame index, frame name, epochs, injections, seed, S/N range): one set per frame
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
         for i, (name, _, _) in enumerate(DEFAULT_FRAMES[part]):
             k = int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
             if k > 0:
-                jobs.append((part, i, name, k, int(n_inject), base + i))
+                snr = tuple(TRAIN_SNR_RANGE) if part == "train" else (5.0, 100.0)  # the evaluation set is fixed
+                jobs.append((part, i, name, k, int(n_inject), base + i, snr))
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     built = {}
     bar = tqdm(total=len(jobs), desc="training/evaluation sets (frames)", disable=not progress or not jobs)
@@ -372,6 +373,10 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     return sets["train"], sets["eval"]
 
 
+#: PSF signal-to-noise range of the injections and variable stars of the training sets (log-uniform);
+#: the fixed evaluation set always uses (5, 100).
+TRAIN_SNR_RANGE = (5.0, 100.0)
+
 #: Relative cost of one synthetic epoch of each default frame (the DES quadrant is 2.2x the GOTO part's pixels).
 _FRAME_COST = {"des_a": 1.5, "des_d": 1.5}
 
@@ -380,10 +385,10 @@ def _build_frame_set(job):
     """Build the set of one default frame (a worker's job, see `build_default_sets`)."""
     from astrokit.inference._training_set import build_training_set
 
-    part, _, name, n_epochs, n_inject, seed = job
+    part, _, name, n_epochs, n_inject, seed, snr_range = job
     ccd = dict(default_frames(part))[name]
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
-                              n_star=n_inject // 4, n_random=n_inject // 4, seed=seed)
+                              n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed)
 
 
 def _evaluation_set(models_dir, name, progress):
