@@ -17,6 +17,12 @@ NORMALISATIONS = ("asinh", "l2")
 _MODEL_PREFIX = "real_bogus_braai"
 
 
+def _check_normalisation(value, argument):
+    if value not in NORMALISATIONS:
+        msg = f"{argument} must be one of {NORMALISATIONS}, got {value!r}"
+        raise ValueError(msg)
+
+
 def normalise_triplets(cutouts, method="asinh"):
     """Normalise each stamp of science/reference/difference triplets independently.
 
@@ -66,9 +72,7 @@ def normalise_triplets(cutouts, method="asinh"):
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Lupton, Gunn & Szalay 1999, AJ 118, 1406 (asinh magnitudes)
     """
-    if method not in NORMALISATIONS:
-        msg = f"method must be one of {NORMALISATIONS}, got {method!r}"
-        raise ValueError(msg)
+    _check_normalisation(method, "method")
     x = np.asarray(cutouts, dtype=np.float32)
     if x.ndim == 3:
         x = x[None]
@@ -228,9 +232,7 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
     x = layers.Dense(dense_units, activation="relu", kernel_initializer=init, name="dense")(x)
     x = layers.Dropout(dropout, seed=int(seed) + 2, name="drop3")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="real_bogus")(x)
-    if normalisation not in NORMALISATIONS:
-        msg = f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}"
-        raise ValueError(msg)
+    _check_normalisation(normalisation, "normalisation")
     model = keras.Model(inputs, outputs, name=f"{_MODEL_PREFIX}_{normalisation}")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
