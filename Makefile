@@ -10,14 +10,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ASTROKIT := $(VENV)/bin/astrokit
 STORE ?= astrokit-data
-# DATA: input folder of FITS frames for the pipeline; empty = the real sample frames.
+# DATA: input folder of frames for the pipeline, processed and nothing else (ALERTS: alert files for it);
+# empty = the sample run: the real sample frames and the 51 sample ZTF alerts, passed explicitly.
 DATA ?=
+ALERTS ?=
 PORT ?= 8866
 # USE_UV=0 installs with plain pip instead of uv (uv itself comes from PyPI into the venv).
 USE_UV ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup data pipeline run test chromium dashboard lab bench bench-setup clean
+.PHONY: help setup data pipeline run test chromium astrometry dashboard lab bench bench-setup clean
 
 help:
 	@echo "make run       set up, fetch the real data, run the pipeline, serve the curation dashboard"
@@ -43,8 +45,9 @@ setup: $(VENV)/.installed
 data: setup
 	$(ASTROKIT) data fetch
 
-pipeline: data
-	$(ASTROKIT) run --store $(STORE) $(if $(DATA),--data $(DATA))
+pipeline: data astrometry
+	$(ASTROKIT) run --store $(STORE) $(if $(DATA),--data $(DATA) $(if $(ALERTS),--alerts $(ALERTS)),\
+	  --data $$($(ASTROKIT) data path frames) --alerts $$($(ASTROKIT) data path ztf_alerts))
 	$(ASTROKIT) summary --store $(STORE)
 
 run: pipeline dashboard
@@ -64,7 +67,21 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing and cannot be installed here (not root): browser tests will be skipped"; fi
 
-test: data chromium
+# Debian's astrometry.net (solve-field) and its Tycho-2 index files (~290 MB, fields wider than ~20') for the
+# astrometry stage: installed when missing and we may (root); otherwise frames without a WCS are aligned to
+# frames that have one, and the plate-solving tests skip with a printed reason.
+ASTROMETRY_PACKAGES := astrometry.net astrometry-data-tycho2-07-littleendian astrometry-data-tycho2-08-littleendian \
+  astrometry-data-tycho2-09-littleendian astrometry-data-tycho2-10-19-littleendian
+astrometry:
+	@if command -v solve-field >/dev/null && ls /usr/share/astrometry/index-tycho2-07* >/dev/null 2>&1; then \
+	  echo "astrometry.net: $$(solve-field --version 2>/dev/null || echo present), Tycho-2 index files present"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian astrometry.net and the Tycho-2 index files for the astrometry stage"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(ASTROMETRY_PACKAGES) >/dev/null; \
+	else echo "astrometry.net missing and cannot be installed here (not root or no apt-get): frames without a WCS" \
+	  "will only be aligned to frames with one, and the plate-solving tests will be skipped"; fi
+
+test: data chromium astrometry
 	$(PY) -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
 
 # The reference tools of the benchmarks: Debian's source-extractor, and properimage + sfft from PyPI.

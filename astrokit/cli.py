@@ -8,13 +8,13 @@ import os
 import sys
 import warnings
 
-from astrokit.exceptions import AstrokitError, AstrokitWarning
+from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
 __all__ = ["COMMAND_MODULES", "main", "format_table"]
 
 #: Modules that add subcommands with ``register(subparsers, with_store)`` (one per topic, next to its code).
 COMMAND_MODULES = ["astrokit.catalog._cli", "astrokit.photometry._cli", "astrokit.differencing._cli",
-                   "astrokit.widgets._cli", "astrokit.store._cli", "astrokit.linking._cli"]
+                   "astrokit.widgets._cli", "astrokit.store._cli", "astrokit.linking._cli", "astrokit.alerts._cli"]
 
 
 def _value(v):
@@ -105,11 +105,43 @@ def cmd_data_fetch(args):
     print(f"{'frames folder':16s} {frames}")
 
 
+def cmd_data_path(args):
+    """Print the cached path of one sample data file (or of the sample frames folder), fetching it if needed."""
+    from astrokit.datasets import FILES, get_path, sample_frames_dir
+
+    if args.key == "frames":
+        print(sample_frames_dir(dest=args.dest))
+        return
+    if args.key not in FILES:
+        import difflib
+
+        keys = ["frames", *sorted(FILES)]
+        close = difflib.get_close_matches(args.key, keys, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        msg = (f"unknown data key {args.key!r}; {hint}{len(keys)} keys: {', '.join(keys[:8])}, ... "
+               "(astrokit.datasets.FILES)")
+        raise AstrokitError(msg)
+    print(get_path(args.key, dest=args.dest))
+
+
 def cmd_ingest(args):
     """Catalog FITS files."""
     from astrokit.pipeline import run_ingest
 
-    report = run_ingest(_store(args), args.paths, progress=not args.quiet, endpoint_url=args.endpoint_url)
+    store = _store(args)
+    paths = list(args.paths)
+    if args.recheck and not paths:  # every quarantined file of the catalog, where it was found
+        paths = sorted(set(store.sql("select path from frames where status <> 'ok' and path not like 's3://%'")
+                           .column("path").to_pylist()))
+        paths = [p for p in paths if os.path.lexists(p)]
+        if not paths:
+            print("no quarantined files to recheck")
+            return
+    if not paths:
+        msg = "give FITS files or folders to ingest (or --recheck alone: every quarantined file)"
+        raise AstrokitError(msg)
+    report = run_ingest(store, paths, progress=not args.quiet, endpoint_url=args.endpoint_url,
+                        rescan=args.rescan, recheck=args.recheck)
     print(f"ingested {report['rows']} frames from {report['processed']} files; {report['failed']} quarantined")
     for f in report["failures"]:
         print(f"  quarantined: {f['reason']}")
@@ -120,16 +152,38 @@ def cmd_run(args):
     from astrokit.pipeline import STAGES, load_run_config, run_pipeline
     from astrokit.store import Store
 
+    if args.help_stage:
+        from astrokit.pipeline import describe_stage
+
+        print(describe_stage(args.help_stage))
+        return
     config = load_run_config(args.config) if args.config else {}
     params = dict(config.get("params") or {})
     params.update(_parse_param(p) for p in args.param)
     if args.data:
         params["inputs"] = args.data
+    if args.alerts:
+        params["alerts"] = args.alerts
+    for name in ("inputs", "alerts"):  # absolute: the notebooks run in pipelines/
+        if params.get(name):
+            paths = [params[name]] if isinstance(params[name], str) else params[name]
+            params[name] = [str(p) if "://" in str(p) else os.path.abspath(p) for p in paths]
     sweep = dict(config.get("sweep") or {})
     for text in args.sweep:
         key, values = _parse_param(text)
         sweep[key] = values if isinstance(values, list) else [values]
     stages = args.stages.split(",") if args.stages else config.get("stages") or list(STAGES)
+    for option, stage in (("--data", "ingest"), ("--alerts", "alerts")):
+        if getattr(args, option[2:]) and stage not in stages:
+            msg = f"{option} is read by the {stage} stage, which is not among the stages {','.join(stages)}"
+            raise AstrokitError(msg)
+    if "ingest" in stages and not params.get("inputs") and set(stages) <= set(STAGES):
+        warnings.warn("no --data: the ingest stage adds no frames and the stages work on what the store holds "
+                      "(the sample frames: --data $(astrokit data path frames))", AstrokitWarning, stacklevel=2)
+    if params.get("alerts") and "alerts" in stages:  # every packet checked before the run writes anything
+        from astrokit.alerts import validate_alerts
+
+        validate_alerts(params["alerts"])
     store = Store(args.store or config.get("store"))
     retries = args.retries if args.retries is not None else config.get("retries", 0)
     backoff = args.backoff if args.backoff is not None else config.get("backoff", 10.0)
@@ -304,16 +358,24 @@ def cmd_notify(args):
     """Post new candidates that pass a rule to a webhook."""
     from astrokit.notify import notify_candidates
 
+    if args.retries < 0 or args.backoff < 0 or args.max_failures < 1:
+        msg = "--retries and --backoff must be >= 0 and --max-failures >= 1"
+        raise AstrokitError(msg)
     report = notify_candidates(_store(args), rule=args.rule, url=args.url, retries=args.retries,
-                               backoff=args.backoff, dry_run=args.dry_run)
+                               backoff=args.backoff, dry_run=args.dry_run, max_failures=args.max_failures)
     if args.dry_run:
         print(f"would send {len(report['would_send'])} candidates")
         for cid in report["would_send"]:
             print(f"  {cid}")
         return
-    print(f"sent {len(report['sent'])}, failed {len(report['failed'])}")
+    print(f"sent {len(report['sent'])}, failed {len(report['failed'])}, left for the next run "
+          f"{len(report['deferred'])}")
     for error in report["errors"][:5]:
         print(f"  {error}")
+    if report["failed"] or report["deferred"]:
+        msg = (f"{len(report['failed'])} notifications failed and {len(report['deferred'])} were not tried "
+               f"(see the notifications table); the next run tries them again")
+        raise AstrokitError(msg)
 
 
 def cmd_dashboard(args):
@@ -342,17 +404,35 @@ def build_parser():
     f = dsub.add_parser("fetch", help="download, verify (SHA-256) and cache the real sample data")
     f.add_argument("--dest", default=None, help="cache folder (default $ASTROKIT_DATA or ~/.cache/astrokit/data)")
     f.set_defaults(func=cmd_data_fetch)
+    f = dsub.add_parser("path", help="print the cached path of a sample data file, fetching it if needed",
+                        description="Print where a sample file is cached (fetched and verified first if needed), "
+                                    "e.g. astrokit run --alerts $(astrokit data path ztf_alerts). KEY 'frames' is "
+                                    "the folder of the sample frames (GOTO pair + raw SAAO frame).")
+    f.add_argument("key", metavar="KEY", help="a data key of astrokit.datasets.FILES (ztf_alerts, goto_reference, "
+                   "...), or 'frames'")
+    f.add_argument("--dest", default=None, help="cache folder (default $ASTROKIT_DATA or ~/.cache/astrokit/data)")
+    f.set_defaults(func=cmd_data_path)
 
-    sp = with_store(sub.add_parser("ingest", help="catalog FITS files and folders into frames"))
-    sp.add_argument("paths", nargs="+", help="FITS files or folders (recursive), or s3://bucket/prefix")
+    sp = with_store(sub.add_parser("ingest", help="catalog FITS, PNG, JPEG and TIFF files and folders into frames"))
+    sp.add_argument("paths", nargs="*", help="FITS/PNG/JPEG/TIFF files or folders (recursive), or s3://bucket/prefix")
+    sp.add_argument("--recheck", action="store_true", help="read the quarantined files again even if unchanged "
+                    "(alone: every quarantined file of the catalog); those that now read become ok")
+    sp.add_argument("--rescan", action="store_true", help="read every file again even if unchanged")
     sp.set_defaults(func=cmd_ingest)
 
     sp = with_store(sub.add_parser("run", help="run the pipeline notebooks with papermill"))
-    sp.add_argument("--data", action="append", default=[], help="input folder or file (repeatable); "
-                    "default: the sample frames")
-    sp.add_argument("--stages", default=None, help="comma-separated stages (default: every stage, in the "
-                    "order of astrokit.pipeline.STAGES: ingest, calibrate, photometry, difference, ...)")
-    sp.add_argument("--param", action="append", default=[], help="KEY=VALUE notebook parameter (JSON values)")
+    sp.add_argument("--data", action="append", default=[], help="input folder or file (repeatable), "
+                    "processed and nothing else; without --data the ingest stage adds nothing and the stages work "
+                    "on what the store holds (the sample run, make pipeline, passes "
+                    "--data $(astrokit data path frames))")
+    sp.add_argument("--alerts", action="append", default=[], metavar="FILE", help="ZTF-style alert file "
+                    "(Parquet, Avro, tar of Avro) or folder for the alerts stage (repeatable); every packet is "
+                    "checked before the run starts; without --alerts the alerts stage ingests nothing")
+    sp.add_argument("--stages", default=None, help="comma-separated stages (default: every stage, in the order of "
+                    "astrokit.pipeline.STAGES: ingest, calibrate, astrometry, photometry, difference, alerts, "
+                    "inference, objects, link)")
+    sp.add_argument("--param", action="append", default=[], help="KEY=VALUE stage parameter (JSON values); unknown "
+                    "names and out-of-range values exit 2 before any work (see --help-stage STAGE)")
     sp.add_argument("--sweep", action="append", default=[], help="KEY=[V1,V2] run the stages that declare KEY "
                     "once per value (JSON list)")
     sp.add_argument("--config", default=None, help="YAML run config (store, stages, params, sweep, retries, "
@@ -364,6 +444,8 @@ def build_parser():
                     "per-pair work of photometry and difference runs on its workers")
     sp.add_argument("--workers", type=int, default=None, help="without --scheduler: start a local Dask cluster "
                     "of N worker processes (1 thread each) for the run (default 0: no Dask)")
+    sp.add_argument("--help-stage", default=None, metavar="STAGE", help="print the parameters STAGE declares "
+                    "(name, type, default, unit, range) and exit")
     sp.add_argument("--force", action="store_true", help="redo frames and pairs whose inputs and parameters are "
                     "unchanged (default: skip them, recorded as skipped in runs)")
     sp.set_defaults(func=cmd_run)
@@ -420,6 +502,8 @@ def build_parser():
     sp.add_argument("--url", required=True, help="webhook endpoint (http:// or https://)")
     sp.add_argument("--retries", type=int, default=3, help="re-attempts per message (default 3)")
     sp.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time")
+    sp.add_argument("--max-failures", type=int, default=3, help="consecutive failed messages after which the run "
+                    "stops and leaves the rest for the next run (default 3)")
     sp.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     sp.set_defaults(func=cmd_notify)
 
@@ -435,13 +519,20 @@ def build_parser():
 
 def main(argv=None):
     """Run the ``astrokit`` command; return its exit code (non-zero with a one-line reason on error)."""
-    args = build_parser().parse_args(argv)
+    from astrokit._argtypes import attach_negative_values, value_options
+
+    parser = build_parser()
+    argv = attach_negative_values(sys.argv[1:] if argv is None else argv, value_options(parser))
+    args = parser.parse_args(argv)
     warnings.simplefilter("default", AstrokitWarning)
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     if getattr(args, "endpoint_url", None):  # every Store, boto3 client and notebook kernel of this command
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     try:
         args.func(args)
+    except ParameterError as exc:  # a wrong parameter: refused before any work, like argparse's own errors
+        print(f"astrokit: error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
     except (AstrokitError, KeyError, ValueError, TypeError, OSError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"astrokit: error: {text}", file=sys.stderr)

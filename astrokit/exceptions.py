@@ -1,6 +1,6 @@
 """The base exception and warning of astrokit (after papermill's ``PapermillException``)."""
 
-__all__ = ["AstrokitError", "AstrokitWarning", "DataError", "MissingExtraError"]
+__all__ = ["AstrokitError", "AstrokitWarning", "DataError", "MissingExtraError", "ParameterError"]
 
 
 class AstrokitError(Exception):
@@ -13,6 +13,10 @@ class AstrokitWarning(UserWarning):
 
 class DataError(AstrokitError, ValueError):
     """An input file or array cannot be used; the message names the file and the reason."""
+
+
+class ParameterError(AstrokitError, ValueError):
+    """A parameter is unknown or outside its declared range; nothing was done (the command line exits with 2)."""
 
 
 class MissingExtraError(AstrokitError, ImportError):

@@ -41,3 +41,63 @@ def test_format_table_rejects_unknown_format():
 
     with pytest.raises(ValueError, match="table, csv or json"):
         format_table(pa.table({"a": [1]}), "xml")
+
+
+@pytest.fixture(scope="module")
+def sep_image():
+    from astrokit.datasets import get_path
+
+    return str(get_path("sep_image"))
+
+
+def test_empty_query_is_a_one_line_error(tmp_store, capsys):
+    assert main(["sql", "", "--store", str(tmp_store.root)]) == 1
+    assert main(["sql", "   ", "--store", str(tmp_store.root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['astrokit: error: empty query: give a SELECT statement, e.g. "select count(*) from frames"'] * 2
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("argv, expected", [
+    (["photometry", "IMG", "--xy", "100,100", "--r", "3", "--gain", "-1"], "--gain: expected a number > 0"),
+    (["photometry", "IMG", "--radec", "400,100", "--r", "3"], "RA must be in [0, 360)"),
+    (["photometry", "IMG", "--xy", "100,100", "--r", "0,3"], "expected a radius > 0"),
+    (["photometry", "IMG", "--xy", "100,100", "--r", "inf"], "expected a radius > 0"),
+    (["photometry", "IMG", "--xy", "10,10", "--r", "0"], "expected a radius > 0"),
+    (["photometry", "IMG", "--xy", "10,10", "--r", "-2"], "expected a radius > 0"),
+    (["detect", "IMG", "--threshold", "-5"], "--threshold: expected a number > 0"),
+    (["detect", "IMG", "--threshold", "1e999"], "--threshold: expected a finite number"),
+    (["difference", "IMG", "IMG", "--threshold", "-5"], "--threshold: expected a number > 0"),
+    (["preview", "IMG", "--xy", "10,10", "--pmin", "nan", "-o", "x.png"], "--pmin: expected a finite number"),
+])
+def test_nonsense_options_are_refused_by_the_parser(sep_image, argv, expected, capsys):
+    argv = [sep_image if a == "IMG" else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_annulus_inside_aperture_is_refused(sep_image, capsys):
+    assert main(["photometry", sep_image, "--xy", "100,100", "--r", "5", "--r-in", "3"]) == 1
+    assert main(["photometry", sep_image, "--xy", "100,100", "--r", "3", "--r-in", "6",
+                 "--r-out", "5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--r-in 3 must be at least the aperture radius 5" in err[0]
+    assert "--r-out 5 must be larger than the annulus inner radius 6" in err[1]
+
+
+@pytest.mark.realdata
+def test_negative_positions_are_values_not_options(sep_image, capsys):
+    assert main(["photometry", sep_image, "--xy", "-50,-50", "--xy", "100,100", "--r", "3"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["x"], r["y"]) for r in rows] == [(-50.0, -50.0), (100.0, 100.0)]
+
+
+def test_negative_values_are_joined_only_for_options_that_take_one():
+    from astrokit._argtypes import attach_negative_values, value_options
+
+    options = value_options(build_parser())
+    assert "--xy" in options and "--force" not in options
+    assert attach_negative_values(["photometry", "f", "--xy", "-5,-5", "--force", "-3"], options) == [
+        "photometry", "f", "--xy=-5,-5", "--force", "-3"]

@@ -1,8 +1,9 @@
 """Write the thin pipeline notebooks in pipelines/ (run once by a developer; the notebooks are committed).
 
 Each notebook: a markdown title, a ``parameters`` cell with annotated defaults and a
-comment each (so ``papermill --help-notebook`` documents it), a call into
-``astrokit.pipeline``, and a summary table from DuckDB.
+comment each (so ``papermill --help-notebook`` documents it), written from the stage's
+declaration in ``astrokit.pipeline.STAGE_PARAMETERS``; a call into ``astrokit.pipeline``;
+and a summary table from DuckDB.
 """
 
 from pathlib import Path
@@ -10,28 +11,21 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-HEAD = 'store: str = "astrokit-data"  # store folder (tables/, runs/, artifacts/)\n'
-# per-frame / per-pair stages: Dask and resumption (astrokit run passes its cluster's address as scheduler)
-DASK = ('scheduler: str = ""  # Dask scheduler address tcp://host:port; empty: no scheduler\n'
-        "workers: int = 0  # without a scheduler: local Dask worker processes; 0: compute in this kernel\n"
-        "force: bool = False  # redo units whose inputs and parameters are unchanged (default: skip them)\n")
+from astrokit.pipeline import parameters_cell
+
 DASK_ARGS = "scheduler=scheduler or None, workers=workers, force=force"
 
 NOTEBOOKS = {
     "ingest": (
         "# Ingest\nCatalog FITS files into `frames` and `sessions`; unreadable files are quarantined with their reason.",
-        HEAD + "inputs: list = []  # FITS files or folders; empty: the real sample frames (astrokit data fetch)\n",
-        "from astrokit.datasets import sample_frames_dir\nfrom astrokit.pipeline import run_ingest\n"
-        "from astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_ingest(store_, inputs or [sample_frames_dir()])\nreport",
+        "from astrokit.pipeline import run_ingest\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
+        "report = run_ingest(store_, inputs)\nreport",
         "store_.sql(\"select exposure_id, status, error, object, imagetyp, band, exptime, date_obs, ra_center, "
         "dec_center from frames order by path\").to_pandas()",
     ),
     "photometry": (
         "# Photometry\nsep background, detection and aperture photometry with a local annulus background on every "
         "light frame, into `sources`.",
-        HEAD + "threshold: float = 3.0  # detection threshold in background-rms units\n"
-        "aperture_radius: float = 0.0  # aperture radius in pixels; 0: 1.5 x the median FWHM of each frame\n" + DASK,
         "from astrokit.pipeline import run_photometry\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
         "report = run_photometry(store_, threshold=threshold, aperture_radius=aperture_radius or None,\n"
         f"                        {DASK_ARGS})\nreport",
@@ -41,8 +35,6 @@ NOTEBOOKS = {
     "difference": (
         "# Difference imaging\nAlign each science frame on its reference, estimate PSFs, subtract with ZOGY "
         "(Zackay, Ofek & Gal-Yam 2016) and extract candidates where |S_corr| exceeds the threshold.",
-        HEAD + "threshold: float = 5.0  # |S_corr| detection threshold (sigma)\n"
-        "method: str = \"zogy\"  # subtraction method\n" + DASK,
         "from astrokit.pipeline import run_difference\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
         "report = run_difference(store_, method=method, threshold=threshold,\n"
         f"                        {DASK_ARGS})\nreport",
@@ -52,17 +44,14 @@ NOTEBOOKS = {
     "alerts": (
         "# Alerts\nIngest ZTF-style alert packets as candidates (origin = alert) with their cutouts and the "
         "survey's own real-bogus scores.",
-        HEAD + "alerts: list = []  # Parquet files of alert packets; empty: the 51 real ZTF sample alerts\n",
-        "from astrokit.datasets import get_path\nfrom astrokit.pipeline import run_alerts\n"
-        "from astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_alerts(store_, alerts or [get_path(\"ztf_alerts\")])\nreport",
+        "from astrokit.pipeline import run_alerts\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
+        "report = run_alerts(store_, alerts)\nreport",
         "store_.sql(\"select origin, count(*) as n, avg(survey_drb) as mean_drb from candidates group by origin\")"
         ".to_pandas()",
     ),
     "inference": (
         "# Inference\nScore every unscored candidate with the real-bogus CNN (braai-like, Duev et al. 2019): the "
         "promoted model of the store's registry, else the model shipped with astrokit.",
-        HEAD + "model: str = \"\"  # NAME[:VERSION] in the registry, 'default' for the shipped model; empty: promoted\n",
         "from astrokit.pipeline import run_inference\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
         "report = run_inference(store_, model=model or None)\nreport",
         "store_.sql(\"select c.origin, s.model_version, count(*) as n, avg(s.real_bogus) as mean_score, "
@@ -72,20 +61,23 @@ NOTEBOOKS = {
     "calibrate": (
         "# Calibrate\nMaster bias, dark and flat (ccdproc, sigma-clipped) from the calibration frames the catalog "
         "matched to each light frame, applied to it; frames without calibration frames pass through.",
-        HEAD + "cosmic_rays: bool = False  # also clean cosmic rays (astroscrappy L.A.Cosmic)\n"
-        "sigma: float = 3.0  # sigma-clipping threshold of the master combines (robust standard deviations)\n"
-        "force: bool = False  # recalibrate frames whose inputs and parameters are unchanged (default: skip them)\n",
         "from astrokit.pipeline import run_calibrate\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
         "report = run_calibrate(store_, cosmic_rays=cosmic_rays, sigma=sigma, force=force)\nreport",
         "store_.sql(\"select c.status, c.steps, count(*) as n_frames, any_value(c.reason) as reason from "
         "calibrated_frames c group by all order by all\").to_pandas()",
     ),
+    "astrometry": (
+        "# Astrometry\nA WCS for every light frame without one: plate solving with astrometry.net (Lang et al. "
+        "2010) on the sep source list, else asterism alignment (astroalign) to an overlapping frame that has a WCS.",
+        "from astrokit.pipeline import run_astrometry\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
+        "report = run_astrometry(store_, timeout=timeout, max_references=max_references, force=force)\nreport",
+        "store_.sql(\"select exposure_id, wcs_source, round(wcs_rms, 3) as wcs_rms_arcsec, wcs_reference, ra_center, "
+        "dec_center, pixel_scale from frames where imagetyp = 'light' order by path, hdu\").to_pandas()",
+    ),
     "objects": (
         "# Objects and light curves\nCross-match the candidates of all epochs into objects (friends of friends "
         "within `radius`) and measure a light curve on every difference image: the detection, else forced PSF "
         "photometry on D.",
-        HEAD + "radius: float = 1.0  # association radius (arcsec), a few times the astrometric error\n"
-        "forced_photometry: bool = True  # forced PSF photometry on D where an object has no candidate\n",
         "from astrokit.pipeline import run_objects\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
         "report = run_objects(store_, radius=radius, forced=forced_photometry)\nreport",
         "store_.sql(\"select object_id, origin, ra, dec, n_detections, n_epochs, n_forced, bands, peak_mag, "
@@ -95,9 +87,6 @@ NOTEBOOKS = {
         "# Moving objects\nPer field and night: flag streaks on S_corr, link candidates of three or more epochs into "
         "straight-line tracklets (HelioLinC/THOR-like), and shift-and-stack the S_corr images along a grid of rates "
         "and angles (KBMOD, Whidden et al. 2019) for movers below the single-epoch threshold.",
-        HEAD + "max_rate: float = 150.0  # fastest motion searched (arcsec/h)\n"
-        "stack: bool = True  # run the shift-and-stack search (slower)\n"
-        "stack_threshold: float = 7.0  # least stacked signal-to-noise ratio of a trajectory\n",
         "from astrokit.pipeline import run_link\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
         "report = run_link(store_, max_rate=max_rate, stack=stack, stack_threshold=stack_threshold)\nreport",
         "store_.sql(\"select field_key, method, n_epochs, round(rate, 1) as rate, round(position_angle, 1) as pa, "
@@ -110,7 +99,8 @@ NOTEBOOKS = {
 def main(folder=Path(__file__).resolve().parents[1] / "pipelines"):
     """Write every pipeline notebook without outputs."""
     folder.mkdir(exist_ok=True)
-    for name, (title, params, body, summary) in NOTEBOOKS.items():
+    for name, (title, body, summary) in NOTEBOOKS.items():
+        params = parameters_cell(name)  # the stage's declared parameters (astrokit.pipeline.STAGE_PARAMETERS)
         nb = new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}

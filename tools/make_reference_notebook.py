@@ -28,6 +28,12 @@ CELLS = [
     ("code", "store.sql(\"\"\"select object, imagetyp, band, exptime, round(mjd, 5) as mjd, round(ra_center, 3) as ra,\n"
              "                 round(dec_center, 3) as dec, round(pixel_scale, 2) as arcsec_per_px, session_id\n"
              "          from frames order by path\"\"\").to_pandas()"),
+    ("md", "## Astrometry\nA light frame without a WCS gets one: a plate solve with astrometry.net on its own "
+           "sources, else an asterism match to an overlapping frame that has a WCS. The GOTO frames carry theirs in "
+           "the header; the raw SAAO frame (a few stars in a 5' field) can have neither, and the stage says why."),
+    ("code", "pipeline.run_astrometry(store, progress=False)"),
+    ("code", "store.sql(\"\"\"select regexp_extract(path, '[^/]+$') as file, wcs_source, round(wcs_rms, 2) as wcs_rms,\n"
+             "                 warnings from frames order by path\"\"\").to_pandas()"),
     ("md", "## Photometry\nsep background and extraction, then circular apertures with a sigma-clipped annulus "
            "background. The GOTO header carries a zero point (CALZP), so magnitudes are calibrated there."),
     ("code", "pipeline.run_photometry(store, progress=False)"),

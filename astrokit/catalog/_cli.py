@@ -26,6 +26,10 @@ def cmd_frames(args):
     """Search the catalog."""
     from astrokit.catalog import search_frames
 
+    if args.quarantined:  # the quarantined files with their reasons
+        args.status = "quarantined"
+        if args.columns == _FRAME_COLUMNS:
+            args.columns = "path,hdu,error,ingested_at"
     status = None if args.status == "all" else args.status
     table = search_frames(_store(args), object=args.object, band=args.band, since=args.since, until=args.until,
                           telescope=args.telescope, instrument=args.camera, imagetyp=args.imagetyp, status=status,
@@ -124,6 +128,8 @@ def register(subparsers, with_store):
     sp.add_argument("--imagetyp", default=None, choices=("light", "dark", "flat", "bias"), help="frame type")
     sp.add_argument("--status", default="ok", choices=("ok", "quarantined", "all"),
                     help="ok frames (default), quarantined files, or all")
+    sp.add_argument("--quarantined", action="store_true", help="list the quarantined files with their reasons "
+                    "(--status quarantined, columns path,hdu,error,ingested_at)")
     sp.add_argument("--columns", default=_FRAME_COLUMNS, help=f"comma-separated columns (default {_FRAME_COLUMNS})")
     sp.add_argument("--limit", type=int, default=None, help="at most this many rows")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")

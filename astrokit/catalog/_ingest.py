@@ -9,6 +9,7 @@ through astropy. Rows are written one Parquet file per batch of files
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
 import stat as stat_mod
@@ -37,12 +38,15 @@ FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz
 #: Files per batch written to ``frames`` (one Parquet file each).
 BATCH_FILES = 5000
 
-# header keywords the catalog reads: an invalid value in one of them quarantines the file
-_USED_KEYS = ("DATE-OBS", "DATE_OBS", "DATEOBS", "TIME-OBS", "UT", "UTSTART", "UT-START", "MJD-OBS", "MJD_OBS", "JD",
-              "EXPTIME", "EXPOSURE", "IMAGETYP", "IMGTYPE", "FRAME", "OBSTYPE", "FILTER", "OBJECT", "TELESCOP",
-              "INSTRUME", "GAIN", "EGAIN", "XBINNING", "YBINNING", "CCD-TEMP", "CCDTEMP", "AIRMASS", "NAXIS1",
-              "NAXIS2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CD1_1", "CD1_2", "CD2_1", "CD2_2")
-_DATE_KEYS = ("DATE-OBS", "DATE_OBS", "DATEOBS")
+# header keywords whose invalid value makes the pixels or their geometry unusable: these quarantine the file
+# (an invalid value in any other keyword the catalog reads is a warning and a null value)
+_GEOMETRY_KEYS = ("NAXIS1", "NAXIS2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CD1_1", "CD1_2", "CD2_1", "CD2_2")
+#: Extensions that accompany a science image (HST ERR/DQ, weights, masks): not catalogued when a SCI image exists,
+#: nor as images of their own.
+_AUX_EXTNAMES = {"ERR", "DQ", "MASK", "WHT", "WEIGHT", "VAR", "VARIANCE", "IVAR", "BPM", "CTX", "SAMP", "TIME", "CON",
+                 "EXP", "UNC", "UNCERT"}
+_SPECTRAL_CTYPE = re.compile(r"^(WAVE|AWAV|FREQ|ENER|WAVN|VRAD|VOPT|ZOPT|BETA|LAMBDA|LINEAR|WAVELENGTH)", re.I)
+_SPECTRAL_TECH = re.compile(r"SPECTRUM|ECHELLE|MOS|MXU|IFU|SLIT|SPECTROSCOP", re.I)
 
 
 def _open(path):
@@ -121,40 +125,81 @@ def _session_id(night, obj, telescope):
 
 
 def _check_cards(header, where):
-    for key in _USED_KEYS:
+    """Quarantine an invalid geometry card; return warnings for invalid cards the catalog reads otherwise."""
+    from astrokit.catalog._keywords import KEYWORDS
+
+    for key in _GEOMETRY_KEYS:
         if key in header and isinstance(header[key], InvalidCard):
             msg = (f"{where}: header card {key} has an invalid value {str(header[key])[:30]!r} "
                    "(not a FITS number, logical or quoted string)")
             raise DataError(msg)
+    return [f"header card {k} has an invalid value {str(header[k])[:30]!r} (ignored)"
+            for k in dict.fromkeys(kw.key for kw in KEYWORDS) if k in header and isinstance(header[k], InvalidCard)]
 
 
-def _check_date(header, norm, where):
-    if norm["date_obs"] is not None:
-        return
-    raw = next((header[k] for k in _DATE_KEYS if k in header and header[k] not in (None, "")), None)
-    if raw is not None:
-        msg = (f"{where}: unparseable DATE-OBS {str(raw)[:30]!r} (expected YYYY-MM-DD[Thh:mm:ss[.s]], "
-               "or MJD-OBS / JD) and no MJD-OBS or JD to fall back on")
-    else:
-        msg = f"{where}: no observation time (DATE-OBS, MJD-OBS and JD are all missing)"
-    raise DataError(msg)
+def _data_kind(header, shape, is_table):
+    """Return what an HDU holds: image, spectrum (1-D, or 2-D told by its header), cube, table or None (no data)."""
+    if is_table:
+        return "table" if shape and math.prod(shape) > 0 else None
+    if not shape or math.prod(shape) == 0:
+        return None
+    if len(shape) == 1:
+        return "spectrum"
+    if len(shape) >= 3:
+        return "cube"
+    extname = str(header.get("EXTNAME", "")).strip().upper()
+    if (min(shape) == 1 or "SPEC" in extname or _SPECTRAL_CTYPE.match(str(header.get("CTYPE1", "")).strip())
+            or _SPECTRAL_TECH.search(str(header.get("ESO DPR TECH", "")))
+            or str(header.get("OBSTYPE", "")).strip().upper().startswith("SPECTRO")):
+        return "spectrum"
+    return "image"
 
 
-def _row(base, header, shape, index, n_images, digest, config, filter_map, where, wcs_header=None):
-    _check_cards(header, where)
+def _select(hdus):
+    """Return the HDUs to catalogue.
+
+    The images (only the SCI ones when there are some) with any spectra and cubes;
+    without an image, every spectrum, cube and table; without any data, the primary header alone.
+    """
+    for h in hdus:
+        if h["kind"] == "image" and str(h["header"].get("EXTNAME", "")).strip().upper() in _AUX_EXTNAMES:
+            h["kind"] = "auxiliary"
+    images = [h for h in hdus if h["kind"] == "image"]
+    sci = [h for h in images if str(h["header"].get("EXTNAME", "")).strip().upper() == "SCI"]
+    if images:
+        return (sci or images) + [h for h in hdus if h["kind"] in ("spectrum", "cube")]
+    chosen = [h for h in hdus if h["kind"] in ("spectrum", "cube", "table")]
+    if not chosen and hdus:
+        chosen = [{**hdus[0], "kind": "header"}]
+    return chosen
+
+
+def _inherit(primary, header, index):
+    if index == 0:
+        return header
+    merged = primary.copy()  # multi-extension files: primary keywords inherited, the extension's win
+    merged.update(header)
+    return merged
+
+
+def _row(base, header, shape, index, n_images, digest, config, filter_map, where, wcs_header=None, kind="image"):
+    problems = _check_cards(header, where)
     norm = normalise_header(header, filter_map=filter_map)
-    _check_date(header, norm, where)
+    problems += [w for w in (norm.pop("warnings") or "").split("; ") if w]
+    if kind in ("table", "header") and any(w.startswith("no frame-type keyword") for w in problems):
+        norm["imagetyp"] = None  # a table is not a light frame by default
+        problems = [w for w in problems if not w.startswith("no frame-type keyword")]
     norm["telescope"] = config["telescopes"].get(str(norm["telescope"]).lower(), norm["telescope"]) \
         if norm["telescope"] is not None else None
     norm["instrument"] = config["cameras"].get(str(norm["instrument"]).lower(), norm["instrument"]) \
         if norm["instrument"] is not None else None
-    fast = tan_footprint(header, shape)
+    fast = tan_footprint(header, shape) if kind == "image" else None
     if fast is not None:
         ra, dec, scale, corners = fast
         has_wcs = True
     else:
         ra = dec = scale = corners = None
-        if any(str(k).startswith("CTYPE") for k in header):
+        if kind == "image" and any(str(k).startswith("CTYPE") for k in header):
             from astrokit.io import celestial_wcs
 
             wcs = celestial_wcs(wcs_header if wcs_header is not None else fits.Header(dict(header.items())),
@@ -173,23 +218,15 @@ def _row(base, header, shape, index, n_images, digest, config, filter_map, where
         lon = float(site.get("longitude", 0.0) or 0.0)
     night = observing_night(norm["date_obs"], lon)
     session = _session_id(night, norm["object"], norm["telescope"])
+    if kind == "image" and not has_wcs:
+        problems.append("no celestial WCS")
+    image_like = kind in ("image", "spectrum", "cube") and len(shape) >= 1
     return {**base, **norm, "exposure_id": _frame_id(digest, index, n_images), "hdu": index, "status": "ok",
-            "error": None, "naxis1": shape[1], "naxis2": shape[0], "ra_center": ra, "dec_center": dec,
-            "pixel_scale": scale, "corners": corners, "has_wcs": has_wcs, "night": night,
-            "session_id": session if norm["imagetyp"] == "light" else None}
-
-
-def _describe_no_image(shapes, where):
-    cubes = [(i, s) for i, s in shapes if len(s) >= 3]
-    if cubes:
-        i, s = cubes[0]
-        dims = " x ".join(str(n) for n in reversed(s))
-        msg = f"{where}: HDU {i} is a {len(s)}-D cube ({dims}); astrokit catalogs 2-D images only"
-    elif any(len(s) == 1 for _, s in shapes):
-        msg = f"{where}: only 1-D data (a spectrum or a table), no 2-D image HDU"
-    else:
-        msg = f"{where}: no image data (every HDU is empty or a table)"
-    return msg
+            "error": None, "warnings": "; ".join(problems) or None, "format": "fits", "data_kind": kind,
+            "naxis1": shape[-1] if image_like else None, "naxis2": shape[-2] if image_like and len(shape) >= 2
+            else None, "ra_center": ra, "dec_center": dec, "pixel_scale": scale, "corners": corners,
+            "has_wcs": has_wcs, "wcs_source": ("header" if has_wcs else "none") if kind == "image" else None,
+            "night": night, "session_id": session if norm["imagetyp"] == "light" and kind == "image" else None}
 
 
 def _gunzip(fh, path):
@@ -207,24 +244,23 @@ def _plain_rows(path, fh, base, digest, config, filter_map, size=None):
     primary = hdus[0]["header"]
     if any(h["header"].get("ZIMAGE") is True for h in hdus[1:]):
         return None  # tile-compressed: astropy
-    images = [h for h in hdus if len(h["shape"]) == 2 and min(h["shape"]) > 0
-              and (h["index"] == 0 or str(h["header"].get("XTENSION", "")).strip() == "IMAGE")]
-    if not images:
-        raise DataError(_describe_no_image([(h["index"], h["shape"]) for h in hdus], path))
+    for h in hdus:
+        xtension = str(h["header"].get("XTENSION", "")).strip().upper()
+        h["kind"] = _data_kind(h["header"], h["shape"], xtension in ("BINTABLE", "TABLE", "A3DTABLE"))
+        if h["kind"] is not None and h["index"] > 0 and xtension not in ("IMAGE", "BINTABLE", "TABLE", "A3DTABLE"):
+            h["kind"] = None  # an unknown extension type
+        h["header"] = _inherit(primary, h["header"], h["index"])
+    chosen = _select(hdus)
     rows = []
-    for h in images:
+    for h in chosen:
         where = f"{path} HDU {h['index']}" if len(hdus) > 1 else path
-        if h["bitpix"] < 0:
+        if h["kind"] == "image" and h["bitpix"] < 0:
             sample = sample_pixels(fh, h)
             if np.isnan(sample).all() and all_nan(fh, h):
                 msg = f"{where}: every pixel is NaN ({h['shape'][1]} x {h['shape'][0]}): no usable data"
                 raise DataError(msg)
-        header = h["header"]
-        if h["index"] > 0:  # inherit primary keywords for multi-extension files
-            merged = primary.copy()
-            merged.update(header)
-            header = merged
-        rows.append(_row(base, header, h["shape"], h["index"], len(images), digest, config, filter_map, where))
+        rows.append(_row(base, h["header"], h["shape"], h["index"], len(chosen), digest, config, filter_map, where,
+                         kind=h["kind"]))
     return rows
 
 
@@ -234,28 +270,29 @@ def _astropy_rows(path, base, digest, config, filter_map):
             warnings.simplefilter("ignore", AstropyWarning)
             with fits.open(path, memmap=False) as hdul:
                 hdul.verify("silentfix")
-                shapes = [(i, tuple(h.shape) if h.is_image and h.header.get("NAXIS", 0) else ())
-                          for i, h in enumerate(hdul)]
-                images = [i for i, h in enumerate(hdul) if h.is_image and len(shapes[i][1]) == 2]
-                if not images:
-                    raise DataError(_describe_no_image(shapes, path))
+                hdus = []
+                for i, h in enumerate(hdul):
+                    is_table = isinstance(h, (fits.BinTableHDU, fits.TableHDU))
+                    shape = (h.header.get("NAXIS2", 0),) if is_table else \
+                        tuple(h.shape) if h.is_image and h.header.get("NAXIS", 0) else ()
+                    header = _inherit(hdul[0].header, h.header, i)
+                    hdus.append({"index": i, "header": header, "shape": shape,
+                                 "kind": _data_kind(header, shape, is_table) if h.is_image or is_table else None})
+                chosen = _select(hdus)
                 rows = []
-                for i in images:
+                for h in chosen:
+                    i = h["index"]
                     where = f"{path} HDU {i}" if len(hdul) > 1 else path
-                    data = hdul[i].data
-                    if data is None or data.size == 0:
-                        msg = f"{where}: the image HDU holds no data"
-                        raise DataError(msg)
-                    if data.dtype.kind == "f" and np.isnan(data).all():
-                        msg = f"{where}: every pixel is NaN ({data.shape[1]} x {data.shape[0]}): no usable data"
-                        raise DataError(msg)
-                    header = hdul[i].header
-                    if i > 0:  # inherit primary keywords (multi-extension and tile-compressed files)
-                        merged = hdul[0].header.copy()
-                        merged.update(header)
-                        header = merged
-                    rows.append(_row(base, header, data.shape, i, len(images), digest, config, filter_map, where,
-                                     wcs_header=header))
+                    if h["kind"] == "image":
+                        data = hdul[i].data
+                        if data is None or data.size == 0:
+                            msg = f"{where}: the image HDU holds no data"
+                            raise DataError(msg)
+                        if data.dtype.kind == "f" and np.isnan(data).all():
+                            msg = f"{where}: every pixel is NaN ({data.shape[1]} x {data.shape[0]}): no usable data"
+                            raise DataError(msg)
+                    rows.append(_row(base, h["header"], h["shape"], i, len(chosen), digest, config, filter_map,
+                                     where, wcs_header=h["header"], kind=h["kind"]))
                 return rows
     except DataError:
         raise
@@ -277,11 +314,13 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
     Plain FITS files are read with a strict header scanner (no data is read
     but a few sampled pixels, and all of them only when those are all NaN);
     gzip-compressed and tile-compressed (``.fz``) files go through astropy.
+    PNG, JPEG and TIFF files, told by their signature, give one row each
+    (`astrokit.catalog._raster.raster_rows`: no WCS, EXIF time and exposure).
 
     Parameters
     ----------
     path : path-like
-        A FITS file.
+        A FITS, PNG, JPEG or TIFF file.
     filter_map : dict, optional
         Extra filter-name mapping (see `astrokit.catalog.normalise_header`),
         applied over the ``[filters]`` of the equipment file.
@@ -291,16 +330,22 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
     Returns
     -------
     list of dict
-        Rows of the ``frames`` table with ``status='ok'``.
+        Rows of the ``frames`` table with ``status='ok'``: one per image HDU
+        (only the ``SCI`` extensions when there are some, as in HST files; ERR/DQ
+        and other auxiliary extensions are not catalogued), plus one per spectrum
+        or cube; a file without an image gives one row per spectrum, cube or table
+        HDU, and a file without data one row for its header (``data_kind``
+        ``image``, ``spectrum``, ``cube``, ``table`` or ``header``). A missing or
+        unreadable keyword (observation time, filter, exposure, ...) is a null
+        value named in ``warnings``, never a reason to quarantine.
 
     Raises
     ------
     DataError
-        With a one-line reason naming the file: a broken symbolic link, an
-        unreadable (permission) or empty file, not FITS, a truncated header or
-        data, non-ASCII header bytes, an invalid value in a card the catalog
-        reads, absurd axis sizes, no 2-D image (a cube, a table), an all-NaN
-        image, a missing or unparseable observation date, a corrupt
+        With a one-line reason naming the file, when its data cannot be read: a
+        broken symbolic link, an unreadable (permission) or empty file, not FITS,
+        a truncated header or data, non-ASCII header bytes, an invalid value in
+        an axis or WCS card, absurd axis sizes, an all-NaN image, a corrupt
         compressed stream.
     """
     config = equipment if isinstance(equipment, dict) and "calibration" in equipment else load_equipment(equipment)
@@ -331,6 +376,12 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
         magic = fh.read(2)
         fh.seek(0)
         rows = None
+        from astrokit.io import raster_format
+
+        if raster_format(path) is not None:  # PNG, JPEG or TIFF by its signature, whatever its name
+            from astrokit.catalog._raster import raster_rows
+
+            return raster_rows(path, base, config, fmap)
         if magic == b"\x1f\x8b":
             content = _gunzip(fh, path)
             rows = _plain_rows(path, io.BytesIO(content), base, digest, config, fmap, size=len(content))
@@ -435,7 +486,7 @@ def _as_s3(rows, error, local, uri, size, mtime):
     return None, rows
 
 
-def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipment=None,
+def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, recheck=False, equipment=None,
            batch_files=BATCH_FILES, workers=None, endpoint_url=None):
     """Catalog FITS files and folders into the store's ``frames``, ``sessions`` and ``calibrations`` tables.
 
@@ -464,6 +515,10 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
         Show a tqdm progress bar.
     rescan : bool
         Re-read files even when their size and mtime are unchanged.
+    recheck : bool
+        Re-read the quarantined files even when their size and mtime are
+        unchanged (after a fix in astrokit, or a quarantine by an old version);
+        a file that now reads is catalogued ``ok``, the others keep their reason.
     equipment : path-like or dict, optional
         Equipment configuration (see `astrokit.catalog.load_equipment`).
     batch_files : int
@@ -505,6 +560,10 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, equipm
     if not rescan and prev.num_rows:
         known = dict(zip(prev.column("path").to_pylist(),
                          zip(prev.column("size_bytes").to_pylist(), prev.column("mtime").to_pylist())))
+        if recheck:  # quarantined files are read again
+            for path, status in zip(prev.column("path").to_pylist(), prev.column("status").to_pylist()):
+                if status != "ok":
+                    known.pop(path, None)
     todo = []
     for f in files:
         st = _lstat(f)

@@ -258,6 +258,10 @@ def scan_fits(path, fh=None, size=None):
         offset = 0
         while offset < size:
             where = f"{path} HDU {len(hdus)}"
+            if hdus:
+                fh.seek(offset)
+                if fh.read(8) != b"XTENSION":  # not an extension: trailing bytes after the last HDU, ignored as
+                    break                      # astropy does (ESO-MIDAS wrote a stray 'END' block in some files)
             raw, hlen = _read_one_header(fh, offset, size, where)
             if raw is None:
                 break

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from astrokit.exceptions import AstrokitError
 
-__all__ = ["footprint_contains", "frames_at", "objects_near", "run_at_position", "search_position"]
+__all__ = ["footprint_contains", "footprint_overlap", "frames_at", "objects_near", "run_at_position", "search_position"]
 
 
 def _check_position(ra, dec, radius=None):
@@ -61,6 +61,40 @@ def footprint_contains(corners, centre, ra, dec):
         cross = ex * (py - y) - ey * (px - x)
         out[i] = bool(np.all(cross >= 0) or np.all(cross <= 0))
     return out
+
+
+def footprint_overlap(corners, other, centre):
+    """Fraction of a frame's WCS footprint that another frame's footprint covers (tangent-plane geometry).
+
+    Both quadrilaterals are projected on the tangent plane at the first frame's centre
+    (gnomonic: great-circle edges stay straight) and intersected
+    (`astrokit.registration.polygon_overlap`).
+
+    Parameters
+    ----------
+    corners, other : sequence of float, length 8
+        ``[ra, dec]`` (deg) of the four pixel corners of each frame (the ``frames.corners`` column).
+    centre : tuple of float
+        ``(ra, dec)`` (deg) of the first frame's centre.
+
+    Returns
+    -------
+    float
+        0 (disjoint, or more than 90 deg apart) to 1 (the first frame lies inside the other).
+    """
+    from astrokit.linking import tangent_plane
+    from astrokit.registration import polygon_overlap
+
+    a = np.asarray(corners, dtype=float).reshape(4, 2)
+    b = np.asarray(other, dtype=float).reshape(4, 2)
+    ra0, dec0 = np.radians(centre[0]), np.radians(centre[1])
+    cosd = np.sin(dec0) * np.sin(np.radians(b[:, 1])) + np.cos(dec0) * np.cos(np.radians(b[:, 1])) * np.cos(
+        np.radians(b[:, 0]) - ra0)
+    if np.any(cosd <= 0.05):
+        return 0.0
+    pa = np.column_stack(tangent_plane(a[:, 0], a[:, 1], centre[0], centre[1]))
+    pb = np.column_stack(tangent_plane(b[:, 0], b[:, 1], centre[0], centre[1]))
+    return polygon_overlap(pa, pb)
 
 
 def frames_at(store, ra, dec, *, status="ok"):

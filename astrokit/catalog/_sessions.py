@@ -72,7 +72,7 @@ def match_calibrations(frames, *, config=None, dark_exptime_tolerance_s=None, da
             return np.asarray(c.cast(pa.float64()).fill_null(np.nan), dtype=float)
         return np.asarray(c.to_pylist(), dtype=object)
 
-    ok = col("status") == "ok"
+    ok = (col("status") == "ok") & np.isin(col("data_kind"), [None, "image"])  # no spectra, cubes, tables
     kind = col("imagetyp")
     ids, paths = col("exposure_id"), col("path")
     exptime, temp, mjd = col("exptime", "f"), col("ccd_temp", "f"), col("mjd", "f")

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+from astrokit._argtypes import positive_float
+
 __all__ = ["register", "write_difference"]
 
 _FORMATS = ("parquet", "csv", "json")
@@ -131,13 +133,13 @@ def register(subparsers, with_store):
     sp.add_argument("science", help="science (new) FITS image")
     sp.add_argument("reference", help="reference FITS image")
     sp.add_argument("--method", choices=("zogy", "sfft"), default="zogy", help="subtraction method (default zogy)")
-    sp.add_argument("--threshold", type=float, default=5.0, help="|S_corr| candidate threshold (default 5)")
+    sp.add_argument("--threshold", type=positive_float, default=5.0, help="|S_corr| candidate threshold (default 5)")
     sp.add_argument("--out", default=".", help="output folder (default: current folder)")
     sp.add_argument("--format", choices=_FORMATS, default="parquet", help="candidate table format (default parquet)")
     sp.add_argument("--subimages", type=_subimages_arg, default=None, metavar="auto|NYxNX",
                     help="run ZOGY in sub-images with their own PSFs: 'auto' (when the PSF FWHM varies by more "
                          "than 10%% across the frame) or a grid such as 3x3 (default: one PSF for the frame)")
-    sp.add_argument("--saturation", type=float, default=None, metavar="ADU",
+    sp.add_argument("--saturation", type=positive_float, default=None, metavar="ADU",
                     help="saturation level of both images (default: header SATURATE/SATLEVEL/MAXLIN); pixels "
                          "above 0.8 x it and their surroundings are masked (written to <stem>_mask.fits)")
     sp.set_defaults(func=_cmd_difference)

@@ -11,11 +11,13 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from astrokit.exceptions import DataError
+from astrokit.io._raster import raster_format, read_raster
 from astrokit.io._s3 import is_s3, local_copy
 
 __all__ = ["as_ccddata", "read_image", "celestial_wcs", "IMAGE_FORMS"]
 
-IMAGE_FORMS = "a path to a FITS file, an ImageHDU/PrimaryHDU, (array, header), (array, WCS), NDData or CCDData"
+IMAGE_FORMS = ("a path to a FITS, PNG, JPEG or TIFF file, an ImageHDU/PrimaryHDU, (array, header), (array, WCS), "
+               "NDData or CCDData")
 
 
 def celestial_wcs(header, *, path="<header>"):
@@ -47,16 +49,25 @@ def celestial_wcs(header, *, path="<header>"):
     return wcs.celestial
 
 
-def read_image(path, hdu=None):
-    """Read one image HDU of a FITS file as `CCDData`, checking that it is usable.
+def read_image(path, hdu=None, *, channel="luminance"):
+    """Read one image HDU of a FITS file, or a PNG, JPEG or TIFF frame, as `CCDData`, checking that it is usable.
+
+    The format is told by the file's first bytes (its signature), not by its
+    name: PNG, JPEG and TIFF go through `astrokit.io.read_raster` (pixel values
+    as stored, no WCS), anything else is read as FITS.
 
     Parameters
     ----------
     path : path-like or str
-        FITS file (``.fits``, ``.fit``, ``.fts``, ``.fits.gz``, ``.fz``), or an
-        ``s3://`` URI (read through a local copy, see `astrokit.io.local_copy`).
+        FITS file (``.fits``, ``.fit``, ``.fts``, ``.fits.gz``, ``.fz``), PNG,
+        JPEG or TIFF file, or an ``s3://`` URI (read through a local copy, see
+        `astrokit.io.local_copy`).
     hdu : int, optional
-        HDU index; default the first HDU with a 2D image.
+        HDU index; default the first HDU with a 2D image. For a TIFF, the
+        page (default 0); a PNG or JPEG has only 0.
+    channel : {'luminance', 'R', 'G', 'B'}
+        What to take of a colour PNG, JPEG or TIFF (see `astrokit.io.read_raster`);
+        ignored for FITS.
 
     Returns
     -------
@@ -68,11 +79,13 @@ def read_image(path, hdu=None):
     Raises
     ------
     DataError
-        If the file is not FITS, is truncated, or has no 2D image; the
-        message names the file and the reason.
+        If the file is not FITS (nor PNG, JPEG, TIFF), is truncated, or has no
+        2D image; the message names the file and the reason.
     """
     if is_s3(path):  # a local copy, refreshed when the object changed
         path = local_copy(str(path))
+    if raster_format(path) is not None:
+        return read_raster(path, channel=channel, page=hdu or 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)  # non-standard cards (e.g. ESO-LOG) are common
         return _read_image(path, hdu)

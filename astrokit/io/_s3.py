@@ -87,10 +87,17 @@ def s3_client(endpoint_url=None):
     Returns
     -------
     botocore.client.S3
+        With a connect timeout of 5 s, a read timeout of 6 s (``$ASTROKIT_S3_READ_TIMEOUT``) and 3
+        attempts in all, so a frozen endpoint fails in under 30 s.
     """
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=s3_endpoint_url(endpoint_url))
+    # a frozen endpoint fails within ~30 s: 5 s to connect, 6 s per read, 3 attempts in all (AWS SDK "standard"
+    # retry mode); $ASTROKIT_S3_READ_TIMEOUT raises the read timeout for slow links
+    read_timeout = float(os.environ.get("ASTROKIT_S3_READ_TIMEOUT", "6"))
+    config = Config(connect_timeout=5, read_timeout=read_timeout, retries={"total_max_attempts": 3, "mode": "standard"})
+    return boto3.client("s3", endpoint_url=s3_endpoint_url(endpoint_url), config=config)
 
 
 def s3_filesystem(endpoint_url=None):
@@ -120,7 +127,7 @@ def s3_filesystem(endpoint_url=None):
     from pyarrow import fs
 
     endpoint = s3_endpoint_url(endpoint_url)
-    kwargs = {"region": s3_region(), "connect_timeout": 10.0, "request_timeout": 60.0,
+    kwargs = {"region": s3_region(), "connect_timeout": 5.0, "request_timeout": 20.0,
               "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=3)}
     if endpoint:
         scheme, _, host = endpoint.partition("://")

@@ -5,25 +5,17 @@ import json
 import math
 import sys
 
+from astrokit._argtypes import finite_float, pixel_pair, positive_float, positive_int, sky_pair
 from astrokit.exceptions import AstrokitError
 
 __all__ = ["register"]
 
 
-def _xy(text):
-    try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
-        msg = f"--xy {text!r}: expected X,Y in 0-based pixels, e.g. --xy 120.5,88"
-        raise argparse.ArgumentTypeError(msg) from None
-    return x, y
-
-
 def _radii(text):
     try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        msg = f"--r {text!r}: expected a radius in pixels or a comma-separated list, e.g. --r 3,5,8"
+        values = [_check_radius(v) for v in text.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        msg = f"--r {text!r}: expected a radius > 0 in pixels or a comma-separated list, e.g. --r 3,5,8"
         raise argparse.ArgumentTypeError(msg) from None
     return values
 
@@ -39,6 +31,17 @@ def _write(table, args):
     path = write_table(table, out, fmt=fmt)
     if path is not None:
         print(f"wrote {len(table)} rows to {path}", file=sys.stderr)
+
+
+def _check_annulus(args, radii):
+    r_max = max(radii)
+    if args.r_in is not None and args.r_in < r_max:
+        msg = f"--r-in {args.r_in:g} must be at least the aperture radius {r_max:g} (the annulus lies outside it)"
+        raise AstrokitError(msg)
+    r_in = args.r_in if args.r_in is not None else r_max + 3.0
+    if args.r_out is not None and args.r_out <= r_in:
+        msg = f"--r-out {args.r_out:g} must be larger than the annulus inner radius {r_in:g}"
+        raise AstrokitError(msg)
 
 
 def cmd_detect(args):
@@ -61,6 +64,7 @@ def cmd_photometry(args):
     if args.xy and args.radec:
         msg = "give --xy or --radec, not both"
         raise AstrokitError(msg)
+    _check_annulus(args, args.r)
     table = forced_photometry(args.file, xy=args.xy or None, radec=args.radec or None, r=args.r, r_in=args.r_in,
                               r_out=args.r_out, gain=args.gain, zero_point=args.zero_point)
     _write(table, args)
@@ -78,6 +82,7 @@ def cmd_preview(args):
         from pathlib import Path
 
         bundle = str(Path(args.output).with_suffix(".zip"))
+    _check_annulus(args, [args.r])
     result = preview(args.file, args.xy, r=args.r, r_in=args.r_in, r_out=args.r_out,
                      plots=[p.strip() for p in args.plots.split(",") if p.strip()], stretch=args.stretch,
                      percentiles=(args.pmin, args.pmax), out=args.output, bundle=bundle)
@@ -87,7 +92,10 @@ def cmd_preview(args):
 
 
 def _check_radius(value):
-    r = float(value)
+    try:
+        r = float(value)
+    except ValueError:
+        r = math.nan
     if not (math.isfinite(r) and r > 0):
         msg = f"radius must be a positive number of pixels, got {value}"
         raise argparse.ArgumentTypeError(msg)
@@ -110,42 +118,44 @@ def register(subparsers, with_store):
     sp.add_argument("file", help="FITS image")
     sp.add_argument("--method", choices=("sep", "dao", "segmentation"), default="sep",
                     help="detection method (default sep: matched filter + deblending)")
-    sp.add_argument("--threshold", type=float, default=3.0, help="detection threshold in sigma of the rms (3)")
+    sp.add_argument("--threshold", type=positive_float, default=3.0, help="detection threshold in sigma of the rms (3)")
     sp.add_argument("--noise", choices=("map", "global"), default="map",
                     help="threshold against the rms map or its global value (SExtractor without weights)")
-    sp.add_argument("--minarea", type=int, default=5, help="minimum pixels above threshold (5)")
-    sp.add_argument("--max-sources", type=int, default=None, help="keep the brightest N")
+    sp.add_argument("--minarea", type=positive_int, default=5, help="minimum pixels above threshold (5)")
+    sp.add_argument("--max-sources", type=positive_int, default=None, help="keep the brightest N")
     sp.add_argument("--r", type=_check_radius, default=None, help="aperture radius in pixels (default 1.5 FWHM)")
     sp.add_argument("--no-annulus", action="store_true", help="no local annulus: background map only (FLUX_APER)")
-    sp.add_argument("--zero-point", type=float, default=None, help="magnitude zero point (default header MAGZP...)")
+    sp.add_argument("--zero-point", type=finite_float, default=None,
+                    help="magnitude zero point (default header MAGZP...)")
     sp.add_argument("--format", choices=formats, default=None, help="output format (default from -o, else json)")
     sp.add_argument("-o", "--output", default=None, help="output file (default standard output)")
     sp.set_defaults(func=cmd_detect)
 
     sp = subparsers.add_parser("photometry", help="forced aperture photometry at given positions")
     sp.add_argument("file", help="FITS image")
-    sp.add_argument("--xy", type=_xy, action="append", default=[], help="X,Y 0-based pixels (repeatable)")
-    sp.add_argument("--radec", type=_xy, action="append", default=[], help="RA,DEC in deg (repeatable; needs WCS)")
+    sp.add_argument("--xy", type=pixel_pair, action="append", default=[], help="X,Y 0-based pixels (repeatable)")
+    sp.add_argument("--radec", type=sky_pair, action="append", default=[], help="RA,DEC in deg (repeatable; needs WCS)")
     sp.add_argument("--r", type=_radii, required=True, help="aperture radius in pixels, or a list: 3,5,8")
     sp.add_argument("--r-in", type=_check_radius, default=None, help="annulus inner radius (default max r + 3)")
     sp.add_argument("--r-out", type=_check_radius, default=None, help="annulus outer radius (default max r + 8)")
-    sp.add_argument("--gain", type=float, default=None, help="e-/ADU (default header GAIN)")
-    sp.add_argument("--zero-point", type=float, default=None, help="magnitude zero point (default header MAGZP...)")
+    sp.add_argument("--gain", type=positive_float, default=None, help="e-/ADU (default header GAIN)")
+    sp.add_argument("--zero-point", type=finite_float, default=None,
+                    help="magnitude zero point (default header MAGZP...)")
     sp.add_argument("--format", choices=formats, default=None, help="output format (default from -o, else json)")
     sp.add_argument("-o", "--output", default=None, help="output file (default standard output)")
     sp.set_defaults(func=cmd_photometry)
 
     sp = subparsers.add_parser("preview", help="preview and diagnostics PNGs of chosen stars")
     sp.add_argument("file", help="FITS image")
-    sp.add_argument("--xy", type=_xy, action="append", required=True, help="X,Y 0-based pixels (repeatable)")
+    sp.add_argument("--xy", type=pixel_pair, action="append", required=True, help="X,Y 0-based pixels (repeatable)")
     sp.add_argument("--r", type=_check_radius, default=5.0, help="aperture radius in pixels (5)")
     sp.add_argument("--r-in", type=_check_radius, default=None, help="annulus inner radius (default r + 3)")
     sp.add_argument("--r-out", type=_check_radius, default=None, help="annulus outer radius (default r + 8)")
     sp.add_argument("--plots", default="radial,growth,background,snr",
                     help="comma-separated diagnostic panels: radial,growth,background,snr")
     sp.add_argument("--stretch", choices=("linear", "log", "sqrt", "asinh"), default="asinh", help="display stretch")
-    sp.add_argument("--pmin", type=float, default=0.5, help="lower display percentile (0.5)")
-    sp.add_argument("--pmax", type=float, default=99.5, help="upper display percentile (99.5)")
+    sp.add_argument("--pmin", type=finite_float, default=0.5, help="lower display percentile (0.5)")
+    sp.add_argument("--pmax", type=finite_float, default=99.5, help="upper display percentile (99.5)")
     sp.add_argument("-o", "--output", default=None, help="preview PNG (diagnostics go to <stem>_diagnostics.png)")
     sp.add_argument("--bundle", dest="bundle_format", choices=("zip",), default=None,
                     help="also write preview, diagnostics and metrics.json in one zip next to -o")

@@ -34,5 +34,18 @@ from astrokit.pipeline._objects import difference_psf, run_objects, store_differ
 __all__ += ["difference_psf", "run_calibrate", "run_objects", "science_image", "store_difference_psf"]
 
 from astrokit.pipeline._link import plan_link, run_link  # noqa: E402  (issue 9: link stage)
+from astrokit.pipeline._params import (  # noqa: E402  (issue 16: declared stage parameters)
+    STAGE_PARAMETERS,
+    ParameterError,
+    StageParameter,
+    describe_stage,
+    parameters_cell,
+    validate_parameters,
+)
 
-__all__ += ["plan_link", "run_link"]
+__all__ += ["plan_link", "run_link", "STAGE_PARAMETERS", "ParameterError", "StageParameter", "describe_stage",
+            "parameters_cell", "validate_parameters"]
+
+from astrokit.pipeline._astrometry import frame_wcs, run_astrometry  # noqa: E402  (issue 14: astrometry stage)
+
+__all__ += ["frame_wcs", "run_astrometry"]

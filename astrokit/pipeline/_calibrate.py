@@ -89,7 +89,9 @@ def science_image(store, frame):
     `~astropy.nddata.CCDData`, shape (naxis2, naxis1)
         The calibrated frame (ADU, float32, with its cosmic-ray mask) read from the
         artifact of ``calibrated_frames`` when the ``calibrate`` stage calibrated it;
-        otherwise (no row, or status ``passthrough``) the raw frame from ``path``.
+        otherwise (no row, or status ``passthrough``) the raw frame from ``path``. A frame
+        without a header WCS gets the one the ``astrometry`` stage solved or aligned
+        (``frames.wcs_header``, `astrokit.pipeline.run_astrometry`).
 
     Raises
     ------
@@ -101,12 +103,30 @@ def science_image(store, frame):
     store = _store(store)
     row = _calibrated_row(store, frame["exposure_id"])
     if row is None or (row["status"] == "passthrough" and not row["calibrated_path"]):
-        return read_image(frame["path"], hdu=frame.get("hdu"))
-    if row["status"] == "failed":
+        ccd = read_image(frame["path"], hdu=frame.get("hdu"))
+    elif row["status"] == "failed":
         msg = (f"{frame['path']}: calibration failed ({row['reason']}); fix or remove the calibration frames "
                "and rerun the calibrate stage")
         raise DataError(msg)
-    return _read_artifact(store, row["calibrated_path"], "calibrated frame")
+    else:
+        ccd = _read_artifact(store, row["calibrated_path"], "calibrated frame")
+    return _with_stored_wcs(store, frame, ccd)
+
+
+def _with_stored_wcs(store, frame, ccd):
+    """Attach the WCS the astrometry stage solved or aligned (``frames.wcs_header``) to a frame without one."""
+    from astrokit.pipeline._astrometry import frame_wcs
+
+    if ccd.wcs is not None:
+        return ccd
+    if "wcs_header" not in frame:  # a partial row: look the frame up
+        rows = store.read("frames", columns=["exposure_id", "wcs_source", "wcs_header", "naxis1", "naxis2"],
+                          filter=pc.field("exposure_id") == frame["exposure_id"]).to_pylist()
+        frame = rows[-1] if rows else {}
+    wcs = frame_wcs(frame)
+    if wcs is not None:
+        ccd.wcs = wcs
+    return ccd
 
 
 class _Masters:
@@ -238,7 +258,8 @@ def run_calibrate(store, *, exposure_ids=None, cosmic_rays=False, sigma=3.0, for
             msg = f"run_calibrate: exposure_ids {missing} are not ok light frames in {store.root}"
             raise AstrokitError(msg)
     frames_by_id = {r["exposure_id"]: r for r in store.sql(
-        "select * from frames where status = 'ok' and imagetyp in ('bias', 'dark', 'flat')").to_pylist()}
+        "select * from frames where status = 'ok' and imagetyp in ('bias', 'dark', 'flat') "
+        "and coalesce(data_kind, 'image') = 'image'").to_pylist()}
     calibrations = {}
     for c in store.read("calibrations", columns=["light_id", "calib_id", "kind"]).to_pylist():
         calibrations.setdefault(c["light_id"], []).append(c)

@@ -2,9 +2,10 @@
 
 import hashlib
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
@@ -13,18 +14,66 @@ from astrokit.exceptions import AstrokitError, DataError
 
 __all__ = ["plan_link", "run_link"]
 
+_MJD0 = datetime(1858, 11, 17, tzinfo=timezone.utc)
+
 _QUERY = """
 select c.candidate_id, c.difference_id, c.x, c.y, c.ra, c.dec, c.mjd, c.band, c.s_corr, c.flux, c.flux_err, c.mag,
        c.mag_err, c.is_positive, c.flags, d.science_id, d.s_corr_path, d.flux_scale, d.psf_fwhm_science,
-       f.object as field_object, f.band as field_band, f.telescope, f.night, f.exptime, f.pixel_scale
+       f.object as field_object, f.band as field_band, f.telescope, f.night, f.exptime, f.pixel_scale,
+       d.reference_id, f.ra_center as field_ra, f.dec_center as field_dec
 from candidates c join differences d using (difference_id) join frames f on f.exposure_id = d.science_id
 where c.origin = 'pipeline'
 order by c.mjd, c.candidate_id
 """
 
 
+def _field(row):
+    """Return the field of a candidate.
+
+    Its frame's OBJECT, else the pointing (the difference's reference frame, or the
+    frame's centre to 0.1 deg), for frames without an OBJECT keyword.
+    """
+    obj = row["field_object"]
+    if isinstance(obj, str) and obj.strip():
+        return obj.strip()
+    if isinstance(row["reference_id"], str) and row["reference_id"]:
+        return f"pointing-{row['reference_id']}"
+    if pd.notna(row["field_ra"]) and pd.notna(row["field_dec"]):
+        return f"pointing-{row['field_ra']:.1f}{row['field_dec']:+.1f}"
+    return "unknown"
+
+
+def _link_candidates(store):
+    """Return the pipeline candidates with their field key, and the frames skipped (no time) with reasons."""
+    from astrokit.catalog import observing_night
+
+    df = store.sql(_QUERY).to_pandas()
+    if df.empty:
+        return df, []
+    no_time = df["mjd"].isna()
+    skipped = [{"unit": sid, "reason": f"frame {sid}: no observation time (mjd is null): its candidates "
+                                       "cannot be linked in time"}
+               for sid in sorted(set(df.loc[no_time, "science_id"]))]
+    df = df[~no_time].reset_index(drop=True)
+    if df.empty:
+        return df, skipped
+    nights = [n if isinstance(n, str) and n else observing_night(_MJD0 + timedelta(days=float(m)))
+              for n, m in zip(df["night"], df["mjd"], strict=True)]
+    df["night"] = nights
+    df["field_key"] = ["|".join((_field(r), b if isinstance(b, str) and b else "noband",
+                                 t if isinstance(t, str) and t else "unknown", n))
+                       for r, b, t, n in zip(df.to_dict("records"), df["field_band"], df["telescope"], nights,
+                                             strict=True)]
+    return df, skipped
+
+
 def plan_link(store):
     """Group the pipeline candidates into units of work: one per field (object x band x telescope) and night.
+
+    A frame without ``OBJECT`` is grouped by its pointing (the reference frame of its
+    difference, else its centre), a null band or telescope is a group of its own
+    (``noband``, ``unknown``), a null night is derived from the candidates' MJD; candidates
+    whose frame has no observation time are left out (`run_link` records them as skipped).
 
     Parameters
     ----------
@@ -34,18 +83,20 @@ def plan_link(store):
     Returns
     -------
     dict of str -> `~astropy.table.Table`
-        ``field_key`` -> the candidates of that field and night (with the difference's ``science_id``,
-        ``s_corr_path``, ``flux_scale``, ``psf_fwhm_science`` and the frame's ``exptime``,
-        ``pixel_scale``, ``night``).
+        ``field_key`` (``field|band|telescope|night``) -> the candidates of that field and
+        night (with the difference's ``science_id``, ``s_corr_path``, ``flux_scale``,
+        ``psf_fwhm_science`` and the frame's ``exptime``, ``pixel_scale``, ``night``).
     """
     from astrokit.pipeline._stages import _store
 
-    store = _store(store)
-    df = store.sql(_QUERY).to_pandas()
+    return _groups(_link_candidates(_store(store))[0])
+
+
+def _groups(df):
     if df.empty:
         return {}
-    keys = df[["field_object", "field_band", "telescope", "night"]].astype(str).agg("|".join, axis=1)
-    return {key: Table.from_pandas(group.reset_index(drop=True)) for key, group in df.groupby(keys, sort=True)}
+    return {key: Table.from_pandas(group.drop(columns="field_key").reset_index(drop=True))
+            for key, group in df.groupby("field_key", sort=True)}
 
 
 def _read_fits(store, rel):
@@ -227,7 +278,8 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     -------
     StageReport
         ``processed`` units, ``rows`` tracklets written, ``failed`` units with reasons, plus
-        ``skipped`` (units with fewer than three epochs) and ``streaks`` (streaks found).
+        ``skipped`` (units with fewer than three epochs, and frames without an observation time),
+        ``skips`` (those frames, each with its reason) and ``streaks`` (streaks found).
 
     Raises
     ------
@@ -247,7 +299,9 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     store = _store(store)
     report = StageReport("link")
     report.update(skipped=0, streaks=0)
-    groups = plan_link(store)
+    df, report["skips"] = _link_candidates(store)  # skips: frames without an observation time, with the reason
+    report["skipped"] += len(report["skips"])
+    groups = _groups(df)
     if fields is not None:
         unknown = [f for f in fields if f not in groups]
         if unknown:

@@ -270,7 +270,8 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     Returns
     -------
     StageReport
-        ``processed`` difference images, ``rows`` light-curve rows, plus ``objects``,
+        ``processed`` difference images, ``rows`` light-curve rows, ``skipped`` differences whose frame
+        has no observation time (``skips``: each with its reason), plus ``objects``,
         ``forced`` (forced points measured) and ``rewritten`` (candidate files updated);
         a difference image that cannot be measured is recorded in ``failures`` and the
         others go on.
@@ -327,8 +328,14 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
                          order by f.mjd, d.difference_id""").to_pylist() if names else []
     ra_obj = np.array([positions[n][0] for n in names])
     dec_obj = np.array([positions[n][1] for n in names])
+    report["skips"] = []
     for diff in _progress(diffs, "objects", progress):
         did = diff["difference_id"]
+        if diff["mjd"] is None:  # a light curve needs a time: the frame's candidates still make objects
+            report["skips"].append({"unit": did, "reason": f"frame {diff['science_id']}: no observation time "
+                                                           "(mjd is null): no light-curve points"})
+            report["skipped"] += 1
+            continue
         try:
             image, wcs = _read_d(store, diff)
             if wcs is None:

@@ -12,6 +12,7 @@ one Dask cluster per run whose address the stage notebooks receive as their
 import contextlib
 import itertools
 import json
+import math
 import os
 import secrets
 import time
@@ -22,12 +23,13 @@ from pathlib import Path
 import astrokit
 from astrokit.exceptions import AstrokitError
 from astrokit.pipeline._dask import _check_workers, dask_client
+from astrokit.pipeline._params import ParameterError, validate_parameters
 from astrokit.store import Store
 
 __all__ = ["STAGES", "RunConfig", "load_run_config", "new_run_id", "pipelines_dir", "run_pipeline", "store_lock"]
 
 #: The stages in order, each a notebook ``pipelines/<stage>.ipynb``.
-STAGES = ("ingest", "calibrate", "photometry", "difference", "alerts", "inference", "objects", "link")
+STAGES = ("ingest", "calibrate", "astrometry", "photometry", "difference", "alerts", "inference", "objects", "link")
 
 
 def pipelines_dir():
@@ -157,6 +159,25 @@ def load_run_config(path):
     return RunConfig(data)
 
 
+def _check_retries(retries, backoff):
+    """Return (retries, backoff) as (int >= 0, finite float >= 0), or raise `ParameterError` before any work."""
+    try:
+        ok = float(retries) == int(retries) and int(retries) >= 0 and not isinstance(retries, bool)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        msg = f"retries must be a whole number >= 0 (re-attempts of a failing stage), got {retries!r}"
+        raise ParameterError(msg)
+    try:
+        ok = math.isfinite(float(backoff)) and float(backoff) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        msg = f"backoff must be a finite number of seconds >= 0, got {backoff!r}"
+        raise ParameterError(msg)
+    return int(retries), float(backoff)
+
+
 def _sweep_points(sweep, declared):
     """Return the sweep combinations that apply to a notebook, as (values, file suffix); one empty point if none."""
     keys = [k for k in sweep if k in declared]
@@ -261,6 +282,10 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
     AstrokitError
         If a stage name is unknown (the valid ones are listed), another run
         holds the store's lock, or ``workers`` is not a non-negative integer.
+    ParameterError
+        Before any work, if a parameter is unknown or outside its declared range
+        (`astrokit.pipeline.STAGE_PARAMETERS`), a sweep is empty, or ``retries`` /
+        ``backoff`` are negative.
     """
     import papermill as pm
     from tqdm.auto import tqdm
@@ -273,8 +298,12 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
         raise AstrokitError(msg)
     stages = [s for s in STAGES if s in stages]
     workers = _check_workers(workers)
-    run_id = run_id or new_run_id()
+    retries, backoff = _check_retries(retries, backoff)
     nb_dir = pipelines_dir()
+    declared = {s: set(pm.inspect_notebook(str(nb_dir / f"{s}.ipynb"))) for s in STAGES
+                if (nb_dir / f"{s}.ipynb").exists()}
+    params = validate_parameters(stages, params, sweep, declared=declared)
+    run_id = run_id or new_run_id()
     records = []
     with store_lock(store), contextlib.ExitStack() as cluster:
         out_dir = store.local_dir(f"runs/{run_id}")  # a staging folder for an S3 store, published below

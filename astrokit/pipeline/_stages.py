@@ -9,6 +9,7 @@ others go on. Re-running a stage replaces its own output (one store key per unit
 import hashlib
 import io
 import json
+import math
 import warnings
 from datetime import datetime, timezone
 
@@ -57,8 +58,9 @@ class StageReport(dict):
         warnings.warn(f"{self['stage']}: {text}", AstrokitWarning, stacklevel=3)
 
     def __repr__(self):
+        extra = "".join(f", {len(self[k])} {k}" for k in ("unpaired", "unsolved") if self.get(k))
         return (f"<{self['stage']}: {self['processed']} processed, {self.get('skipped', 0)} skipped, "
-                f"{self['rows']} rows, {self['failed']} failed>")
+                f"{self['rows']} rows, {self['failed']} failed{extra}>")
 
 
 def _store(store):
@@ -105,7 +107,8 @@ def quarantine_frame(store, exposure_id, reason):
     store.upsert("frames", siblings, on="path")  # replaces this file's rows wherever they were written
 
 
-def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, equipment=None, endpoint_url=None):
+def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, recheck=False, equipment=None,
+               endpoint_url=None):
     """Catalog FITS files and folders into ``frames``, ``sessions`` and ``calibrations`` (`astrokit.catalog.ingest`).
 
     Parameters
@@ -120,6 +123,8 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, eq
         Show a progress bar.
     rescan : bool
         Re-read files whose size and mtime are unchanged.
+    recheck : bool
+        Re-read the quarantined files whose size and mtime are unchanged.
     equipment : path-like or dict, optional
         Equipment configuration (`astrokit.catalog.load_equipment`).
     endpoint_url : str, optional
@@ -140,8 +145,8 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, eq
     report = StageReport("ingest")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstrokitWarning)
-        frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, equipment=equipment,
-                        endpoint_url=endpoint_url)
+        frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, recheck=recheck,
+                        equipment=equipment, endpoint_url=endpoint_url)
     seen = set()
     for row in frames.to_pylist():
         if row["path"] not in seen:
@@ -159,7 +164,9 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, eq
 
 
 def _light_frames(store, exposure_ids=None):
-    frames = store.sql("select * from frames where status = 'ok' and imagetyp = 'light' order by path, hdu")
+    # images only: spectra, cubes and tables are catalogued too (data_kind), and stores before it have nulls
+    frames = store.sql("select * from frames where status = 'ok' and imagetyp = 'light' "
+                       "and coalesce(data_kind, 'image') = 'image' order by path, hdu")
     rows = frames.to_pylist()
     if exposure_ids:
         wanted = set(exposure_ids)
@@ -176,10 +183,21 @@ def _completed(store, stage, force):
 
 
 def _frame_inputs(store):
-    """Return a function frame row -> the inputs that identify its pixels: SHA-256, HDU and its calibration."""
+    """Return a function frame row -> the inputs that identify its pixels.
+
+    SHA-256, HDU, its calibration, and the WCS the astrometry stage gave it, if
+    any (a frame solved later is measured again, now with ra/dec).
+    """
     calibrated = {r["exposure_id"]: [r["status"], r["calibration_key"], r["calibrated_path"]] for r in store.read(
         "calibrated_frames", columns=["exposure_id", "status", "calibration_key", "calibrated_path"]).to_pylist()}
-    return lambda frame: [frame["sha256"], frame["hdu"], calibrated.get(frame["exposure_id"])]
+
+    def inputs(frame):
+        out = [frame["sha256"], frame["hdu"], calibrated.get(frame["exposure_id"])]
+        if frame.get("wcs_header"):
+            out.append(hashlib.sha1(frame["wcs_header"].encode()).hexdigest())
+        return out
+
+    return inputs
 
 
 def _mark_done(store, stage, unit, digest, parameters):
@@ -201,6 +219,17 @@ def _measure_frame(frame, *, store, threshold, aperture_radius):
     for name in ("ra", "dec"):  # no WCS: null, not NaN
         cols[name] = pa.array(cols[name], type=pa.float64(), from_pandas=True)
     return conform("sources", cols)
+
+
+def _check_positive(name, value):
+    """Refuse a parameter that is not a finite number > 0 before any work (nothing is read or written)."""
+    try:
+        ok = math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        msg = f"parameter {name}={value!r}: expected a finite number > 0"
+        raise AstrokitError(msg)
 
 
 def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=None, progress=True,
@@ -236,19 +265,24 @@ def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=N
     -------
     StageReport
         ``processed``, ``skipped`` (unchanged) and ``failed`` frames. A frame
-        that fails is quarantined with its reason and the others go on; a frame
-        whose Dask workers kept dying (`~distributed.KilledWorker`) is recorded
-        as failed but not quarantined (a rerun tries it again).
+        whose data cannot be read (`DataError`) is quarantined with its reason
+        and the others go on; any other failure (a numerical problem, memory, a
+        Dask worker that kept dying) is recorded as failed but not quarantined,
+        so a rerun tries it again.
 
     Raises
     ------
     AstrokitError
-        If ``workers`` is invalid or the Dask scheduler cannot be reached.
+        If ``threshold`` or ``aperture_radius`` is not a finite number > 0 (before
+        any frame is read), ``workers`` is invalid or the Dask scheduler cannot be reached.
 
     References
     ----------
     .. [1] Bertin & Arnouts 1996, A&AS 117, 393 (SExtractor, as implemented by sep: Barbary 2016, JOSS 1, 58).
     """
+    _check_positive("threshold", threshold)
+    if aperture_radius is not None:
+        _check_positive("aperture_radius", aperture_radius)
     store = _store(store)
     report = StageReport("photometry")
     params = {"threshold": float(threshold), "aperture_radius": aperture_radius}
@@ -268,7 +302,7 @@ def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=N
             eid = frame["exposure_id"]
             if exc is not None:
                 report.fail(frame["path"], exc)
-                if isinstance(exc, (DataError, ValueError, MemoryError)):
+                if isinstance(exc, DataError):  # only data that cannot be read; a rerun retries anything else
                     quarantine_frame(store, eid, f"photometry: {exc}")
                 continue
             store.write("sources", sources, key=eid)
@@ -278,37 +312,125 @@ def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=N
     return report
 
 
-def plan_differences(store):
-    """Choose science x reference pairs: per (object, band, telescope), the deepest frame is the reference.
+def _header_wcs(frame):
+    return bool(frame["has_wcs"]) and frame.get("wcs_source") in (None, "header")
 
-    The deepest frame is the one with the most sources at SNR >= 5 in
-    ``sources`` (so photometry runs first); every other frame of the group
-    with a WCS is differenced against it.
+
+def _band_name(band):
+    return "unknown (no band)" if band is None else repr(band)
+
+
+class _Pointing:
+    """Overlap tests between frames: WCS footprints, else asterism matches on the ``sources`` table."""
+
+    def __init__(self, store, min_overlap, max_sources=200):
+        self.store, self.min_overlap, self.max_sources, self.sources = store, min_overlap, max_sources, {}
+
+    def _sources(self, eid):
+        if eid not in self.sources:
+            t = self.store.read("sources", columns=["x", "y", "flux", "snr"], filter=pc.field("exposure_id") == eid)
+            x, y, flux, snr = (np.asarray(t.column(c).to_numpy(zero_copy_only=False), dtype=float)
+                               for c in ("x", "y", "flux", "snr"))
+            ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux) & (snr >= 5)
+            order = np.argsort(-flux[ok], kind="stable")[: self.max_sources]
+            self.sources[eid] = (x[ok][order], y[ok][order])
+        return self.sources[eid]
+
+    def overlap(self, f, g):
+        """(overlap fraction of f covered by g, how it was measured)."""
+        from astrokit.catalog._search import footprint_overlap
+        from astrokit.registration import asterism_overlap
+
+        corners = [f.get("corners"), g.get("corners")]
+        if all(c is not None and len(c) == 8 and None not in c for c in corners) and f["has_wcs"] and g["has_wcs"]:
+            frac = footprint_overlap(corners[0], corners[1], (f["ra_center"], f["dec_center"]))
+            if frac >= self.min_overlap or (_header_wcs(f) and _header_wcs(g)):
+                return frac, "wcs"
+            # a solved or aligned WCS that disagrees with the other frame's: let the stars decide
+        frac = asterism_overlap(self._sources(f["exposure_id"]), self._sources(g["exposure_id"]),
+                                (int(f["naxis2"]), int(f["naxis1"])), (int(g["naxis2"]), int(g["naxis1"])))
+        return (0.0 if frac is None else frac), "asterisms"
+
+
+def plan_differences(store, *, min_overlap=0.25, max_asterism_tries=10, explain=False):
+    """Choose science x reference pairs by pointing and band: each frame against the deepest frame that overlaps it.
+
+    Frames pair when they show the same part of the sky in the same band, whatever
+    their ``object`` or file names: their WCS footprints (``frames.corners``, from the
+    header or from the ``astrometry`` stage) overlap by at least ``min_overlap`` of the
+    science frame, or, for a frame without a WCS (or a solved or aligned WCS whose footprint
+    disagrees with the other frame's), an asterism match of their ``sources`` (astroalign)
+    puts that much of it on the other frame. A frame of unknown band
+    (null) pairs only with other frames of unknown band. Depth is the number of sources at
+    SNR >= 5 in ``sources`` (so photometry runs first); each frame is differenced against
+    the deepest deeper frame that overlaps it (one of the same telescope and instrument
+    first), and the deepest frame of a pointing is the reference of the others.
 
     Parameters
     ----------
     store : Store or path
         The store.
+    min_overlap : float, optional
+        Least fraction (0-1) of the science frame the reference must cover.
+    max_asterism_tries : int, optional
+        Deeper frames tried by asterism matching per frame without a WCS.
+    explain : bool, optional
+        Also return why each frame that is in no pair could not be paired.
 
     Returns
     -------
-    list of tuple
+    pairs : list of tuple
         ``(science_frame_row, reference_frame_row)`` dicts from ``frames``.
+    unpaired : list of dict
+        Only with ``explain``: ``exposure_id``, ``path`` and ``reason`` of every ok light
+        frame that is in no pair.
     """
     store = _store(store)
     depth = {r["exposure_id"]: r["n"] for r in store.sql(
         "select exposure_id, count(*) filter (where snr >= 5) as n from sources group by exposure_id").to_pylist()}
+    pointing = _Pointing(store, min_overlap)
     groups = {}
     for f in _light_frames(store):
-        if f["has_wcs"]:
-            groups.setdefault((f["object"], f["band"], f["telescope"]), []).append(f)
-    pairs = []
-    for frames in groups.values():
-        if len(frames) < 2:
+        groups.setdefault(f["band"], []).append(f)
+    pairs, why, paired = [], {}, set()
+    for band, members in groups.items():
+        members = sorted(members, key=lambda f: (depth.get(f["exposure_id"], 0), f["exposure_id"]), reverse=True)
+        if len(members) < 2:
+            why[members[0]["exposure_id"]] = f"the only light frame of band {_band_name(band)}"
             continue
-        reference = max(frames, key=lambda f: (depth.get(f["exposure_id"], 0), f["exposure_id"]))
-        pairs.extend((f, reference) for f in frames if f["exposure_id"] != reference["exposure_id"])
-    return pairs
+        for i, f in enumerate(members):
+            camera = (f["telescope"], f["instrument"])
+            deeper = sorted(members[:i], key=lambda g: (g["telescope"], g["instrument"]) != camera)  # stable: depth
+            tries, best = 0, (0.0, None)
+            for g in deeper:
+                if not (_header_wcs(f) and _header_wcs(g)) and tries >= max_asterism_tries:
+                    continue
+                frac, how = pointing.overlap(f, g)
+                tries += how == "asterisms"
+                if how == "asterisms" and frac >= min_overlap and f["has_wcs"] and g["has_wcs"]:
+                    warnings.warn(f"difference: {f['path']} and {g['path']} show the same stars but their WCS "
+                                  "footprints do not overlap: one WCS is wrong", AstrokitWarning, stacklevel=2)
+                best = max(best, (frac, how), key=lambda b: b[0])
+                if frac >= min_overlap:
+                    pairs.append((f, g))
+                    paired.update((f["exposure_id"], g["exposure_id"]))
+                    break
+            else:
+                if deeper:
+                    how = "WCS footprint" if best[1] == "wcs" else "asterism match" if best[1] else "test"
+                    why[f["exposure_id"]] = (
+                        f"no deeper frame of band {_band_name(band)} covers {min_overlap:.0%} of it "
+                        f"(best {how}: {best[0]:.0%}, {len(deeper)} deeper frame(s))"
+                        + ("" if f["has_wcs"] else "; it has no WCS (see the astrometry stage)"))
+                else:
+                    why[f["exposure_id"]] = (f"deepest frame of band {_band_name(band)}, and no shallower frame "
+                                             "overlaps it")
+    if not explain:
+        return pairs
+    unpaired = [{"exposure_id": f["exposure_id"], "path": f["path"],
+                 "reason": why.get(f["exposure_id"], "no overlapping frame of the same band")}
+                for members in groups.values() for f in members if f["exposure_id"] not in paired]
+    return pairs, unpaired
 
 
 def _fits_bytes(data, header=None):
@@ -403,22 +525,33 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
     -------
     StageReport
         ``processed``, ``skipped`` (unchanged) and ``failed`` pairs; a pair
-        that fails is recorded with its reason and the others go on.
+        that fails is recorded with its reason and the others go on. Without
+        ``pairs``, ``unpaired`` lists every ok light frame in no pair with the
+        reason (`plan_differences` with ``explain=True``); when no pair is
+        planned at all, an `AstrokitWarning` says why.
 
     Raises
     ------
     AstrokitError
-        If a pair names a frame that is not an ok light frame, ``workers`` is
-        invalid or the Dask scheduler cannot be reached.
+        If ``threshold`` is not a finite number > 0 (before any work), a pair names a
+        frame that is not an ok light frame, ``workers`` is invalid or the Dask
+        scheduler cannot be reached.
 
     References
     ----------
     .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27 (ZOGY).
     """
+    _check_positive("threshold", threshold)
     store = _store(store)
     report = StageReport("difference")
     if pairs is None:
-        plan = plan_differences(store)
+        plan, unpaired = plan_differences(store, explain=True)
+        report["unpaired"] = unpaired  # every frame in no pair, with the reason (never a silent 0)
+        if not plan:
+            reasons = "; ".join(f"{u['path']}: {u['reason']}" for u in unpaired[:3])
+            more = f" (and {len(unpaired) - 3} more)" if len(unpaired) > 3 else ""
+            warnings.warn(f"difference: no pair to subtract among {len(unpaired)} ok light frame(s)"
+                          + (f": {reasons}{more}" if unpaired else ""), AstrokitWarning, stacklevel=2)
     else:
         frames = {f["exposure_id"]: f for f in _light_frames(store)}
         missing = [e for pair in pairs for e in pair if e not in frames]
@@ -462,24 +595,36 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
 def run_alerts(store, paths, *, progress=True):
     """Ingest ZTF-style alert files as ``candidates`` (origin='alert'); a bad file is reported, the rest go on.
 
+    Only the files given are ingested: no files, nothing ingested (the sample
+    alerts come in only when passed, as ``make pipeline`` does). ``astrokit run
+    --alerts`` checks every packet before the run starts, so there a bad file
+    stops the run before anything is written (`astrokit.alerts.validate_alerts`).
+
     Parameters
     ----------
     store : Store or path
         The store.
     paths : list of path-like
-        Parquet files of alert packets.
+        Alert files (Parquet, Avro, tar of Avro; see `astrokit.alerts.read_alerts`) and folders of them.
     progress : bool
         Show a progress bar.
 
     Returns
     -------
     StageReport
+        ``processed`` files, ``rows`` alert candidates written, ``failed`` files with their reasons.
     """
-    from astrokit.alerts import ingest_alerts
+    from astrokit.alerts import alert_files, ingest_alerts
 
     store = _store(store)
     report = StageReport("alerts")
-    for path in _progress(list(paths), "alerts", progress):
+    files = []
+    for path in paths:
+        try:
+            files += alert_files([path])
+        except DataError as exc:
+            report.fail(str(path), exc)
+    for path in _progress(files, "alerts", progress):
         try:
             report["rows"] += ingest_alerts([path], store)
             report["processed"] += 1

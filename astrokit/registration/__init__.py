@@ -1,6 +1,26 @@
-"""Registration: put images on a common pixel grid (reproject via WCS, astroalign fallback)."""
+"""Registration: put images on a common pixel grid (reproject via WCS, astroalign fallback), and give frames a WCS."""
 
-from astrokit.registration._core import AlignmentResidual, alignment_residual, fit_affine, match_positions
+from astrokit.registration._core import (
+    AlignmentResidual,
+    alignment_residual,
+    fit_affine,
+    match_positions,
+    polygon_overlap,
+)
 from astrokit.registration._high_level import align_to
+from astrokit.registration._solve import (
+    WcsSolution,
+    align_wcs,
+    asterism_overlap,
+    compare_wcs,
+    header_position_hint,
+    header_scale_hint,
+    solve_field_available,
+    solve_wcs,
+    source_positions,
+    strip_wcs,
+)
 
-__all__ = ["AlignmentResidual", "align_to", "alignment_residual", "fit_affine", "match_positions"]
+__all__ = ["AlignmentResidual", "WcsSolution", "align_to", "align_wcs", "alignment_residual", "asterism_overlap",
+           "compare_wcs", "fit_affine", "header_position_hint", "header_scale_hint", "match_positions",
+           "polygon_overlap", "solve_field_available", "solve_wcs", "source_positions", "strip_wcs"]

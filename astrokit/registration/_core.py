@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["AlignmentResidual", "alignment_residual", "fit_affine", "match_positions"]
+__all__ = ["AlignmentResidual", "alignment_residual", "fit_affine", "match_positions", "polygon_overlap"]
 
 
 class AlignmentResidual(NamedTuple):
@@ -165,3 +165,64 @@ def fit_affine(x1, y1, x2, y2, *, clip=3.0, iterations=3):
             break
         used = new
     return coeffs, used
+
+
+def _ccw(poly):
+    poly = np.asarray(poly, dtype=float).reshape(-1, 2)
+    x, y = poly[:, 0], poly[:, 1]
+    area = 0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)
+    return (poly if area >= 0 else poly[::-1]), abs(area)
+
+
+def polygon_overlap(poly, other):
+    """Fraction of a convex polygon's area that lies inside another convex polygon (plane geometry).
+
+    The first polygon is clipped by each edge of the second (Sutherland & Hodgman 1974 [1]_).
+
+    Parameters
+    ----------
+    poly : 2D ndarray, shape (n, 2)
+        Vertices of the first polygon, in order (either orientation).
+    other : 2D ndarray, shape (m, 2)
+        Vertices of the second, convex polygon.
+
+    Returns
+    -------
+    float
+        Area of the intersection divided by the area of ``poly`` (0 to 1; 0 for a degenerate ``poly``).
+
+    References
+    ----------
+    .. [1] Sutherland & Hodgman 1974, Communications of the ACM 17, 32
+    """
+    subject, area = _ccw(poly)
+    clip, _ = _ccw(other)
+    if area == 0:
+        return 0.0
+    out = [tuple(p) for p in subject]
+    for k in range(len(clip)):
+        if not out:
+            break
+        (ax, ay), (bx, by) = clip[k], clip[(k + 1) % len(clip)]
+
+        def inside(p, ax=ax, ay=ay, bx=bx, by=by):
+            return (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) >= 0
+
+        def cut(p, q, ax=ax, ay=ay, bx=bx, by=by):
+            dx, dy = q[0] - p[0], q[1] - p[1]
+            den = (bx - ax) * dy - (by - ay) * dx
+            t = ((bx - ax) * (ay - p[1]) - (by - ay) * (ax - p[0])) / den if den else 0.0
+            return (p[0] + t * dx, p[1] + t * dy)
+
+        src, out = out, []
+        for i, cur in enumerate(src):
+            prev = src[i - 1]
+            if inside(cur):
+                if not inside(prev):
+                    out.append(cut(prev, cur))
+                out.append(cur)
+            elif inside(prev):
+                out.append(cut(prev, cur))
+    if len(out) < 3:
+        return 0.0
+    return float(min(_ccw(np.array(out))[1] / area, 1.0))

@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 import socket
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
 import astrokit
-from astrokit.exceptions import AstrokitError
+from astrokit.exceptions import AstrokitError, AstrokitWarning
 from astrokit.io._s3 import s3_client, split_s3
 
 __all__ = ["STORAGE_PRICES", "PRICES_SOURCE", "backup", "diff_manifest", "estimate_cost", "list_backups",
@@ -107,12 +108,34 @@ def read_manifest(to, backup_id="latest", *, client=None):
     Raises
     ------
     AstrokitError
-        If there is no such manifest or it is not an astrokit manifest.
+        If there is no such manifest or it is not an astrokit manifest. A
+        corrupted ``latest.json`` is not an error: the newest valid manifest is
+        read instead, with an `AstrokitWarning`.
     """
+    client = client or s3_client()
+    try:
+        return _read_manifest(to, backup_id, client)
+    except _InvalidManifest as exc:
+        if backup_id != "latest":
+            raise
+        for older in reversed(list_backups(to, client=client)):
+            try:
+                manifest = _read_manifest(to, older, client)
+            except AstrokitError:
+                continue
+            warnings.warn(f"{exc}; using the newest valid manifest {older} instead", AstrokitWarning, stacklevel=2)
+            return manifest
+        raise
+
+
+class _InvalidManifest(AstrokitError):
+    """A manifest was read but is not valid JSON or not an astrokit manifest."""
+
+
+def _read_manifest(to, backup_id, client):
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = _target(to)
-    client = client or s3_client()
     key = _key(prefix, "manifests", f"{backup_id}.json")
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -130,10 +153,10 @@ def read_manifest(to, backup_id="latest", *, client=None):
         manifest = json.loads(body)
     except ValueError as exc:
         msg = f"s3://{bucket}/{key}: not a JSON manifest ({exc})"
-        raise AstrokitError(msg) from exc
+        raise _InvalidManifest(msg) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         msg = f"s3://{bucket}/{key}: not an astrokit backup manifest (format {MANIFEST_FORMAT})"
-        raise AstrokitError(msg)
+        raise _InvalidManifest(msg)
     return manifest
 
 
@@ -190,7 +213,8 @@ def diff_manifest(files, previous, present):
     previous : dict or None
         The last manifest, to name what was added, changed and removed since.
     present : dict of str -> int
-        SHA-256 of the objects already in the bucket -> their size in bytes.
+        SHA-256 of the objects already in the bucket whose content was checked
+        (`_verified_present`) -> their size in bytes.
 
     Returns
     -------
@@ -259,6 +283,47 @@ def _hash_files(store, entries, previous, rehash, progress):
 
 
 _MAX_PUT = 5 * 1024**3  # S3's limit for one PUT
+
+
+def _object_matches(client, bucket, key, sha256, size, rehash, archived):
+    """Whether the object ``key`` holds exactly the content ``sha256``: S3's stored checksum, or re-read."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError:
+        return False
+    if int(head["ContentLength"]) != size:
+        return False
+    stored = head.get("ChecksumSHA256")
+    if stored and "-" not in stored:
+        return stored == _b64(sha256)
+    if archived:  # an archived object cannot be re-read without a restore: trust its name and size
+        return True
+    if not rehash:  # no whole-object checksum (not uploaded by astrokit): upload it again with one
+        return False
+    return _sha256_stream(client.get_object(Bucket=bucket, Key=key)["Body"]) == sha256
+
+
+def _verified_present(client, bucket, listing, wanted, *, rehash, workers):
+    """``{sha256: size}`` of the wanted objects in ``listing`` whose content matches their name.
+
+    An object counts as present only when S3's ``ChecksumSHA256`` (HEAD with
+    checksum mode) equals its content address, or, with ``rehash``, when its
+    bytes re-read hash to it; a same-size corrupted object is uploaded again.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    todo = {key.rsplit("/", 1)[-1]: (key, meta["storage_class"] in _ARCHIVED) for key, meta in listing.items()
+            if wanted.get(key.rsplit("/", 1)[-1]) == meta["size"]}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+            checks = {d: pool.submit(_object_matches, client, bucket, key, d, wanted[d], rehash, archived)
+                      for d, (key, archived) in todo.items()}
+            return {d: wanted[d] for d, fut in checks.items() if fut.result()}
+    except (ClientError, BotoCoreError) as exc:
+        msg = f"s3://{bucket}: cannot check the objects already backed up ({_client_error(exc)})"
+        raise AstrokitError(msg) from exc
 
 
 def _upload_one(client, bucket, object_key, f, local, store, key, storage_class):
@@ -358,7 +423,8 @@ def backup(store, to, *, include_raw=False, storage_class="STANDARD", rehash=Fal
     files = _hash_files(store, entries, previous, rehash, progress)
     objects_prefix = _key(prefix, "objects") + "/"
     listing = _list(client, bucket, objects_prefix)
-    present = {k.rsplit("/", 1)[-1]: v["size"] for k, v in listing.items()}
+    wanted = {f["sha256"]: f["size"] for f in files}
+    present = _verified_present(client, bucket, listing, wanted, rehash=rehash, workers=workers)
     plan = diff_manifest(files, previous, present)
     source = {f["path"]: e for f, e in zip(files, entries)}
     bar = tqdm(total=sum(f["size"] for f in plan["upload"]), desc="uploading", unit="B", unit_scale=True,

@@ -848,15 +848,22 @@ class Store:
         Raises
         ------
         AstrokitError
-            If DuckDB rejects the query (the message is DuckDB's).
+            If the query is empty, returns no table, or DuckDB rejects it (the message is DuckDB's).
         """
         import duckdb
 
         # on S3, list only the tables the query names (a table it does not name cannot be read by it)
         used = [t for t in TABLES if re.search(rf"\b{t}\b", query, re.IGNORECASE)] if self.is_s3 else None
+        if not str(query).strip():
+            msg = "empty query: give a SELECT statement, e.g. \"select count(*) from frames\""
+            raise AstrokitError(msg)
         con = self.connect(tables=used)
         try:
-            return con.sql(query, params=params).to_arrow_table()
+            relation = con.sql(query, params=params)
+            if relation is None:  # a statement that returns no rows (SET, CREATE ...): nothing to show
+                msg = f"the query returned no table ({str(query).strip()[:40]!r}): give a SELECT statement"
+                raise AstrokitError(msg)
+            return relation.to_arrow_table()
         except duckdb.Error as exc:
             msg = f"query failed: {str(exc).splitlines()[0]}"
             raise AstrokitError(msg) from exc

@@ -42,15 +42,23 @@ TABLES = {
         _c("mtime", F64, "s", "file modification time (Unix seconds)"),
         _c("status", S, "", "ok or quarantined"),
         _c("error", S, "", "why the file was quarantined (one line), else null"),
+        _c("warnings", S, "", "what the header lacks or could not be read ('; '-separated, one line each), "
+           "e.g. 'no observation time (DATE-OBS, MJD-OBS, JD ...)'; null when nothing is missing"),
+        _c("format", S, "", "file format: fits, png, jpeg or tiff"),
+        _c("data_kind", S, "", "what the HDU holds: image, spectrum, cube, table, or header (no data); later "
+           "stages take only images (null in stores before it: images)"),
         _c("object", S, "", "OBJECT keyword, stripped"),
         _c("imagetyp", S, "", "light, dark, flat or bias (normalised from IMAGETYP/IMGTYPE/FRAME/OBSTYPE)"),
         _c("band", S, "", "filter name after the user's mapping (FILTER/FILTERS/FILTNAM)"),
         _c("exptime", F64, "s", "exposure time (EXPTIME/EXPOSURE)"),
         _c("date_obs", TS, "", "start of exposure, UTC"),
         _c("mjd", F64, "d", "modified Julian date of the start of exposure (UTC)"),
+        _c("mjd_mid", F64, "d", "modified Julian date of mid-exposure (UTC): mjd + exptime / 2"),
         _c("telescope", S, "", "TELESCOP"),
         _c("instrument", S, "", "INSTRUME"),
-        _c("gain", F64, "electron / adu", "GAIN/EGAIN"),
+        _c("gain", F64, "electron / adu", "GAIN/EGAIN/CCDGAIN/ATODGAIN"),
+        _c("read_noise", F64, "electron", "RDNOISE/READNOIS/... read noise"),
+        _c("saturation", F64, "adu", "SATURATE/SATURATION/... saturation level"),
         _c("airmass", F64, "", "AIRMASS/SECZ"),
         _c("ccd_temp", F64, "deg_C", "CCD-TEMP/CCDTEMP"),
         _c("xbinning", I32, "", "XBINNING"),
@@ -61,6 +69,12 @@ TABLES = {
         _c("dec_center", F64, "deg", "Dec of the image centre from the WCS, else null"),
         _c("pixel_scale", F64, "arcsec / pix", "pixel scale from the WCS, else null"),
         _c("has_wcs", B, "", "whether a celestial WCS was found"),
+        _c("wcs_source", S, "", "where the WCS came from: header, solved (astrometry.net), aligned (asterisms "
+           "to an overlapping frame with a WCS) or none"),
+        _c("wcs_rms", F64, "arcsec", "RMS residual of the plate solve or alignment (null for a header WCS)"),
+        _c("wcs_header", S, "", "the solved or aligned WCS as FITS header cards (TAN-SIP), read by "
+           "astrokit.pipeline.science_image; null for a header WCS or none"),
+        _c("wcs_reference", S, "", "exposure_id of the frame whose WCS an aligned frame inherited, else null"),
         _c("corners", pa.list_(F64), "deg", "WCS footprint: [ra, dec] of pixel corners (0,0), (nx-1,0), "
            "(nx-1,ny-1), (0,ny-1), 8 values; null without WCS"),
         _c("night", S, "", "observing night (YYYY-MM-DD of the evening, noon-to-noon at the site)"),

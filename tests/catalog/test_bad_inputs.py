@@ -41,6 +41,10 @@ def _header_only(cards):
     return text + b" " * (-len(text) % 2880)
 
 
+#: Readable files with a missing, bad or unusual part: name -> (data_kind, part of `warnings`, column that is null).
+KEPT = {}
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Folder with good and bad files; returns (folder, expected) where expected maps name -> reason part."""
@@ -75,8 +79,12 @@ def corpus(tmp_path_factory):
     bad["truncated.fits"] = "truncated file"
     (folder / "text.fits").write_text("this is an observing log, not FITS\n" * 100)
     bad["text.fits"] = "not a FITS file"
+    # readable data with a bad or missing keyword: catalogued (status ok), the value null, the reason in `warnings`
     (folder / "badcard.fits").write_bytes(_replace_card(raw, "EXPTIME", _card("EXPTIME", "12.3.4abc")))
-    bad["badcard.fits"] = "header card EXPTIME has an invalid value '12.3.4abc'"
+    good["badcard.fits"] = 1
+    KEPT["badcard.fits"] = ("image", "header card EXPTIME has an invalid value '12.3.4abc' (ignored)", "exptime")
+    (folder / "badwcs.fits").write_bytes(_replace_card(raw, "EXPTIME", _card("CRVAL1", "12.3.4abc")))
+    bad["badwcs.fits"] = "header card CRVAL1 has an invalid value '12.3.4abc'"
     i = raw.index(b"rf0420")
     (folder / "nonascii.fits").write_bytes(raw[:i] + b"\xe9" + raw[i + 1:])
     bad["nonascii.fits"] = "non-ASCII byte 0xe9"
@@ -85,16 +93,19 @@ def corpus(tmp_path_factory):
     fits.PrimaryHDU(np.full((64, 64), np.nan, np.float32), header=nan_header).writeto(folder / "nan.fits")
     bad["nan.fits"] = "every pixel is NaN"
     fits.PrimaryHDU(np.zeros((4, 32, 32), np.int16), header=nan_header).writeto(folder / "cube.fits")
-    bad["cube.fits"] = "3-D cube (32 x 32 x 4)"
+    good["cube.fits"] = 1
+    KEPT["cube.fits"] = ("cube", None, None)
     nodate = header.copy()
     for k in ("DATE-OBS", "MJD-OBS", "UT"):
         del nodate[k]
     fits.PrimaryHDU(data[:64, :64], header=nodate).writeto(folder / "nodate.fits")
-    bad["nodate.fits"] = "no observation time"
+    good["nodate.fits"] = 1
+    KEPT["nodate.fits"] = ("image", "no observation time (DATE-OBS", "mjd")
     baddate = nodate.copy()
     baddate["DATE-OBS"] = "last tuesday"
     fits.PrimaryHDU(data[:64, :64], header=baddate).writeto(folder / "baddate.fits")
-    bad["baddate.fits"] = "unparseable DATE-OBS 'last tuesday'"
+    good["baddate.fits"] = 1
+    KEPT["baddate.fits"] = ("image", "unparseable DATE-OBS 'last tuesday'", "date_obs")
     (folder / "absurd_axis.fits").write_bytes(_header_only(
         [_card("SIMPLE", "T"), _card("BITPIX", "16"), _card("NAXIS", "2"), _card("NAXIS1", "2147483647"),
          _card("NAXIS2", "2147483647")]))
@@ -120,7 +131,8 @@ def corpus(tmp_path_factory):
     bad["saao_copy.fits"] = "duplicate of"
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])])]).writeto(
         folder / "table.fits")
-    bad["table.fits"] = "no image data"
+    good["table.fits"] = 1
+    KEPT["table.fits"] = ("table", None, None)
     (folder / "empty_night").mkdir()
     return folder, good, bad
 
@@ -144,7 +156,7 @@ def as_unreadable(monkeypatch, corpus):
 
 def test_corpus_has_15_kinds(corpus):
     _, good, bad = corpus
-    assert len(bad) + 1 >= 15  # + the empty folder
+    assert len(bad) + len(KEPT) + 1 >= 15  # + the empty folder
 
 
 def test_every_good_file_catalogued_every_bad_one_quarantined(corpus, as_unreadable, tmp_store, capsys):
@@ -163,6 +175,13 @@ def test_every_good_file_catalogued_every_bad_one_quarantined(corpus, as_unreada
     assert set(by_name) == set(good) | set(bad)
     for name, n in good.items():
         assert [r["status"] for r in by_name[name]] == ["ok"] * n, (name, by_name[name][0]["error"])
+    for name, (kind, warning, null) in KEPT.items():
+        (row,) = by_name[name]
+        assert row["data_kind"] == kind and row["format"] == "fits", (name, row)
+        if warning is not None:
+            assert warning in row["warnings"], (name, row["warnings"])
+        if null is not None:
+            assert row[null] is None, (name, null)
     for name, reason in bad.items():
         (row,) = by_name[name]
         assert row["status"] == "quarantined"
@@ -212,3 +231,34 @@ def test_rescan_skips_unchanged_and_rereads_changed(corpus, as_unreadable, tmp_p
     # a batch is one Parquet file per ingest, not one per FITS file
     files = [p for p in tmp_store.table_dir("frames").glob("*.parquet") if not p.name.startswith("_")]
     assert len(files) <= 2 < n_files
+
+
+@pytest.mark.realdata
+def test_recheck_rereads_quarantined_files_and_lists_them(tmp_path, tmp_store, capsys, monkeypatch):
+    """A file quarantined by a failure that is gone now (an old version, a fixed reader) comes back with --recheck."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = folder / "saao.fits"
+    shutil.copy(get_path("ccd_raw"), good)
+    real = _ingest.read_frame_rows
+
+    def broken(path, **kw):  # the reader of an older astrokit, that could not read this file
+        msg = f"{path}: simulated reader bug"
+        raise DataError(msg)
+
+    monkeypatch.setattr(_ingest, "read_frame_rows", broken)
+    with pytest.warns(Warning):
+        assert main(["--quiet", "ingest", str(folder), "--store", str(tmp_store.root)]) == 0
+    capsys.readouterr()
+    assert main(["frames", "--quarantined", "--store", str(tmp_store.root), "--format", "csv"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == "path,hdu,error,ingested_at" and "simulated reader bug" in listed[1]
+    monkeypatch.setattr(_ingest, "read_frame_rows", real)
+    # an unchanged file is skipped by a plain ingest; --recheck reads it again
+    assert main(["--quiet", "ingest", str(folder), "--store", str(tmp_store.root)]) == 0
+    assert tmp_store.sql("select status from frames").column("status").to_pylist() == ["quarantined"]
+    assert main(["--quiet", "ingest", "--recheck", "--store", str(tmp_store.root)]) == 0
+    assert tmp_store.sql("select status from frames").column("status").to_pylist() == ["ok"]
+    capsys.readouterr()
+    assert main(["--quiet", "ingest", "--recheck", "--store", str(tmp_store.root)]) == 0
+    assert "no quarantined files to recheck" in capsys.readouterr().out

@@ -102,3 +102,39 @@ def test_cli_dry_run(scored_store, hook, capsys):
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would send 2 candidates" in out and hook.received == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "http://", "hook.example.org",
+                                 "javascript:alert(1)"])
+def test_non_http_url_is_refused_before_any_work(scored_store, url, capsys):
+    with pytest.raises(AstrokitError, match="http:// or https://"):
+        notify_candidates(scored_store, rule="s_corr > 0", url=url)
+    assert scored_store.sql("select count(*) as n from notifications").column("n")[0].as_py() == 0
+    assert main(["notify", "--store", str(scored_store.root), "--rule", "s_corr > 0", "--url", url]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("astrokit: error: webhook URL")
+
+
+def test_circuit_breaker_stops_after_consecutive_failures(scored_store, capsys):
+    dead = "http://127.0.0.1:9/hook"  # discard port: nothing listens
+    report = notify_candidates(scored_store, rule="s_corr > -100", url=dead, retries=0, backoff=0.0, timeout=2,
+                               max_failures=2)
+    assert len(report["failed"]) == 2 and len(report["deferred"]) == 2
+    assert "2 consecutive failures, stopped" in report["errors"][-1]
+    recorded = scored_store.sql("select candidate_id, status from notifications").to_pylist()
+    assert sorted(r["candidate_id"] for r in recorded) == sorted(report["failed"])  # deferred ones: not recorded
+    code = main(["notify", "--store", str(scored_store.root), "--rule", "s_corr > -100", "--url", dead,
+                 "--retries", "0", "--max-failures", "1"])
+    captured = capsys.readouterr()
+    assert code == 1 and "left for the next run 3" in captured.out
+    assert "notifications failed" in captured.err
+
+
+def test_cli_exits_nonzero_when_a_message_failed(scored_store, hook, capsys):
+    flaky = _Hook(fail_first=100)  # answers 503 to everything
+    try:
+        code = main(["notify", "--store", str(scored_store.root), "--rule", "s_corr > 15", "--url", flaky.url,
+                     "--retries", "0"])
+    finally:
+        flaky.close()
+    assert code == 1 and "1 notifications failed" in capsys.readouterr().err

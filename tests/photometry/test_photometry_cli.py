@@ -42,8 +42,6 @@ def test_photometry_several_radii_and_off_image(image, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["photometry", "IMAGE", "--xy", "10,10", "--r", "0"], "positive"),
-    (["photometry", "IMAGE", "--xy", "10,10", "--r", "-2"], "positive"),
     (["photometry", "IMAGE", "--r", "3"], "give at least one position"),
     (["detect", "missing.fits"], "missing.fits"),
     (["detect", "IMAGE", "--format", "parquet"], "binary"),

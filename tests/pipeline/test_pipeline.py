@@ -22,7 +22,8 @@ def pipeline_store(tmp_path_factory, sample_frames):
     good = (folder / "goto_1.fits").read_bytes()
     (folder / "broken.fits").write_bytes(good[: len(good) // 3])
     store = Store(root / "store")
-    records = run_pipeline(store, params={"inputs": [str(folder)]}, progress=False)
+    records = run_pipeline(store, params={"inputs": [str(folder)], "alerts": [str(get_path("ztf_alerts"))]},
+                           progress=False)
     return store, records
 
 

@@ -92,17 +92,18 @@ def test_bad_config(tmp_path):
 
 
 def test_a_failed_stage_notebook_has_its_error_at_the_top(tmp_store):
-    # the real photometry notebook, given a bad parameter: papermill keeps it with an error banner first
-    rows = run_pipeline(tmp_store, stages=["photometry"], params={"threshold": "abc"}, progress=False)
+    # the real inference notebook, asked for a model the registry does not hold: papermill keeps it with an
+    # error banner first (a wrong parameter *value* is refused before any notebook runs: test_params.py)
+    rows = run_pipeline(tmp_store, stages=["inference"], params={"model": "nope:v9"}, progress=False)
     assert rows[0]["status"] == "failed"
-    assert rows[0]["error"].startswith("ValueError: could not convert string to float: 'abc'")
+    assert rows[0]["error"].startswith("AstrokitError:") and "nope" in rows[0]["error"]
     kept = nbformat.read(rows[0]["notebook_path"], as_version=4)
     top = kept.cells[0]
     assert top.cell_type == "markdown" and "papermill-error-cell-tag" in top.metadata.get("tags", [])
     assert "An Exception was encountered" in top.source
     failing = [c for c in kept.cells if c.cell_type == "code" and any(o.get("output_type") == "error"
                                                                      for o in c.get("outputs", []))]
-    assert len(failing) == 1 and "run_photometry" in failing[0].source
+    assert len(failing) == 1 and "run_inference" in failing[0].source
     assert rows[0]["n_processed"] is None  # no report from a failed stage
 
 

@@ -1,18 +1,20 @@
 """Backups to S3 (moto's standalone server on 127.0.0.1): incremental, verified, restored byte-identical."""
 
 import hashlib
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from astrokit.cli import main
-from astrokit.exceptions import AstrokitError
+from astrokit.exceptions import AstrokitError, AstrokitWarning
 from astrokit.store._backup import (
     STORAGE_PRICES,
     backup,
     diff_manifest,
     estimate_cost,
+    list_backups,
     read_manifest,
     restore,
     set_lifecycle,
@@ -146,6 +148,63 @@ def test_backup_verify_restore_incremental(real_store, s3_bucket, tmp_path, samp
     assert f"corrupted {victim['path']}" in captured.out and "3 files failed verification" in captured.err
     with pytest.raises(AstrokitError, match="is corrupted|NoSuchKey"):
         restore(to, tmp_path / "from-broken", progress=False)
+
+    # the next backup heals both: the same-size corrupted object is compared by its SHA-256, not its size
+    healed = backup(real_store, to, include_raw=True, progress=False)
+    assert healed["uploaded"] == 2
+    assert main(["--quiet", "backup", "verify", "--to", to]) == 0
+    assert backup(real_store, to, include_raw=True, progress=False)["uploaded"] == 0
+
+    # a corrupted latest.json: the newest valid manifest is used, with a warning, and backups go on
+    client.put_object(Bucket=s3_bucket, Key="backups/site-a/manifests/latest.json", Body=b"{not json")
+    with pytest.warns(AstrokitWarning, match="using the newest valid manifest"):
+        assert read_manifest(to)["backup_id"] == list_backups(to)[-1]
+    with pytest.warns(AstrokitWarning):
+        assert backup(real_store, to, include_raw=True, progress=False)["uploaded"] == 0
+    assert json.loads(client.get_object(Bucket=s3_bucket, Key="backups/site-a/manifests/latest.json")["Body"]
+                      .read())["format"]
+    restored = restore(to, tmp_path / "after-heal", progress=False)  # latest.json was rewritten by that backup
+    assert restored["restored"] > 0 and _files(tmp_path / "after-heal" / "tables") == _files(real_store.root / "tables")
+
+
+def test_frozen_endpoint_fails_within_30_s(monkeypatch, tmp_store):
+    """A server that accepts connections and never answers: the backup fails in <= 30 s with one clear line."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    tmp_store.write("frames", [{"exposure_id": "a", "status": "ok"}], key="a")
+    start = time.monotonic()
+    try:
+        with pytest.raises(AstrokitError, match="s3://frozen") as exc:
+            backup(tmp_store, "s3://frozen/backups", progress=False)
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+    assert time.monotonic() - start <= 30.0
+    assert "\n" not in str(exc.value) and "timeout" in str(exc.value).lower()
 
 
 @pytest.mark.realdata

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from astrokit.cli import main
+from astrokit.datasets import get_path
 from astrokit.exceptions import AstrokitError
 from astrokit.store import Store
 
@@ -106,7 +107,8 @@ def test_whole_pipeline_in_a_bucket_then_sql(s3_bucket, sample_frames, capsys):
     """`astrokit run --store s3://...` on the real sample frames, then `astrokit sql` over the bucket."""
     store_uri = f"s3://{s3_bucket}/night"
     stages = "ingest,photometry,difference,alerts,inference"
-    assert main(["--quiet", "run", "--store", store_uri, "--data", str(sample_frames), "--stages", stages]) == 0
+    assert main(["--quiet", "run", "--store", store_uri, "--data", str(sample_frames), "--stages", stages,
+                 "--alerts", str(get_path("ztf_alerts"))]) == 0
     out = capsys.readouterr().out
     assert out.count(f"{store_uri}/runs/") == 5, out
     keys = _objects(s3_bucket, "night/")
