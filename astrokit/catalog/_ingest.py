@@ -6,13 +6,18 @@ through astropy. Rows are written one Parquet file per batch of files
 (`astrokit.store.Store.upsert` on ``path``), so a re-ingest of a file replaces its rows.
 """
 
+import bz2
+import contextlib
+import errno
 import gzip
 import hashlib
 import io
 import math
 import os
 import re
+import signal
 import stat as stat_mod
+import threading
 import types
 import warnings
 import zlib
@@ -57,16 +62,20 @@ def _open(path):
 def _walk(root, out, empty):
     try:
         entries = list(os.scandir(root))
-    except PermissionError:
+    except OSError:
         out.append(root)  # reported as unreadable when read
         return
     before = len(out)
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
             _walk(entry.path, out, empty)
-        elif entry.is_file() or entry.is_symlink():  # a broken symlink is reported, not skipped
+        else:  # files, and links, FIFOs, sockets and devices: each recorded on its own, never opened unless regular
             out.append(entry.path)
     if len(out) == before:
         empty.append(root)
@@ -76,14 +85,75 @@ def _expand(paths):
     files, empty = [], []
     for p in paths:
         p = Path(p).expanduser()
-        if p.is_dir():
+        try:
+            is_dir = p.is_dir()
+        except OSError:  # a symbolic link loop: recorded as such when read
+            is_dir = False
+        if is_dir:
             _walk(str(p.resolve()), files, empty)
-        elif p.is_file() or p.is_symlink():
+        elif os.path.lexists(p):
             files.append(os.path.abspath(p))
         else:
             msg = f"{p}: no such file or folder"
             raise DataError(msg)
     return sorted(set(files)), sorted(set(empty))
+
+
+_FILE_TYPES = ((stat_mod.S_ISFIFO, "a named pipe (FIFO)"), (stat_mod.S_ISSOCK, "a socket"),
+               (stat_mod.S_ISCHR, "a character device"), (stat_mod.S_ISBLK, "a block device"),
+               (stat_mod.S_ISDIR, "a folder"))
+
+
+def _regular_file(path):
+    """Return ``os.stat(path)`` of a regular file, or raise `DataError` saying what the entry is instead.
+
+    Nothing is opened: a FIFO would block, a device (``/dev/zero``) never ends.
+    Symbolic links are followed with the kernel's loop detection.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if not os.path.lexists(path):
+            msg = f"{path}: no such file"
+        elif os.path.islink(path) and exc.errno == errno.ELOOP:
+            msg = f"{path}: symbolic link loop (points to {os.readlink(path)})"
+        elif os.path.islink(path):
+            msg = f"{path}: broken symbolic link (points to {os.readlink(path)}, which does not exist)"
+        else:
+            msg = f"{path}: cannot read its metadata ({exc.strerror})"
+        raise DataError(msg) from None
+    if not stat_mod.S_ISREG(st.st_mode):
+        what = next((name for test, name in _FILE_TYPES if test(st.st_mode)), "not a regular file")
+        via = f" (through the symbolic link to {os.readlink(path)})" if os.path.islink(path) else ""
+        msg = f"{path}: {what}{via}, not a file: not read"
+        raise DataError(msg)
+    return st
+
+
+def _check_name(path):
+    """Raise `DataError` for a file name that is not valid UTF-8 (the tables hold UTF-8 text)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        readable = os.fsencode(path).decode("utf-8", "backslashreplace")
+        msg = (f"{readable}: the file name is not valid UTF-8 (its bytes are shown escaped); rename it "
+               "(e.g. convmv -f latin1 -t utf8) to catalogue it")
+        raise DataError(msg) from None
+
+
+def display_path(path):
+    """Return ``path`` as valid UTF-8 text: bytes that are not UTF-8 (surrogate escapes) shown as ``\\xNN``.
+
+    Parameters
+    ----------
+    path : str
+        A path as the operating system gives it (undecodable bytes as surrogate escapes).
+
+    Returns
+    -------
+    str
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def find_fits(paths):
@@ -229,14 +299,87 @@ def _row(base, header, shape, index, n_images, digest, config, filter_map, where
             "night": night, "session_id": session if norm["imagetyp"] == "light" and kind == "image" else None}
 
 
-def _gunzip(fh, path):
+#: Largest decompressed size ingest accepts for a gzip/bzip2 file (MB), whatever its header declares.
+MAX_DECOMPRESSED_MB = 1024
+
+
+def _card_int(header, key):
+    name = key.ljust(8).encode()
+    for i in range(0, len(header), 80):
+        if header[i:i + 8] == name and header[i + 8:i + 10] == b"= ":
+            m = re.match(rb" *(-?\d+)", header[i + 10:i + 80])
+            return int(m.group(1)) if m else None
+    return None
+
+
+def _declared_fits_end(buf):
+    """Return the byte where the FITS HDUs whose headers are in ``buf`` end, as their headers declare.
+
+    Headers are read block by block (2880 bytes, 36 cards); each HDU's data size is
+    ``|BITPIX|/8 x GCOUNT x (PCOUNT + NAXIS1 x ... x NAXISn)``, padded to whole
+    blocks (FITS standard 4.0, section 4.4.1). An incomplete header counts as
+    declaring its own maximum length (1,000 blocks); bytes after the last HDU that
+    are not an ``XTENSION`` header end the declared content.
+    """
+    pos, block = 0, 2880
+    while pos < len(buf):
+        first = bytes(buf[pos:pos + 80])
+        if pos and not first.startswith(b"XTENSION"):
+            return pos  # trailing bytes after the last HDU
+        end = -1
+        for b in range(pos, min(len(buf), pos + 1000 * block), block):
+            chunk = bytes(buf[b:b + block])
+            hits = [i for i in range(0, len(chunk), 80) if chunk[i:i + 8] == b"END     " or chunk[i:i + 80].rstrip()
+                    == b"END"]
+            if hits:
+                end = b + block
+                break
+        if end < 0:
+            return pos + 1000 * block  # the header is still arriving (or is not FITS): at most this long
+        header = bytes(buf[pos:end])
+        naxis = _card_int(header, "NAXIS") or 0
+        n = 1 if naxis else 0
+        for i in range(1, naxis + 1):
+            n *= max(0, _card_int(header, f"NAXIS{i}") or 0)
+        bitpix = abs(_card_int(header, "BITPIX") or 8)
+        size = bitpix // 8 * (_card_int(header, "GCOUNT") or 1) * ((_card_int(header, "PCOUNT") or 0) + n)
+        pos = end + -(-size // block) * block
+    return pos
+
+
+def _decompress(fh, path, opener):
+    """Decompress a gzip or bzip2 FITS file, bounded by the size its headers declare (a bomb is refused).
+
+    The stream is read in 4 MB chunks; as soon as it holds more than the HDUs its
+    headers declare plus a margin (1 MB, or 1 %), or more than
+    ``MAX_DECOMPRESSED_MB`` (``$ASTROKIT_MAX_DECOMPRESSED_MB``), reading stops and
+    the file is quarantined as a decompression bomb. The whole stream is read
+    otherwise, so the CRC and length of every member are checked.
+    """
+    kind = "gzip" if opener is gzip.GzipFile else "bzip2"
+    cap = float(os.environ.get("ASTROKIT_MAX_DECOMPRESSED_MB", MAX_DECOMPRESSED_MB)) * 2**20
+    out = bytearray()
     try:
-        with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-            return gz.read()  # reads to the end: the CRC and length of every member are checked
-    except (OSError, EOFError, zlib.error) as exc:
+        with opener(fh, mode="rb") if opener is bz2.BZ2File else opener(fileobj=fh, mode="rb") as stream:
+            while True:
+                chunk = stream.read(1 << 22)
+                if not chunk:
+                    break
+                out += chunk
+                declared = _declared_fits_end(out)
+                if len(out) > declared + max(2**20, declared // 100) or len(out) > cap:
+                    limit = min(declared, cap)
+                    msg = (f"{path}: decompression bomb refused ({kind}: more than {len(out) / 2**20:.0f} MB from "
+                           f"{os.fstat(fh.fileno()).st_size / 2**20:.1f} MB, beyond the {limit / 2**20:.0f} MB "
+                           f"its FITS headers declare or the {cap / 2**20:.0f} MB limit)")
+                    raise DataError(msg)
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = f"{path}: corrupt compressed stream (gzip: {reason})"
+        msg = f"{path}: corrupt compressed stream ({kind}: {reason})"
         raise DataError(msg) from None
+    return bytes(out)
 
 
 def _plain_rows(path, fh, base, digest, config, filter_map, size=None):
@@ -352,14 +495,9 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
     fmap = dict(config["filters"])
     fmap.update({str(k).lower(): v for k, v in (filter_map or {}).items()})
     path = os.path.abspath(path)
-    if os.path.islink(path) and not os.path.exists(path):
-        msg = f"{path}: broken symbolic link (points to {os.readlink(path)}, which does not exist)"
-        raise DataError(msg)
+    _check_name(path)
+    st = _regular_file(path)
     try:
-        st = os.stat(path)
-        if not stat_mod.S_ISREG(st.st_mode):
-            msg = f"{path}: not a regular file"
-            raise DataError(msg)
         if not os.access(path, os.R_OK):
             raise PermissionError(13, "Permission denied")
         fh = _open(path)
@@ -382,8 +520,9 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
             from astrokit.catalog._raster import raster_rows
 
             return raster_rows(path, base, config, fmap)
-        if magic == b"\x1f\x8b":
-            content = _gunzip(fh, path)
+        if magic == b"\x1f\x8b" or (magic == b"BZ" and fh.read(3)[2:] == b"h"):
+            fh.seek(0)
+            content = _decompress(fh, path, gzip.GzipFile if magic == b"\x1f\x8b" else bz2.BZ2File)
             rows = _plain_rows(path, io.BytesIO(content), base, digest, config, fmap, size=len(content))
         else:
             rows = _plain_rows(path, fh, base, digest, config, fmap)
@@ -393,11 +532,11 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
 
 
 def _quarantine_row(path, error, stat_result=None, digest=None):
-    path = str(path)
+    path = display_path(str(path))
     if stat_result is None:
         stat_result = _lstat(path)
-    if digest is None:
-        try:
+    if digest is None and stat_result is not None and stat_mod.S_ISREG(stat_result.st_mode):
+        try:  # only a regular file is hashed: a FIFO blocks, a device never ends
             with _open(path) as fh:
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
         except OSError:
@@ -434,11 +573,38 @@ def _lstat(path):
             return None
 
 
+#: Seconds one file may take to be read at ingest (``$ASTROKIT_INGEST_TIMEOUT``); 0: no limit.
+INGEST_TIMEOUT = 60.0
+
+
+@contextlib.contextmanager
+def _time_limit(seconds, path):
+    """Raise `DataError` in this (main) thread if the block runs longer than ``seconds`` (SIGALRM)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expired(signum, frame):
+        msg = f"{display_path(path)}: reading took longer than {seconds:g} s (ASTROKIT_INGEST_TIMEOUT): skipped"
+        raise DataError(msg)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _read_one(path, filter_map, config):
     try:
-        return path, read_frame_rows(path, filter_map=filter_map, equipment=config), None
+        with _time_limit(float(os.environ.get("ASTROKIT_INGEST_TIMEOUT", INGEST_TIMEOUT)), path):
+            return path, read_frame_rows(path, filter_map=filter_map, equipment=config), None
     except DataError as exc:
         return path, None, str(exc).splitlines()[0]
+    except MemoryError:
+        return path, None, f"{display_path(path)}: not enough memory to read it"
 
 
 def _read_chunk(args):
@@ -621,7 +787,7 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     if n_read:
         build_sessions(store, config=config)
     frames = store.read("frames")
-    wanted = pa.array(files, pa.string())
+    wanted = pa.array([display_path(f) for f in files], pa.string())
     out = frames.filter(pc.is_in(frames.column("path"), value_set=wanted)) if frames.num_rows else \
         conform("frames", [])
     meta = {"files": len(files), "read": n_read, "skipped": len(files) - n_read, "empty_folders": empty}
