@@ -142,7 +142,7 @@ def _check_name(path):
 
 
 def display_path(path):
-    """Return ``path`` as valid UTF-8 text: bytes that are not UTF-8 (surrogate escapes) shown as ``\\xNN``.
+    r"""Return ``path`` as valid UTF-8 text: bytes that are not UTF-8 (surrogate escapes) shown as ``\xNN``.
 
     Parameters
     ----------
