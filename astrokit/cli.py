@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 
+from astrokit._argtypes import nonnegative_float
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
 __all__ = ["COMMAND_MODULES", "main", "format_table"]
@@ -140,8 +141,9 @@ def cmd_ingest(args):
     if not paths:
         msg = "give FITS files or folders to ingest (or --recheck alone: every quarantined file)"
         raise AstrokitError(msg)
-    report = run_ingest(store, paths, progress=not args.quiet, endpoint_url=args.endpoint_url,
-                        rescan=args.rescan, recheck=args.recheck)
+    with store.lock(wait=args.wait):  # never beside a running pipeline or another ingest
+        report = run_ingest(store, paths, progress=not args.quiet, endpoint_url=args.endpoint_url,
+                            rescan=args.rescan, recheck=args.recheck)
     print(f"ingested {report['rows']} frames from {report['processed']} files; {report['failed']} quarantined")
     for f in report["failures"]:
         print(f"  quarantined: {f['reason']}")
@@ -237,7 +239,9 @@ def cmd_score(args):
     """Score unscored candidates."""
     from astrokit.pipeline import run_inference
 
-    report = run_inference(_store(args), model=args.model, progress=not args.quiet)
+    store = _store(args)
+    with store.lock(wait=args.wait):  # never beside a running pipeline (whose inference stage scores too)
+        report = run_inference(store, model=args.model, progress=not args.quiet)
     print(f"scored {report['rows']} candidates")
 
 
@@ -418,6 +422,8 @@ def build_parser():
     sp.add_argument("--recheck", action="store_true", help="read the quarantined files again even if unchanged "
                     "(alone: every quarantined file of the catalog); those that now read become ok")
     sp.add_argument("--rescan", action="store_true", help="read every file again even if unchanged")
+    sp.add_argument("--wait", type=nonnegative_float, default=60.0, help="seconds to wait for the store's lock held by a "
+                    "run or another writer (default 60), then exit 1 with the holder's pid")
     sp.set_defaults(func=cmd_ingest)
 
     sp = with_store(sub.add_parser("run", help="run the pipeline notebooks with papermill"))
@@ -460,6 +466,8 @@ def build_parser():
 
     sp = with_store(sub.add_parser("score", help="score unscored candidates with the real-bogus model"))
     sp.add_argument("--model", default=None, help="NAME[:VERSION] or 'default' (default: promoted, else shipped)")
+    sp.add_argument("--wait", type=nonnegative_float, default=60.0, help="seconds to wait for the store's lock held by a "
+                    "run or another writer (default 60)")
     sp.set_defaults(func=cmd_score)
 
     sp = with_store(sub.add_parser("train", help="train a real-bogus model on injected fakes, register it"))

@@ -872,7 +872,7 @@ class Store:
 
     # -- the run lock -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, *, lease_hours=None):
+    def lock(self, *, lease_hours=None, wait=0.0):
         """Hold the store's run lock for the duration of the block, so two runs never overlap on one store.
 
         On a folder, the lock is an advisory ``flock`` on ``<root>/.astrokit-run.lock``:
@@ -888,6 +888,9 @@ class Store:
         ----------
         lease_hours : float, optional
             Lease of an S3 lock (hours).
+        wait : float
+            Seconds to wait for a lock held by another process before giving up
+            (0: give up at once).
 
         Yields
         ------
@@ -904,9 +907,21 @@ class Store:
         .. [1] Amazon S3 User Guide, "Add preconditions to S3 operations with conditional requests",
            https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html
         """
+        deadline = time.monotonic() + max(0.0, float(wait))
         if self.is_s3:
-            with self._s3_lock(lease_hours):
+            while True:
+                try:
+                    lock = self._s3_lock(lease_hours)
+                    lock.__enter__()
+                    break
+                except AstrokitError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.5)
+            try:
                 yield self.location(_LOCK_NAME)
+            finally:
+                lock.__exit__(None, None, None)
             return
         import fcntl
 
@@ -914,13 +929,19 @@ class Store:
         path = self.root / _LOCK_NAME
         fh = open(path, "a+")  # noqa: SIM115 - held open for the lifetime of the lock
         try:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read().strip() or "unknown"
-                msg = f"another astrokit run holds the lock on {self.root} (pid {holder}); not starting a second one"
-                raise AstrokitError(msg) from None
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.1)
+                        continue
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown"
+                    msg = (f"another astrokit run holds the lock on {self.root} (pid {holder}); not starting a "
+                           "second one")
+                    raise AstrokitError(msg) from None
             fh.seek(0)
             fh.truncate()
             fh.write(str(os.getpid()))
