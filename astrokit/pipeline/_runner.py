@@ -159,6 +159,20 @@ def load_run_config(path):
     return RunConfig(data)
 
 
+def _record_interrupted(store):
+    """Mark the ``runs`` rows left ``running`` by a killed run as ``interrupted`` (called under the run lock).
+
+    Only the holder of the lock runs stages, so a ``running`` row found by the
+    next holder belongs to a process that died (kill -9, a crash, a reboot).
+    """
+    rows = store.sql("select * from runs where status = 'running'").to_pylist()
+    for row in rows:
+        row.update(status="interrupted", error="interrupted: the process ended before the stage finished "
+                   "(killed, crashed or the machine stopped); its units are redone or skipped by the next run")
+        store.write("runs", [row], key=f"{row['run_id']}-{row['stage']}".replace("=", "_"))
+    return len(rows)
+
+
 def _check_retries(retries, backoff):
     """Return (retries, backoff) as (int >= 0, finite float >= 0), or raise `ParameterError` before any work."""
     try:
@@ -306,6 +320,7 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
     run_id = run_id or new_run_id()
     records = []
     with store_lock(store), contextlib.ExitStack() as cluster:
+        _record_interrupted(store)
         out_dir = store.local_dir(f"runs/{run_id}")  # a staging folder for an S3 store, published below
         bar = tqdm(stages, desc="pipeline", unit="stage", disable=not progress)
         for stage in bar:
@@ -322,6 +337,12 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
                 stage_params = {**base, **point, "store": str(store.root)}
                 output = out_dir / f"{stage}{suffix}.ipynb"
                 started = datetime.now(timezone.utc)
+                key = f"{run_id}-{stage}{suffix}".replace("=", "_")
+                # a "running" row first: a run killed here (kill -9, power cut) leaves it, and the next run,
+                # which holds the lock, records it as interrupted
+                store.write("runs", [{"run_id": run_id, "stage": stage + suffix, "status": "running",
+                                      "parameters": json.dumps(stage_params, sort_keys=True, default=str),
+                                      "started_at": started, "astrokit_version": astrokit.__version__}], key=key)
                 for attempt in range(int(retries) + 1):
                     if attempt:
                         time.sleep(float(backoff) * 2 ** (attempt - 1))
@@ -335,7 +356,7 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
                        "started_at": started, "finished_at": datetime.now(timezone.utc),
                        "notebook_path": store.publish(output), "astrokit_version": astrokit.__version__,
                        **_report_columns(_read_report(output) if error is None else None)}
-                store.write("runs", [row], key=f"{run_id}-{stage}{suffix}".replace("=", "_"))
+                store.write("runs", [row], key=key)
                 records.append(row)
                 failed = failed or error is not None
             if failed:

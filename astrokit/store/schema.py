@@ -306,8 +306,9 @@ TABLES = {
         _c("run_id", S, "", "run id (UTC timestamp + random suffix)"),
         _c("stage", S, "", "pipeline stage"),
         _c("parameters", S, "", "parameters passed to the notebook (JSON)"),
-        _c("status", S, "", "ok or failed"),
-        _c("error", S, "", "error of a failed stage, one line"),
+        _c("status", S, "", "ok, failed, running (in progress), or interrupted (its process died; recorded by "
+           "the next run)"),
+        _c("error", S, "", "error of a failed or interrupted stage, one line"),
         _c("started_at", TS, "", "start"),
         _c("finished_at", TS, "", "end"),
         _c("notebook_path", S, "", "executed notebook kept as provenance"),

@@ -132,3 +132,35 @@ def test_bad_dask_options(tmp_path, capsys):
         load_run_config(config)
     assert main(["run", "--store", str(tmp_path / "s"), "--workers", "-1"]) != 0
     assert "integer >= 0" in capsys.readouterr().err
+
+
+def test_a_stage_killed_by_sigkill_is_recorded_as_interrupted_by_the_next_run(tmp_path, tmp_store, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "slow-pipelines"
+    folder.mkdir()
+    _notebook(folder / "ingest.ipynb", 'store: str = ""\nsleep: float = 0.0\n', "import time\ntime.sleep(sleep)")
+    monkeypatch.setenv("ASTROKIT_PIPELINES", str(folder))
+    code = ("import sys; from astrokit.pipeline import run_pipeline; "
+            "run_pipeline(sys.argv[1], stages=['ingest'], params={'sleep': 120.0}, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_store.root)], start_new_session=True,
+                            env={**os.environ, "ASTROKIT_PIPELINES": str(folder)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if tmp_store.sql("select count(*) as n from runs where status = 'running'").column("n")[0].as_py():
+            break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the stage never started")
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, as kill -9 of a cron job would
+    proc.wait()
+    rows = run_pipeline(tmp_store, stages=["ingest"], params={"sleep": 0.0}, progress=False)
+    assert rows[0]["status"] == "ok"
+    status = tmp_store.sql("select status, error from runs order by started_at").to_pylist()
+    assert [s["status"] for s in status] == ["interrupted", "ok"]
+    assert status[0]["error"].startswith("interrupted: the process ended before the stage finished")
