@@ -272,13 +272,18 @@ def _row(base, header, shape, index, n_images, digest, config, filter_map, where
         if kind == "image" and any(str(k).startswith("CTYPE") for k in header):
             from astrokit.io import celestial_wcs
 
-            wcs = celestial_wcs(wcs_header if wcs_header is not None else fits.Header(dict(header.items())),
-                                path=where)
-            if wcs is not None:
-                ra, dec, scale = wcs_footprint(wcs, shape)
-                ny, nx = shape
-                pts = wcs.all_pix2world([[0, 0], [nx - 1, 0], [nx - 1, ny - 1], [0, ny - 1]], 0)
-                corners = [float(v) for v in np.asarray(pts).ravel()]
+            try:
+                wcs = celestial_wcs(wcs_header if wcs_header is not None else fits.Header(dict(header.items())),
+                                    path=where)
+                if wcs is not None:
+                    ra, dec, scale = wcs_footprint(wcs, shape)
+                    ny, nx = shape
+                    pts = wcs.all_pix2world([[0, 0], [nx - 1, 0], [nx - 1, ny - 1], [0, ny - 1]], 0)
+                    corners = [float(v) for v in np.asarray(pts).ravel()]
+            except (ValueError, TypeError, KeyError, MemoryError) as exc:  # an unusable WCS: the frame has none
+                ra = dec = scale = corners = None
+                norm["warnings"] = "; ".join(w for w in (norm.get("warnings"),
+                                                         f"unusable WCS ({str(exc).splitlines()[0][:80]})") if w)
         has_wcs = ra is not None
     lon = norm.pop("site_longitude")
     site = config.get("site", {})
@@ -605,6 +610,9 @@ def _read_one(path, filter_map, config):
         return path, None, str(exc).splitlines()[0]
     except MemoryError:
         return path, None, f"{display_path(path)}: not enough memory to read it"
+    except Exception as exc:  # noqa: BLE001 - one file never stops the ingest of the others
+        reason = str(exc).splitlines()[0] if str(exc).strip() else ""
+        return path, None, f"{display_path(path)}: cannot be read ({type(exc).__name__}: {reason[:200]})"
 
 
 def _read_chunk(args):
