@@ -422,7 +422,8 @@ def build_parser():
     sp.add_argument("--recheck", action="store_true", help="read the quarantined files again even if unchanged "
                     "(alone: every quarantined file of the catalog); those that now read become ok")
     sp.add_argument("--rescan", action="store_true", help="read every file again even if unchanged")
-    sp.add_argument("--wait", type=nonnegative_float, default=60.0, help="seconds to wait for the store's lock held by a "
+    sp.add_argument("--wait", type=nonnegative_float, default=60.0, metavar="SECONDS",
+                    help="seconds to wait for the store's lock held by a "
                     "run or another writer (default 60), then exit 1 with the holder's pid")
     sp.set_defaults(func=cmd_ingest)
 
@@ -466,7 +467,8 @@ def build_parser():
 
     sp = with_store(sub.add_parser("score", help="score unscored candidates with the real-bogus model"))
     sp.add_argument("--model", default=None, help="NAME[:VERSION] or 'default' (default: promoted, else shipped)")
-    sp.add_argument("--wait", type=nonnegative_float, default=60.0, help="seconds to wait for the store's lock held by a "
+    sp.add_argument("--wait", type=nonnegative_float, default=60.0, metavar="SECONDS",
+                    help="seconds to wait for the store's lock held by a "
                     "run or another writer (default 60)")
     sp.set_defaults(func=cmd_score)
 

@@ -7,7 +7,9 @@
   (`ccdproc.combine`);
 - `calibrate`: bias subtraction, dark subtraction scaled by exposure time, flat division,
   optional cosmic-ray cleaning with astroscrappy; a light frame with no calibration
-  frames passes through unchanged and is recorded as such (`CalibrationRecord`).
+  frames passes through unchanged and is recorded as such (`CalibrationRecord`);
+- `prepare_raw_sections`: overscan (``BIASSEC``) subtracted and the pixels outside
+  ``TRIMSEC``/``DATASEC`` set to NaN, for frames measured without master frames.
 
 References
 ----------
@@ -25,5 +27,7 @@ from astrokit.calibration._core import (
                                         match_calibration,
 )
 
+from astrokit.calibration._sections import prepare_raw_sections, section_slices  # noqa: E402
+
 __all__ = ["CalibrationRecord", "calibrate", "calibrate_frame", "combine_bias", "combine_dark", "combine_flat",
-           "match_calibration"]
+           "match_calibration", "prepare_raw_sections", "section_slices"]

@@ -486,7 +486,7 @@ def _load(path, hdu, cutout):
 
 
 def _frame_psf(data, psf_size):
-    """The frame's own PSF (`estimate_psf`), in a stamp of about 8 FWHM; also the NaN-filled float32 image."""
+    """Return the frame's own PSF (`estimate_psf`), a stamp of about 8 FWHM, and the NaN-filled float32 image."""
     from astrokit.differencing import estimate_psf
 
     finite = np.isfinite(data)

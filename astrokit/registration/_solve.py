@@ -65,6 +65,14 @@ class WcsSolution(NamedTuple):
     elapsed: float
 
 
+#: Diagonal (arcmin) below which a field is too small for the Tycho-2 index files (index-tycho2-07: 22-30' quads).
+MIN_INDEX_ARCMIN = 20.0
+#: Largest pixel scale (arcsec/px) a blind solve (no scale in the header) searches: wide-field lenses.
+MAX_BLIND_SCALE = 60.0
+#: CPU-time limit (s) of a blind solve, which rarely succeeds late.
+BLIND_TIMEOUT = 10.0
+
+
 def _warn(message):
     warnings.warn(message, AstrokitWarning, stacklevel=3)
 
@@ -250,9 +258,9 @@ def _run_solve_field(xyfile, out, shape, scale, position, radius, timeout, tweak
     if position is not None:
         cmd += ["--ra", f"{position[0]:.6f}", "--dec", f"{position[1]:.6f}", "--radius", f"{radius:g}"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, cwd=out, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10, cwd=out, check=False)
     except subprocess.TimeoutExpired:
-        return f"solve-field did not finish within {timeout + 30:g} s"
+        return f"solve-field did not finish within {timeout + 10:g} s"
     except OSError as exc:
         return f"solve-field could not be started ({exc})"
     if proc.returncode != 0:
@@ -280,7 +288,10 @@ def solve_wcs(image, *, scale_low=None, scale_high=None, ra=None, dec=None, radi
         The image (`astrokit.io.as_ccddata`); shape (ny, nx).
     scale_low, scale_high : float, optional
         Range of the pixel scale (arcsec/px). Default: 0.9 to 1.1 x `header_scale_hint`
-        when the header gives one, else astrometry.net tries every scale (slower).
+        when the header gives one; else a blind solve over the scales at which the field
+        spans the smallest index quads (`MIN_INDEX_ARCMIN`) up to `MAX_BLIND_SCALE`, with
+        the CPU time capped at `BLIND_TIMEOUT`. A field known to be narrower than
+        `MIN_INDEX_ARCMIN` is not solved (None, with the reason).
     ra, dec : float, optional
         Pointing hint (deg); default `header_position_hint`. Ignored without both.
     radius : float, optional
@@ -329,6 +340,18 @@ def solve_wcs(image, *, scale_low=None, scale_high=None, ra=None, dec=None, radi
         scale = (0.9 * hint, 1.1 * hint) if hint else None
     else:
         scale = (float(scale_low), float(scale_high))
+    # the smallest quads of the installed index files span MIN_INDEX_ARCMIN: a field narrower than that cannot
+    # be solved, and a blind solve searches only the scales at which the field is wide enough
+    diagonal = float(np.hypot(*ccd.shape))
+    min_scale = MIN_INDEX_ARCMIN * 60.0 / diagonal
+    if scale is not None and scale[1] < min_scale:
+        field = scale[1] * diagonal / 60.0
+        _warn(f"plate solve skipped: the field is {field:.1f}' across, smaller than the {MIN_INDEX_ARCMIN:g}' "
+              "quads of the smallest Tycho-2 index (install finer index files, or align to a frame with a WCS)")
+        return None
+    if scale is None:
+        scale = (min_scale, max(min_scale * 1.01, MAX_BLIND_SCALE))
+        timeout = min(timeout, BLIND_TIMEOUT)
     position = (ra, dec) if ra is not None and dec is not None else header_position_hint(header)
     with tempfile.TemporaryDirectory(prefix="astrokit-solve-") as tmp:
         out = Path(tmp)

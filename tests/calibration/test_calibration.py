@@ -214,3 +214,35 @@ def test_match_and_calibrate_from_the_catalog(instrument, tmp_path):
     assert abs(np.median(out.data - instrument["sky"])) < 1.0
     alone, rec = calibrate_frame(light, [light])
     assert rec.status == "passthrough"
+
+
+@pytest.mark.realdata
+def test_raw_sections_of_the_real_saao_frame():
+    """BIASSEC overscan subtracted row by row, pixels outside TRIMSEC NaN and masked; shape and header kept."""
+    from astrokit.calibration import prepare_raw_sections, section_slices
+    from astrokit.datasets import get_path
+    from astrokit.io import read_image
+
+    raw = read_image(get_path("ccd_raw"))
+    assert section_slices(raw.meta, "TRIMSEC") == (slice(0, 520), slice(16, 528))
+    assert section_slices(raw.meta, "BIASSEC") == (slice(0, 520), slice(3, 13))
+    out = prepare_raw_sections(raw)
+    assert out.shape == raw.shape == (520, 536)
+    outside = np.isnan(out.data)
+    assert outside[:, :16].all() and outside[:, 528:].all() and not outside[:, 16:528].any()
+    assert (out.mask == outside).all()
+    row_level = np.median(np.asarray(raw.data, float)[:, 3:13], axis=1)
+    assert np.allclose(out.data[:, 100], raw.data[:, 100] - row_level, atol=1e-3)
+    assert out.meta["AK_OVSCN"] == pytest.approx(float(np.median(raw.data[:, 3:13])), abs=0.5)
+    assert prepare_raw_sections(out.__class__(np.zeros((8, 8), np.float32), unit="adu")).shape == (8, 8)
+
+
+def test_section_keywords_that_do_not_fit_are_ignored():
+    from astropy.nddata import CCDData
+
+    from astrokit.calibration import prepare_raw_sections, section_slices
+
+    ccd = CCDData(np.ones((10, 12), np.float32), unit="adu",
+                  meta={"TRIMSEC": "[1:40, 1:10]", "BIASSEC": "[nonsense]", "DATASEC": "[5:3,1:2]"})
+    assert section_slices(ccd.meta, "BIASSEC") is None and section_slices(ccd.meta, "DATASEC") is None
+    assert prepare_raw_sections(ccd) is ccd  # nothing applies: unchanged
