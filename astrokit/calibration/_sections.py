@@ -68,7 +68,7 @@ def prepare_raw_sections(ccd):
     Returns
     -------
     `~astropy.nddata.CCDData`, shape (ny, nx)
-        float32, same WCS and header, with ``AK_OVSCN`` (the median overscan level
+        The frame as float32, same WCS and header, with ``AK_OVSCN`` (the median overscan level
         subtracted, ADU) and ``AK_TRIM`` (the data section kept) in ``meta`` when applied.
 
     References
