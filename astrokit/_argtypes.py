@@ -40,6 +40,14 @@ def finite_float(text):
     return value
 
 
+def _at_least(text, low, *, strict):
+    value = finite_float(text)
+    if value < low or (strict and value == low):
+        msg = f"expected a number {'>' if strict else '>='} {low:g}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def positive_float(text):
     """Parse a finite float > 0.
 
@@ -57,11 +65,7 @@ def positive_float(text):
     argparse.ArgumentTypeError
         If ``text`` is not a finite number greater than 0.
     """
-    value = finite_float(text)
-    if value <= 0:
-        msg = f"expected a number > 0, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _at_least(text, 0.0, strict=True)
 
 
 def nonnegative_float(text):
@@ -81,11 +85,7 @@ def nonnegative_float(text):
     argparse.ArgumentTypeError
         If ``text`` is not a finite number of at least 0.
     """
-    value = finite_float(text)
-    if value < 0:
-        msg = f"expected a number >= 0, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _at_least(text, 0.0, strict=False)
 
 
 def positive_int(text):

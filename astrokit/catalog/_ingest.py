@@ -135,8 +135,7 @@ def _check_name(path):
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        readable = os.fsencode(path).decode("utf-8", "backslashreplace")
-        msg = (f"{readable}: the file name is not valid UTF-8 (its bytes are shown escaped); rename it "
+        msg = (f"{display_path(path)}: the file name is not valid UTF-8 (its bytes are shown escaped); rename it "
                "(e.g. convmv -f latin1 -t utf8) to catalogue it")
         raise DataError(msg) from None
 

@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import math
 import sys
 
 from astrokit._argtypes import finite_float, pixel_pair, positive_float, positive_int, sky_pair
@@ -93,13 +92,10 @@ def cmd_preview(args):
 
 def _check_radius(value):
     try:
-        r = float(value)
-    except ValueError:
-        r = math.nan
-    if not (math.isfinite(r) and r > 0):
+        return positive_float(value)
+    except argparse.ArgumentTypeError:
         msg = f"radius must be a positive number of pixels, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return r
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def register(subparsers, with_store):
