@@ -31,7 +31,7 @@ CELLS = [
     ("md", "## Astrometry\nA light frame without a WCS gets one: a plate solve with astrometry.net on its own "
            "sources, else an asterism match to an overlapping frame that has a WCS. The GOTO frames carry theirs in "
            "the header; the raw SAAO frame (a few stars in a 5' field) can have neither, and the stage says why."),
-    ("code", "# NBVAL_IGNORE_OUTPUT (the failed solve's reason depends on the machine: a CPU limit or a time-out)\n"
+    ("code", "# NBVAL_IGNORE_OUTPUT\n# (the failed solve's reason depends on the machine: a CPU limit or a time-out)\n"
              "pipeline.run_astrometry(store, progress=False)"),
     ("code", "store.sql(\"\"\"select regexp_extract(path, '[^/]+$') as file, wcs_source, round(wcs_rms, 2) as wcs_rms,\n"
              "                 warnings from frames order by path\"\"\").to_pandas()"),
