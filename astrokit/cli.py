@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 
-from astrokit._argtypes import nonnegative_float
+from astrokit._argtypes import nonnegative_float, positive_int
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
 __all__ = ["COMMAND_MODULES", "main", "format_table"]
@@ -222,6 +222,19 @@ SUMMARY_QUERIES = {
                round(c.mag, 2) as mag, round(c.ra, 5) as ra, round(c.dec, 5) as dec, s.model_version
                from candidates c join scores s using (candidate_id)
                order by s.real_bogus desc, abs(c.s_corr) desc limit 10""",
+    # alerts: the survey's own rb/drb beside our latest score, and how often the two disagree at 0.5
+    "alerts (ours vs the survey's rb/drb)": """select c.candidate_id, c.object_id,
+               round(s.real_bogus, 3) as real_bogus, round(c.survey_rb, 3) as survey_rb,
+               round(c.survey_drb, 3) as survey_drb, s.model_version
+               from candidates c left join scores s using (candidate_id) where c.origin = 'alert'
+               qualify row_number() over (partition by c.candidate_id order by s.scored_at desc nulls last) = 1
+               order by s.real_bogus desc nulls last, c.survey_drb desc nulls last, c.candidate_id limit 10""",
+    "alerts by model": """select s.model_version, count(*) as alerts, round(avg(s.real_bogus), 3) as mean_real_bogus,
+               round(avg(c.survey_rb), 3) as mean_survey_rb, round(avg(c.survey_drb), 3) as mean_survey_drb,
+               count(*) filter (where s.real_bogus >= 0.5 and c.survey_drb < 0.5) as ours_real_drb_bogus,
+               count(*) filter (where s.real_bogus < 0.5 and c.survey_drb >= 0.5) as ours_bogus_drb_real
+               from candidates c join scores s using (candidate_id) where c.origin = 'alert'
+               group by all order by all""",
     "runs": """select run_id, stage, status, notebook_path from runs
                where run_id = (select max(run_id) from runs) order by started_at""",
 }
@@ -264,6 +277,9 @@ def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
+    if args.from_labels:  # people's labels + injected triplets; evaluated, promoted by the rule, rescored
+        print(json.dumps(_train_from_labels(args), indent=1, default=str))
+        return
     if not args.out:
         args.images = 4 if args.images is None else args.images
         args.epochs = 20 if args.epochs is None else args.epochs
@@ -283,7 +299,7 @@ def cmd_train(args):
         print(json.dumps(result, indent=1, default=str))
         return
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
-        recipe = {"n_epochs": args.images, "epochs": args.epochs}
+        recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets}
         train_default(args.out, seed=args.seed, progress=not args.quiet,
                       **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -293,6 +309,26 @@ def cmd_train(args):
                                  epochs=args.epochs, margin=args.margin, progress=not args.quiet)
     store.push_models()  # S3 stores: upload the new version from the local mirror
     print(json.dumps(result, indent=1, default=str))
+
+
+def _train_from_labels(args):
+    """``astrokit train --from-labels``: under the store's lock, retrain on the labels; rescore if promoted."""
+    from astrokit.inference import train_from_labels
+    from astrokit.pipeline import run_inference
+
+    if args.model != "real_bogus" or args.out or args.fine_tune_alerts:
+        msg = "--from-labels trains --model real_bogus into the registry; it takes no --out or --fine-tune-alerts"
+        raise AstrokitError(msg)
+    store = _store(args)
+    with store.lock(wait=args.wait):  # never beside a running pipeline, a scoring or another training
+        result = train_from_labels(store, seed=args.seed, epochs=4 if args.epochs is None else args.epochs,
+                                   label_weight=args.label_weight, min_labels=args.min_labels, holdout=args.holdout,
+                                   injected_epochs=1 if args.images is None else args.images, margin=args.margin,
+                                   progress=not args.quiet)
+        store.push_models()  # S3 stores: upload the new version from the local mirror
+        if result["promoted"]:  # the inference stage: every candidate gets the promoted version's score
+            result["rescored"] = run_inference(store, progress=not args.quiet)["rows"]
+    return result
 
 
 def _fine_tune_alerts(args):
@@ -329,7 +365,11 @@ def cmd_model(args):
         import pyarrow as pa
 
         rows = list_models(models_dir)
-        keep = ("name", "version", "promoted", "roc_auc", "average_precision", "fpr_at_fnr_1pct", "created_at")
+        keep = ("name", "version", "promoted", "roc_auc", "average_precision", "fpr_at_fnr_1pct", "created_at",
+                "validated_on")
+        for r in rows:  # the validation domain as "origins: instruments" ("unknown" without validated_on)
+            d = r.get("validated_on")
+            r["validated_on"] = f"{','.join(d['origins'])}: {','.join(d['instruments'])}" if d else "unknown"
         print(format_table(pa.Table.from_pylist([{k: r.get(k) for k in keep} for r in rows]) if rows
                            else pa.table({k: [] for k in keep})))
     elif args.action == "show":
@@ -476,7 +516,7 @@ def build_parser():
     sp.add_argument("--model", default="real_bogus", choices=("real_bogus", "unet"),
                     help="model to train: the real-bogus CNN, or the U-Net segmenting difference tiles")
     sp.add_argument("--epochs", type=int, default=None,
-                    help="maximum training epochs (early stopping); default 20, with --out the recipe's 38")
+                    help="maximum training epochs (early stopping); default 20, with --out the recipe's 20")
     sp.add_argument("--images", type=_images_arg, default=None,
                     help="synthetic epochs made from each real training frame: N, or NAME=N,NAME=N per frame "
                          "(frames of astrokit.inference.DEFAULT_FRAMES, e.g. goto_left=24,des_a=12); default 4, "
@@ -485,11 +525,28 @@ def build_parser():
     sp.add_argument("--margin", type=float, default=0.0, help="AUCPR margin needed to promote")
     sp.add_argument("--out", default=None, help="write the model to this folder instead of the registry "
                     "(how the shipped default model is made)")
+    sp.add_argument("--save-sets", default=None, metavar="DIR",
+                    help="with --out: also write the training and evaluation sets to DIR as Parquet with their "
+                         "SHA-256 (about 48 kB per triplet)")
     sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
                     help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "
                          "file of ZTF alerts, labelled by drb >= 0.5 or the store's human labels; k-fold "
                          "evaluated; registered as real_bogus_ztf")
     sp.add_argument("--folds", type=int, default=5, help="cross-validation folds for --fine-tune-alerts")
+    sp.add_argument("--from-labels", action="store_true",
+                    help="fine-tune the promoted (else shipped) model on the store's human labels mixed with "
+                         "injected triplets (--images epochs per frame, default 1; --epochs default 4), evaluate "
+                         "it on the fixed evaluation set, promote it by the AUCPR rule (--margin) and, if promoted, "
+                         "rescore every candidate with it; prints the decision and its reason")
+    sp.add_argument("--label-weight", type=positive_int, default=5, help="with --from-labels: times each labelled "
+                    "candidate appears in the training mix (default 5)")
+    sp.add_argument("--min-labels", type=positive_int, default=20, help="with --from-labels: fewest candidates "
+                    "labelled real or bogus, of both classes (default 20)")
+    sp.add_argument("--holdout", type=float, default=0.2, help="with --from-labels: fraction of the labelled "
+                    "candidates kept out of training to measure agreement with people (default 0.2)")
+    sp.add_argument("--wait", type=nonnegative_float, default=60.0, metavar="SECONDS",
+                    help="with --from-labels: seconds to wait for the store's lock held by a run or another "
+                    "writer (default 60)")
     sp.set_defaults(func=cmd_train)
 
     sp = with_store(sub.add_parser("model", help="the model registry"))

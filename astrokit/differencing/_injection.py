@@ -15,8 +15,27 @@ from astrokit.exceptions import DataError
 __all__ = ["inject_sources", "make_epoch", "shifted_psf"]
 
 
-def shifted_psf(psf, dx, dy, pad=2):
-    """Shift a PSF stamp by a sub-pixel offset with the Fourier shift theorem.
+#: Largest |FFT| of a PSF along the Nyquist row/column, relative to its sum, for which the Fourier shift is
+#: used by ``method="auto"``: above it the PSF is undersampled and a Fourier shift rings across the stamp.
+NYQUIST_POWER_LIMIT = 0.05
+
+
+def _undersampled(psf):
+    """Whether a PSF stamp has significant power at the Nyquist frequency (FWHM below about 2.3 px)."""
+    f = np.abs(np.fft.fft2(psf))
+    k0, k1 = psf.shape[0] // 2, psf.shape[1] // 2
+    return max(f[k0, :].max(), f[:, k1].max()) > NYQUIST_POWER_LIMIT * abs(f[0, 0])
+
+
+def shifted_psf(psf, dx, dy, pad=2, method="fourier"):
+    """Shift a PSF stamp by a sub-pixel offset with the Fourier shift theorem (or a cubic spline).
+
+    The Fourier shift is exact for a band-limited (Nyquist-sampled) PSF. An
+    undersampled PSF (FWHM below about 2.3 px, e.g. ZTF's 1.8 px) has power at
+    the Nyquist frequency, and its Fourier shift rings along the whole row and
+    column of the stamp (alternating +-1 % of the peak for ZTF); ``method="auto"``
+    shifts such a PSF by cubic-spline interpolation instead, rescaled to keep
+    its sum.
 
     Parameters
     ----------
@@ -27,6 +46,9 @@ def shifted_psf(psf, dx, dy, pad=2):
     pad : int, optional
         Zero padding added on each side before shifting, so the shifted wings do not
         wrap around (px).
+    method : {"fourier", "spline", "auto"}, optional
+        How to shift: "auto" is "fourier" for a Nyquist-sampled PSF, else "spline"
+        (see `NYQUIST_POWER_LIMIT`).
 
     Returns
     -------
@@ -34,17 +56,25 @@ def shifted_psf(psf, dx, dy, pad=2):
         The shifted PSF; its sum equals the input's sum exactly (the zero-frequency term
         is untouched by the shift).
     """
+    if method not in ("fourier", "spline", "auto"):
+        msg = f"shifted_psf: method must be 'fourier', 'spline' or 'auto', got {method!r}"
+        raise ValueError(msg)
     psf = np.pad(np.asarray(psf, dtype=float), pad)
+    if method == "spline" or (method == "auto" and _undersampled(psf)):
+        out = ndimage.shift(psf, (dy, dx), order=3, mode="constant")
+        total = out.sum()
+        return out * (psf.sum() / total) if total != 0 else out
     spec = ndimage.fourier_shift(np.fft.fft2(psf), (dy, dx))
     return np.fft.ifft2(spec).real
 
 
-def inject_sources(data, psf, x, y, flux):
+def inject_sources(data, psf, x, y, flux, *, method="auto"):
     """Add PSF-shaped point sources at sub-pixel positions.
 
-    Each source is the PSF normalised to sum 1, shifted to its sub-pixel position with
-    the Fourier shift theorem (flux-conserving), times its flux. The part of a source
-    that falls outside the image is lost.
+    Each source is the PSF normalised to sum 1, shifted to its sub-pixel position
+    (`shifted_psf`: the Fourier shift theorem, or a cubic spline for an undersampled
+    PSF, both flux-conserving), times its flux. The part of a source that falls
+    outside the image is lost.
 
     Parameters
     ----------
@@ -56,6 +86,8 @@ def inject_sources(data, psf, x, y, flux):
         Positions of the sources (0-based px, pixel centres at integers).
     flux : float or 1D array-like, shape (n,)
         Total flux of each source (ADU).
+    method : {"auto", "fourier", "spline"}, optional
+        The sub-pixel shift (`shifted_psf`).
 
     Returns
     -------
@@ -81,7 +113,7 @@ def inject_sources(data, psf, x, y, flux):
     pad = 2
     for xi, yi, fi in zip(x.ravel(), y.ravel(), flux.ravel(), strict=True):
         ix, iy = int(np.round(xi)), int(np.round(yi))
-        stamp = shifted_psf(psf, xi - ix, yi - iy, pad=pad) * fi
+        stamp = shifted_psf(psf, xi - ix, yi - iy, pad=pad, method=method) * fi
         k0, k1 = stamp.shape
         y0, x0 = iy - k0 // 2, ix - k1 // 2
         ys, xs = max(y0, 0), max(x0, 0)

@@ -7,7 +7,7 @@ model is judged by are written out here, each with its formula.
 import numpy as np
 
 __all__ = ["average_precision", "calibration_curve", "compare_scores", "confusion_matrix", "evaluate_scores",
-           "fpr_at_fnr", "roc_auc", "roc_auc_interval"]
+           "expected_calibration_error", "fit_platt", "fpr_at_fnr", "roc_auc", "roc_auc_interval"]
 
 
 def _check(y_true, y_score):
@@ -215,6 +215,103 @@ def calibration_curve(y_true, y_score, *, n_bins=10):
     return bins
 
 
+def expected_calibration_error(y_true, y_score, *, n_bins=10):
+    """Return the expected calibration error: the count-weighted mean gap between score and fraction real.
+
+    ``ECE = sum_b (n_b / N) |mean score_b - fraction real_b|`` over ``n_bins``
+    equal-width bins of [0, 1] (Naeini, Cooper & Hauskrecht 2015 [1]_; Guo et
+    al. 2017 [2]_).
+
+    Parameters
+    ----------
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        True labels (1 = real).
+    y_score : 1D array-like of float, shape (N,)
+        Predicted probabilities in [0, 1].
+    n_bins : int
+        Number of equal-width bins.
+
+    Returns
+    -------
+    float
+        The ECE, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If lengths differ or labels are not 0/1.
+
+    References
+    ----------
+    .. [1] Naeini, Cooper & Hauskrecht 2015, AAAI 29, 2901
+    .. [2] Guo, Pleiss, Sun & Weinberger 2017, ICML (On calibration of modern neural networks)
+    """
+    bins = calibration_curve(y_true, y_score, n_bins=n_bins)
+    n = sum(b["count"] for b in bins)
+    if n == 0:
+        return 0.0
+    return float(sum(b["count"] * abs(b["mean_score"] - b["fraction_real"]) for b in bins if b["count"]) / n)
+
+
+def fit_platt(logits, y_true, *, max_iter=100):
+    """Fit Platt scaling, ``p = sigmoid(a * logit + b)``, by maximum likelihood (Newton's method).
+
+    Temperature scaling [2]_ is the case ``b = 0``, ``a = 1/T``; the bias
+    also corrects the prior shift of a model trained with balanced class
+    weights.
+
+    Parameters
+    ----------
+    logits : 1D array-like of float, shape (N,)
+        The model's pre-sigmoid outputs on held-out data.
+    y_true : 1D array-like of {0, 1}, shape (N,)
+        Their labels.
+    max_iter : int
+        Newton iterations at most.
+
+    Returns
+    -------
+    a, b : float
+        Slope and intercept.
+
+    Raises
+    ------
+    ValueError
+        If lengths differ, labels are not 0/1 or only one class is present.
+
+    References
+    ----------
+    .. [1] Platt 1999, in Advances in Large Margin Classifiers, 61 (probabilistic outputs for SVMs)
+    .. [2] Guo, Pleiss, Sun & Weinberger 2017, ICML (On calibration of modern neural networks)
+    """
+    z = np.asarray(logits, dtype=float).ravel()
+    y, _ = _check(y_true, 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
+    # Platt's targets (prior-smoothed labels) keep a and b finite on separable data
+    n_pos, n_neg = float(y.sum()), float(y.size - y.sum())
+    t = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    def nll(a, b):
+        u = a * z + b
+        return float(np.sum(np.logaddexp(0.0, u) - t * u))
+
+    a, b = 1.0, 0.0
+    loss = nll(a, b)
+    for _ in range(int(max_iter)):  # Newton's method with step halving (the loss is convex)
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50, 50)))
+        g = np.array([np.sum((p - t) * z), np.sum(p - t)])
+        w = p * (1.0 - p) + 1e-12
+        h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        for _ in range(40):
+            new = nll(a - step[0], b - step[1])
+            if new <= loss:
+                break
+            step = step / 2.0
+        a, b, loss = a - step[0], b - step[1], min(new, loss)
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return float(a), float(b)
+
+
 def evaluate_scores(y_true, y_score, *, n_bins=10):
     """All the metrics a real-bogus model is registered with.
 
@@ -233,7 +330,8 @@ def evaluate_scores(y_true, y_score, *, n_bins=10):
         ``roc_auc``, ``average_precision``, ``fpr_at_fnr_1pct``,
         ``threshold_at_fnr_1pct``, ``fpr_at_fnr_5pct``, ``threshold_at_fnr_5pct``,
         ``accuracy_at_0.5``, ``calibration`` (see `calibration_curve`),
-        ``n_eval``, ``n_eval_real``.
+        ``expected_calibration_error``, ``bogus_fraction_ge_0.99`` (the
+        fraction of bogus scoring >= 0.99), ``n_eval``, ``n_eval_real``.
 
     Raises
     ------
@@ -252,6 +350,8 @@ def evaluate_scores(y_true, y_score, *, n_bins=10):
         "threshold_at_fnr_5pct": t5,
         "accuracy_at_0.5": float(np.mean((s >= 0.5) == y)),
         "calibration": calibration_curve(y, s, n_bins=n_bins),
+        "expected_calibration_error": expected_calibration_error(y, s, n_bins=n_bins),
+        "bogus_fraction_ge_0.99": float(np.mean(s[y == 0] >= 0.99)) if np.any(y == 0) else None,
         "n_eval": int(y.size),
         "n_eval_real": int(y.sum()),
     }

@@ -5,8 +5,8 @@ import numpy as np
 from astrokit.exceptions import require
 from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
-__all__ = ["NORMALISATIONS", "augment_dataset", "build_real_bogus_model", "model_normalisation",
-           "normalise_triplets"]
+__all__ = ["NORMALISATIONS", "augment_dataset", "build_real_bogus_model", "calibrate_model", "model_logits",
+           "model_normalisation", "normalise_triplets"]
 
 
 #: Stamp normalisations: "asinh" (default since the second default model) and "l2" (braai's, the first one).
@@ -236,6 +236,79 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
     model = keras.Model(inputs, outputs, name=f"{_MODEL_PREFIX}_{normalisation}")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
+    return model
+
+
+def model_logits(model, x, *, batch_size=1024):
+    """Pre-sigmoid outputs of a real-bogus model (exact, where the probability saturates at 0 or 1).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model whose last layer is ``Dense(1, activation="sigmoid")``
+        (`build_real_bogus_model`).
+    x : ndarray of float32, shape (N, ny, nx, 3)
+        Normalised triplets (`normalise_triplets`).
+    batch_size : int
+        Prediction batch size.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        The logits.
+
+    Raises
+    ------
+    ValueError
+        If the last layer is not a one-unit Dense layer.
+    """
+    keras = require("keras", "ml")
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.units != 1:
+        msg = f"model {model.name!r}: the last layer must be Dense(1), got {type(last).__name__}"
+        raise ValueError(msg)
+    features = keras.Model(model.inputs, last.input).predict(x, batch_size=batch_size, verbose=0)
+    kernel, bias = last.get_weights()
+    return (np.asarray(features, dtype=np.float64) @ kernel.astype(np.float64)).ravel() + float(bias[0])
+
+
+def calibrate_model(model, a, b):
+    """Bake Platt scaling ``sigmoid(a * logit + b)`` into the last layer of a real-bogus model, in place.
+
+    The last ``Dense(1, sigmoid)`` layer's kernel is multiplied by ``a`` and
+    its bias becomes ``a * bias + b``, so the saved model outputs calibrated
+    probabilities with no change of format: every scorer (`score_triplets`,
+    older astrokit versions) reads it as before.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model (see `model_logits`).
+    a, b : float
+        Platt slope and intercept (`astrokit.inference.fit_platt`).
+
+    Returns
+    -------
+    keras.Model
+        The same model.
+
+    Raises
+    ------
+    ValueError
+        If the last layer is not a one-unit Dense layer.
+
+    References
+    ----------
+    .. [1] Platt 1999, in Advances in Large Margin Classifiers, 61
+    .. [2] Guo, Pleiss, Sun & Weinberger 2017, ICML (temperature scaling)
+    """
+    keras = require("keras", "ml")
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.units != 1:
+        msg = f"model {model.name!r}: the last layer must be Dense(1), got {type(last).__name__}"
+        raise ValueError(msg)
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel * np.float32(a), (bias * np.float32(a) + np.float32(b)).astype(bias.dtype)])
     return model
 
 

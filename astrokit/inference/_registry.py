@@ -21,7 +21,8 @@ from pathlib import Path
 
 from astrokit.exceptions import AstrokitError, require
 
-__all__ = ["list_models", "load_model", "promote", "promoted_version", "save_model"]
+__all__ = ["DOMAIN_ORIGINS", "candidate_instrument", "in_domain", "list_models", "load_model", "model_domain",
+           "model_metrics", "normalise_instrument", "promote", "promoted_version", "save_model"]
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -77,13 +78,15 @@ def save_model(model, metrics, *, models_dir, name="real_bogus"):
     Raises
     ------
     ValueError
-        If ``name`` is not a valid model name.
+        If ``name`` is not a valid model name, or ``metrics["validated_on"]``
+        is malformed (see `model_domain`).
     AstrokitError
         If another writer took the same version at the same time.
     """
     import astrokit
 
     _check_name(name)
+    domain = model_domain(metrics)  # a malformed validated_on raises before anything is written
     base = Path(models_dir) / name
     base.mkdir(parents=True, exist_ok=True)
     existing = _versions(models_dir, name)
@@ -94,6 +97,8 @@ def save_model(model, metrics, *, models_dir, name="real_bogus"):
     meta["astrokit_version"] = astrokit.__version__
     meta["name"] = name
     meta["version"] = version
+    if domain is not None:
+        meta["validated_on"] = domain
     tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{version}.", suffix=".part"))
     try:
         _save_keras(model, tmp / "model.keras")
@@ -150,7 +155,8 @@ def list_models(models_dir):
         ``version``, ``path``, ``promoted`` (bool), ``created_at``,
         ``roc_auc``, ``average_precision``, ``fpr_at_fnr_1pct``,
         ``fpr_at_fnr_5pct``, ``n_train``, ``n_eval``, ``training_set_sha256``
-        (None where absent from ``metrics.json``). Empty if the folder does not exist.
+        (None where absent from ``metrics.json``), and ``validated_on`` (the
+        `model_domain`, None when unknown). Empty if the folder does not exist.
     """
     root = Path(models_dir)
     out = []
@@ -166,6 +172,7 @@ def list_models(models_dir):
             metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
             row = {"name": base.name, "version": version, "path": str(path), "promoted": version == promoted}
             row.update({k: metrics.get(k) for k in keys})
+            row["validated_on"] = _domain_or_none(metrics)
             out.append(row)
     return out
 
@@ -313,4 +320,269 @@ def _maybe(fn, arg):
     try:
         return fn(arg)
     except AstrokitError:
+        return None
+
+
+# -- the validation domain of a model ---------------------------------------------------------------------------
+DOMAIN_ORIGINS = ("pipeline", "alert", "injected")
+"""Candidate origins a model can be validated on (the ``candidates.origin`` values).
+
+``pipeline``: candidates of astrokit's own difference images; ``alert``:
+survey alert packets (`astrokit.alerts`); ``injected``: injected fakes.
+``difference`` is read as ``pipeline``, ``alerts`` as ``alert``.
+"""
+
+_ORIGIN_ALIASES = {"difference": "pipeline", "differences": "pipeline", "alerts": "alert", "injection": "injected"}
+
+#: (regular expression, name): an instrument or telescope matching the expression is that instrument. The first
+#: match wins; the instrument keyword is tried before the telescope one.
+_INSTRUMENTS = (
+    (re.compile(r"\bZTF|palomar\s*48|\bP48\b|oschin", re.I), "ZTF"),
+    (re.compile(r"decam|blanco|ctio\s*4", re.I), "DECam"),
+    (re.compile(r"\bGOTO", re.I), "GOTO"),
+    (re.compile(r"\bWFC3\b", re.I), "WFC3"),
+    (re.compile(r"\bWFPC2\b", re.I), "WFPC2"),
+    (re.compile(r"\bACS\b", re.I), "ACS"),
+    (re.compile(r"\bISAAC\b", re.I), "ISAAC"),
+    (re.compile(r"\bEMMI\b", re.I), "EMMI"),
+    (re.compile(r"\bSAAO\b", re.I), "SAAO"),
+)
+_ALERT_SURVEY = re.compile(r"^(ZTF)\d", re.I)  # ZTF objectIds: ZTF18abcdefg
+
+
+def normalise_instrument(telescope=None, instrument=None):
+    """Name the instrument of a frame from its ``TELESCOP`` and ``INSTRUME`` values (``frames`` columns).
+
+    Known spellings are mapped to one name: ``'ZTF/MOSAIC'`` or
+    ``'Palomar 48-inch'`` -> ``ZTF``; ``'DECam'`` or ``'CTIO 4.0-m telescope'``
+    -> ``DECam``; ``'GOTO-N'`` -> ``GOTO``; ``'ACS'`` (HST) -> ``ACS``;
+    ``'SAAO 1.0m'`` -> ``SAAO``; also ``WFC3``, ``WFPC2``, ``ISAAC``, ``EMMI``.
+    Anything else is returned stripped (the instrument, else the telescope).
+
+    Parameters
+    ----------
+    telescope : str, optional
+        ``TELESCOP`` (``frames.telescope``).
+    instrument : str, optional
+        ``INSTRUME`` (``frames.instrument``).
+
+    Returns
+    -------
+    str or None
+        The instrument name, None when neither value is given.
+    """
+    texts = [str(v).strip() for v in (instrument, telescope) if v is not None and str(v).strip()]
+    for text in texts:
+        for pattern, name in _INSTRUMENTS:
+            if pattern.search(text):
+                return name
+    return texts[0] if texts else None
+
+
+def candidate_instrument(*, origin=None, telescope=None, instrument=None, object_id=None):
+    """Name the instrument a candidate comes from.
+
+    A pipeline or injected candidate has the instrument of its science frame
+    (``candidates.difference_id`` -> ``differences.science_id`` ->
+    ``frames.exposure_id``, with `normalise_instrument`). An alert candidate
+    has its survey, read from the ``object_id`` (``ZTF18abc...`` -> ``ZTF``)
+    when the frame gives none.
+
+    Parameters
+    ----------
+    origin : str, optional
+        ``candidates.origin``.
+    telescope, instrument : str, optional
+        ``frames.telescope`` and ``frames.instrument`` of the science frame.
+    object_id : str, optional
+        ``candidates.object_id`` (the survey's objectId for alerts).
+
+    Returns
+    -------
+    str or None
+        The instrument, None when unknown.
+    """
+    name = normalise_instrument(telescope, instrument)
+    if name is None and _norm_origin(origin) == "alert" and object_id is not None:
+        m = _ALERT_SURVEY.match(str(object_id))
+        name = normalise_instrument(instrument=m.group(1)) if m else None
+    return name
+
+
+def _norm_origin(origin):
+    if origin is None:
+        return None
+    text = str(origin).strip().lower()
+    return _ORIGIN_ALIASES.get(text, text) or None
+
+
+def _names(value, what):
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        msg = f"validated_on[{what!r}] must be a list of strings, got {value!r}"
+        raise ValueError(msg)
+    out = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            msg = f"validated_on[{what!r}] must be a list of non-empty strings, got {value!r}"
+            raise ValueError(msg)
+        out.append(item.strip())
+    return out
+
+
+def model_domain(metrics):
+    """Return the origins and instruments a model was validated on, from its ``metrics.json``.
+
+    The key is ``validated_on``: ``{"origins": [...], "instruments": [...]}``,
+    origins from `DOMAIN_ORIGINS` (aliases accepted), instruments as names
+    `normalise_instrument` gives (``"GOTO"``, ``"DECam"``, ``"ZTF"`` ...);
+    ``"*"`` stands for any instrument, including an unknown one.
+
+    Parameters
+    ----------
+    metrics : dict or None
+        A model's metrics (``metrics.json`` of a registry version or of the
+        shipped model).
+
+    Returns
+    -------
+    dict or None
+        ``{"origins": list of str, "instruments": list of str}``, normalised
+        (origins lower case, instruments by `normalise_instrument`,
+        duplicates removed, order kept); None when ``metrics`` has no
+        ``validated_on`` (an unknown domain: no candidate is inside it).
+
+    Raises
+    ------
+    ValueError
+        If ``validated_on`` is not a dict of two lists of strings, or names an
+        unknown origin.
+    """
+    raw = (metrics or {}).get("validated_on")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"origins", "instruments"}:
+        msg = f"validated_on must be {{'origins': [...], 'instruments': [...]}}, got {raw!r}"
+        raise ValueError(msg)
+    origins = [_norm_origin(o) for o in _names(raw.get("origins", []), "origins")]
+    bad = sorted(set(origins) - set(DOMAIN_ORIGINS))
+    if bad:
+        msg = f"validated_on names unknown origin(s) {bad}; choose from {list(DOMAIN_ORIGINS)}"
+        raise ValueError(msg)
+    instruments = [i if i == "*" else normalise_instrument(instrument=i)
+                   for i in _names(raw.get("instruments", []), "instruments")]
+    return {"origins": list(dict.fromkeys(origins)), "instruments": list(dict.fromkeys(instruments))}
+
+
+def _domain_or_none(metrics):
+    try:
+        return model_domain(metrics)
+    except ValueError:
+        return None
+
+
+def _describe_origin(origin, instrument):
+    who = instrument or "an unrecorded instrument"
+    if origin == "alert":
+        return f"{who} alerts"
+    if origin == "injected":
+        return f"injected candidates on {who} frames"
+    if origin == "pipeline":
+        return f"candidates of {who} frames"
+    return f"{origin or 'unknown-origin'} candidates of {who}"
+
+
+def in_domain(domain, origin, instrument):
+    """Decide whether a candidate lies in a model's validation domain, and say why not.
+
+    Parameters
+    ----------
+    domain : dict or None
+        From `model_domain`; None is an unknown domain, inside which nothing lies.
+    origin : str or None
+        ``candidates.origin`` (``pipeline``, ``alert``, ``injected``; aliases accepted).
+    instrument : str or None
+        The candidate's instrument (`candidate_instrument`); compared after
+        `normalise_instrument`, case-insensitively. None (unknown) is inside
+        only a domain whose instruments include ``"*"``.
+
+    Returns
+    -------
+    inside : bool
+        True when the origin and the instrument are both in the domain.
+    note : str or None
+        None when inside; otherwise one line for the scanner, e.g. ``"score
+        from a model not validated on ZTF alerts (validated on: pipeline;
+        GOTO, DECam)"``, or ``"... (its validation domain is unknown: no
+        validated_on in its metrics)"``.
+    """
+    origin = _norm_origin(origin)
+    name = None if instrument is None else normalise_instrument(instrument=instrument)
+    if domain is None:
+        return False, (f"score from a model not validated on {_describe_origin(origin, name)} (its validation "
+                       "domain is unknown: no validated_on in its metrics)")
+    origins = [o.lower() for o in domain.get("origins", [])]
+    instruments = [i.casefold() if i == "*" else normalise_instrument(instrument=i).casefold()
+                   for i in map(str, domain.get("instruments", []))]
+    ok_origin = origin is not None and origin in origins
+    ok_instrument = "*" in instruments or (name is not None and name.casefold() in instruments)
+    if ok_origin and ok_instrument:
+        return True, None
+    where = f"{', '.join(domain.get('origins', [])) or 'nothing'}; {', '.join(domain.get('instruments', [])) or '-'}"
+    return False, f"score from a model not validated on {_describe_origin(origin, name)} (validated on: {where})"
+
+
+_DEFAULT_METRICS = {}  # (path, mtime_ns, size) -> (version, metrics) of the shipped model
+
+
+def _shipped_model():
+    from astrokit.inference._score import default_model_path, default_model_version
+
+    path = default_model_path()
+    try:
+        st = path.stat()
+    except OSError:
+        return None, None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _DEFAULT_METRICS:
+        mpath = path.with_name("metrics.json")
+        metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
+        _DEFAULT_METRICS.clear()
+        _DEFAULT_METRICS[key] = (default_model_version(), metrics)
+    return _DEFAULT_METRICS[key]
+
+
+def model_metrics(models_dir, name, version):
+    """Return the ``metrics.json`` of the model that wrote a score (``scores.model_name``, ``model_version``).
+
+    A version ``default-<hash>`` is the model shipped with astrokit, when its
+    hash is that of the shipped model now (an older shipped model's metrics
+    are gone); any other version is read from
+    ``<models_dir>/<name>/<version>/metrics.json``.
+
+    Parameters
+    ----------
+    models_dir : path-like or None
+        Root of the registry (None: only the shipped model is looked up).
+    name : str
+        Model name.
+    version : str
+        Model version.
+
+    Returns
+    -------
+    dict or None
+        The metrics, None when they cannot be found.
+    """
+    if version is None or name is None:
+        return None
+    version, name = str(version), str(name)
+    if version.startswith("default-"):
+        shipped, metrics = _shipped_model()
+        return metrics if shipped == version else None
+    if models_dir is None or not _NAME.match(name) or not _NAME.match(version) or version.startswith("."):
+        return None
+    path = Path(models_dir) / name / version / "metrics.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
         return None

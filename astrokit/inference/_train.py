@@ -10,12 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from astrokit.exceptions import DataError, require
-from astrokit.inference._metrics import evaluate_scores
-from astrokit.inference._model import augment_dataset, build_real_bogus_model, model_normalisation, normalise_triplets
+from astrokit.inference._metrics import evaluate_scores, expected_calibration_error, fit_platt, fpr_at_fnr, roc_auc
+from astrokit.inference._model import (
+    augment_dataset,
+    build_real_bogus_model,
+    calibrate_model,
+    model_logits,
+    model_normalisation,
+    normalise_triplets,
+)
 from astrokit.inference._score import predict_batches
 
-__all__ = ["DEFAULT_EPOCHS", "build_default_sets", "default_frames", "split_indices", "train_default",
-           "train_into_registry", "train_real_bogus"]
+__all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "build_default_sets", "default_frames", "frame_instrument",
+           "split_indices", "train_default", "train_into_registry", "train_real_bogus"]
 
 
 def split_indices(y, fraction, *, seed=0):
@@ -55,7 +62,7 @@ def split_indices(y, fraction, *, seed=0):
 
 
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
-                     progress=True, model=None, eval_set=None, schedule="cosine"):
+                     progress=True, model=None, eval_set=None, schedule="cosine", calibrate=True):
     """Train the braai-like real-bogus CNN on a training set and evaluate it on a held-out split.
 
     The set is split (stratified by label, seeded) into a test part
@@ -97,6 +104,11 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         Learning rate over the epochs: the optimizer's initial rate decayed
         to 1 % of it along a half cosine over ``epochs`` (Loshchilov & Hutter
         2017, without restarts) [2]_, or kept constant.
+    calibrate : bool
+        Fit Platt scaling [3]_ (temperature scaling [4]_ with a bias) on the
+        early-stopping split, which no gradient step saw, and bake it into the
+        output layer (`calibrate_model`), so scores are probabilities: with
+        balanced class weights the raw outputs are over-confident and shifted.
 
     Returns
     -------
@@ -126,6 +138,8 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Loshchilov & Hutter 2017, ICLR (SGDR: stochastic gradient descent with warm restarts)
+    .. [3] Platt 1999, in Advances in Large Margin Classifiers, 61
+    .. [4] Guo, Pleiss, Sun & Weinberger 2017, ICML (On calibration of modern neural networks)
     """
     tf = require("tensorflow", "ml")
     keras = require("keras", "ml")
@@ -168,8 +182,19 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
                      callbacks=callbacks, shuffle=False, verbose=2 if progress else 0)
     train_seconds = time.perf_counter() - t0
 
+    calibration = None
+    if calibrate:
+        uncalibrated = evaluate_scores(y_test, predict_batches(model, X_test).ravel())
+        a, b = fit_platt(model_logits(model, X[val]), y[val])
+        calibrate_model(model, a, b)
+        calibration = {"method": "platt", "fitted_on": "early-stopping split", "a": a, "b": b,
+                       "n": int(val.size),
+                       "uncalibrated": {k: uncalibrated[k] for k in ("expected_calibration_error",
+                                                                     "bogus_fraction_ge_0.99", "calibration")}}
     score = predict_batches(model, X_test).ravel()
     metrics = evaluate_scores(y_test, score)
+    metrics["score_calibration"] = calibration
+    metrics.update(_subset_metrics(meta_test, y_test, score))
     val_loss = hist.history.get("val_loss", [])
     origin = np.asarray(meta_test["origin"], dtype=str)
     o, c = np.unique(origin, return_counts=True)
@@ -206,6 +231,44 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     return model, metrics
 
 
+#: Origins of the galaxy subset of an evaluation set (transients on galaxies and galaxy residuals).
+GALAXY_ORIGINS = ("galaxy_nuclear", "galaxy_offset", "galaxy", "galaxy_residual")
+
+
+def _fpr_fnr(y, score):
+    """FPR at 1 % FNR and its threshold of a subset, or None where a class is missing."""
+    if np.unique(y).size < 2:
+        return None, None
+    return fpr_at_fnr(y, score, 0.01)
+
+
+def _subset_metrics(meta, y, score):
+    """Metrics of an evaluation set by instrument and on its galaxy subset (issue 15's acceptance)."""
+    out = {}
+    _, threshold = _fpr_fnr(y, score)
+    if "frame" in meta.colnames:
+        instrument = np.array([frame_instrument(str(f)) or str(f) for f in meta["frame"]])
+        out["by_instrument"] = {}
+        for name in np.unique(instrument):
+            sel = instrument == name
+            fpr, t = _fpr_fnr(y[sel], score[sel])
+            out["by_instrument"][str(name)] = {
+                "n": int(sel.sum()), "n_real": int(y[sel].sum()), "fpr_at_fnr_1pct": fpr, "threshold_at_fnr_1pct": t,
+                "roc_auc": roc_auc(y[sel], score[sel]) if fpr is not None else None,
+                "expected_calibration_error": expected_calibration_error(y[sel], score[sel])}
+    origin = np.asarray(meta["origin"], dtype=str)
+    sel = np.isin(origin, GALAXY_ORIGINS)
+    if sel.any():
+        fpr, t = _fpr_fnr(y[sel], score[sel])
+        bogus = sel & (y == 0)
+        out["galaxy_subset"] = {
+            "n": int(sel.sum()), "n_real": int(y[sel].sum()), "fpr_at_fnr_1pct": fpr, "threshold_at_fnr_1pct": t,
+            "bogus_above_global_threshold": (float(np.mean(score[bogus] >= threshold))
+                                             if bogus.any() and threshold is not None else None),
+            "bogus_fraction_ge_0.99": float(np.mean(score[bogus] >= 0.99)) if bogus.any() else None}
+    return out
+
+
 def _recall_by_mag(mag, y, score, n_bins=5):
     sel = (y == 1) & np.isfinite(mag)
     if sel.sum() < n_bins:
@@ -219,14 +282,43 @@ def _recall_by_mag(mag, y, score, n_bins=5):
     return out
 
 
-#: Real frames of DATA.md cut into disjoint parts: (name, dataset key, (y0, y1, x0, x1) pixel box) for
-#: training and for the fixed evaluation set (sky never seen in training).
+#: Real frames of DATA.md cut into disjoint parts: (name, dataset key, (y0, y1, x0, x1) pixel box, options) for
+#: training and for the fixed evaluation set (sky never seen in training). Options: ``hdu`` (the image HDU),
+#: ``raw`` (overscan subtracted and trimmed with `astrokit.calibration.prepare_raw_sections`), ``instrument``.
+#: Five instruments over 0.05-1.24"/px and PSFs of 1.8-5 px FWHM. Not the raw SAAO frame: its 15 stars are
+#: too few to split, and its synthetic epochs fail the subtraction's star matching.
 DEFAULT_FRAMES = {
-    "train": (("goto_left", "goto_reference", (0, 1850, 0, 1000)),
-              ("des_a", "des_coadd", (0, 2000, 0, 2000))),
-    "eval": (("goto_right", "goto_reference", (0, 1850, 1000, 1850)),
-             ("des_d", "des_coadd", (2006, 4006, 2106, 4106))),
+    "train": (("goto_left", "goto_reference", (0, 1850, 0, 1000), {"instrument": "GOTO"}),
+              ("des_a", "des_coadd", (0, 2000, 0, 2000), {"instrument": "DECam"}),
+              ("ztf_a", "ztf_quadrant", (0, 1500, 0, 1500), {"instrument": "ZTF"}),
+              ("acs_a", "hst_acs_flt", (0, 560, 0, 1024), {"instrument": "ACS", "hdu": "SCI"}),
+              ("isaac_a", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024), {"instrument": "ISAAC"})),
+    "eval": (("goto_right", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO"}),
+             ("des_d", "des_coadd", (2006, 4006, 2106, 4106), {"instrument": "DECam"}),
+             ("ztf_d", "ztf_quadrant", (1580, 3080, 1572, 3072), {"instrument": "ZTF"}),
+             ("acs_b", "hst_acs_flt", (584, 1024, 0, 1024), {"instrument": "ACS", "hdu": "SCI"}),
+             ("isaac_b", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024), {"instrument": "ISAAC"})),
 }
+
+
+def frame_instrument(name):
+    """Instrument of a default training/evaluation frame (``goto_left`` -> ``GOTO``).
+
+    Parameters
+    ----------
+    name : str
+        A frame name of `DEFAULT_FRAMES`.
+
+    Returns
+    -------
+    str or None
+        The instrument, or None for an unknown name.
+    """
+    for part in DEFAULT_FRAMES.values():
+        for frame, _, _, options in part:
+            if frame == name:
+                return options.get("instrument")
+    return None
 
 
 def default_frames(part="train"):
@@ -264,21 +356,44 @@ def default_frames(part="train"):
     if part not in DEFAULT_FRAMES:
         msg = f"part must be one of {sorted(DEFAULT_FRAMES)}, got {part!r}"
         raise ValueError(msg)
+    from astrokit.calibration import prepare_raw_sections
+
     images, out = {}, []
-    for name, key, (y0, y1, x0, x1) in DEFAULT_FRAMES[part]:
+    for name, key, (y0, y1, x0, x1), options in DEFAULT_FRAMES[part]:
         if key not in images:
-            images[key] = read_image(get_path(key))
+            images[key] = read_image(get_path(key), hdu=options.get("hdu"))
+            if options.get("raw"):
+                images[key] = prepare_raw_sections(images[key])
         ccd = images[key]
-        wcs = ccd.wcs[y0:y1, x0:x1] if ccd.wcs is not None else None
+        if ccd.wcs is None or not ccd.wcs.has_celestial:
+            ccd.wcs = _nominal_wcs(ccd.shape)
+        wcs = ccd.wcs[y0:y1, x0:x1]
         unit = ccd.unit or "adu"
         out.append((name, CCDData(np.array(ccd.data[y0:y1, x0:x1], dtype=np.float32), wcs=wcs, unit=unit,
                                   meta=dict(ccd.meta))))
     return out
 
 
+def _nominal_wcs(shape, scale_arcsec=1.0):
+    """Return a TAN WCS of ``scale_arcsec`` per pixel at (0, 0) for a frame without one (a raw frame).
+
+    Only the synthetic epochs use it: `make_epoch` moves its reference pixel
+    with the shift, and the subtraction aligns the epoch by it, as a plate
+    solve would. It is not a sky position.
+    """
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [0.0, 0.0]
+    wcs.wcs.crpix = [shape[1] / 2.0, shape[0] / 2.0]
+    wcs.wcs.cdelt = [-scale_arcsec / 3600.0, scale_arcsec / 3600.0]
+    return wcs
+
+
 #: Synthetic epochs per training frame of the shipped model's recipe: the GOTO part leaves few subtraction
 #: residuals per epoch (about 10, against 75 for the DES quadrant), so it gets twice the epochs.
-DEFAULT_EPOCHS = {"goto_left": 24, "des_a": 12}
+DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a": 16}
 
 
 def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None):
@@ -333,10 +448,10 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
     jobs = []  # (part, frame index, frame name, epochs, injections, seed, S/N range): one set per frame
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
-        for i, (name, _, _) in enumerate(DEFAULT_FRAMES[part]):
+        for i, (name, *_) in enumerate(DEFAULT_FRAMES[part]):
             k = int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
             if k > 0:
-                snr = tuple(TRAIN_SNR_RANGE) if part == "train" else (5.0, 100.0)  # the evaluation set is fixed
+                snr = tuple(TRAIN_SNR_RANGE) if part == "train" else tuple(EVAL_SNR_RANGE)  # the eval set is fixed
                 jobs.append((part, i, name, k, int(n_inject), base + i, snr))
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     built = {}
@@ -373,12 +488,16 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     return sets["train"], sets["eval"]
 
 
-#: PSF signal-to-noise range of the injections and variable stars of the training sets (log-uniform);
-#: the fixed evaluation set always uses (5, 100).
-TRAIN_SNR_RANGE = (5.0, 100.0)
+#: PSF signal-to-noise range of the injections, variable stars and galaxy transients of the training sets
+#: (log-uniform): real alert streams are full of bright transients.
+TRAIN_SNR_RANGE = (5.0, 2000.0)
 
-#: Relative cost of one synthetic epoch of each default frame (the DES quadrant is 2.2x the GOTO part's pixels).
-_FRAME_COST = {"des_a": 1.5, "des_d": 1.5}
+#: PSF signal-to-noise range of the injections of the fixed evaluation set (log-uniform).
+EVAL_SNR_RANGE = (5.0, 1000.0)
+
+#: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
+_FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,
+               "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2}
 
 
 def _build_frame_set(job):
@@ -387,6 +506,9 @@ def _build_frame_set(job):
 
     part, _, name, n_epochs, n_inject, seed, snr_range = job
     ccd = dict(default_frames(part))[name]
+    # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
+    # halves) place them all clear of sources
+    n_inject = int(min(n_inject, max(50, n_inject * ccd.data.size / 1.0e6)))
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
                               n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed)
 
@@ -403,14 +525,26 @@ def _evaluation_set(models_dir, name, progress):
     return evaluation
 
 
+def _validated_on(evaluation):
+    """Return the domain of a model evaluated on ``evaluation``: candidates of its frames' instruments."""
+    frames = np.unique(np.asarray(evaluation.meta["frame"], dtype=str)) if "frame" in evaluation.meta.colnames else []
+    return {"origins": ["pipeline", "injected"],
+            "instruments": sorted({frame_instrument(f) for f in frames} - {None})}
+
+
 def _training_data_text():
-    return ("real sky, synthetic epochs of the GOTO-N L-band frame (zogyp 1.6.3 test/1.fits, columns 0-999) and "
-            "a 2000x2000 quadrant of the DES Y6A1 g-band coadd DES0353-4831 (slide-lsst 0.3.1); evaluated on "
-            "the GOTO columns 1000-1849 and the opposite coadd quadrant")
+    """One paragraph naming the real frames of `DEFAULT_FRAMES` and how they were used."""
+
+    def part(which):
+        return ", ".join(f"{name} ({options.get('instrument')}, {key} rows {y0}-{y1} columns {x0}-{x1})"
+                         for name, key, (y0, y1, x0, x1), options in DEFAULT_FRAMES[which])
+
+    return ("real sky, synthetic epochs (DATA.md) of real frames of five instruments: training on " + part("train")
+            + "; evaluated on sky never trained on: " + part("eval"))
 
 
-def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=38, batch_size=64, patience=10,
-                  progress=True):
+def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=20, batch_size=64, patience=10,
+                  progress=True, sets_dir=None):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -438,13 +572,19 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=38, ba
         Early-stopping patience, epochs.
     progress : bool
         Show progress.
+    sets_dir : path-like, optional
+        Also write the training and evaluation sets there as Parquet
+        (``training_set.parquet``, ``evaluation_set.parquet``, each with its
+        SHA-256 in the file, `save_training_set`); about 48 kB per triplet.
 
     Returns
     -------
     model : keras.Model
         The trained model.
     metrics : dict
-        Its metrics, as written to ``metrics.json`` (plus ``build_seconds``).
+        Its metrics, as written to ``metrics.json`` (plus ``build_seconds``);
+        ``validated_on`` names the origins and instruments of the evaluation
+        set (`astrokit.inference.model_domain`).
 
     Raises
     ------
@@ -463,9 +603,15 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=38, ba
     t0 = time.perf_counter()
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress)
     build_seconds = time.perf_counter() - t0
+    if sets_dir is not None:
+        from astrokit.inference._training_set import save_training_set
+
+        save_training_set(ts, Path(sets_dir) / "training_set.parquet")
+        save_training_set(evaluation, Path(sets_dir) / "evaluation_set.parquet")
     model, metrics = train_real_bogus(ts, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
                                       progress=progress, eval_set=evaluation)
     metrics.update({
+        "validated_on": _validated_on(evaluation),
         "build_seconds": float(build_seconds),
         "training_data": _training_data_text(),
         "training_set_counts": ts.counts(),
@@ -542,6 +688,7 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     ts, _ = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, n_eval_epochs=0, progress=progress)
     model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress, eval_set=evaluation)
     metrics["training_data"] = _training_data_text()
+    metrics["validated_on"] = _validated_on(evaluation)
     version = save_model(model, metrics, models_dir=models_dir, name=name)
     decision = promote(models_dir, name, version, margin=margin)
     keys = ("roc_auc", "average_precision", "fpr_at_fnr_1pct", "fpr_at_fnr_5pct", "n_train", "n_eval")

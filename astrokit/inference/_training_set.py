@@ -10,7 +10,7 @@ import numpy as np
 
 from astrokit.exceptions import DataError
 
-__all__ = ["ORIGINS", "TrainingSet", "build_training_set", "cutout_triplets", "load_training_set",
+__all__ = ["ORIGINS", "REAL_ORIGINS", "TrainingSet", "build_training_set", "cutout_triplets", "load_training_set",
            "save_training_set"]
 
 #: Origin of each training triplet -> (label, description).
@@ -22,7 +22,19 @@ ORIGINS = {
     "star": (0, "star of the frame that did not vary; half with a flux-scale error of the subtraction"),
     "cosmic": (0, "cosmic-ray-like hit (a few hot pixels added to the science image only)"),
     "edge": (0, "position within a few pixels of the image edge (stamp partly off the image)"),
+    "galaxy_nuclear": (1, "point source injected at the centre of a galaxy of the frame and detected"),
+    "galaxy_offset": (1, "point source injected 0.5-2 semi-major axes from a galaxy's centre and detected"),
+    "galaxy": (0, "galaxy of the frame that did not vary (stamp cut at its centre)"),
+    "galaxy_residual": (0, "difference-image candidate on a galaxy matching no injection (PSF-mismatch residual)"),
+    "bright_star": (0, "bright or saturated star of the frame that did not vary, and candidates at it"),
+    "hot_pixel": (0, "single hot pixel added to the science image only"),
+    "bad_column": (0, "segment of a column offset in the science image only (bad column)"),
+    "trail": (0, "satellite trail crossing the science image only"),
+    "cosmic_real": (0, "cosmic ray found by astroscrappy in the real frame, pasted into the science image"),
 }
+
+#: Origins of real (label 1) triplets.
+REAL_ORIGINS = tuple(o for o, (label, _) in ORIGINS.items() if label == 1)
 
 _HASH_KEY = b"astrokit.training_set.sha256"
 _SIZE_KEY = b"astrokit.training_set.stamp_size"
@@ -262,10 +274,172 @@ def _nearest(x, y, xs, ys):
     return np.sqrt(d2[np.arange(len(x)), j]), j
 
 
+def _galaxies(data, fwhm, size, max_n=300):
+    """Find the extended sources of the frame: centres, second-moment axes (px) and angle (rad), for galaxy injections.
+
+    sep objects at 5 sigma whose semi-major axis exceeds 1.3 times the PSF's
+    Gaussian sigma and 1.3 px, with more than 3 PSF areas of pixels, unflagged
+    and unsaturated, at least half a stamp from the edge; the ``max_n`` largest.
+    """
+    import sep
+
+    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
+    bkg = sep.Background(d)
+    sub = d - bkg.back()
+    objs = sep.extract(sub, 5.0, err=bkg.globalrms, minarea=5)
+    sigma = max(float(fwhm), 1.0) / 2.3548
+    ny, nx = d.shape
+    m = size // 2 + 4
+    keep = ((objs["flag"] == 0) & (objs["a"] > max(1.3 * sigma, 1.3)) & (objs["npix"] > 3 * np.pi * (fwhm / 2) ** 2)
+            & (objs["peak"] < 0.3 * float(np.nanmax(sub))) & (objs["a"] < size / 4)
+            & (objs["x"] > m) & (objs["x"] < nx - m) & (objs["y"] > m) & (objs["y"] < ny - m))
+    objs = objs[keep]
+    objs = objs[np.argsort(-objs["a"])][:max_n]
+    return (np.asarray(objs["x"], dtype=float), np.asarray(objs["y"], dtype=float),
+            np.asarray(objs["a"], dtype=float), np.asarray(objs["b"], dtype=float),
+            np.asarray(objs["theta"], dtype=float))
+
+
+def _bright_stars(data, size, max_n=60):
+    """Find the brightest compact sources of the frame (saturated ones included): centres, brightest first."""
+    import sep
+
+    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
+    bkg = sep.Background(d)
+    sub = d - bkg.back()
+    objs = sep.extract(sub, 20.0, err=bkg.globalrms, minarea=5)
+    ny, nx = d.shape
+    m = 8
+    inside = (objs["x"] > m) & (objs["x"] < nx - m) & (objs["y"] > m) & (objs["y"] < ny - m)
+    objs = objs[inside]
+    objs = objs[np.argsort(-objs["peak"])][:max_n]
+    return np.asarray(objs["x"], dtype=float), np.asarray(objs["y"], dtype=float)
+
+
+def _cosmic_patterns(data, noise, *, max_n=400, box=15):
+    """Cosmic rays of the real frame found by astroscrappy (L.A.Cosmic): their excess over the cleaned image.
+
+    The frame is put on a scale where its sky noise is 10 and its sky 100
+    (Poisson-like, gain 1, read noise 0), so that L.A.Cosmic's noise model
+    holds for any unit. Returns a list of small float32 arrays in units of the
+    frame's sky noise (at most ``box`` px on a side), largest first; an empty
+    list when the frame has none (a coadd).
+
+    References
+    ----------
+    .. [1] van Dokkum 2001, PASP 113, 1420 (L.A.Cosmic); astroscrappy (McCully et al. 2018)
+    """
+    import astroscrappy
+    from scipy import ndimage
+
+    d = np.asarray(data, dtype=np.float32)
+    good = np.isfinite(d)
+    if noise <= 0 or good.sum() < 1000:
+        return []
+    med = float(np.median(d[good]))
+    scaled = np.where(good, (d - med) / noise * 10.0 + 100.0, 100.0).astype(np.float32)
+    mask, clean = astroscrappy.detect_cosmics(scaled, inmask=~good, sigclip=5.0, objlim=5.0, gain=1.0,
+                                              readnoise=0.0, satlevel=np.inf, niter=2)
+    labels, n = ndimage.label(ndimage.binary_dilation(mask))
+    out = []
+    for sl in ndimage.find_objects(labels)[:20 * max_n]:
+        if sl is None:
+            continue
+        sy = slice(sl[0].start, min(sl[0].stop, sl[0].start + box))
+        sx = slice(sl[1].start, min(sl[1].stop, sl[1].start + box))
+        excess = np.where(mask[sy, sx], (scaled[sy, sx] - clean[sy, sx]) / 10.0, 0.0).astype(np.float32)
+        if excess.max() > 5.0:
+            out.append(excess)
+    out.sort(key=lambda a: -float(a.sum()))
+    return out[:max_n]
+
+
+def _paste(data, patch, x, y):
+    """Add ``patch`` to ``data`` in place with its corner at (round(x), round(y)), clipped to the image."""
+    ny, nx = data.shape
+    h, w = patch.shape
+    x0, y0 = int(round(x)), int(round(y))
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + w, nx), min(y0 + h, ny)
+    if xb > xa and yb > ya:
+        data[ya:yb, xa:xb] += patch[ya - y0:yb - y0, xa - x0:xb - x0]
+
+
+def _add_artefacts(data, rng, noise, fwhm, *, n_hot, n_column, n_trail, patterns, n_cosmic_real):
+    """Detector and sky artefacts of the science image only, added in place.
+
+    Hot pixels (one pixel, 20-500 sigma), bad columns (a segment of 40-400 px
+    of one column offset by 3-40 sigma), satellite trails (a straight line of
+    the PSF's width across the image, 2-40 sigma at its peak, through a random
+    point at a random angle) and real cosmic rays (``patterns`` of
+    `_cosmic_patterns`, scaled to this noise) at random places.
+
+    Returns
+    -------
+    points : dict
+        origin -> (x, y) arrays of the point-like artefacts.
+    columns : list of (x, y0, y1)
+        The bad-column segments (inclusive rows).
+    trails : list of (x0, y0, angle)
+        The trails, for matching candidates by distance to the line.
+    """
+    ny, nx = data.shape
+    m = 40
+    points = {}
+    hx, hy = rng.integers(m, nx - m, n_hot), rng.integers(m, ny - m, n_hot)
+    data[hy, hx] += (np.exp(rng.uniform(np.log(20.0), np.log(500.0), n_hot)) * noise).astype(data.dtype)
+    points["hot_pixel"] = (hx.astype(float), hy.astype(float))
+    columns = []
+    for _ in range(n_column):
+        col = int(rng.integers(m, nx - m))
+        length = int(rng.integers(40, 400))
+        y0 = int(rng.integers(0, max(ny - length, 1)))
+        data[y0:y0 + length, col] += float(rng.uniform(3.0, 40.0) * noise)
+        columns.append((col, y0, min(y0 + length, ny) - 1))
+    trails = []
+    sigma = max(float(fwhm), 1.0) / 2.3548
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    for _ in range(n_trail):
+        x0, y0, ang = float(rng.uniform(0, nx)), float(rng.uniform(0, ny)), float(rng.uniform(0, np.pi))
+        dist = np.abs(-(xx - x0) * np.sin(ang) + (yy - y0) * np.cos(ang))
+        near = dist < 5 * sigma
+        data[near] += (rng.uniform(2.0, 40.0) * noise * np.exp(-0.5 * (dist[near] / sigma) ** 2)).astype(data.dtype)
+        trails.append((x0, y0, ang))
+    rx, ry = [], []
+    if patterns:
+        for _ in range(n_cosmic_real):
+            patch = patterns[int(rng.integers(len(patterns)))] * noise
+            x, y = float(rng.uniform(m, nx - m)), float(rng.uniform(m, ny - m))
+            _paste(data, patch.astype(data.dtype), x, y)
+            iy, ix = np.unravel_index(int(np.argmax(patch)), patch.shape)
+            rx.append(round(x) + ix)
+            ry.append(round(y) + iy)
+    points["cosmic_real"] = (np.asarray(rx, dtype=float), np.asarray(ry, dtype=float))
+    return points, columns, trails
+
+
+def _column_distance(x, y, columns):
+    """Distance (px) of each (x, y) to the nearest bad-column segment; inf without columns."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    d = np.full(x.shape, np.inf)
+    for col, y0, y1 in columns:
+        d = np.minimum(d, np.hypot(x - col, np.clip(y, y0, y1) - y))
+    return d
+
+
+def _trail_distance(x, y, trails):
+    """Distance (px) of each (x, y) to the nearest trail line; inf without trails."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    d = np.full(x.shape, np.inf)
+    for x0, y0, ang in trails:
+        d = np.minimum(d, np.abs(-(x - x0) * np.sin(ang) + (y - y0) * np.cos(ang)))
+    return d
+
+
 def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_cosmic=60, n_edge=30,
                        max_residuals=None, mag_range=None, snr_range=(5.0, 100.0), zero_point=None,
                        n_variable=100, n_star=80, fading_fraction=0.2, rescale_fraction=0.3,
-                       rescale_range=(1.0, 2.0), misalign=0.8, match_radius=2.5, threshold=5.0, seed=0, rng=None,
+                       rescale_range=(1.0, 2.0), misalign=(0.1, 1.0), match_radius=2.5, threshold=5.0, seed=0,
+                       rng=None, n_galaxy=60, n_bright=20, n_hot=20, n_column=2, n_trail=1, n_cosmic_real=30,
                        progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
@@ -343,8 +517,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         Fraction of stamps resampled to a coarser pixel.
     rescale_range : tuple of float
         Range of the coarsening factor (uniform).
-    misalign : float
-        Largest deliberate registration error of the odd epochs, px (0: none).
+    misalign : float or tuple of float
+        Deliberate registration error of the odd epochs, px: a ``(lo, hi)``
+        range of its size (random direction), or the largest error per axis
+        (0: none).
     match_radius : float
         Matching radius between candidates and injections, px.
     threshold : float
@@ -353,6 +529,19 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         Seed of the random generator (used when ``rng`` is None).
     rng : numpy.random.Generator, optional
         Random generator; overrides ``seed``.
+    n_galaxy : int
+        Transients injected on galaxies of the frame per epoch, half at the
+        nucleus and half 0.5-2 semi-major axes away (``galaxy_nuclear``,
+        ``galaxy_offset``; real); as many galaxies that did not vary are cut
+        as bogus (``galaxy``, half with a flux-scale error), and candidates on
+        galaxies matching no injection are ``galaxy_residual`` (bogus).
+    n_bright : int
+        Stamps at the brightest stars of the frame, saturated ones included,
+        per epoch (``bright_star``, bogus), besides the candidates at them.
+    n_hot, n_column, n_trail, n_cosmic_real : int
+        Hot pixels, bad-column segments, satellite trails and real cosmic rays
+        (found by astroscrappy in the frame itself; none in a coadd) added to
+        the science image only, per epoch (bogus, see `ORIGINS`).
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -394,12 +583,17 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     size = 63
 
     stars_x, stars_y = _reference_stars(data, size)
+    gal_x, gal_y, gal_a, gal_b, gal_t = _galaxies(data, fwhm, size)
+    bright_x, bright_y = _bright_stars(data, size)
+    patterns = _cosmic_patterns(data, noise) if n_cosmic_real else []
     nea = 1.0 / float(np.sum(np.asarray(psf, dtype=float) ** 2))  # noise-equivalent area of the PSF, px
 
     half = size // 2
     Xs, rows = [], []
     info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
-            "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0}
+            "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0,
+            "n_galaxies": int(gal_x.size), "n_galaxy_injected": 0, "n_galaxy_detected": 0,
+            "n_cosmic_patterns": len(patterns)}
 
     def add(images, origin, epoch, x, y, mag=None, s_corr=None, positive=None, flux_error=None, rms=None):
         n = len(x)
@@ -466,13 +660,39 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             epoch.data = np.asarray(mod.inject_sources(epoch.data, _blur_psf(psf, fwhm, params["seeing_factor"]),
                                                        vx, vy, vflux), dtype=np.float32)
         vmag = (25.0 if zero_point is None else zero_point) - 2.5 * np.log10(vflux)
+        # transients on galaxies: at the nucleus, or offset within the galaxy's ellipse
+        n_g = min(n_galaxy, gal_x.size)
+        gpick = rng.choice(gal_x.size, n_g, replace=False) if n_g else np.zeros(0, dtype=int)
+        nuclear = np.arange(n_g) < n_g // 2 + n_g % 2
+        r = np.where(nuclear, rng.normal(0.0, 0.2, n_g), rng.uniform(0.5, 2.0, n_g) * gal_a[gpick])
+        phi = rng.uniform(0.0, 2.0 * np.pi, n_g)
+        u, v = r * np.cos(phi), r * np.sin(phi) * np.where(nuclear, 1.0, gal_b[gpick] / np.maximum(gal_a[gpick], 1e-6))
+        cos_t, sin_t = np.cos(gal_t[gpick]), np.sin(gal_t[gpick])
+        gx = gal_x[gpick] + u * cos_t - v * sin_t + dx
+        gy = gal_y[gpick] + u * sin_t + v * cos_t + dy
+        inside = (gx > half) & (gx < nx - half) & (gy > half) & (gy < ny - half)
+        gx, gy, nuclear = gx[inside], gy[inside], nuclear[inside]
+        gflux = np.exp(rng.uniform(np.log(snr_lo), np.log(snr_hi), gx.size)) * epoch_rms * np.sqrt(
+            nea * params["seeing_factor"] ** 2)
+        if gx.size:
+            epoch.data = np.asarray(mod.inject_sources(epoch.data, _blur_psf(psf, fwhm, params["seeing_factor"]),
+                                                       gx, gy, gflux), dtype=np.float32)
+        gmag = (25.0 if zero_point is None else zero_point) - 2.5 * np.log10(np.maximum(gflux, 1e-30))
+        info["n_galaxy_injected"] += int(gx.size)
         cx, cy = _add_cosmics(epoch.data, rng, n_cosmic, noise)
+        points, columns, trails = _add_artefacts(epoch.data, rng, noise, fwhm, n_hot=n_hot, n_column=n_column,
+                                                 n_trail=n_trail, patterns=patterns, n_cosmic_real=n_cosmic_real)
         sub_kwargs = {}
-        if (misalign > 0 and e % 2 == 1 and "refine_shift" in subtract_params and epoch.wcs is not None
+        lo_hi = tuple(misalign) if np.ndim(misalign) else (0.0, float(misalign))
+        if (lo_hi[1] > 0 and e % 2 == 1 and "refine_shift" in subtract_params and epoch.wcs is not None
                 and epoch.wcs.has_celestial):
             from astrokit.differencing._injection import shift_wcs
 
-            error = rng.uniform(-misalign, misalign, 2)
+            if np.ndim(misalign):  # a size in (lo, hi) px in a random direction
+                size_px, ang = rng.uniform(*lo_hi), rng.uniform(0.0, 2.0 * np.pi)
+                error = np.array([size_px * np.cos(ang), size_px * np.sin(ang)])
+            else:
+                error = rng.uniform(-misalign, misalign, 2)
             new_wcs = shift_wcs(epoch.wcs, *error)
             epoch.wcs = None  # NDData only accepts a new WCS when none is set
             epoch.wcs = new_wcs
@@ -498,16 +718,44 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         is_var, j_var, d_var = match(kx, ky, vx, vy, pos & ~is_inj)
         info["n_variable_detected"] += int(is_var.sum())
         add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var])
-        is_cos, _, d_cos = match(kx, ky, cx, cy, ~is_inj & ~is_var)
+        is_gal, j_gal, d_gal = match(kx, ky, gx, gy, pos & ~is_inj & ~is_var)
+        info["n_galaxy_detected"] += int(is_gal.sum())
+        for origin, sel in (("galaxy_nuclear", nuclear), ("galaxy_offset", ~nuclear)):
+            k = is_gal & sel[j_gal] if gx.size else np.zeros(kx.size, dtype=bool)
+            add(images, origin, e, kx[k], ky[k], gmag[j_gal[k]], s_corr[k])
+        is_cos, _, d_cos = match(kx, ky, cx, cy, ~is_inj & ~is_var & ~is_gal)
         add(images, "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos], positive=pos[is_cos])
-        # residual: far from every injection, variable and cosmic (no ambiguous labels)
         clear = 3 * max(fwhm, 1.0) + match_radius
-        k = np.flatnonzero((d_inj > clear) & (d_var > clear) & (d_cos > clear))
+        # detector and sky artefacts of the science image: every candidate at one is that artefact
+        taken = is_inj | is_var | is_gal | is_cos
+        near_art = np.zeros(kx.size, dtype=bool)
+        for origin in ("hot_pixel", "cosmic_real"):
+            d_art = _nearest(kx, ky, *points[origin])[0]
+            k = (d_art <= match_radius + 1.0) & ~taken
+            add(images, origin, e, kx[k], ky[k], s_corr=s_corr[k], positive=pos[k])
+            taken |= k
+            near_art |= d_art <= clear
+        for origin, d_art in (("bad_column", _column_distance(kx, ky, columns)),
+                              ("trail", _trail_distance(kx, ky, trails))):
+            k = (d_art <= 2.0 * max(fwhm, 1.0) + 1.0) & ~taken
+            if k.sum() > max_residuals // 4:
+                k[np.flatnonzero(k)[rng.permutation(int(k.sum()))[max_residuals // 4:]]] = False
+            add(images, origin, e, kx[k], ky[k], s_corr=s_corr[k], positive=pos[k])
+            taken |= k
+            near_art |= d_art <= clear
+        # residual: far from every injection, variable, galaxy transient, cosmic and artefact (no ambiguous
+        # labels); on a galaxy: a PSF-mismatch residual; at a bright star: a bright-star residual
+        k = np.flatnonzero((d_inj > clear) & (d_var > clear) & (d_gal > clear) & (d_cos > clear) & ~near_art & ~taken)
         if k.size > max_residuals:
             k = np.sort(rng.choice(k, max_residuals, replace=False))
-        add(images, "residual", e, kx[k], ky[k], s_corr=s_corr[k], positive=pos[k])
+        d_galaxy, j_galaxy = _nearest(kx[k], ky[k], gal_x + dx, gal_y + dy)
+        on_galaxy = d_galaxy <= 2.5 * (gal_a[j_galaxy] if gal_a.size else 0.0) + fwhm
+        on_bright = _nearest(kx[k], ky[k], bright_x + dx, bright_y + dy)[0] <= 3 * max(fwhm, 1.0) + match_radius
+        for origin, sel in (("galaxy_residual", on_galaxy), ("bright_star", ~on_galaxy & on_bright),
+                            ("residual", ~on_galaxy & ~on_bright)):
+            add(images, origin, e, kx[k[sel]], ky[k[sel]], s_corr=s_corr[k[sel]], positive=pos[k[sel]])
         # stars of the frame that did not vary, half of them with a flux-scale error of the subtraction
-        tx, ty = np.r_[ix, cx, vx], np.r_[iy, cy, vy]  # everything injected this epoch
+        tx, ty = np.r_[ix, cx, vx, gx], np.r_[iy, cy, vy, gy]  # everything injected this epoch
 
         def away(x, y, tx=tx, ty=ty):
             return _nearest(x, y, tx, ty)[0] > 10
@@ -516,8 +764,29 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         sx, sy = stars_x[rest] + dx, stars_y[rest] + dy
         ok = np.flatnonzero(away(sx, sy))
         ok = rng.permutation(ok)[:n_star]
-        ferr = np.where(rng.uniform(size=ok.size) < 0.5, np.exp(rng.uniform(np.log(5.0), np.log(50.0), ok.size)), 0.0)
+        ferr = np.where(rng.uniform(size=ok.size) < 0.5, np.exp(rng.uniform(np.log(5.0), np.log(500.0), ok.size)), 0.0)
         add(images, "star", e, sx[ok], sy[ok], flux_error=ferr)
+        # galaxies that did not vary (half with a flux-scale error: an extended residual), bright stars
+        rest = np.setdiff1d(np.arange(gal_x.size), gpick)
+        ok = rng.permutation(np.flatnonzero(away(gal_x[rest] + dx, gal_y[rest] + dy)))[:n_galaxy]
+        ferr = np.where(rng.uniform(size=ok.size) < 0.5, np.exp(rng.uniform(np.log(5.0), np.log(500.0), ok.size)), 0.0)
+        add(images, "galaxy", e, gal_x[rest][ok] + dx, gal_y[rest][ok] + dy, flux_error=ferr)
+        ok = rng.permutation(np.flatnonzero(away(bright_x + dx, bright_y + dy)))[:n_bright]
+        add(images, "bright_star", e, bright_x[ok] + dx, bright_y[ok] + dy)
+        # artefacts the differencing did not report: cut them directly
+        for origin in ("hot_pixel", "cosmic_real"):
+            ax_, ay_ = points[origin]
+            found = _nearest(ax_, ay_, kx, ky)[0] <= match_radius + 1.0
+            keep = np.flatnonzero(~found & away(ax_, ay_))[:n_cosmic]
+            add(images, origin, e, ax_[keep], ay_[keep])
+        for col, y0, y1 in columns:
+            yy = rng.uniform(y0, y1, 2)
+            add(images, "bad_column", e, np.full(2, float(col)), yy)
+        for x0, y0, ang in trails:
+            t = rng.uniform(-max(nx, ny), max(nx, ny), 40)
+            tx_, ty_ = x0 + t * np.cos(ang), y0 + t * np.sin(ang)
+            inside = (tx_ > half) & (tx_ < nx - half) & (ty_ > half) & (ty_ < ny - half) & away(tx_, ty_)
+            add(images, "trail", e, tx_[inside][:4], ty_[inside][:4])
         # cosmic hits the differencing did not report: cut them directly
         found = _nearest(cx, cy, kx[is_cos], ky[is_cos])[0] <= match_radius
         add(images, "cosmic", e, cx[~found], cy[~found])
@@ -540,7 +809,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     X = np.concatenate(Xs)
     meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr", "is_positive", "scale"),
                  dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64, bool, np.float64))
-    real = np.flatnonzero(np.isin(meta["origin"], ("injected", "variable")))
+    real = np.flatnonzero(np.isin(meta["origin"], REAL_ORIGINS))
     fading = np.sort(rng.choice(real, int(round(fading_fraction * real.size)), replace=False))
     X[fading] = X[fading][..., [1, 0, 2]]  # source in the reference only
     meta["is_positive"][fading] = False

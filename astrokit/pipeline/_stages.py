@@ -666,7 +666,13 @@ def resolve_model(store, spec=None):
 
 
 def run_inference(store, *, model=None, batch_size=256, progress=True):
-    """Score every candidate that has no score from the chosen model version into ``scores``.
+    """Score every candidate whose latest score is not from the chosen model version into ``scores``.
+
+    A candidate never scored by the model, or last scored by another
+    version of it, is scored: after a new version is promoted (``astrokit
+    train``, ``astrokit model promote``, also back to an older version)
+    every candidate gets its score, and the score shown (the latest, as in
+    the scanner's queue) is the promoted version's.
 
     Parameters
     ----------
@@ -697,7 +703,9 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
     todo = store.sql(
         """select c.candidate_id, c.is_positive, c.origin, c.cutout_science, c.cutout_reference, c.cutout_difference
            from candidates c
-           where c.candidate_id not in (select candidate_id from scores where model_name = ? and model_version = ?)
+           where c.candidate_id not in (  -- candidates whose latest score of this model name is from this version
+               select candidate_id from scores where model_name = ?
+               qualify row_number() over (partition by candidate_id order by scored_at desc) = 1 and model_version = ?)
            order by c.candidate_id""", [name, version]).to_pylist()
 
     def score(rows):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
@@ -718,7 +726,8 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
             if not tables:
                 continue
             scored = pa.concat_tables(tables)
-        key = f"{name}-{version}-{hashlib.sha1(batch[0]['candidate_id'].encode()).hexdigest()[:12]}-{len(batch)}"
+        ids = "\n".join(r["candidate_id"] for r in batch)  # a rescore never replaces another batch's file
+        key = f"{name}-{version}-{hashlib.sha1(ids.encode()).hexdigest()[:12]}-{len(batch)}"
         store.write("scores", scored, key=key)
         report["processed"] += scored.num_rows
         report["rows"] += scored.num_rows

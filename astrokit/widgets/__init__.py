@@ -25,6 +25,7 @@ from astrokit.widgets._queue import (
     parse_query,
     read_cutouts,
     read_cutouts_batch,
+    score_domains,
     validate_filters,
 )
 from astrokit.widgets._render import STRETCHES, ZOOMS, format_sexagesimal, stamp_png, stretch, to_png, triplet_pngs
@@ -43,6 +44,7 @@ __all__ += ["PhotometryViewer", "background_histogram_figure", "diagnostics_figu
             "photometry_image_figure", "radial_profile_figure", "snr_radius_figure"]
 __all__ += ["CatalogBrowser", "growth_figure", "integration_figure"]
 __all__ += ["light_curve_figure"]
+__all__ += ["score_domains"]
 
 from astrokit.widgets._tracklets import TrackletViewer, tracklet_figure  # noqa: E402  (issue 9)
 

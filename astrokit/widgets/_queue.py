@@ -10,16 +10,26 @@ from astrokit.exceptions import AstrokitError
 from astrokit.store.schema import TABLES
 
 __all__ = ["LABELS", "DECIDED_LABELS", "CUTOUT_COLUMNS", "SORTS", "FILTER_DEFAULTS", "build_queue", "load_queue",
-           "read_cutouts", "read_cutouts_batch", "validate_filters", "parse_query", "night_of"]
+           "read_cutouts", "read_cutouts_batch", "score_domains", "validate_filters", "parse_query", "night_of"]
 
 LABELS = ("real", "bogus", "unsure", "skip")
 """Labels a person can give (the ``labels.label`` column); ``undo`` events are written by `CandidateScanner.undo`."""
 
-SORTS = ("score", "time")
-"""Queue orders: ``score`` (real_bogus descending, unscored last) or ``time`` (mjd ascending)."""
+SORTS = ("auto", "score", "time", "survey", "s_corr")
+"""Queue orders.
+
+``score``: real_bogus descending, unscored last; ``time``: mjd ascending;
+``survey``: the survey's own score descending (``survey_drb``, else
+``survey_rb``; alerts), then ``|s_corr|`` descending; ``s_corr``: ``|s_corr|``
+descending. ``auto`` (the default) is ``score`` when every score in the queue
+comes from a model validated on its candidate's origin and instrument (see
+`astrokit.inference.in_domain`), else ``survey`` when some candidate has a
+survey score, else ``s_corr``: a score from outside its model's validation
+domain does not order the queue unless asked for.
+"""
 
 FILTER_DEFAULTS = {"night": None, "band": None, "score_min": None, "score_max": None, "model_version": None,
-                   "origin": None, "not_labelled_by_me": True, "model_bogus_only": False, "sort": "score"}
+                   "origin": None, "not_labelled_by_me": True, "model_bogus_only": False, "sort": "auto"}
 """The queue filters and their defaults (see `validate_filters`)."""
 
 ORIGINS = ("pipeline", "alert", "injected")
@@ -148,7 +158,7 @@ def validate_filters(**filters):
         raise AstrokitError(msg)
     out["not_labelled_by_me"] = _bool(out["not_labelled_by_me"], "not_labelled_by_me")
     out["model_bogus_only"] = _bool(out["model_bogus_only"], "model_bogus_only")
-    sort = _text(out["sort"]) or "score"
+    sort = _text(out["sort"]) or "auto"
     if sort not in SORTS:
         msg = f"unknown sort {sort!r}; choose one of {list(SORTS)}"
         raise AstrokitError(msg)
@@ -215,18 +225,22 @@ def parse_query(query_string, *, store_root=None):
 
 
 def build_queue(candidates, scores, labels, *, user, model_version=None, night=None, band=None, score_min=None,
-                score_max=None, origin=None, not_labelled_by_me=True, model_bogus_only=False, sort="score",
-                bogus_threshold=0.5):
+                score_max=None, origin=None, not_labelled_by_me=True, model_bogus_only=False, sort="auto",
+                bogus_threshold=0.5, domains=None):
     """Select and order candidates for scanning.
 
     Each candidate gets its latest score (largest ``scored_at``; only scores of
     ``model_version`` when given). Labels are reduced to effective decisions
     with `astrokit.labels.resolve_labels` (so undone decisions do not count).
+    With ``domains``, each score is checked against the validation domain of
+    the model that wrote it (`astrokit.inference.in_domain`).
 
     Parameters
     ----------
     candidates, scores, labels : pyarrow.Table or pandas.DataFrame
-        The store tables (``candidates`` may omit the cutout columns).
+        The store tables (``candidates`` may omit the cutout columns). Optional
+        ``telescope`` and ``instrument`` columns on ``candidates`` (of the
+        science frame) name each candidate's instrument.
     user : str
         The labeller.
     model_version : str, optional
@@ -245,18 +259,26 @@ def build_queue(candidates, scores, labels, *, user, model_version=None, night=N
     model_bogus_only : bool
         Keep only candidates the model calls bogus (``real_bogus < bogus_threshold``)
         that no person labelled bogus.
-    sort : {'score', 'time'}
-        ``score``: real_bogus descending, unscored last; ``time``: mjd ascending.
-        Ties are broken by ``candidate_id``.
+    sort : {'auto', 'score', 'time', 'survey', 's_corr'}
+        The order, see `SORTS`. Ties are broken by ``candidate_id``.
     bogus_threshold : float
         Score below which the model's answer is bogus.
+    domains : dict, optional
+        ``{(model_name, model_version): domain}`` with each domain from
+        `astrokit.inference.model_domain` (None: unknown, so outside). None
+        (the default) does not check the scores: every one counts as inside.
 
     Returns
     -------
     pandas.DataFrame
         One row per candidate to scan, with the ``candidates`` columns given
-        plus ``real_bogus``, ``model_name``, ``model_version`` (null when unscored)
-        and ``night``, index 0..n-1.
+        plus ``real_bogus``, ``model_name``, ``model_version`` (null when unscored),
+        ``night``, ``instrument`` (see `astrokit.inference.candidate_instrument`),
+        ``score_in_domain`` (bool; True when unscored or not checked) and
+        ``score_note`` (why the score is outside its model's domain, else
+        None), index 0..n-1. ``attrs["sort"]`` is the order used (``auto``
+        resolved) and ``attrs["sort_note"]`` says why when ``auto`` did not
+        sort by score (else None).
 
     Raises
     ------
@@ -299,13 +321,78 @@ def build_queue(candidates, scores, labels, *, user, model_version=None, night=N
         if eff is not None:
             person_bogus = set(eff.loc[eff["label"] == "bogus", "candidate_id"])
             keep &= ~queue["candidate_id"].isin(person_bogus).to_numpy()
-    queue = queue[keep]
-    if f["sort"] == "time":
-        queue = queue.sort_values(["mjd", "candidate_id"], na_position="last", kind="stable")
-    else:
-        queue = queue.sort_values(["real_bogus", "candidate_id"], ascending=[False, True], na_position="last",
-                                  kind="stable")
-    return queue.reset_index(drop=True)
+    queue = _with_domain(queue[keep], domains)
+    order, note = _resolve_sort(queue, f["sort"])
+    queue = _sorted(queue, order).reset_index(drop=True)
+    queue.attrs = {"sort": order, "sort_note": note}
+    return queue
+
+
+def _with_domain(queue, domains):
+    """Add ``instrument``, ``score_in_domain`` and ``score_note`` to the queue rows."""
+    from astrokit.inference import candidate_instrument, in_domain
+
+    queue = queue.copy()
+
+    def col(name):
+        return queue[name].tolist() if name in queue else [None] * len(queue)
+
+    keys = list(zip(col("origin"), col("telescope"), col("instrument"), col("object_id")))
+    names = {k: candidate_instrument(**dict(zip(("origin", "telescope", "instrument", "object_id"),
+                                                (None if _missing(v) else v for v in k)))) for k in set(keys)}
+    queue["instrument"] = [names[k] for k in keys]
+    inside = np.ones(len(queue), dtype=bool)
+    notes = [None] * len(queue)
+    if domains is not None:
+        cache = {}
+        rows = zip(col("model_name"), col("model_version"), col("origin"), queue["instrument"].tolist())
+        for i, key in enumerate(rows):
+            if _missing(key[1]):
+                continue  # unscored: no score to warn about
+            if key not in cache:
+                cache[key] = in_domain(domains.get(key[:2]), key[2], key[3])
+            inside[i], notes[i] = cache[key]
+    queue["score_in_domain"] = inside
+    queue["score_note"] = notes
+    return queue
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _resolve_sort(queue, sort):
+    """Return ``(order, note)``: ``auto`` resolved (see `SORTS`), and why it is not ``score``."""
+    if sort != "auto":
+        return sort, None
+    scored = queue["real_bogus"].notna().to_numpy()
+    outside = scored & ~queue["score_in_domain"].to_numpy(dtype=bool)
+    if not outside.any():
+        return "score", None
+    survey = [c for c in ("survey_drb", "survey_rb") if c in queue and queue[c].notna().any()]
+    order = "survey" if survey else "s_corr"
+    by = "the survey's drb (rb where no drb), then |S_corr|" if survey else "|S_corr|"
+    note = (f"sorted by {by}, not by score: {int(outside.sum())} of {int(scored.sum())} scores come from a model "
+            "not validated on their candidates' origin and instrument (choose sort 'score' to sort by it anyway)")
+    return order, note
+
+
+def _sorted(queue, order):
+    if order == "time":
+        return queue.sort_values(["mjd", "candidate_id"], na_position="last", kind="stable")
+    if order == "score":
+        return queue.sort_values(["real_bogus", "candidate_id"], ascending=[False, True], na_position="last",
+                                 kind="stable")
+    keys = queue.assign(_abs_s=queue["s_corr"].abs() if "s_corr" in queue else np.nan)
+    cols, asc = ["_abs_s", "candidate_id"], [False, True]
+    if order == "survey":
+        nan = np.full(len(keys), np.nan)
+        drb = keys["survey_drb"].to_numpy(dtype=float) if "survey_drb" in keys else nan
+        rb = keys["survey_rb"].to_numpy(dtype=float) if "survey_rb" in keys else nan
+        keys = keys.assign(_survey=np.where(np.isnan(drb), rb, drb))
+        cols, asc = ["_survey", *cols], [False, *asc]
+    keys = keys.sort_values(cols, ascending=asc, na_position="last", kind="stable")
+    return queue.loc[keys.index]
 
 
 def load_queue(store, *, user, **filters):
@@ -323,20 +410,55 @@ def load_queue(store, *, user, **filters):
     Returns
     -------
     pandas.DataFrame
-        See `build_queue`.
+        See `build_queue`; the scores are checked against their models'
+        validation domains (`score_domains`), and each candidate's instrument
+        comes from its science frame (``differences.science_id`` ->
+        ``frames``) or, for alerts, its survey.
 
     Raises
     ------
     AstrokitError
         If a filter value is malformed.
     """
-    return build_queue(
-        store.read("candidates", columns=_META_COLUMNS),
-        store.read("scores"),
-        store.read("labels"),
-        user=user,
-        **filters,
-    )
+    cand = store.read("candidates", columns=_META_COLUMNS).to_pandas()
+    frames = store.sql("select d.difference_id, any_value(f.telescope) as telescope, "
+                       "any_value(f.instrument) as instrument from differences d "
+                       "join frames f on f.exposure_id = d.science_id group by d.difference_id").to_pandas()
+    if len(frames):
+        cand = cand.merge(frames, on="difference_id", how="left")
+    scores = store.read("scores")
+    return build_queue(cand, scores, store.read("labels"), user=user,
+                       domains=score_domains(scores, models_dir=store.models_dir), **filters)
+
+
+def score_domains(scores, *, models_dir=None):
+    """Return the validation domain of every model that wrote a score.
+
+    Parameters
+    ----------
+    scores : pyarrow.Table or pandas.DataFrame
+        The ``scores`` table (``model_name``, ``model_version``).
+    models_dir : path-like, optional
+        The registry (``Store.models_dir``); the shipped model
+        (``default-<hash>`` versions) is found without it.
+
+    Returns
+    -------
+    dict
+        ``{(model_name, model_version): domain}``, each domain from
+        `astrokit.inference.model_domain`; None where the model's metrics or
+        their ``validated_on`` are missing or malformed (an unknown domain).
+    """
+    from astrokit.inference import model_domain, model_metrics
+
+    sc = _df(scores)
+    out = {}
+    for name, version in sc[["model_name", "model_version"]].drop_duplicates().itertuples(index=False):
+        try:
+            out[(name, version)] = model_domain(model_metrics(models_dir, name, version))
+        except ValueError:
+            out[(name, version)] = None
+    return out
 
 
 def read_cutouts(store, candidate_id):

@@ -27,7 +27,7 @@ from astrokit.widgets._queue import (
 )
 from astrokit.widgets._render import STRETCHES, ZOOMS, format_sexagesimal, format_value, triplet_pngs
 
-__all__ = ["CandidateScanner", "KEYS", "default_user", "cross_matches"]
+__all__ = ["CandidateScanner", "KEYS", "default_user", "cross_matches", "survey_score_text"]
 
 _STAMP_PX = 189  # display size of each stamp panel, px
 _PANELS = ("science", "reference", "difference")
@@ -107,7 +107,10 @@ class CandidateScanner(traitlets.HasTraits):
     **filters
         Initial queue filters (see `~astrokit.widgets.validate_filters`):
         ``night``, ``band``, ``score_min``, ``score_max``, ``origin``,
-        ``not_labelled_by_me`` (default True), ``model_bogus_only``, ``sort``.
+        ``not_labelled_by_me`` (default True), ``model_bogus_only``, ``sort``
+        (default ``auto``: by score only when every score comes from a model
+        validated on its candidate's origin and instrument, see
+        `~astrokit.widgets.SORTS`).
 
     Attributes
     ----------
@@ -127,6 +130,11 @@ class CandidateScanner(traitlets.HasTraits):
         1, 2 or 4: the central 1/zoom of each stamp fills its panel.
     filters : dict
         The queue filters in force.
+    sort_in_force : str
+        The order of the queue (``auto`` resolved: ``score``, ``time``,
+        ``survey`` or ``s_corr``).
+    sort_note : str
+        Why ``auto`` did not sort by score ('' when it did, or when a sort was chosen).
     message : str
         Last error shown in the message bar ('' when none).
 
@@ -152,6 +160,8 @@ class CandidateScanner(traitlets.HasTraits):
     percentiles = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(0.5, 99.5))
     zoom = traitlets.Enum(ZOOMS, default_value=1)
     filters = traitlets.Dict()
+    sort_in_force = traitlets.Unicode("")
+    sort_note = traitlets.Unicode("")
     message = traitlets.Unicode("")
 
     def __init__(self, store=None, *, user="anonymous", model_version=None, **filters):
@@ -185,6 +195,8 @@ class CandidateScanner(traitlets.HasTraits):
             ``self``, so that ``CandidateScanner(store).load()`` displays in a notebook.
         """
         self.queue = load_queue(self.store, user=self.user, **self.filters)
+        self.sort_in_force = self.queue.attrs.get("sort") or ""
+        self.sort_note = self.queue.attrs.get("sort_note") or ""
         self._catalog = None
         self._cutouts = {}
         self.history = []
@@ -576,14 +588,16 @@ class CandidateScanner(traitlets.HasTraits):
         self._w_undo.on_click(lambda _b: self._on_action("undo"))
         self._w_progress = w.HTML()
         self._w_progress.add_class("astrokit-progress")
+        self._w_sort_note = w.HTML()
+        self._w_sort_note.add_class("astrokit-sort-note")
         self._w_message = w.HTML()
         self._w_message.add_class("astrokit-message")
         self._w_main = w.VBox([w.HBox([self._w_stretch, self._w_zoom, self._w_limits]), self._w_stage,
                                self._w_note, w.HBox([*self._w_buttons.values(), self._w_undo])])
         self._w_empty = w.HTML()
         self._w_empty.add_class("astrokit-empty")
-        self._widget = w.VBox([self._w_title, filter_box, self._w_progress, self._w_message, self._w_main,
-                               self._w_empty])
+        self._widget = w.VBox([self._w_title, filter_box, self._w_progress, self._w_sort_note, self._w_message,
+                               self._w_main, self._w_empty])
         self._widget.add_class("astrokit-scanner")
 
     def _render(self):
@@ -624,7 +638,10 @@ class CandidateScanner(traitlets.HasTraits):
         pos = min(self.index + 1, self.n_queue)
         self._w_progress.value = (f"<b>{self.n_labelled} labelled of {self.n_queue}</b> in the queue"
                                   f" &nbsp;·&nbsp; candidate {pos} of {self.n_queue}"
-                                  f" &nbsp;·&nbsp; labeller <code>{html.escape(self.user)}</code>")
+                                  f" &nbsp;·&nbsp; labeller <code>{html.escape(self.user)}</code>"
+                                  f" &nbsp;·&nbsp; sorted by <code>{html.escape(self.sort_in_force)}</code>")
+        self._w_sort_note.value = (f"<div style='color:#8a6d3b'><small>{html.escape(self.sort_note)}</small></div>"
+                                   if self.sort_note else "")
 
     def _render_message(self):
         if self.message:
@@ -727,6 +744,7 @@ def _info_html(row):
         ("candidate", f"<code class='astrokit-candidate-id'>{html.escape(str(row['candidate_id']))}</code>"),
         ("object", html.escape(str(g("object_id") or "-"))),
         ("score (real_bogus)", score_text),
+        *_survey_items(g),
         ("S_corr", format_value(g("s_corr"), "{:.2f}")),
         ("mag", mag_text),
         ("band", html.escape(str(g("band") or "-"))),
@@ -737,6 +755,38 @@ def _info_html(row):
     ]
     cells = "".join(f"<tr><td style='padding-right:12px;color:#555'>{k}</td><td>{v}</td></tr>" for k, v in items)
     return f"<table class='astrokit-info-table'>{cells}</table>"
+
+
+def survey_score_text(rb, drb):
+    """Format a survey's own scores for display: ``'rb 0.52 · drb 0.96'``.
+
+    Parameters
+    ----------
+    rb, drb : float or None
+        The survey's real-bogus and deep real-bogus scores (``candidates.survey_rb``,
+        ``survey_drb``); None or NaN when absent.
+
+    Returns
+    -------
+    str
+        The scores present, joined by `` · ``; ``''`` when neither is.
+    """
+    parts = [f"{name} {format_value(v, '{:.2f}')}" for name, v in (("rb", rb), ("drb", drb))
+             if v is not None and not _isna(v)]
+    return " · ".join(parts)
+
+
+def _survey_items(g):
+    """Info rows: the survey's rb/drb beside ours, and why our score may not hold for this candidate."""
+    items = []
+    text = survey_score_text(g("survey_rb"), g("survey_drb"))
+    if text:
+        who = html.escape(str(g("instrument") or "survey"))
+        items.append((f"{who}'s score", f"<span class='astrokit-survey-score'>{text}</span>"))
+    note = g("score_note")
+    if note and g("real_bogus") is not None:
+        items.append(("", f"<span class='astrokit-domain-note' style='color:#a94442'>⚠ {html.escape(note)}</span>"))
+    return items
 
 
 def _matches_html(matches, limit=5):

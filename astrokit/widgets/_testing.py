@@ -111,7 +111,10 @@ def _stamp(rng, *, amp, x0=31.0, y0=31.0, sigma=1.8, noise=5.0, sky=100.0, size=
     return (sky + amp * psf + rng.normal(0.0, noise, (size, size))).astype(np.float32)
 
 
-def make_demo_store(root, *, n=5, seed=0, model_name="real_bogus", model_version="demo"):
+_DEMO_DOMAIN = {"origins": ["injected"], "instruments": ["*"]}
+
+
+def make_demo_store(root, *, n=5, seed=0, model_name="real_bogus", model_version="demo", validated_on=_DEMO_DOMAIN):
     """Write ``n`` synthetic candidates (with 63x63 stamps) and one score each to a store.
 
     Candidate ``i`` is ``demo:<i>`` and gets score ``(i + 1) / (n + 1)``, so the
@@ -129,6 +132,12 @@ def make_demo_store(root, *, n=5, seed=0, model_name="real_bogus", model_version
         Random seed of the noise.
     model_name, model_version : str
         Written to the ``scores`` rows.
+    validated_on : dict or None
+        The demo model's validation domain, written to
+        ``<models_dir>/<model_name>/<model_version>/metrics.json`` (no model
+        file: the scores are made up); None writes no metrics, so the domain
+        is unknown. The default, injected candidates of any instrument, covers
+        the demo candidates, so the scanner sorts them by score.
 
     Returns
     -------
@@ -163,4 +172,11 @@ def make_demo_store(root, *, n=5, seed=0, model_name="real_bogus", model_version
                        "real_bogus": (i + 1) / (n + 1), "scored_at": now + timedelta(minutes=i)})
     store.write("candidates", cands, key="demo")
     store.write("scores", scores, key="demo")
+    if validated_on is not None:
+        import json
+
+        folder = Path(store.models_dir) / model_name / model_version
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "metrics.json").write_text(json.dumps({"name": model_name, "version": model_version,
+                                                         "validated_on": validated_on}, indent=2) + "\n")
     return store

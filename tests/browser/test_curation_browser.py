@@ -19,6 +19,7 @@ from PIL import Image
 
 from astrokit.labels import resolve_labels
 from astrokit.store import Store
+from astrokit.widgets import CandidateScanner
 from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, make_demo_store, running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -207,8 +208,8 @@ def test_screenshot_real_data(chromium, store, voila_url):
     page.screenshot(path=str(path), full_page=True)
 
     info = page.locator(".astrokit-info").inner_text()
-    best = store.sql("select candidate_id from scores s join candidates c using (candidate_id) "
-                     "where c.origin = 'alert' order by real_bogus desc limit 1").column(0)[0].as_py()
+    best = CandidateScanner(store, user="screenshot", origin="alert").load().candidate_id  # the "auto" order
+    assert "drb" in info  # ZTF's own scores beside ours
     assert best in info and "ZTF" in info and "S_corr" in info and "RA, Dec (hms dms)" in info
     assert "0 labelled of 51" in page.locator(".astrokit-progress").inner_text()
     assert "cross-matches" in page.locator(".astrokit-matches").inner_text()
@@ -218,7 +219,7 @@ def test_screenshot_real_data(chromium, store, voila_url):
     for name in ("science", "reference", "difference"):
         img = page.locator(f"img.astrokit-cutout-{name}")
         assert img.evaluate("el => el.complete && el.naturalWidth") == 189
-        assert _region_std(path, img.bounding_box()) > 10, name  # an image, not a blank panel
+        assert _region_std(path, img.bounding_box()) > 5, name  # an image, not a blank panel (std 0)
     box = page.locator(".astrokit-lightcurve").first.bounding_box()
     assert box["width"] > 300 and box["height"] > 150
     plot = np.asarray(Image.open(path).convert("RGB"), dtype=int)

@@ -163,3 +163,27 @@ def test_psf_flux_recovers_injected_fluxes(rng):
         psf_flux(img, psf, [1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="positive sum"):
         psf_flux(img, -psf, x, y)
+
+
+def test_undersampled_psf_is_injected_without_ringing():
+    """A Fourier shift of ZTF's 1.8 px PSF rings along the whole row; the spline shift of "auto" does not."""
+    from astrokit.differencing._injection import _undersampled
+
+    yy, xx = np.mgrid[-12:13, -12:13]
+    sigma = 1.8 / 2.3548  # ZTF-like: undersampled
+    psf = np.exp(-0.5 * (xx**2 + yy**2) / sigma**2)
+    psf /= psf.sum()
+    assert _undersampled(psf)
+    fourier = shifted_psf(psf, 0.5, 0.0, pad=2)
+    auto = shifted_psf(psf, 0.5, 0.0, pad=2, method="auto")
+    far = np.abs(np.r_[np.arange(0, 8), np.arange(21, 29)])  # columns 7+ px from the centre, on its row
+    row = psf.shape[0] // 2 + 2
+    assert np.max(np.abs(fourier[row, far])) > 0.005 * fourier.max()  # the ringing
+    assert np.max(np.abs(auto[row, far])) < 0.002 * auto.max()
+    assert auto.sum() == pytest.approx(psf.sum())
+    # a well-sampled PSF (FWHM 4 px) keeps the exact Fourier shift
+    wide = np.exp(-0.5 * (xx**2 + yy**2) / (4.0 / 2.3548) ** 2)
+    assert not _undersampled(wide / wide.sum())
+    np.testing.assert_allclose(shifted_psf(wide, 0.3, -0.2, method="auto"), shifted_psf(wide, 0.3, -0.2))
+    with pytest.raises(ValueError, match="method"):
+        shifted_psf(psf, 0.1, 0.1, method="lanczos")

@@ -51,16 +51,19 @@ def _ztf_triplets():
 
 
 def test_small_training_set_from_real_frame(small_set, tmp_path):
-    from astrokit.inference import ORIGINS, load_training_set, save_training_set
+    from astrokit.inference import ORIGINS, REAL_ORIGINS, load_training_set, save_training_set
 
     ts = small_set
     assert ts.X.shape[1:] == (63, 63, 3) and ts.X.dtype == np.float32 and ts.y.dtype == np.int8
-    assert 250 <= len(ts) <= 600
+    assert 300 <= len(ts) <= 900
     counts = ts.counts()
-    assert set(counts) == set(ORIGINS)
+    assert set(counts) <= set(ORIGINS)
+    # every kind of bogus a single GOTO epoch can give (the frame has few galaxies and no real cosmic rays)
+    assert {"injected", "variable", "residual", "star", "cosmic", "random", "edge", "bright_star", "hot_pixel",
+            "bad_column", "trail"} <= set(counts)
     # the injections are detected on the ZOGY difference: most of them become positives
     assert ts.info["n_injected_detected"] >= 0.7 * ts.info["n_injected"]
-    real = np.isin(ts.meta["origin"], ("injected", "variable"))
+    real = np.isin(ts.meta["origin"], REAL_ORIGINS)
     np.testing.assert_array_equal(ts.y, real.astype(np.int8))
     # a real, positive-convention candidate: its difference stamp peaks at the centre
     centre = ts.X[real & np.asarray(ts.meta["scale"] == 1.0), 29:34, 29:34, 2]

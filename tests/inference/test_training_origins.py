@@ -1,0 +1,62 @@
+"""The kinds of real and bogus triplets of a training set, on a real HST ACS/WFC exposure (galaxies, cosmic rays)."""
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def acs_set():
+    from astrokit.datasets import get_path
+    from astrokit.inference import build_training_set
+    from astrokit.io import read_image
+
+    ccd = read_image(get_path("hst_acs_flt"), hdu="SCI")
+    return build_training_set(ccd, n_epochs=1, n_inject=120, n_variable=30, n_star=30, n_random=30, n_cosmic=30,
+                              n_edge=10, n_galaxy=40, snr_range=(5.0, 2000.0), seed=4)
+
+
+def test_every_origin_has_its_label(acs_set):
+    from astrokit.inference import ORIGINS
+
+    for origin, label in zip(acs_set.meta["origin"], acs_set.y):
+        assert ORIGINS[str(origin)][0] == label
+
+
+def test_galaxies_and_real_cosmic_rays_of_the_frame(acs_set):
+    counts = acs_set.counts()
+    info = acs_set.info
+    # the ACS field is full of galaxies, and an flt exposure is not cleaned of cosmic rays: astroscrappy finds them
+    assert info["n_galaxies"] >= 30
+    assert info["n_cosmic_patterns"] >= 50
+    assert counts.get("galaxy_nuclear", 0) >= 5 and counts.get("galaxy_offset", 0) >= 5
+    assert counts.get("cosmic_real", 0) >= 10
+    for origin in ("hot_pixel", "bad_column", "trail", "bright_star", "galaxy"):
+        assert counts.get(origin, 0) >= 1, origin
+
+
+def _centre_excess(stamps, channel, half=3):
+    """Peak minus median of the central (2 half + 1)^2 pixels, in units of the stamp's robust noise."""
+    out = []
+    for s in stamps[..., channel]:
+        med = np.nanmedian(s)
+        sigma = 1.4826 * np.nanmedian(np.abs(s - med))
+        c = s[31 - half:32 + half, 31 - half:32 + half]
+        out.append((np.nanmax(c) - med) / sigma)
+    return np.array(out)
+
+
+def test_artefacts_are_in_the_science_stamp_only(acs_set):
+    origin = np.asarray(acs_set.meta["origin"], dtype=str)
+    direct = np.isnan(np.asarray(acs_set.meta["s_corr"], dtype=float))  # stamps cut at the artefact itself
+    for kind in ("hot_pixel", "cosmic_real"):
+        sel = (origin == kind) & direct & np.asarray(acs_set.meta["is_positive"], dtype=bool)
+        if not sel.any():
+            continue
+        stamps = acs_set.X[sel & (np.asarray(acs_set.meta["scale"]) == 1.0)]
+        if len(stamps) == 0:
+            continue
+        # the hit is in the science stamp, far above its noise, and not in the reference
+        assert np.median(_centre_excess(stamps, 0)) > 10.0, kind
+        assert np.median(_centre_excess(stamps, 0)) > 3 * np.median(_centre_excess(stamps, 1)), kind
