@@ -245,7 +245,13 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     from astrokit.inference._metrics import evaluate_scores
     from astrokit.inference._registry import promote, promoted_version, save_model
     from astrokit.inference._score import score_triplets
-    from astrokit.inference._train import _evaluation_set, build_default_sets, split_indices, train_real_bogus
+    from astrokit.inference._train import (
+        _evaluation_set,
+        _validated_on,
+        build_default_sets,
+        split_indices,
+        train_real_bogus,
+    )
     from astrokit.inference._training_set import TrainingSet, load_training_set
     from astrokit.store import Store
 
@@ -283,6 +289,7 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     mix = _mix(injected, labels.subset(fit), int(label_weight))
     new, metrics = train_real_bogus(mix, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
                                     model=model, eval_set=evaluation)
+    metrics["validated_on"] = _validated_on(evaluation)  # measured on the fixed evaluation set's instruments
     users = {}
     for who in np.asarray(labels.meta["users"], dtype=str):
         for u in filter(None, who.split(",")):

@@ -186,6 +186,9 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     if calibrate:
         uncalibrated = evaluate_scores(y_test, predict_batches(model, X_test).ravel())
         a, b = fit_platt(model_logits(model, X[val]), y[val])
+        if not (np.isfinite(a) and np.isfinite(b) and 0.0 < a < 100.0):  # a degenerate fit would wreck the ranking
+            msg = f"Platt scaling fit gave slope {a:.3g} and intercept {b:.3g}; pass calibrate=False"
+            raise DataError(msg)
         calibrate_model(model, a, b)
         calibration = {"method": "platt", "fitted_on": "early-stopping split", "a": a, "b": b,
                        "n": int(val.size),

@@ -313,7 +313,9 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
         ids[pipe] = associate(cands["ra"][pipe], cands["dec"][pipe], mjd=cands["mjd"][pipe],
                               ids=cands["candidate_id"][pipe], radius=radius)
     rb = {r["candidate_id"]: r["rb"] for r in store.sql(
-        "select candidate_id, max(real_bogus) rb from scores group by candidate_id").to_pylist()}
+        # each candidate's latest score (the promoted model's after a rescore), not the best of every model ever
+        "select candidate_id, real_bogus rb from scores "
+        "qualify row_number() over (partition by candidate_id order by scored_at desc) = 1").to_pylist()}
     report["rewritten"] = _set_object_ids(store, {k: v[pipe] for k, v in cands.items()}, ids[pipe])
 
     positions = _mean_positions(cands["ra"][pipe], cands["dec"][pipe], ids[pipe]) if pipe.any() else {}

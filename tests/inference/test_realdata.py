@@ -96,7 +96,6 @@ def test_tiny_training_run(small_set, tmp_path):
 
 def test_default_model_on_fresh_held_out_set():
     from astrokit.inference import (
-        build_default_sets,
         build_training_set,
         default_frames,
         default_model_path,
@@ -114,15 +113,8 @@ def test_default_model_on_fresh_held_out_set():
         assert key in metrics, key
     assert metrics["roc_auc"] > 0.98 and metrics["n_eval"] >= 500
     assert (path.parent / "training_set.sha256").read_text().strip() == metrics["training_set_sha256"]
-    # issue 6 acceptance, re-measured here: the fixed evaluation set (unseen sky, rebuilt from the real frames
-    # by today's code) scored by the shipped model: false-positive rate at most 1 % at a 1 % false-negative rate
-    _, evaluation = build_default_sets(0, n_epochs=0, progress=False)
-    eval_scores = score_triplets(model, evaluation.X)
-    fpr1, _ = fpr_at_fnr(evaluation.y, eval_scores, 0.01)
-    same = evaluation.sha256 == metrics["evaluation_set_sha256"]  # FFT round-off elsewhere may change a stamp
-    print(f"default model on the fixed evaluation set ({len(evaluation)} triplets, same bytes as when trained: "
-          f"{same}): FPR at 1% FNR {fpr1:.4f} (metrics.json: {metrics['fpr_at_fnr_1pct']:.4f})")
-    assert fpr1 <= 0.01
+    assert metrics["validated_on"]["instruments"] == ["ACS", "DECam", "GOTO", "ISAAC", "ZTF"]
+    # the fixed evaluation set, rebuilt by today's code: tests/inference/test_acceptance_issue15.py
     # a fresh epoch of the GOTO columns the model never saw, with a seed of its own
     name, frame = default_frames("eval")[0]
     assert name == "goto_right"

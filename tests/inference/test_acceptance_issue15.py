@@ -1,0 +1,87 @@
+"""Issue 15's acceptance, measured on the shipped model: the fixed evaluation set and the 51 sample ZTF alerts.
+
+The points that hold are plain tests; those that do not yet hold are strict xfails that print their figures
+(a strict xfail turns into a failure the day the model meets them, so the marker must then go).
+"""
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def scored_evaluation():
+    """The fixed evaluation set rebuilt from the real frames by today's code, scored by the shipped model."""
+    from astrokit.inference import build_default_sets, load_default_model, score_triplets
+
+    model, metrics = load_default_model()
+    _, evaluation = build_default_sets(0, n_epochs=0, progress=False)
+    return evaluation, score_triplets(model, evaluation.X), metrics
+
+
+@pytest.fixture(scope="module")
+def scored_alerts():
+    from astrokit.datasets import get_path
+    from astrokit.inference import load_alert_triplets, load_default_model, score_triplets
+
+    model, _ = load_default_model()
+    X, table = load_alert_triplets(get_path("ztf_alerts"))
+    return np.asarray(table["survey_drb"], dtype=float), score_triplets(model, X, max_nan_fraction=1.0)
+
+
+def test_evaluation_set_reproduces_the_shipped_figures(scored_evaluation):
+    from astrokit.inference import fpr_at_fnr
+
+    evaluation, score, metrics = scored_evaluation
+    same = evaluation.sha256 == metrics["evaluation_set_sha256"]  # FFT round-off elsewhere may change a stamp
+    fpr1, _ = fpr_at_fnr(evaluation.y, score, 0.01)
+    print(f"fixed evaluation set: {len(evaluation)} triplets (same bytes as when trained: {same}); "
+          f"FPR at 1% FNR {fpr1:.4f} (metrics.json {metrics['fpr_at_fnr_1pct']:.4f})")
+    assert abs(len(evaluation) - metrics["n_eval"]) <= 0.02 * metrics["n_eval"]
+    assert fpr1 <= metrics["fpr_at_fnr_1pct"] + 0.02
+
+
+def test_scores_are_calibrated(scored_evaluation):
+    from astrokit.inference import expected_calibration_error
+
+    evaluation, score, _ = scored_evaluation
+    ece = expected_calibration_error(evaluation.y, score)
+    bogus_099 = float(np.mean(score[evaluation.y == 0] >= 0.99))
+    print(f"ECE {ece:.4f}; bogus scoring >= 0.99: {bogus_099:.4%}")
+    assert ece <= 0.05  # acceptance: expected calibration error <= 0.05 (measured 0.009)
+    assert bogus_099 <= 0.01  # acceptance: no more than 1 % of bogus score >= 0.99 (measured 0.09 %)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15 acceptance not met: FPR at 1 % FNR 6.8 % overall (<= 1 %), "
+                                       "GOTO 17.5 %, ZTF 10.4 %, ISAAC 5.8 % (<= 3 % each), galaxy subset 22 % "
+                                       "(<= 2 %); DECam 0.8 % and ACS 2.2 % hold")
+def test_false_positive_rates_at_one_percent_fnr(scored_evaluation):
+    from astrokit.inference import GALAXY_ORIGINS, fpr_at_fnr, frame_instrument
+
+    evaluation, score, _ = scored_evaluation
+    fpr1, _ = fpr_at_fnr(evaluation.y, score, 0.01)
+    instrument = np.array([frame_instrument(str(f)) for f in evaluation.meta["frame"]])
+    per = {str(i): fpr_at_fnr(evaluation.y[instrument == i], score[instrument == i], 0.01)[0]
+           for i in np.unique(instrument)}
+    galaxy = np.isin(np.asarray(evaluation.meta["origin"], dtype=str), GALAXY_ORIGINS)
+    fpr_galaxy, _ = fpr_at_fnr(evaluation.y[galaxy], score[galaxy], 0.01)
+    print(f"FPR at 1% FNR: all {fpr1:.4f}, per instrument {per}, galaxy subset {fpr_galaxy:.4f}")
+    assert fpr1 <= 0.01
+    assert all(v <= 0.03 for v in per.values())
+    assert fpr_galaxy <= 0.02
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15 acceptance not met: the shipped model (which the pipeline uses "
+                                       "for alerts) ranks the 51 sample alerts against drb >= 0.5 with a ROC AUC "
+                                       "of 0.52; 6 of the 10 alerts with drb < 0.1 score >= 0.9")
+def test_sample_alerts_against_drb(scored_alerts):
+    from astrokit.inference import roc_auc_interval
+
+    drb, score = scored_alerts
+    auc, lo, hi = roc_auc_interval((drb >= 0.5).astype(int), score)
+    confident_bogus = int(np.sum((drb < 0.1) & (score >= 0.9)))
+    print(f"51 sample alerts: ROC AUC vs drb >= 0.5 {auc:.3f} ({lo:.3f}-{hi:.3f}); "
+          f"drb < 0.1 scored >= 0.9: {confident_bogus} of {int(np.sum(drb < 0.1))}")
+    assert auc >= 0.90
+    assert confident_bogus == 0
