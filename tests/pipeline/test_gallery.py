@@ -36,10 +36,10 @@ FIGURES_XFAIL = {
             "0.28 Mpx (179/Mpx), nearly all along the overscan boundary (x < 25): the raw frame is differenced "
             "untrimmed (calibrate does not apply TRIMSEC without calibration frames), and 2 of the 3 pairs fail "
             "to align (astroalign MaxIterError), so only one difference is searched",
-    "HST": "measured 2026-12-02: 67/83 fakes with S/N >= 10 recovered (80.7 %), 24 false in 3.15 Mpx (7.6/Mpx): "
-           "8 missed fakes have no candidate within 14 px (S/N 20-70, in the undersampled ACS flt with its "
-           "cosmic rays) and 8 are detected but scored < 0.5 (the real-bogus model is trained on GOTO/DES "
-           "stamps only: issue 15)",
+    "HST": "measured 2026-12-02 with the real-bogus model of issue 15 (trained on ACS among five instruments): "
+           "71/83 fakes with S/N >= 10 recovered (85.5 %; 67/83 with the previous model), 1 false in 3.15 Mpx "
+           "(0.3/Mpx; 7.6 before): most misses have no candidate near them (S/N 20-70, in the undersampled ACS "
+           "flt with its cosmic rays)",
 }
 # Frames of which some pair or frame fails while the stages stay ok (recorded failures).
 UNITS_XFAIL = {
