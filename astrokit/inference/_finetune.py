@@ -225,15 +225,6 @@ def cross_validated_scores(model, cutouts, labels, *, k=5, seed=0, progress=Fals
     return scores, fold
 
 
-def _survey(object_id):
-    """Survey of an alert's object id (``ZTF18abc`` -> ``ZTF``; the registry's instrument names)."""
-    from astrokit.inference._registry import normalise_instrument
-
-    text = str(object_id or "")
-    prefix = text[:3].upper() if text[:3].isalpha() else text
-    return normalise_instrument(prefix) or prefix
-
-
 def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus_ztf", labels=None, k=5, seed=0,
                         epochs=15, drb_threshold=0.5, progress=True):
     """Fine-tune the real-bogus head on alert triplets, measure it by k-fold, register it.
@@ -292,7 +283,7 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Yosinski et al. 2014, NeurIPS 27, 3320
     """
-    from astrokit.inference._registry import promote, save_model
+    from astrokit.inference._registry import candidate_instrument, promote, save_model
     from astrokit.inference._score import load_default_model
     from astrokit.inference._training_set import _hash
 
@@ -327,7 +318,8 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
         "n_params": int(final.count_params()), "frozen": "all Conv2D layers",
         "training_set_sha256": _hash(X, (y >= 0.5).astype(np.int8)),
         # measured out of fold on survey alert packets only: the scanner flags its scores elsewhere
-        "validated_on": {"origins": ["alert"], "instruments": sorted({_survey(o) for o in table["object_id"]})},
+        "validated_on": {"origins": ["alert"], "instruments": sorted(
+            {candidate_instrument(origin="alert", object_id=o) or "unknown" for o in table["object_id"]})},
     })
     version = save_model(final, metrics, models_dir=models_dir, name=name)
     decision = promote(models_dir, name, version)

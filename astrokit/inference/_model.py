@@ -239,6 +239,16 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
     return model
 
 
+def _output_layer(model):
+    """Return the one-unit Dense output layer of a real-bogus model; ValueError for any other last layer."""
+    keras = require("keras", "ml")
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.units != 1:
+        msg = f"model {model.name!r}: the last layer must be Dense(1), got {type(last).__name__}"
+        raise ValueError(msg)
+    return last
+
+
 def model_logits(model, x, *, batch_size=1024):
     """Pre-sigmoid outputs of a real-bogus model (exact, where the probability saturates at 0 or 1).
 
@@ -263,10 +273,7 @@ def model_logits(model, x, *, batch_size=1024):
         If the last layer is not a one-unit Dense layer.
     """
     keras = require("keras", "ml")
-    last = model.layers[-1]
-    if not isinstance(last, keras.layers.Dense) or last.units != 1:
-        msg = f"model {model.name!r}: the last layer must be Dense(1), got {type(last).__name__}"
-        raise ValueError(msg)
+    last = _output_layer(model)
     features = keras.Model(model.inputs, last.input).predict(x, batch_size=batch_size, verbose=0)
     kernel, bias = last.get_weights()
     return (np.asarray(features, dtype=np.float64) @ kernel.astype(np.float64)).ravel() + float(bias[0])
@@ -302,11 +309,7 @@ def calibrate_model(model, a, b):
     .. [1] Platt 1999, in Advances in Large Margin Classifiers, 61
     .. [2] Guo, Pleiss, Sun & Weinberger 2017, ICML (temperature scaling)
     """
-    keras = require("keras", "ml")
-    last = model.layers[-1]
-    if not isinstance(last, keras.layers.Dense) or last.units != 1:
-        msg = f"model {model.name!r}: the last layer must be Dense(1), got {type(last).__name__}"
-        raise ValueError(msg)
+    last = _output_layer(model)
     kernel, bias = last.get_weights()
     last.set_weights([kernel * np.float32(a), (bias * np.float32(a) + np.float32(b)).astype(bias.dtype)])
     return model

@@ -198,17 +198,26 @@ def _add_cosmics(data, rng, n, noise):
     return xs, ys
 
 
-def _reference_stars(data, size):
-    """Positions of isolated, unsaturated stars of the frame (for variable-star injections)."""
+def _extract(data, threshold):
+    """Extract the sep objects above ``threshold`` times the global background rms, and the highest pixel.
+
+    Returns the sep object array and the maximum of the background-subtracted
+    frame (NaN filled with 0), the scale of the "not too bright" cuts.
+    """
     import sep
 
     d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
     bkg = sep.Background(d)
     sub = d - bkg.back()
-    objs = sep.extract(sub, 10.0, err=bkg.globalrms)
-    ny, nx = d.shape
+    return sep.extract(sub, threshold, err=bkg.globalrms, minarea=5), float(np.nanmax(sub))
+
+
+def _reference_stars(data, size):
+    """Positions of isolated, unsaturated stars of the frame (for variable-star injections)."""
+    objs, peak_max = _extract(data, 10.0)
+    ny, nx = data.shape
     m = size // 2 + 8
-    keep = ((objs["flag"] == 0) & (objs["peak"] < 0.3 * float(np.nanmax(sub)))
+    keep = ((objs["flag"] == 0) & (objs["peak"] < 0.3 * peak_max)
             & (objs["x"] > m) & (objs["x"] < nx - m) & (objs["y"] > m) & (objs["y"] < ny - m))
     return np.asarray(objs["x"][keep], dtype=float), np.asarray(objs["y"][keep], dtype=float)
 
@@ -281,17 +290,12 @@ def _galaxies(data, fwhm, size, max_n=300):
     Gaussian sigma and 1.3 px, with more than 3 PSF areas of pixels, unflagged
     and unsaturated, at least half a stamp from the edge; the ``max_n`` largest.
     """
-    import sep
-
-    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
-    bkg = sep.Background(d)
-    sub = d - bkg.back()
-    objs = sep.extract(sub, 5.0, err=bkg.globalrms, minarea=5)
+    objs, peak_max = _extract(data, 5.0)
     sigma = max(float(fwhm), 1.0) / 2.3548
-    ny, nx = d.shape
+    ny, nx = data.shape
     m = size // 2 + 4
     keep = ((objs["flag"] == 0) & (objs["a"] > max(1.3 * sigma, 1.3)) & (objs["npix"] > 3 * np.pi * (fwhm / 2) ** 2)
-            & (objs["peak"] < 0.3 * float(np.nanmax(sub))) & (objs["a"] < size / 4)
+            & (objs["peak"] < 0.3 * peak_max) & (objs["a"] < size / 4)
             & (objs["x"] > m) & (objs["x"] < nx - m) & (objs["y"] > m) & (objs["y"] < ny - m))
     objs = objs[keep]
     objs = objs[np.argsort(-objs["a"])][:max_n]
@@ -302,13 +306,8 @@ def _galaxies(data, fwhm, size, max_n=300):
 
 def _bright_stars(data, size, max_n=60):
     """Find the brightest compact sources of the frame (saturated ones included): centres, brightest first."""
-    import sep
-
-    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
-    bkg = sep.Background(d)
-    sub = d - bkg.back()
-    objs = sep.extract(sub, 20.0, err=bkg.globalrms, minarea=5)
-    ny, nx = d.shape
+    objs, _ = _extract(data, 20.0)
+    ny, nx = data.shape
     m = 8
     inside = (objs["x"] > m) & (objs["x"] < nx - m) & (objs["y"] > m) & (objs["y"] < ny - m)
     objs = objs[inside]
