@@ -422,10 +422,10 @@ def calibrate_frame(light, frames, *, cosmic_rays=False, max_days=30.0, sigma=3.
     DataError
         If a file cannot be read or the frames do not fit together (see `calibrate`).
     """
-    from astrokit.io import read_image
+    from astrokit.io import frame_path, read_image
 
     def read(row):
-        return read_image(row["path"], hdu=row.get("hdu"))
+        return read_image(frame_path(row), hdu=row.get("hdu"))
 
     matched = match_calibration(frames, light, max_days=max_days)
     sources = {k: [r["path"] for r in v] for k, v in matched.items() if v}

@@ -130,14 +130,24 @@ def _regular_file(path):
     return st
 
 
-def _check_name(path):
-    """Raise `DataError` for a file name that is not valid UTF-8 (the tables hold UTF-8 text)."""
+def _lossless(rows, path):
+    """Rows of a file whose name is not valid UTF-8: text shown readably (as backslash-x escapes), exact bytes kept.
+
+    The tables hold UTF-8 text, so ``path`` (and any message naming the file)
+    shows the undecodable bytes escaped, and ``path_bytes`` keeps the name's
+    exact bytes for the stages that open the file (`astrokit.io.frame_path`).
+    """
     try:
-        path.encode("utf-8")
+        str(path).encode("utf-8")
+        return rows
     except UnicodeEncodeError:
-        msg = (f"{display_path(path)}: the file name is not valid UTF-8 (its bytes are shown escaped); rename it "
-               "(e.g. convmv -f latin1 -t utf8) to catalogue it")
-        raise DataError(msg) from None
+        raw = os.fsencode(path)
+    for row in rows:
+        for k, v in row.items():
+            if isinstance(v, str):
+                row[k] = display_path(v)
+        row["path_bytes"] = raw
+    return rows
 
 
 def display_path(path):
@@ -499,7 +509,6 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
     fmap = dict(config["filters"])
     fmap.update({str(k).lower(): v for k, v in (filter_map or {}).items()})
     path = os.path.abspath(path)
-    _check_name(path)
     st = _regular_file(path)
     try:
         if not os.access(path, os.R_OK):
@@ -536,7 +545,7 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
 
 
 def _quarantine_row(path, error, stat_result=None, digest=None):
-    path = display_path(str(path))
+    path = str(path)
     if stat_result is None:
         stat_result = _lstat(path)
     if digest is None and stat_result is not None and stat_mod.S_ISREG(stat_result.st_mode):
@@ -545,7 +554,7 @@ def _quarantine_row(path, error, stat_result=None, digest=None):
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
         except OSError:
             digest = None
-    ident = digest or hashlib.sha256(path.encode()).hexdigest()
+    ident = digest or hashlib.sha256(os.fsencode(path)).hexdigest()
     return {"exposure_id": ident[:16], "path": path, "hdu": None, "sha256": digest,
             "size_bytes": stat_result.st_size if stat_result else None,
             "mtime": stat_result.st_mtime if stat_result else None,
@@ -724,6 +733,7 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     from astrokit.store import conform
 
     config = load_equipment(equipment)
+    store.recover()  # finish the table replacements a killed writer committed (Store.recover)
     s3_objects, client = _s3_objects([p for p in paths if is_s3(p)], endpoint_url)
     files, empty = _expand([p for p in paths if not is_s3(p)])
     for folder in empty:
@@ -740,7 +750,7 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     todo = []
     for f in files:
         st = _lstat(f)
-        if st is not None and known.get(f) == (st.st_size, st.st_mtime):
+        if st is not None and known.get(display_path(f)) == (st.st_size, st.st_mtime):
             continue
         todo.append(f)
     local_of = {}  # local copy -> (uri, size, mtime) of the S3 objects to read
@@ -774,15 +784,15 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
             path = uri
         if error is not None:
             rows = [_quarantine_row(path, error, stat_result, digest)]
-            warnings.warn(f"quarantined {error}", AstrokitWarning, stacklevel=2)
+            warnings.warn(f"quarantined {display_path(error)}", AstrokitWarning, stacklevel=2)
         else:
             digest = rows[0]["sha256"]
             first = originals.setdefault(digest, path)
             if first != path:
-                reason = f"{path}: duplicate of {first} (same SHA-256 {digest[:16]}...)"
+                reason = f"{display_path(path)}: duplicate of {display_path(first)} (same SHA-256 {digest[:16]}...)"
                 rows = [_quarantine_row(path, reason, _lstat(path), digest)]
                 warnings.warn(f"quarantined {reason}", AstrokitWarning, stacklevel=2)
-        for r in rows:
+        for r in _lossless(rows, path):
             r["ingested_at"] = now
         batch.extend(rows)
         n_read += 1
@@ -791,7 +801,7 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
             batch = []
     if batch:
         _upsert(store, batch)
-    if n_read:
+    if n_read or _sessions_stale(store):
         build_sessions(store, config=config)
     frames = store.read("frames")
     wanted = pa.array([display_path(f) for f in files], pa.string())
@@ -805,6 +815,17 @@ def _upsert(store, rows):
     # pyarrow infers the columns from the first row: give every row every column
     keys = list(dict.fromkeys(k for row in rows for k in row))
     store.upsert("frames", [{k: row.get(k) for k in keys} for row in rows], on="path")
+
+
+def _sessions_stale(store):
+    """Whether ``sessions``/``calibrations`` are missing or older than ``frames`` (a run killed between them)."""
+    def newest(table):
+        times = [mtime for key, _, mtime in store.list_files(f"tables/{table}") if key.endswith(".parquet")]
+        return max(times, default=None)
+
+    built = [newest("sessions"), newest("calibrations")]
+    changed = newest("frames")
+    return changed is not None and any(t is None or t < changed for t in built)
 
 
 def build_sessions(store, *, config=None):

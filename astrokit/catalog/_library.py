@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from astrokit.exceptions import AstrokitError
+from astrokit.io import frame_path
 
 __all__ = ["verify_files", "organize", "undo_organize"]
 
@@ -41,13 +42,14 @@ def verify_files(store, *, paths=None, progress=False):
     """
     from tqdm.auto import tqdm
 
-    rows = store.sql("select path, any_value(sha256) as sha256 from frames group by path order by path").to_pylist()
+    rows = store.sql("select path, any_value(path_bytes) as path_bytes, any_value(sha256) as sha256 from frames "
+                     "group by path order by path").to_pylist()
     if paths is not None:
         wanted = {os.path.abspath(p) for p in paths}
         rows = [r for r in rows if r["path"] in wanted]
     out = []
     for r in tqdm(rows, desc="verify", unit="file", disable=not progress):
-        path, recorded = r["path"], r["sha256"]
+        path, recorded = frame_path(r), r["sha256"]
         state, current, detail = "ok", None, None
         if not os.path.lexists(path) or (os.path.islink(path) and not os.path.exists(path)):
             state, detail = "missing", "the file is gone (moved or deleted)"
@@ -61,7 +63,7 @@ def verify_files(store, *, paths=None, progress=False):
                     state, detail = "changed", "no SHA-256 was recorded (it was unreadable at ingest)"
                 elif current != recorded:
                     state, detail = "changed", "content differs from the recorded SHA-256; re-ingest it"
-        out.append({"path": path, "state": state, "recorded_sha256": recorded, "current_sha256": current,
+        out.append({"path": r["path"], "state": state, "recorded_sha256": recorded, "current_sha256": current,
                     "detail": detail})
     out.sort(key=lambda x: (x["state"] == "ok", x["path"]))
     schema = pa.schema([("path", pa.string()), ("state", pa.string()), ("recorded_sha256", pa.string()),
@@ -110,7 +112,8 @@ def organize(store, dest, *, move=False, dry_run=False, log=None):
     """
     dest = Path(dest).expanduser().resolve()
     files = store.sql(
-        """select path, any_value(sha256) as sha256, any_value(night) as night, any_value(object) as object,
+        """select path, any_value(path_bytes) as path_bytes, any_value(sha256) as sha256,
+                  any_value(night) as night, any_value(object) as object,
                   any_value(imagetyp) as imagetyp, any_value(date_obs) as date_obs
            from frames where status = 'ok' group by path order by path""").to_pylist()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -124,8 +127,8 @@ def organize(store, dest, *, move=False, dry_run=False, log=None):
         year = night[:4] if night[:4].isdigit() else "unknown"
         kind = _FRAME_TYPES.get(f["imagetyp"], _slug(f["imagetyp"]).capitalize())
         obj = _slug(f["object"]) if f["imagetyp"] == "light" else "calibration"
-        dst = dest / year / f"{night}_{obj}" / kind / Path(f["path"]).name
-        src = Path(f["path"])
+        src = Path(frame_path(f))  # the exact name, also when it is not valid UTF-8
+        dst = dest / year / f"{night}_{obj}" / kind / src.name
         if not src.exists():
             action = "missing"
         elif dst.exists():

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from astropy.io import fits
 
 from astrokit.exceptions import AstrokitError, DataError
-from astrokit.io import read_image
+from astrokit.io import frame_path, read_image
 from astrokit.store import Store
 
 __all__ = ["run_calibrate", "science_image"]
@@ -103,7 +103,7 @@ def science_image(store, frame):
     store = _store(store)
     row = _calibrated_row(store, frame["exposure_id"])
     if row is None or (row["status"] == "passthrough" and not row["calibrated_path"]):
-        ccd = read_image(frame["path"], hdu=frame.get("hdu"))
+        ccd = read_image(frame_path(frame), hdu=frame.get("hdu"))
     elif row["status"] == "failed":
         msg = (f"{frame['path']}: calibration failed ({row['reason']}); fix or remove the calibration frames "
                "and rerun the calibrate stage")
@@ -154,7 +154,7 @@ class _Masters:
             if kind == "flat":
                 ccd.meta["IMAGETYP"] = "flat"
         else:
-            frames = [read_image(r["path"], hdu=r.get("hdu")) for r in sorted(rows, key=lambda r: r["exposure_id"])]
+            frames = [read_image(frame_path(r), hdu=r.get("hdu")) for r in sorted(rows, key=lambda r: r["exposure_id"])]
             if kind == "bias":
                 ccd = combine_bias(frames, sigma=self.sigma)
             elif kind == "dark":
@@ -292,7 +292,7 @@ def run_calibrate(store, *, exposure_ids=None, cosmic_rays=False, sigma=3.0, for
             bias = masters.get("bias", matched["bias"])
             dark = masters.get("dark", matched["dark"], bias=bias)
             flat = masters.get("flat", matched["flat"], bias=bias, dark=dark)
-            raw = read_image(light["path"], hdu=light["hdu"])
+            raw = read_image(frame_path(light), hdu=light["hdu"])
             ccd, record = calibrate(raw, bias=bias[1], dark=dark[1], flat=flat[1], cosmic_rays=cosmic_rays,
                                     sources={k: [r["path"] for r in v] for k, v in matched.items() if v})
         except (DataError, ValueError, MemoryError) as exc:

@@ -18,6 +18,8 @@ from pyarrow import fs as pafs
 
 from astrokit.exceptions import AstrokitError
 from astrokit.io._s3 import is_s3, s3_cache_dir, s3_client, s3_endpoint_url, s3_filesystem, split_s3
+from astrokit.store._faults import fault_point
+from astrokit.store._replace import commit_replacement, live_files, roll_forward, table_write_lock
 from astrokit.store.schema import TABLES, arrow_schema, conform
 
 __all__ = ["Store", "default_store_path", "atomic_write_bytes"]
@@ -54,6 +56,7 @@ def atomic_write_bytes(path, data):
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        fault_point("write:staged", path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -75,6 +78,20 @@ def _parquet_bytes(table):
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
+
+
+#: Reads that race a writer's replacement (a listed file is gone when read) list again, this many times in all.
+_READ_ATTEMPTS = 4
+
+
+def _vanished(exc):
+    """Whether a read failed because a listed file was replaced meanwhile (not a damaged or unreadable file)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    if not isinstance(exc, OSError) and type(exc).__name__ != "IOException":  # e.g. DuckDB's catalog errors
+        return False
+    text = str(exc)
+    return any(s in text for s in ("No such file", "No files found", "not found", "does not exist"))
 
 
 def _hidden(key):
@@ -236,13 +253,17 @@ class Store:
             If the write fails (for S3: endpoint unreachable, no permission...).
         """
         if not self.is_s3:
-            return atomic_write_bytes(self.root / key, data)
-        try:
-            with self.fs.open_output_stream(self._fs_path(key)) as out:
-                out.write(data)
-        except OSError as exc:
-            raise self._error("write", key, exc) from exc
-        return self.location(key)
+            out = atomic_write_bytes(self.root / key, data)
+        else:
+            fault_point("write:staged", key)
+            try:
+                with self.fs.open_output_stream(self._fs_path(key)) as stream:
+                    stream.write(data)
+            except OSError as exc:
+                raise self._error("write", key, exc) from exc
+            out = self.location(key)
+        fault_point("write:done", key)
+        return out
 
     def read_bytes(self, key):
         """Return the content of the file ``key``.
@@ -561,9 +582,7 @@ class Store:
         AstrokitError
             If the key is not a safe file name, the rows do not fit the schema, or the write fails.
         """
-        if not _KEY.match(str(key)):
-            msg = f"key {key!r} for table {table!r} must match {_KEY.pattern}"
-            raise AstrokitError(msg)
+        key = self._checked_key(table, key)
         rows = conform(table, data)
         return self.write_bytes(f"{self._table_key(table)}/{key}.parquet", _parquet_bytes(rows))
 
@@ -585,16 +604,16 @@ class Store:
         return self.write(table, data, key=f"{uuid.uuid4().hex}")
 
     def upsert(self, table, data, *, on, key=None):
-        """Write rows as one batch file, replacing every earlier row with the same ``on`` value.
+        """Write rows as one batch file, replacing every earlier row with the same ``on`` value, atomically.
 
         This is the many-units-per-file counterpart of `write`: ingest writes
         the rows of a whole batch of files in one Parquet file (``on="path"``)
-        instead of one tiny file per FITS file. The new batch is written first
-        (atomically), then the older files that held rows with the same
-        ``on`` values are rewritten without them (atomically, or removed when
-        nothing is left), so a reader or a crash sees at worst a duplicate,
-        never a missing row. Earlier per-unit files written by `write` are
-        cleaned the same way.
+        instead of one tiny file per FITS file. The new batch and the older
+        files rewritten without the replaced rows are staged, then switched in
+        with one commit record (`astrokit.store._replace`): a reader, or a
+        crash at any point, sees either the table before or the table after,
+        never a duplicate or a missing row. Writers of one table are
+        serialised (an advisory lock on a folder store, the run lock on S3).
 
         Parameters
         ----------
@@ -605,7 +624,8 @@ class Store:
         on : str
             Column whose values identify the rows a batch replaces (e.g. ``"path"``).
         key : str, optional
-            File name of the batch; default ``batch-<UTC time>-<random>``.
+            File name of the batch; default ``batch-<UTC time>-<random>``. An
+            existing file of that name is replaced as a whole.
 
         Returns
         -------
@@ -622,24 +642,34 @@ class Store:
         rows = conform(table, data)
         if rows.num_rows == 0:
             return None
-        key = key or _batch_key()
-        out = self.write(table, rows, key=key)
-        out_key = self.key_of(out)
+        key = self._checked_key(table, key or _batch_key())
         values = pc.unique(rows.column(on))
-        for file_key in self._data_files(table):
-            if file_key == out_key:
-                continue
-            old = self._read_file(file_key, table, columns=[on])
-            hit = pc.is_in(old.column(on), value_set=values)
-            if not pc.any(hit).as_py():
-                continue
-            full = self._read_file(file_key, table)
-            keep = full.filter(pc.invert(pc.is_in(full.column(on), value_set=values)))
-            if keep.num_rows == 0:
-                self.delete_file(file_key)
-            else:
-                self.write_bytes(file_key, _parquet_bytes(keep))
-        return out
+        table_key = self._table_key(table)
+        with table_write_lock(self, table_key) as exclusive:
+            roll_forward(self, table_key, holding_lock=exclusive)
+            name = f"{key}.parquet"
+            add, remove = {name: _parquet_bytes(rows)}, []
+            for file_key in live_files(self, table_key):
+                old_name = file_key.rsplit("/", 1)[-1]
+                if old_name == name:
+                    continue
+                old = self._read_file(file_key, table, columns=[on])
+                if not pc.any(pc.is_in(old.column(on), value_set=values)).as_py():
+                    continue
+                full = self._read_file(file_key, table)
+                keep = full.filter(pc.invert(pc.is_in(full.column(on), value_set=values)))
+                if keep.num_rows == 0:
+                    remove.append(old_name)
+                else:
+                    add[old_name] = _parquet_bytes(keep)
+            commit_replacement(self, table_key, add, remove)
+        return self.location(f"{table_key}/{name}")
+
+    def _checked_key(self, table, key):
+        if not _KEY.match(str(key)):
+            msg = f"key {key!r} for table {table!r} must match {_KEY.pattern}"
+            raise AstrokitError(msg)
+        return str(key)
 
     def _read_file(self, file_key, table, columns=None):
         try:
@@ -649,33 +679,75 @@ class Store:
             raise self._error("read", file_key, exc) from exc
 
     def compact(self, table, *, key=None):
-        """Merge every data file of ``table`` into one (atomically: the merged file first, then the old ones go).
+        """Merge every data file of ``table`` into one, atomically (one commit switches the files).
 
         Parameters
         ----------
         table : str
-            Table name (not for append-only tables whose files are events: those are merged too, losing nothing).
+            Table name (append-only tables, whose files are events, are merged too, losing nothing).
         key : str, optional
             Name of the merged file; default ``batch-<UTC time>-<random>``.
 
         Returns
         -------
         int
-            Number of files merged.
+            Number of files merged (0 or 1: nothing to do).
+
+        Raises
+        ------
+        AstrokitError
+            If the key is not a safe file name, or a read or write fails.
         """
-        files = self._data_files(table)
-        if len(files) < 2:
-            return len(files)
-        merged = pa.concat_tables([self._read_file(f, table) for f in files])
-        out_key = self.key_of(self.write(table, merged, key=key or _batch_key()))
-        for f in files:
-            if f != out_key:
-                self.delete_file(f)
+        table_key = self._table_key(table)
+        key = self._checked_key(table, key or _batch_key())
+        with table_write_lock(self, table_key) as exclusive:
+            roll_forward(self, table_key, holding_lock=exclusive)
+            files = live_files(self, table_key)
+            if len(files) < 2:
+                return len(files)
+            merged = pa.concat_tables([self._read_file(f, table) for f in files])
+            name = f"{key}.parquet"
+            remove = [f.rsplit("/", 1)[-1] for f in files if f.rsplit("/", 1)[-1] != name]
+            commit_replacement(self, table_key, {name: _parquet_bytes(merged)}, remove)
         return len(files)
 
+    def recover(self, tables=None):
+        """Finish the table replacements that crashed writers committed, and discard what they only staged.
+
+        Writers do this on their own table before each replacement; `run`
+        and `ingest` call it for every table when they start, so the DuckDB
+        file (``astrokit.duckdb``), which lists the folders directly, shows the
+        committed state too.
+
+        Parameters
+        ----------
+        tables : list of str, optional
+            Tables to recover; default all.
+
+        Returns
+        -------
+        int
+            Number of committed replacements applied.
+
+        Raises
+        ------
+        AstrokitError
+            If a table is unknown or a file cannot be moved or removed.
+        """
+        done = 0
+        for table in TABLES if tables is None else tables:
+            if table not in TABLES:
+                self._table_key(table)  # the one-line error naming the tables
+            table_key = f"tables/{table}"
+            if not any(key.startswith(f"{table_key}/_txn/") and not key.endswith("/.lock")
+                       for key, _, _ in self.list_files(f"{table_key}/_txn", hidden=True)):
+                continue  # nothing staged or committed: create nothing
+            with table_write_lock(self, table_key) as exclusive:
+                done += roll_forward(self, table_key, holding_lock=exclusive)
+        return done
+
     def _data_files(self, table):
-        prefix = self._table_key(table)
-        return [k for k, _, _ in self.list_files(prefix) if k.endswith(".parquet")]
+        return live_files(self, self._table_key(table))
 
     def delete(self, table, key):
         """Remove the rows one unit of work wrote (no error if there were none).
@@ -752,10 +824,14 @@ class Store:
         AstrokitError
             If the table is unknown or a file cannot be read.
         """
-        try:
-            return self.dataset(table).to_table(columns=columns, filter=filter)
-        except (OSError, FileNotFoundError) as exc:
-            raise self._error("read", f"table {table}", exc) from exc
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                return self.dataset(table).to_table(columns=columns, filter=filter)
+            except (OSError, FileNotFoundError) as exc:
+                if attempt + 1 < _READ_ATTEMPTS and _vanished(exc):
+                    continue  # a writer replaced a file between the listing and the read: list again
+                raise self._error("read", f"table {table}", exc) from exc
+        return None  # not reached
 
     def keys(self, table):
         """Return the keys (units of work) written to ``table``.
@@ -774,18 +850,20 @@ class Store:
     def connect(self, *, read_only=True, tables=None):
         """Return an in-memory DuckDB connection with one view per table.
 
-        The Parquet files are the source of truth. On a folder store the views
-        read them with ``read_parquet(..., union_by_name=true)``; on an S3
-        store each table is registered as an Arrow dataset (`dataset`), which
-        DuckDB scans directly, so no DuckDB extension is needed. Either way
-        every query sees the current files.
+        The Parquet files are the source of truth, as of the last committed
+        change of each table (`astrokit.store._replace.live_files`). On a
+        folder store the views read them with ``read_parquet([...],
+        union_by_name=true)``; on an S3 store each table is registered as an
+        Arrow dataset (`dataset`), which DuckDB scans directly, so no DuckDB
+        extension is needed. The file lists are taken when the connection is
+        made: open a new connection to see later writes.
 
         Parameters
         ----------
         read_only : bool
             Kept for compatibility; the connection is in memory.
         tables : list of str, optional
-            S3 stores: register only these tables (each costs a LIST request); default all.
+            Register only these tables (each costs a listing; a LIST request on S3); default all.
 
         Returns
         -------
@@ -794,12 +872,15 @@ class Store:
         import duckdb
 
         con = duckdb.connect()
-        if self.is_s3:
-            for table in TABLES if tables is None else tables:
+        for table in TABLES if tables is None else tables:
+            if self.is_s3:
                 con.register(table, self.dataset(table))
-        else:
-            for sql in self._view_sql():
-                con.execute(sql)
+            else:
+                files = [self.root / self._table_key(table) / "_schema.parquet"]
+                files += [self.root / k for k in self._data_files(table)]
+                listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{listed}], "
+                            "union_by_name=true)")
         return con
 
     def _view_sql(self):
@@ -852,23 +933,27 @@ class Store:
         """
         import duckdb
 
-        # on S3, list only the tables the query names (a table it does not name cannot be read by it)
-        used = [t for t in TABLES if re.search(rf"\b{t}\b", query, re.IGNORECASE)] if self.is_s3 else None
+        # list only the tables the query names (a table it does not name cannot be read by it)
+        used = [t for t in TABLES if re.search(rf"\b{t}\b", query, re.IGNORECASE)]
         if not str(query).strip():
             msg = "empty query: give a SELECT statement, e.g. \"select count(*) from frames\""
             raise AstrokitError(msg)
-        con = self.connect(tables=used)
-        try:
-            relation = con.sql(query, params=params)
-            if relation is None:  # a statement that returns no rows (SET, CREATE ...): nothing to show
-                msg = f"the query returned no table ({str(query).strip()[:40]!r}): give a SELECT statement"
-                raise AstrokitError(msg)
-            return relation.to_arrow_table()
-        except duckdb.Error as exc:
-            msg = f"query failed: {str(exc).splitlines()[0]}"
-            raise AstrokitError(msg) from exc
-        finally:
-            con.close()
+        for attempt in range(_READ_ATTEMPTS):
+            con = self.connect(tables=used)
+            try:
+                relation = con.sql(query, params=params)
+                if relation is None:  # a statement that returns no rows (SET, CREATE ...): nothing to show
+                    msg = f"the query returned no table ({str(query).strip()[:40]!r}): give a SELECT statement"
+                    raise AstrokitError(msg)
+                return relation.to_arrow_table()
+            except (duckdb.Error, OSError) as exc:
+                if attempt + 1 < _READ_ATTEMPTS and _vanished(exc):
+                    continue  # a writer replaced a file between the listing and the query: list again
+                msg = f"query failed: {str(exc).splitlines()[0]}"
+                raise AstrokitError(msg) from exc
+            finally:
+                con.close()
+        return None  # not reached
 
     # -- the run lock -------------------------------------------------------------------------
     @contextlib.contextmanager

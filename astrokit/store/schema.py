@@ -35,7 +35,9 @@ TS, BIN = pa.timestamp("us", tz="UTC"), pa.binary()
 TABLES = {
     "frames": [
         _c("exposure_id", S, "", "stable id: first 16 hex digits of the file's SHA-256, plus -HDU for extensions"),
-        _c("path", S, "", "absolute path or s3:// URI of the file"),
+        _c("path", S, "", "absolute path or s3:// URI of the file (bytes of a name that is not UTF-8 shown as \\xNN)"),
+        _c("path_bytes", BIN, "", "the path's exact bytes when the file name is not valid UTF-8 (else null): "
+           "what `astrokit.io.frame_path` opens"),
         _c("hdu", I32, "", "index of the image HDU in the file"),
         _c("sha256", S, "", "SHA-256 of the whole file"),
         _c("size_bytes", I64, "byte", "file size"),
