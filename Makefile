@@ -18,8 +18,21 @@ PORT ?= 8866
 # USE_UV=0 installs with plain pip instead of uv (uv itself comes from PyPI into the venv).
 USE_UV ?= 1
 PYTEST_ARGS ?=
+UV := $(VENV)/bin/uv
+# The locks (requirements/, `make lock`): every dependency pinned with its hashes, for Linux x86_64 and CPython
+# 3.11. LOCK is what `make setup` installs (astrokit[all]); bench.lock adds the benchmarks' reference tools;
+# build.lock pins the build backend (hatchling, hatch-vcs) for the project's own editable install and wheel.
+LOCK ?= requirements/all.lock
+BENCH_LOCK := requirements/bench.lock
+BUILD_LOCK := requirements/build.lock
+# uv itself, from the pin and hashes of the lock (pip verifies them)
+UV_BOOTSTRAP = $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+  -r <(awk '/^[^ \#]/ { p = ($$0 ~ /^uv==/) } p' $(LOCK))
+# the project itself on top of a lock: editable, without dependencies (they all come from the lock)
+INSTALL_SELF = $(if $(filter 1,$(USE_UV)),$(UV) pip install --python $(PY) --quiet --build-constraint $(BUILD_LOCK),\
+  $(PY) -m pip install --quiet --disable-pip-version-check) --no-deps -e .
 
-.PHONY: help setup data pipeline run test chromium astrometry dashboard lab bench bench-setup clean
+.PHONY: help setup data pipeline run test chromium astrometry dashboard lab bench bench-setup clean lock dist
 
 help:
 	@echo "make run       set up, fetch the real data, run the pipeline, serve the curation dashboard"
@@ -27,17 +40,21 @@ help:
 	@echo "make test      set up, then the whole test suite (pytest, nbval, browser tests)"
 	@echo "make lab       JupyterLab on http://127.0.0.1:8888"
 	@echo "make bench     side-by-side benchmarks against source-extractor, properimage, sfft, ImageFileCollection"
+	@echo "make lock      recompile the locks of requirements/ from pyproject.toml (UPGRADE=1: newest versions)"
+	@echo "make dist      build the sdist and the wheel into dist/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+# Every dependency from the lock (exact versions, hashes checked), then astrokit itself with --no-deps.
+$(VENV)/.installed: pyproject.toml $(LOCK) $(BUILD_LOCK) | $(PY)
 	@if [ "$(USE_UV)" = "1" ]; then \
-	  $(PY) -m pip install --quiet --disable-pip-version-check uv && \
-	  $(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet -e ".[all]"; \
+	  $(UV_BOOTSTRAP) && \
+	  $(UV) pip install --python $(PY) --compile-bytecode --quiet --require-hashes -r $(LOCK); \
 	else \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -e ".[all]"; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK); \
 	fi
+	@$(INSTALL_SELF)
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -84,22 +101,38 @@ astrometry:
 test: data chromium astrometry
 	$(PY) -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
 
-# The reference tools of the benchmarks: Debian's source-extractor, and properimage + sfft from PyPI.
+# The reference tools of the benchmarks: Debian's source-extractor, and properimage + sfft from PyPI (bench.lock).
 bench-setup: setup
 	@if ! command -v source-extractor >/dev/null; then \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq source-extractor >/dev/null; \
 	  else echo "source-extractor missing (apt-get install source-extractor): its column will be skipped"; fi; fi
 	@echo 'setuptools<70' > $(VENV)/build-constraints.txt
-	@if [ -x $(VENV)/bin/uv ]; then \
-	  $(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --quiet \
-	    --build-constraint $(VENV)/build-constraints.txt -e ".[bench]"; \
-	else PIP_CONSTRAINT=$(abspath $(VENV))/build-constraints.txt $(PY) -m pip install --quiet -e ".[bench]"; fi
+	@if [ -x $(UV) ]; then \
+	  $(UV) pip install --python $(PY) --compile-bytecode --quiet \
+	    --build-constraint $(VENV)/build-constraints.txt -r $(BENCH_LOCK); \
+	else PIP_CONSTRAINT=$(abspath $(VENV))/build-constraints.txt $(PY) -m pip install --quiet -r $(BENCH_LOCK); fi
 
 bench: bench-setup data
 	$(PY) benchmarks/bench_photometry.py
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_zogy.py
 	$(PY) benchmarks/bench_differencing_compare.py
+
+# Recompile the locks from pyproject.toml's ranges, keeping every pin that still satisfies them (UPGRADE=1: the
+# newest versions). tests/test_packaging.py fails when a lock no longer satisfies pyproject.toml.
+COMPILE = $(UV) pip compile --python $(PY) --generate-hashes --custom-compile-command "make lock" --quiet \
+  $(if $(UPGRADE),--upgrade)
+lock: | $(PY)
+	@[ -x $(UV) ] || $(UV_BOOTSTRAP)
+	$(COMPILE) pyproject.toml --extra all -o $(LOCK)
+	$(COMPILE) pyproject.toml --extra all --extra bench -c $(LOCK) --build-constraint <(echo 'setuptools<70') \
+	  -o $(BENCH_LOCK)
+	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	  | $(COMPILE) - -o $(BUILD_LOCK)
+
+# The sdist and the wheel (which carries pipelines/ and dashboards/ as package data) into dist/.
+dist: setup
+	$(UV) build --build-constraint $(BUILD_LOCK) --out-dir dist
 
 clean:
 	rm -rf $(STORE) .pytest_cache

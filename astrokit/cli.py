@@ -430,9 +430,24 @@ def cmd_dashboard(args):
     serve_dashboard(args.name, store=str(_store(args).root), port=args.port, block=True)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print astrokit's version and exit (computed only when asked: it may call git)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import astrokit
+
+        print(f"astrokit {astrokit.__version__}")
+        parser.exit()
+
+
 def build_parser():
     """Return the argparse parser of the ``astrokit`` command."""
     p = argparse.ArgumentParser(prog="astrokit", description="Time-domain analysis of astronomical images.")
+    p.add_argument("--version", action=_VersionAction,
+                   help="print the version (with the git commit when run from a clone) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -173,6 +173,8 @@ def fingerprint(stage, inputs, parameters):
     """
     import astrokit
 
-    text = json.dumps({"stage": stage, "inputs": list(inputs), "parameters": parameters,
-                       "astrokit": astrokit.__version__}, sort_keys=True, default=str)
+    # the public version (a release, or 0.1.devN in a clone): uncommitted edits (+g<commit>.dirty) do not redo work
+    version = astrokit.__version__.split("+", 1)[0]
+    text = json.dumps({"stage": stage, "inputs": list(inputs), "parameters": parameters, "astrokit": version},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -13,7 +13,6 @@ import contextlib
 import itertools
 import json
 import math
-import os
 import secrets
 import time
 import traceback
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import astrokit
+from astrokit._resources import resource_dir
 from astrokit.exceptions import AstrokitError
 from astrokit.pipeline._dask import _check_workers, dask_client
 from astrokit.pipeline._params import ParameterError, validate_parameters
@@ -33,7 +33,11 @@ STAGES = ("ingest", "calibrate", "astrometry", "photometry", "difference", "aler
 
 
 def pipelines_dir():
-    """Return the folder of the pipeline notebooks (``$ASTROKIT_PIPELINES`` or the repository's ``pipelines/``).
+    """Return the folder of the pipeline notebooks.
+
+    ``$ASTROKIT_PIPELINES`` when set, else the repository's ``pipelines/`` in a
+    clone, else the copy shipped inside the installed package
+    (`astrokit._resources.resource_dir`).
 
     Returns
     -------
@@ -44,9 +48,9 @@ def pipelines_dir():
     AstrokitError
         If the folder does not exist.
     """
-    path = Path(os.environ.get("ASTROKIT_PIPELINES") or Path(astrokit.__file__).resolve().parents[1] / "pipelines")
+    path = resource_dir("pipelines", env="ASTROKIT_PIPELINES")
     if not path.is_dir():
-        msg = f"pipeline notebooks not found in {path}; set ASTROKIT_PIPELINES to the pipelines/ folder"
+        msg = f"pipeline notebooks not found in {path}; set ASTROKIT_PIPELINES to a folder of pipeline notebooks"
         raise AstrokitError(msg)
     return path
 
@@ -163,8 +167,10 @@ def _record_interrupted(store):
     """Mark the ``runs`` rows left ``running`` by a killed run as ``interrupted`` (called under the run lock).
 
     Only the holder of the lock runs stages, so a ``running`` row found by the
-    next holder belongs to a process that died (kill -9, a crash, a reboot).
+    next holder belongs to a process that died (kill -9, a crash, a reboot). The
+    table replacements such a process committed are finished first (`Store.recover`).
     """
+    store.recover()
     rows = store.sql("select * from runs where status = 'running'").to_pylist()
     for row in rows:
         row.update(status="interrupted", error="interrupted: the process ended before the stage finished "

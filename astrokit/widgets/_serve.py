@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from astrokit._resources import resource_dir
 from astrokit.exceptions import AstrokitError, require
 
 __all__ = ["dashboards_dir", "list_dashboards", "dashboard_path", "serve_dashboard"]
@@ -13,10 +14,12 @@ _TEMPLATE = "astrokit"  # dashboards/jupyter/voila/templates/astrokit
 
 
 def dashboards_dir():
-    """Return the ``dashboards/`` folder of the repository (next to the ``astrokit`` package)."""
-    import astrokit
+    """Return the folder of the dashboard notebooks and their Voila template.
 
-    return Path(astrokit.__file__).resolve().parents[1] / "dashboards"
+    The repository's ``dashboards/`` in a clone, else the copy shipped inside
+    the installed package (`astrokit._resources.resource_dir`).
+    """
+    return resource_dir("dashboards")
 
 
 def list_dashboards():
