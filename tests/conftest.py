@@ -16,7 +16,8 @@ def sample_frames():
 
 @pytest.fixture()
 def tmp_store(tmp_path):
-    """An empty store in a temporary folder."""
+    """An empty store in a temporary folder (the folder exists: commands other than run/ingest refuse a missing one)."""
+    (tmp_path / "store").mkdir()
     return Store(tmp_path / "store")
 
 

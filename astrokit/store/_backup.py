@@ -50,7 +50,7 @@ _ARCHIVE_OVERHEAD = {"GLACIER": (32 * 1024, 8 * 1024), "DEEP_ARCHIVE": (32 * 102
 _ARCHIVED = ("GLACIER", "DEEP_ARCHIVE")
 _GB = 1024.0**3  # AWS bills storage per GB of 2**30 bytes
 
-_EXCLUDE = {"astrokit.duckdb"}  # views with absolute paths: rebuilt after a restore, never backed up
+_EXCLUDE = {"astrokit.duckdb"}  # views, rebuilt from the tables after a restore: never backed up
 _CHUNK = 8 * 1024 * 1024
 
 

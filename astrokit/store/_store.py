@@ -884,12 +884,19 @@ class Store:
         return con
 
     def _view_sql(self):
-        for table in TABLES:
-            pattern = str(self.root / self._table_key(table) / "*.parquet").replace("'", "''")
+        for table in TABLES:  # relative to the store: a copy of the store (cp -r, rsync, restore) queries itself
+            pattern = f"{self._table_key(table)}/*.parquet".replace("'", "''")
             yield f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)"
 
     def refresh_views(self):
         """(Re)build ``astrokit.duckdb`` with the views, for people who open the store in DuckDB directly.
+
+        The views name the files relative to the store folder, so a copy of
+        the store answers on its own: open it from inside the store, e.g.
+        ``cd astrokit-data && duckdb astrokit.duckdb`` (DuckDB resolves a
+        relative path against the working folder, or against its
+        ``file_search_path`` setting from elsewhere). They glob each table's
+        folder, so they see what `Store.recover` has applied.
 
         Returns
         -------
@@ -905,6 +912,8 @@ class Store:
         tmp = path.with_name(f".astrokit.{uuid.uuid4().hex}.duckdb")
         con = duckdb.connect(str(tmp))
         try:
+            # the views' relative paths are checked against the store while they are created (not stored)
+            con.execute("SET file_search_path = ?", [str(self.root)])
             for sql in self._view_sql():
                 con.execute(sql)
         finally:

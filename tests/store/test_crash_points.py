@@ -93,6 +93,7 @@ def test_recover_applies_a_committed_replacement_for_the_duckdb_file(tmp_path):
 
     def direct():  # what a user sees opening astrokit.duckdb (folder globs, no knowledge of records)
         con = duckdb.connect(str(store.refresh_views()), read_only=True)
+        con.execute("SET file_search_path = ?", [str(store.root)])  # the views name files relative to the store
         try:
             return con.sql("select count(*), count(distinct path) from frames").fetchall()[0]
         finally:

@@ -1,8 +1,10 @@
 import datetime as dt
+import shutil
 
 import pyarrow as pa
 import pytest
 
+from astrokit.cli import main
 from astrokit.exceptions import AstrokitError
 from astrokit.store import TABLES, Store, conform, describe, empty_table
 
@@ -61,13 +63,21 @@ def test_sql_error_is_one_line(tmp_store):
         tmp_store.sql("select nothing from frames")
 
 
-def test_views_file_for_duckdb_users(tmp_store):
+def test_views_file_for_duckdb_users_works_in_a_copy_of_the_store(tmp_store, tmp_path, monkeypatch):
     import duckdb
 
     tmp_store.write("frames", [{"exposure_id": "a", "status": "ok"}], key="a")
-    path = tmp_store.refresh_views()
-    con = duckdb.connect(str(path), read_only=True)
-    assert con.execute("select count(*) from frames").fetchone()[0] == 1
+    tmp_store.refresh_views()
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_store.root, copy)  # cp -r, then the original goes
+    shutil.rmtree(tmp_store.root)
+    monkeypatch.chdir(copy)  # as the README says: open it from inside the store
+    con = duckdb.connect("astrokit.duckdb", read_only=True)
+    try:
+        assert con.execute("select count(*), any_value(exposure_id) from frames").fetchall() == [(1, "a")]
+    finally:
+        con.close()
+    assert main(["sql", "select count(*) n from frames", "--store", str(copy), "--format", "csv"]) == 0
 
 
 def test_artifact_is_content_addressed(tmp_store):
