@@ -1,7 +1,8 @@
 """Human labels of candidates: effective decisions, counts, agreement (Cohen's kappa), training-set export.
 
 The ``labels`` table is append-only: every decision is an event, and a
-correction is a new event. `resolve_labels` turns the events into one
+correction is a new event. `append_labels` is its one writer (the scanner
+uses it). `resolve_labels` turns the events into one
 effective label per user and candidate (the latest decision, with undone
 decisions removed); everything else here works on that.
 """
@@ -18,6 +19,8 @@ from astrokit.labels._core import (
     undone_label_id,
 )
 from astrokit.labels._high_level import export_training_set, labels_summary
+from astrokit.labels._write import COMPACT_AFTER_FILES, append_labels, compact_labels, label_event
 
-__all__ = ["DECISIONS", "UNDO", "UNDO_NOTE_PREFIX", "cohen_kappa", "export_training_set", "label_counts",
-           "labels_summary", "model_agreement", "pairwise_agreement", "resolve_labels", "undone_label_id"]
+__all__ = ["COMPACT_AFTER_FILES", "DECISIONS", "UNDO", "UNDO_NOTE_PREFIX", "append_labels", "cohen_kappa",
+           "compact_labels", "export_training_set", "label_counts", "label_event", "labels_summary",
+           "model_agreement", "pairwise_agreement", "resolve_labels", "undone_label_id"]

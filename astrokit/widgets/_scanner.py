@@ -9,14 +9,12 @@ methods themselves raise.
 
 import html
 import os
-import uuid
-from datetime import datetime, timezone
 
 import numpy as np
 import traitlets
 
 from astrokit.exceptions import AstrokitError
-from astrokit.labels import UNDO, UNDO_NOTE_PREFIX
+from astrokit.labels import UNDO, UNDO_NOTE_PREFIX, append_labels, label_event
 from astrokit.widgets._queue import (
     DECIDED_LABELS,
     LABELS,
@@ -297,7 +295,7 @@ class CandidateScanner(traitlets.HasTraits):
             msg = f"no candidate left to label ({self.n_queue} in the queue); call load() to rebuild it"
             raise AstrokitError(msg)
         event = self._event(str(row["candidate_id"]), label, note or None)
-        self.store.append("labels", [event])
+        append_labels(self.store, [event])
         self.history.append((event, self.index))
         if label in DECIDED_LABELS:
             self.n_labelled += 1
@@ -327,7 +325,7 @@ class CandidateScanner(traitlets.HasTraits):
             raise AstrokitError(msg)
         last, index = self.history[-1]
         event = self._event(last["candidate_id"], UNDO, f"{UNDO_NOTE_PREFIX}{last['label_id']}")
-        self.store.append("labels", [event])
+        append_labels(self.store, [event])
         self.history.pop()
         if last["label"] in DECIDED_LABELS:
             self.n_labelled -= 1
@@ -456,8 +454,7 @@ class CandidateScanner(traitlets.HasTraits):
 
     # -- helpers ------------------------------------------------------------------------------
     def _event(self, candidate_id, label, note):
-        return {"label_id": uuid.uuid4().hex, "candidate_id": candidate_id, "label": label, "user": self.user,
-                "created_at": datetime.now(timezone.utc), "note": note}
+        return label_event(candidate_id, label, self.user, note)
 
     def _all_candidates(self):
         if self._catalog is None:
