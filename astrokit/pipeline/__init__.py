@@ -29,9 +29,16 @@ __all__ = ["STAGES", "WORKER_ENV", "RunConfig", "StageReport", "cleanup", "dask_
            "store_lock"]
 
 from astrokit.pipeline._calibrate import run_calibrate, science_image  # noqa: E402  (issue 5: calibrate stage)
-from astrokit.pipeline._objects import difference_psf, run_objects, store_difference_psf  # noqa: E402  (issue 5)
+from astrokit.pipeline._objects import (  # noqa: E402  (issue 5)
+    difference_psf,
+    difference_psf_payload,
+    run_objects,
+    store_difference_psf,
+    write_difference_psf,
+)
 
-__all__ += ["difference_psf", "run_calibrate", "run_objects", "science_image", "store_difference_psf"]
+__all__ += ["difference_psf", "difference_psf_payload", "run_calibrate", "run_objects", "science_image",
+            "store_difference_psf", "write_difference_psf"]
 
 from astrokit.pipeline._link import plan_link, run_link  # noqa: E402  (issue 9: link stage)
 from astrokit.pipeline._params import (  # noqa: E402  (issue 16: declared stage parameters)

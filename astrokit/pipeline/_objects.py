@@ -18,7 +18,7 @@ from astropy.io import fits
 from astrokit.differencing._objects import DEFAULT_MATCH_RADIUS, associate, blank_flux_error, forced_photometry
 from astrokit.exceptions import AstrokitError, DataError
 
-__all__ = ["run_objects", "difference_psf", "store_difference_psf"]
+__all__ = ["run_objects", "difference_psf", "difference_psf_payload", "store_difference_psf", "write_difference_psf"]
 
 #: Forced points with |flux / flux_err| below this get no magnitude (an upper limit: ``limiting_mag``).
 SNR_MAG = 3.0
@@ -131,8 +131,9 @@ def store_difference_psf(store, difference_id, result, *, zero_point=None, diffe
     ``difference_id``) with ``F_D``, ``F_S``, ``F_n``, the zero point and the blank-sky
     error of a forced flux (`astrokit.differencing.blank_flux_error`, measured away from
     the candidates). `difference_psf` calls it after recomputing a difference; the
-    difference stage can call it right after `astrokit.differencing.subtract` so that no
-    recomputation is ever needed.
+    difference stage records the same (`difference_psf_payload` on the worker,
+    `write_difference_psf` in the writer) right after `astrokit.differencing.subtract`,
+    so the objects stage never subtracts again.
 
     Parameters
     ----------
@@ -163,9 +164,45 @@ def store_difference_psf(store, difference_id, result, *, zero_point=None, diffe
     ----------
     .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27
     """
-    from astrokit.pipeline._calibrate import _relative, _store
+    from astrokit.pipeline._calibrate import _store
 
-    store = _store(store)
+    row, fits_bytes, psf = difference_psf_payload(difference_id, result, zero_point=zero_point,
+                                                  difference=difference)
+    return write_difference_psf(_store(store), row, fits_bytes), psf
+
+
+def difference_psf_payload(difference_id, result, *, zero_point=None, difference=None):
+    """Compute what `store_difference_psf` records, without touching the store (runs on a Dask worker).
+
+    Parameters
+    ----------
+    difference_id : str
+        The difference (``differences.difference_id``).
+    result : `astrokit.differencing.DifferenceResult`
+        What `astrokit.differencing.subtract` returned (ZOGY: ``result.extra["zogy"]``).
+    zero_point : float, optional
+        Zero point of the science image (mag); None: 0 (instrumental magnitudes).
+    difference : 2D ndarray, shape (ny, nx), optional
+        The difference image as stored (float32); default ``result.difference``.
+
+    Returns
+    -------
+    row : dict
+        The ``difference_psfs`` row without ``psf_path``.
+    fits_bytes : bytes
+        ``P_D`` as a FITS file (float32, with ``F_D``, ``F_S``, ``F_N`` cards).
+    psf : 2D ndarray of float64, shape (k, k)
+        ``P_D`` as stored, sum 1.
+
+    Raises
+    ------
+    KeyError
+        If ``result`` is not a ZOGY subtraction.
+
+    References
+    ----------
+    .. [1] Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27 (P_D eq. 14, F_D eq. 15, F_S eq. 42)
+    """
     image = np.asarray(result.difference if difference is None else difference, dtype=np.float32)
     z = result.extra["zogy"]
     psf = np.asarray(z.P_D, dtype=float)
@@ -179,13 +216,39 @@ def store_difference_psf(store, difference_id, result, *, zero_point=None, diffe
     header["F_D"], header["F_S"], header["F_N"] = float(z.F_D), float(z.F_S), float(z.flux_science)
     raw = io.BytesIO()
     fits.PrimaryHDU(psf.astype(np.float32), header=header).writeto(raw)
-    path = store.put_artifact(raw.getvalue(), "fits")
-    row = {"difference_id": difference_id, "psf_path": _relative(store, path), "f_d": float(z.F_D),
-           "f_s": float(z.F_S), "flux_science": float(z.flux_science),
-           "zero_point": float(zero_point or 0.0), "forced_flux_err": err,
-           "created_at": datetime.now(timezone.utc)}
-    store.write("difference_psfs", [row], key=difference_id)
-    return row, psf
+    row = {"difference_id": difference_id, "f_d": float(z.F_D), "f_s": float(z.F_S),
+           "flux_science": float(z.flux_science), "zero_point": float(zero_point or 0.0), "forced_flux_err": err}
+    return row, raw.getvalue(), psf
+
+
+def write_difference_psf(store, row, fits_bytes):
+    """Write a `difference_psf_payload` to the store: ``P_D`` as an artifact, the row in ``difference_psfs``.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+    row : dict
+        The payload's row (``difference_id`` is the key).
+    fits_bytes : bytes
+        The payload's ``P_D`` FITS file.
+
+    Returns
+    -------
+    dict
+        The ``difference_psfs`` row written (with ``psf_path`` and ``created_at``).
+
+    Raises
+    ------
+    AstrokitError
+        If ``difference_id`` is not a valid store key or a write fails.
+    """
+    from astrokit.pipeline._calibrate import _relative
+
+    path = store.put_artifact(fits_bytes, "fits")
+    row = {**row, "psf_path": _relative(store, path), "created_at": datetime.now(timezone.utc)}
+    store.write("difference_psfs", [row], key=row["difference_id"])
+    return row
 
 
 def _mean_positions(ra, dec, labels):

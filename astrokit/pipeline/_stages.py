@@ -488,8 +488,13 @@ def _difference_pair(pair, *, store, method, threshold):
            "flux_scale": float(result.flux_scale), "alignment_rms": float(result.alignment_rms),
            "threshold": float(threshold),
            "subimages": None if result.subimages is None else "{}x{}".format(*result.subimages)}
+    psf = None
+    if "zogy" in (result.extra or {}):  # P_D, F_D, F_S and the zero point with the difference: objects reads them
+        from astrokit.pipeline._objects import difference_psf_payload
+
+        psf = difference_psf_payload(did, result, zero_point=zp, difference=np.asarray(result.difference, np.float32))
     return {"difference": _fits_bytes(result.difference, header), "s_corr": _fits_bytes(result.s_corr, header),
-            "candidates": conform("candidates", rows), "row": row}
+            "candidates": conform("candidates", rows), "row": row, "psf": psf}
 
 
 def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=True, scheduler=None, workers=None,
@@ -582,6 +587,10 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
             d_path = store.put_artifact(out["difference"], "fits")
             s_path = store.put_artifact(out["s_corr"], "fits")
             store.write("candidates", out["candidates"], key=f"diff-{did}")
+            if out["psf"] is not None:
+                from astrokit.pipeline._objects import write_difference_psf
+
+                write_difference_psf(store, out["psf"][0], out["psf"][1])
             store.write("differences", [{
                 **out["row"], "difference_path": store.key_of(d_path),
                 "s_corr_path": store.key_of(s_path), "created_at": datetime.now(timezone.utc),

@@ -185,3 +185,22 @@ def test_light_curve_figure_shows_detections_and_limits(epochs_store):
     assert np.all(np.asarray(limits.data_source.data["y"]) > 19)  # 5-sigma limits of the forced non-detections
     with pytest.raises(ValueError, match="limiting_mag"):
         light_curve_figure(curve.drop_columns(["limiting_mag"]))
+
+
+def test_the_objects_stage_subtracts_nothing(epochs_store, monkeypatch):
+    """P_D, F_D, F_S and the zero point are stored by the difference stage; objects only reads them (issue 17)."""
+    import astrokit.differencing
+
+    store, first, _, _ = epochs_store
+    psfs = store.sql("""select p.difference_id, p.f_d, p.psf_path, p.created_at <= d.created_at written_first
+                        from difference_psfs p join differences d using (difference_id)""").to_pylist()
+    assert sorted(r["difference_id"] for r in psfs) == sorted(store.keys("differences"))
+    assert all(r["f_d"] > 0 and store.exists(r["psf_path"]) for r in psfs)
+    assert all(r["written_first"] for r in psfs)  # by the difference stage, before its differences row
+
+    def no_subtraction(*args, **kwargs):
+        raise AssertionError("the objects stage subtracted again")
+
+    monkeypatch.setattr(astrokit.differencing, "subtract", no_subtraction)
+    again = run_objects(store, progress=False)
+    assert (again["forced"], again["failed"]) == (first["forced"], 0) and first["forced"] > 0
