@@ -15,8 +15,8 @@ from pathlib import Path
 from astrokit.datasets._registry import FILES, GROUPS, PACKAGES
 from astrokit.exceptions import DataError
 
-__all__ = ["SAMPLE_FRAMES", "cache_dir", "fetch", "get_files", "get_folder", "get_path", "sample_frames_dir",
-           "sha256_file"]
+__all__ = ["SAMPLE_FRAMES", "cache_dir", "converted_path", "fetch", "get_files", "get_folder", "get_path",
+           "sample_frames_dir", "sha256_file"]
 
 # Files verified in this process: path -> (size, mtime_ns, sha256), so that repeated get_path calls do not
 # re-hash large files; any change of size or modification time forces a new hash.
@@ -65,6 +65,46 @@ def cache_dir(dest=None):
 def _cached(key, dest):
     spec = FILES[key]
     return dest / spec.package / spec.member
+
+
+#: Columns kept when a pandas pickle of detections (``DataFile.convert == "pandas_pickle"``) becomes Parquet;
+#: ``mjd = jd - 2400000.5`` is added and ZTF's ``"null"`` in ``ssnamenr`` (no known object) becomes null.
+PICKLE_COLUMNS = ("ra", "dec", "jd", "magpsf", "sigmapsf", "fid", "nid", "candid", "objectId", "ssnamenr")
+
+
+def _converted(key, dest):
+    """Parquet cache of a converted file, keyed by the SHA-256 of its source."""
+    return dest / "converted" / f"{FILES[key].sha256}.parquet"
+
+
+def _pickle_as_parquet(key, dest):
+    """Return the Parquet form of a cached pandas pickle, converting it once.
+
+    The pickle's bytes are read once, their SHA-256 is checked against the registry and only
+    then are they unpickled (unpickling runs code: nothing else is ever unpickled).
+    """
+    import pickle
+
+    target = _converted(key, dest)
+    if target.is_file():
+        return target
+    spec = FILES[key]
+    data = _cached(key, dest).read_bytes()
+    if (digest := hashlib.sha256(data).hexdigest()) != spec.sha256:
+        msg = f"{_cached(key, dest)}: SHA-256 {digest} != recorded {spec.sha256}; not unpickled"
+        raise DataError(msg)
+    frame = pickle.loads(data)  # noqa: S301 - bytes verified against the SHA-256 recorded in _registry.py
+    if missing := [c for c in PICKLE_COLUMNS if c not in getattr(frame, "columns", ())]:
+        msg = f"{_cached(key, dest)}: the pickle lacks the columns {missing}"
+        raise DataError(msg)
+    frame = frame[list(PICKLE_COLUMNS)].reset_index(drop=True)
+    frame.insert(3, "mjd", frame["jd"] - 2400000.5)
+    frame["ssnamenr"] = frame["ssnamenr"].astype(str).where(frame["ssnamenr"].astype(str) != "null")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    frame.to_parquet(part, index=False)
+    os.replace(part, target)
+    return target
 
 
 def _is_valid(path, sha256):
@@ -261,9 +301,12 @@ def fetch(keys=None, *, dest=None, progress=True):
     SHA-256 placed by hand in ``<cache>/archives/`` is used instead of
     downloading. Files already in the cache with the right SHA-256 are not
     fetched again; a cached file whose content does not match (corrupted,
-    truncated) is fetched anew. By default every file is fetched (about 215 MB
+    truncated) is fetched anew. By default every file is fetched (about 290 MB
     of archives: the GOTO pair, the ZTF alerts, sep, ccdproc, the DES coadd,
-    the ZTF quadrant, the AIS series, HST ACS and the ESO folder).
+    the ZTF quadrant, the AIS series, HST ACS, the ESO folder and fink-fat's
+    ZTF movers). A pandas pickle (the ZTF movers) is unpickled only after its
+    SHA-256 matched, once, and kept as Parquet (columns `PICKLE_COLUMNS` and
+    ``mjd``) in ``<cache>/converted/<sha256>.parquet`` (`converted_path`).
 
     Parameters
     ----------
@@ -301,7 +344,37 @@ def fetch(keys=None, *, dest=None, progress=True):
         with tempfile.TemporaryDirectory() as tmp:
             archive = _download(package, tmp, dest)
             _extract(archive, PACKAGES[package].kind, members, dest, tmp)
+    for key in keys:
+        if FILES[key].convert == "pandas_pickle":
+            _pickle_as_parquet(key, dest)
     return {k: _cached(k, dest) for k in keys}
+
+
+def converted_path(key, *, dest=None):
+    """Return the Parquet form of a data file that ships as a pandas pickle, fetching and converting it if needed.
+
+    Parameters
+    ----------
+    key : str
+        Data file key whose ``convert`` is ``"pandas_pickle"`` (the ``ztf_movers_*`` months).
+    dest : path-like, optional
+        Cache folder.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/converted/<sha256 of the pickle>.parquet``.
+
+    Raises
+    ------
+    KeyError
+        If ``key`` is unknown or is not a converted file.
+    """
+    if key not in FILES or FILES[key].convert != "pandas_pickle":
+        msg = f"{key!r} is not a converted data file; choose from {[k for k, f in FILES.items() if f.convert]}"
+        raise KeyError(msg)
+    fetch([key], dest=dest, progress=False)
+    return _pickle_as_parquet(key, cache_dir(dest))
 
 
 def get_path(key, *, dest=None):

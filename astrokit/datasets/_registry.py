@@ -39,6 +39,7 @@ class DataFile:
     sha256: str
     description: str
     group: str | None = None
+    convert: str | None = None  # "pandas_pickle": verified, then unpickled once and cached as Parquet (see _fetch)
 
 
 PACKAGES = {
@@ -56,6 +57,7 @@ PACKAGES = {
                     "a54d820772e51d5e19467913f7a445a7de775386258cc997848f63f517c9bb78"),
         DataPackage("eso-midas-testdata", "22.02pl1.0-2", "deb",
                     "2b08295ebbed2a3fa97ec4031d50db8b5be4fd893aa2c7582705e481e6d340f3"),
+        DataPackage("fink-fat", "0.6.3", "sdist", "fd49bfb85a267a271597421bb444696fd0dbf81f6f2e124a4134ec84786e55cc"),
     )
 }
 
@@ -171,6 +173,15 @@ _ESO_FILES = (
 )
 
 
+# fink-fat's months of ZTF solar-system detections (2021). Months 06 and 07 are reserved for independent
+# evaluation (DATA.md): they are never listed, extracted or read.
+_ZTF_MOVERS_SHA256 = {
+    "03": "c375f2b3bf147746508547bf7204214c61bdce4291a1167afbb181d377abe4e6",
+    "04": "f4301e2d48176a40bb448c0b74a3bc6cf402878bdcedebaf34e3224875633743",
+    "05": "1ea930ed2650e17db58788c7a14fe764918e12adb330e8b7e79750b4cd4765cd",
+}
+
+
 def _eso_key(name):
     """``VISIR.2004-09-30T03:17:49.095.fits`` -> ``eso_visir_2004_09_30t03_17_49_095``."""
     return "eso_" + re.sub(r"[^a-z0-9]+", "_", name.removesuffix(".fits").lower()).strip("_")
@@ -230,6 +241,10 @@ FILES = {
           for i, sha in enumerate(_AIS_SHA256)),
         *(DataFile(_eso_key(name), "eso-midas-testdata", _ESO + name, sha, what, "eso_prim")
           for name, sha, what in _ESO_FILES),
+        *(DataFile(f"ztf_movers_{month}", "fink-fat", f"fink-fat-0.6.3/fink_fat/data/month={month}", sha,
+                   f"real ZTF detections of known solar-system objects, 2021-{month} (ra, dec, jd, magpsf, fid, "
+                   "nid, ssnamenr); a pandas pickle, served as Parquet", convert="pandas_pickle")
+          for month, sha in _ZTF_MOVERS_SHA256.items()),
     )
 }
 
