@@ -125,7 +125,7 @@ def _key(field_key):
 
 
 def _flag_streaks(store, cands, images, fwhm):
-    """Find streaks on every S_corr, set the streak bit of the candidates on them, rewrite their difference's rows."""
+    """Find streaks on every S_corr and set the streak bit of the candidates on them (in ``candidate_flags``)."""
     from astrokit.linking import STREAK_FLAG, find_streaks
 
     n_streaks = 0
@@ -143,13 +143,12 @@ def _flag_streaks(store, cands, images, fwhm):
         if not on.any():
             continue
         flags[sel[on]] |= STREAK_FLAG
-        # the candidates of this difference with the new bit: the same unit key, replaced atomically
-        rows = store.sql("select * from candidates where difference_id = ?", [did]).to_pylist()
-        hit = {str(c) for c in np.asarray(cands["candidate_id"])[sel[on]]}
-        for r in rows:
-            if r["candidate_id"] in hit:
-                r["flags"] = int(r["flags"] or 0) | STREAK_FLAG
-        store.write("candidates", rows, key=f"diff-{did}")
+        # the link stage's own table: every streak bit of this difference, under its key (readers see them OR-ed
+        # into candidates.flags); the difference stage's candidate file is not rewritten
+        streaky = sel[(flags[sel] & STREAK_FLAG) != 0]
+        now = datetime.now(timezone.utc)
+        store.write("candidate_flags", [{"candidate_id": str(c), "flags": STREAK_FLAG, "set_at": now}
+                                        for c in np.asarray(cands["candidate_id"])[streaky]], key=f"diff-{did}")
     cands["flags"] = flags
     return n_streaks
 
@@ -240,14 +239,55 @@ def _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px
     return rows
 
 
+_ACROSS_KEY = "link-across-nights"
+
+_ALL_CANDIDATES = """
+select candidate_id as id, ra, dec, mjd, mag, mag_err, band
+from candidates
+where ra is not null and dec is not null and mjd is not null and coalesce(is_positive, true)
+  and coalesce(origin, 'pipeline') <> 'injected'
+order by mjd, candidate_id
+"""
+
+
+def _link_across_nights(store, *, window):
+    """Tracks across nights of every candidate of the store (pipeline and alerts), as ``tracklets`` rows."""
+    from astrokit.linking import link_detections
+
+    df = store.sql(_ALL_CANDIDATES).to_pandas()
+    rows = []
+    if len(df) >= 6:  # three nights of two detections at least
+        df["band"] = df["band"].fillna("unknown")
+        linked, tracks = link_detections(df, nights={"window": window})
+        now = datetime.now(timezone.utc)
+        on = linked[linked["track_id"].notna()].sort_values("mjd")
+        members = {k: g for k, g in on.groupby("track_id")}
+        for t in tracks.to_dict("records"):
+            g = members[t["track_id"]]
+            mags = [None if not np.isfinite(m) else float(m) for m in g["mag"]]
+            rows.append({
+                "tracklet_id": "track-" + t["track_id"], "candidate_ids": list(g["id"]),
+                "n_epochs": int(t["n_detections"]), "method": "track", "field_key": "all fields and nights",
+                "night": None, "mjd_ref": t["mjd_ref"], "ra": t["ra"], "dec": t["dec"], "ra_rate": t["ra_rate"],
+                "dec_rate": t["dec_rate"], "rate": t["rate"], "position_angle": t["position_angle"],
+                "mjds": [float(m) for m in g["mjd"]], "magnitudes": mags,
+                "mag": t["mag"] if np.isfinite(t["mag"]) else None, "rms_residual": t["rms_residual"],
+                "confirmed": True, "created_at": now})
+    if rows:
+        store.write("tracklets", rows, key=_ACROSS_KEY)
+    else:
+        store.delete("tracklets", _ACROSS_KEY)
+    return len(rows)
+
+
 def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, stack_threshold=7.0,
-             tolerance=1.5, progress=True):
+             tolerance=1.5, across_nights=True, window=15.0, progress=True):
     """Link moving objects per field and night: streak flags, fast tracklets, shift-and-stack; write ``tracklets``.
 
     For each field (object x band x telescope) and night with candidates from at least three epochs:
     (1) streaks are found on each difference's ``S_corr`` (`astrokit.linking.find_streaks`) and the
-    candidates on them get the ``streak`` bit (their difference's rows are rewritten under the same
-    key); (2) the candidates are linked into straight-line, constant-rate tracklets
+    candidates on them get the ``streak`` bit (in ``candidate_flags``, seen OR-ed into
+    ``candidates.flags``); (2) the candidates are linked into straight-line, constant-rate tracklets
     (`astrokit.linking.link_tracklets`, method ``fast``); (3) if ``stack``, the ``S_corr`` images are
     stacked along a grid of rates and angles (`astrokit.linking.shift_and_stack`, KBMOD's likelihood with
     per-epoch weights from the candidates' flux errors and the residuals of known stars masked), which
@@ -255,7 +295,11 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     track passes through). A fast tracklet whose track the stack also finds is marked ``confirmed`` and
     gets its ``likelihood``, and that trajectory is not written twice. Each field and night is one unit
     (key ``link-<hash>``): a rerun replaces its tracklets, and a unit that fails is recorded while the
-    others go on.
+    others go on. Then, if ``across_nights`` and all fields are processed, every candidate of the store
+    (pipeline and alerts, all fields and nights) is linked into intra-night tracklets and tracks across
+    nights (`astrokit.linking.link_detections`, HelioLinC); each track of three nights or more is one
+    ``tracklets`` row with ``method = "track"`` and its candidates (key ``link-across-nights``,
+    replaced on a rerun).
 
     Parameters
     ----------
@@ -271,6 +315,10 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
         Least stacked signal-to-noise ratio of a trajectory.
     tolerance : float, optional
         Velocity-grid tolerance (px at the first and last epochs; `astrokit.linking.velocity_grid`).
+    across_nights : bool, optional
+        Also link all the store's candidates across nights (when ``fields`` is None).
+    window : float, optional
+        Longest span of tracklets that confirm one another across nights (d).
     progress : bool, optional
         Show progress bars.
 
@@ -279,7 +327,8 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     StageReport
         ``processed`` units, ``rows`` tracklets written, ``failed`` units with reasons, plus
         ``skipped`` (units with fewer than three epochs, and frames without an observation time),
-        ``skips`` (those frames, each with its reason) and ``streaks`` (streaks found).
+        ``skips`` (those frames, each with its reason), ``streaks`` (streaks found) and ``tracks``
+        (tracks across nights written).
 
     Raises
     ------
@@ -298,7 +347,7 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
 
     store = _store(store)
     report = StageReport("link")
-    report.update(skipped=0, streaks=0)
+    report.update(skipped=0, streaks=0, tracks=0)
     df, report["skips"] = _link_candidates(store)  # skips: frames without an observation time, with the reason
     report["skipped"] += len(report["skips"])
     groups = _groups(df)
@@ -356,4 +405,10 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
         store.write("tracklets", rows, key=_key(field_key))
         report["processed"] += 1
         report["rows"] += len(rows)
+    if across_nights and fields is None:
+        try:
+            report["tracks"] = _link_across_nights(store, window=window)
+        except (DataError, AstrokitError, ValueError, OSError) as exc:
+            report.fail("across nights", exc)
+        report["rows"] += report["tracks"]
     return report

@@ -10,9 +10,7 @@ import warnings
 from datetime import datetime, timezone
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from astropy.io import fits
 
 from astrokit.differencing._objects import DEFAULT_MATCH_RADIUS, associate, blank_flux_error, forced_photometry
@@ -267,33 +265,21 @@ def _mean_positions(ra, dec, labels):
 
 
 def _set_object_ids(store, cands, ids):
-    """Rewrite each difference's candidate file with the new object ids (only when they changed)."""
-    from astrokit.store.schema import arrow_schema
+    """Record each pipeline candidate's object in ``candidate_objects`` (the stage's own table, rewritten whole).
 
-    mapping = dict(zip(cands["candidate_id"], ids, strict=True))
-    rewritten = 0
-    for did in sorted(set(cands["difference_id"])):
-        key = f"diff-{did}"
-        file_key = f"tables/candidates/{key}.parquet"
-        own_file = store.exists(file_key)
-        if own_file:
-            table = pq.read_table(pa.BufferReader(store.read_bytes(file_key)), schema=arrow_schema("candidates"))
-        else:  # the table was compacted: rewrite these rows under their own key again
-            table = store.read("candidates", filter=pc.field("difference_id") == did)
-        old = table.column("object_id").to_pylist()
-        origin = table.column("origin").to_pylist()
-        new = [mapping.get(c, o) if g == "pipeline" else o
-               for c, o, g in zip(table.column("candidate_id").to_pylist(), old, origin, strict=True)]
-        if new == old:
-            continue
-        idx = table.schema.get_field_index("object_id")
-        table = table.set_column(idx, table.schema.field(idx), pa.array(new, pa.string()))
-        if own_file:
-            store.write("candidates", table, key=key)
-        else:
-            store.upsert("candidates", table, on="candidate_id", key=key)
-        rewritten += 1
-    return rewritten
+    Readers see it as ``candidates.object_id`` (`astrokit.store.schema.OVERLAYS`); the
+    difference stage's candidate files are never rewritten. Returns how many
+    candidates changed object (0 on a rerun).
+    """
+    old = {r["candidate_id"]: r["object_id"] for r in store.read(
+        "candidate_objects", columns=["candidate_id", "object_id"]).to_pylist()}
+    now = datetime.now(timezone.utc)
+    rows = [{"candidate_id": str(c), "object_id": str(o), "assigned_at": now}
+            for c, o in zip(cands["candidate_id"], ids, strict=True)]
+    changed = sum(old.get(r["candidate_id"]) != r["object_id"] for r in rows)
+    if changed or len(old) != len(rows):
+        store.write("candidate_objects", rows, key="all")
+    return changed
 
 
 def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=True):
@@ -303,9 +289,9 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     other, on any difference image, become one object (friends of friends,
     `astrokit.differencing.associate`); its id is the IAU-style name of its first
     detection (``AK Jhhmmss.ss+ddmmss.s``), stable across reruns and later epochs, and is
-    written to ``candidates.object_id`` (each difference's file rewritten under its own
-    key). Alert candidates keep the survey's objectId and appear in ``objects`` and
-    ``light_curves`` with their detections only.
+    written to ``candidate_objects``, which readers see as ``candidates.object_id``
+    (the difference stage's files are not rewritten). Alert candidates keep the survey's
+    objectId and appear in ``objects`` and ``light_curves`` with their detections only.
 
     For every object and every stored difference image that covers its mean position,
     ``light_curves`` gets one row: the object's candidate on that difference (the one of
@@ -335,7 +321,7 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     StageReport
         ``processed`` difference images, ``rows`` light-curve rows, ``skipped`` differences whose frame
         has no observation time (``skips``: each with its reason), plus ``objects``,
-        ``forced`` (forced points measured) and ``rewritten`` (candidate files updated);
+        ``forced`` (forced points measured) and ``rewritten`` (candidates whose object changed);
         a difference image that cannot be measured is recorded in ``failures`` and the
         others go on.
 

@@ -19,8 +19,9 @@ from pyarrow import fs as pafs
 from astrokit.exceptions import AstrokitError
 from astrokit.io._s3 import is_s3, s3_cache_dir, s3_client, s3_endpoint_url, s3_filesystem, split_s3
 from astrokit.store._faults import fault_point
+from astrokit.store._overlay import base_name, overlay_sql, overlay_tables
 from astrokit.store._replace import commit_replacement, live_files, roll_forward, table_write_lock
-from astrokit.store.schema import TABLES, arrow_schema, conform
+from astrokit.store.schema import OVERLAYS, TABLES, arrow_schema, conform
 
 __all__ = ["Store", "default_store_path", "atomic_write_bytes"]
 
@@ -826,12 +827,35 @@ class Store:
         """
         for attempt in range(_READ_ATTEMPTS):
             try:
+                if overlay_tables(table) and (columns is None or set(columns) & set(OVERLAYS[table]["columns"])):
+                    return self._read_joined(table, columns, filter)
                 return self.dataset(table).to_table(columns=columns, filter=filter)
             except (OSError, FileNotFoundError) as exc:
                 if attempt + 1 < _READ_ATTEMPTS and _vanished(exc):
                     continue  # a writer replaced a file between the listing and the read: list again
                 raise self._error("read", f"table {table}", exc) from exc
         return None  # not reached
+
+    def _read_joined(self, table, columns, filter):
+        """Read a table with its overlaid columns joined in (`astrokit.store._overlay`), in its own row order."""
+        import duckdb
+
+        key = OVERLAYS[table]["key"]
+        wanted = None if columns is None else list(dict.fromkeys([*columns, key]))
+        base = self.dataset(table).to_table(columns=wanted, filter=filter)
+        schema = base.schema
+        base = base.append_column("__row", pa.array(range(base.num_rows), pa.int64()))
+        con = duckdb.connect()
+        try:
+            con.register("__base", base)
+            for overlay in overlay_tables(table):
+                con.register(overlay, self.dataset(overlay).to_table())
+            present = [c for c in OVERLAYS[table]["columns"] if c in schema.names]
+            joined = con.sql(overlay_sql(table, "__base", order_by="__row", only=present)).to_arrow_table()
+        finally:
+            con.close()
+        out = joined.drop_columns(["__row"]).cast(schema)
+        return out if columns is None else out.select(columns)
 
     def keys(self, table):
         """Return the keys (units of work) written to ``table``.
@@ -872,21 +896,31 @@ class Store:
         import duckdb
 
         con = duckdb.connect()
-        for table in TABLES if tables is None else tables:
+        wanted = list(TABLES if tables is None else tables)
+        wanted += [t for table in wanted for t in overlay_tables(table) if t not in wanted]
+        for table in wanted:  # a table with overlays: its own files as <table>__files, joined below
+            name = base_name(table) if overlay_tables(table) else table
             if self.is_s3:
-                con.register(table, self.dataset(table))
+                con.register(name, self.dataset(table))
             else:
                 files = [self.root / self._table_key(table) / "_schema.parquet"]
                 files += [self.root / k for k in self._data_files(table)]
                 listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{listed}], "
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{listed}], "
                             "union_by_name=true)")
+        for table in wanted:
+            if overlay_tables(table):
+                con.execute(f"CREATE OR REPLACE VIEW {table} AS {overlay_sql(table, base_name(table))}")
         return con
 
     def _view_sql(self):
+        joined = [t for t in TABLES if overlay_tables(t)]
         for table in TABLES:  # relative to the store: a copy of the store (cp -r, rsync, restore) queries itself
             pattern = f"{self._table_key(table)}/*.parquet".replace("'", "''")
-            yield f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)"
+            name = base_name(table) if table in joined else table
+            yield f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)"
+        for table in joined:
+            yield f"CREATE OR REPLACE VIEW {table} AS {overlay_sql(table, base_name(table))}"
 
     def refresh_views(self):
         """(Re)build ``astrokit.duckdb`` with the views, for people who open the store in DuckDB directly.

@@ -327,6 +327,24 @@ TABLES = {
         _c("parameters", S, "", "the parameters fingerprinted (JSON)"),
         _c("finished_at", TS, "", "when the unit's results were written"),
     ],
+    "candidate_objects": [
+        _c("candidate_id", S, "", "a pipeline candidate"),
+        _c("object_id", S, "", "the object it belongs to (objects stage); joined into candidates.object_id"),
+        _c("assigned_at", TS, "", "when the objects stage assigned it"),
+    ],
+    "candidate_flags": [
+        _c("candidate_id", S, "", "a candidate"),
+        _c("flags", I32, "", "bits set by a later stage (32: streak, by link); OR-ed into candidates.flags"),
+        _c("set_at", TS, "", "when they were set"),
+    ],
+}
+
+#: Columns of a table that later stages own: each lives in a table of its own, with one writer, and readers
+#: (`Store.read`, `Store.sql`, ``astrokit.duckdb``) see it joined in on ``key``. ``"replace"``: the overlay's
+#: value when it has one, else the table's own (alerts keep the survey's objectId); ``"or"``: bits OR-ed in.
+OVERLAYS = {
+    "candidates": {"key": "candidate_id",
+                   "columns": {"object_id": ("candidate_objects", "replace"), "flags": ("candidate_flags", "or")}},
 }
 
 

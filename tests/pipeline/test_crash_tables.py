@@ -45,6 +45,8 @@ KEYS = {
     "differences": ["difference_id", "science_id", "reference_id"],
     "candidates": ["candidate_id", "difference_id", "object_id"],
     "scores": ["candidate_id", "model_version"],
+    "difference_psfs": ["difference_id"],
+    "candidate_objects": ["candidate_id", "object_id"],
     "objects": ["object_id"],
     "light_curves": ["object_id", "exposure_id", "candidate_id"],
 }
