@@ -10,7 +10,7 @@ import math
 import re
 
 __all__ = ["finite_float", "positive_float", "nonnegative_float", "positive_int", "pixel_pair", "sky_pair",
-           "attach_negative_values", "value_options"]
+           "ra_angle", "dec_angle", "sky_position", "attach_negative_values", "value_options"]
 
 
 def finite_float(text):
@@ -116,7 +116,7 @@ def positive_int(text):
 
 
 def pixel_pair(text):
-    """Parse ``X,Y`` (0-based pixels; negative values allowed: off-image positions are measured as flagged).
+    """Parse ``X,Y`` (0-based pixels; negative values allowed: positions on the edge are measured and flagged).
 
     Parameters
     ----------
@@ -173,7 +173,122 @@ def sky_pair(text):
     return ra, dec
 
 
-_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.eE+,:-]*$")
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d.eE+,:\-dhms°'\" ]*$")  # numbers, pairs, -12d23m28s, -12:23:28
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _angle_deg(text, sexagesimal_unit):
+    """Degrees of an angle string: a plain number is degrees, units are honoured, bare sexagesimal is in the unit."""
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    text = str(text).strip()
+    if _PLAIN_NUMBER.match(text):
+        return float(text)
+    unit = None if re.search(r"[hdms°]", text) else sexagesimal_unit
+    return float(Angle(text, unit=unit).to_value(u.deg))
+
+
+def ra_angle(text):
+    """Parse a right ascension: degrees (``188.7``) or anything `astropy.coordinates.Angle` reads.
+
+    Bare sexagesimal values are hours (``12:30:49.4``, ``12 30 49.4``), as
+    astronomers write right ascension; ``12h30m49.4s``, ``12h30m`` and
+    ``188d42m`` carry their own units.
+
+    Parameters
+    ----------
+    text : str
+        Command-line value.
+
+    Returns
+    -------
+    float
+        Right ascension in degrees, in [0, 360).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not an angle, or is outside [0, 360) degrees.
+    """
+    try:
+        value = _angle_deg(text, "hourangle")
+    except (ValueError, TypeError):
+        value = math.nan
+    if not 0.0 <= value < 360.0:
+        msg = (f"{text!r}: expected a right ascension in degrees (188.7) or hours (12h30m49.4s, 12:30:49.4) "
+               "within [0, 360) deg")
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def dec_angle(text):
+    """Parse a declination: degrees (``12.39``) or anything `astropy.coordinates.Angle` reads (``+12d23m28s``).
+
+    Bare sexagesimal values are degrees (``+12:23:28``, ``-5 30 00``).
+
+    Parameters
+    ----------
+    text : str
+        Command-line value.
+
+    Returns
+    -------
+    float
+        Declination in degrees, in [-90, 90].
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not an angle, or is outside [-90, 90] degrees.
+    """
+    try:
+        value = _angle_deg(text, "deg")
+    except (ValueError, TypeError):
+        value = math.nan
+    if not -90.0 <= value <= 90.0:
+        msg = f"{text!r}: expected a declination in degrees (12.39, +12d23m28s, +12:23:28) within [-90, 90]"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def sky_position(text):
+    """Parse a sky position as `astropy.coordinates.SkyCoord` reads a string (ICRS).
+
+    ``"12h30m49.4s +12d23m28s"``, ``"12:30:49.4 +12:23:28"`` (bare sexagesimal:
+    hours and degrees), ``"187.7058 12.3911"`` or ``187.7058,12.3911`` (degrees).
+
+    Parameters
+    ----------
+    text : str
+        Command-line value.
+
+    Returns
+    -------
+    tuple of float
+        ``(ra, dec)`` in degrees.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a position SkyCoord can read.
+    """
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    parts = [p for p in re.split(r"[\s,]+", str(text).strip()) if p]
+    try:
+        if len(parts) == 2 and all(_PLAIN_NUMBER.match(p) for p in parts):
+            coord = SkyCoord(float(parts[0]) * u.deg, float(parts[1]) * u.deg, frame="icrs")
+        else:
+            units = {} if re.search(r"[hdms°]", str(text)) else {"unit": (u.hourangle, u.deg)}
+            coord = SkyCoord(str(text).replace(",", " "), frame="icrs", **units)
+        return float(coord.ra.deg), float(coord.dec.deg)
+    except (ValueError, TypeError, u.UnitsError):
+        msg = (f"{text!r}: expected a sky position SkyCoord reads, e.g. \"12h30m49.4s +12d23m28s\", "
+               "\"12:30:49.4 +12:23:28\" or \"187.7058 12.3911\" (deg)")
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def value_options(parser):

@@ -7,15 +7,53 @@ import math
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from astrokit._argtypes import nonnegative_float, positive_int
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
-__all__ = ["COMMAND_MODULES", "main", "format_table"]
+__all__ = ["COMMAND_MODULES", "MODULE_COMMANDS", "GLOBAL_OPTIONS", "main", "build_parser", "format_table"]
 
-#: Modules that add subcommands with ``register(subparsers, with_store)`` (one per topic, next to its code).
-COMMAND_MODULES = ["astrokit.catalog._cli", "astrokit.photometry._cli", "astrokit.differencing._cli",
-                   "astrokit.widgets._cli", "astrokit.store._cli", "astrokit.linking._cli", "astrokit.alerts._cli"]
+#: Modules that add subcommands with ``register(subparsers, with_store)`` (one per topic, next to its code), with
+#: the one-line help of each subcommand: ``astrokit --help`` lists them without importing the modules (whose
+#: packages import astropy, pandas, ...); tests/test_cli_native.py checks that they match what the modules register.
+MODULE_COMMANDS = {
+    "astrokit.catalog._cli": {
+        "frames": "search the catalog of frames",
+        "stats": "frame counts and integration time",
+        "sessions": "observing sessions (night x target x telescope)",
+        "verify": "find catalogued files that are missing or changed (SHA-256); exits 1 when any is",
+        "organize": "copy (or move) files into LIB/YYYY/YYYY-MM-DD_OBJECT/<FrameType>/; never overwrites"},
+    "astrokit.photometry._cli": {
+        "detect": "detect and measure the sources of a FITS image",
+        "photometry": "forced aperture photometry at given positions",
+        "preview": "preview and diagnostics PNGs of chosen stars"},
+    "astrokit.differencing._cli": {
+        "difference": "register, PSF-match and subtract one pair: D and S_corr FITS + candidates table"},
+    "astrokit.widgets._cli": {
+        "labels": "human labels: summary (counts, Cohen's kappa, model agreement) or export as a training set"},
+    "astrokit.store._cli": {
+        "backup": "incremental backup of the store to S3 (by SHA-256, with a manifest); verify, list, cost",
+        "restore": "restore a backup into a folder, byte-identical (SHA-256 checked)"},
+    "astrokit.linking._cli": {
+        "search": "frames whose footprint contains a position, sources and candidates near it",
+        "link": "link a table of detections into tracklets (one night) and tracks (across nights)"},
+    "astrokit.alerts._cli": {"alerts": "ZTF-style alert packets"},
+}
+COMMAND_MODULES = list(MODULE_COMMANDS)
+
+#: Options accepted before or after the subcommand (``--store`` and ``--endpoint-url`` by the commands that take
+#: them), as ``{option: help}``.
+GLOBAL_OPTIONS = {
+    "--quiet": "no progress bars",
+    "--store": "store folder or s3://bucket/prefix (default $ASTROKIT_STORE or ./astrokit-data), for the commands "
+               "that take a store",
+    "--endpoint-url": "S3-compatible endpoint for s3:// stores and paths (default $AWS_ENDPOINT_URL or AWS)",
+}
+
+#: Environment set before TensorFlow is imported, here and in the notebook kernels the command starts: no
+#: C++ start-up chatter (the oneDNN and absl banners are filtered by `astrokit.exceptions.require`).
+_QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def _value(v):
@@ -28,8 +66,37 @@ def _value(v):
     return v
 
 
+def _units(table):
+    """Return ``{column: unit}``: the field's ``unit`` metadata, else that column name's unit in the schema."""
+    from astrokit.store.schema import TABLES
+
+    known = {c.name: c.unit for columns in TABLES.values() for c in columns if c.unit}
+    out = {}
+    for field in table.schema:
+        meta = field.metadata or {}
+        unit = meta.get(b"unit", b"").decode() or known.get(field.name, "")
+        if unit:
+            out[field.name] = unit
+    return out
+
+
+def _float_text(v, single):
+    """Full precision: the shortest text that reads back as the same float (float32 columns as float32)."""
+    if single:
+        import numpy as np
+
+        return str(np.float32(v))
+    return repr(v)
+
+
 def format_table(table, fmt="table", *, max_width=40):
     """Format a `pyarrow.Table` as an aligned text table, CSV or JSON (NaN and Inf become null).
+
+    In the text table floats are printed at full precision (the shortest text that
+    reads back as the same value: coordinates and MJDs are never rounded), and
+    each header carries its unit, ``ra [deg]``, from the field's ``unit``
+    metadata or else from the column of that name in `astrokit.store.schema`.
+    CSV and JSON keep the bare column names.
 
     Parameters
     ----------
@@ -38,7 +105,7 @@ def format_table(table, fmt="table", *, max_width=40):
     fmt : {'table', 'csv', 'json'}
         Output format.
     max_width : int
-        Cells wider than this are cut in the text table.
+        Cells wider than this are cut in the text table (numbers never are).
 
     Returns
     -------
@@ -66,13 +133,21 @@ def format_table(table, fmt="table", *, max_width=40):
         msg = f"unknown format {fmt!r}; choose table, csv or json"
         raise ValueError(msg)
 
-    def cell(v):
-        text = "" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
+    import pyarrow as pa
+
+    single = {f.name for f in table.schema if pa.types.is_float32(f.type) or pa.types.is_float16(f.type)}
+
+    def cell(v, name):
+        if isinstance(v, float):
+            return _float_text(v, name in single)
+        text = "" if v is None else str(v)
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
-    cells = [[cell(r[n]) for n in names] for r in rows]
-    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths)), "  ".join("-" * w for w in widths)]
+    units = _units(table)
+    headers = [f"{n} [{units[n]}]" if n in units else n for n in names]
+    cells = [[cell(r[n], n) for n in names] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines)
@@ -248,12 +323,38 @@ def cmd_summary(args):
         print(format_table(store.sql(query), max_width=70))
 
 
+def _unscored(store, spec):
+    """Candidates whose latest score is not from the model `run_inference` would use (None: let it decide).
+
+    Answers without loading the model, so that ``astrokit score`` with nothing
+    to score never imports TensorFlow. The model is chosen as
+    `astrokit.pipeline.resolve_model` chooses it.
+    """
+    from astrokit.inference import default_model_version, promoted_version
+
+    name, _, version = (spec or "").partition(":")
+    if spec != "default":
+        name = name or "real_bogus"
+        version = version or promoted_version(store.models_dir, name)
+        if not version and spec:
+            return None  # an unknown model: resolve_model raises the error
+    if not version:
+        name, version = "real_bogus", default_model_version()
+    return store.sql("""select count(*) as n from candidates where candidate_id not in (
+                            select candidate_id from scores where model_name = ?
+                            qualify row_number() over (partition by candidate_id order by scored_at desc) = 1
+                            and model_version = ?)""", [name, version]).column("n")[0].as_py()
+
+
 def cmd_score(args):
     """Score unscored candidates."""
-    from astrokit.pipeline import run_inference
-
     store = _store(args)
     with store.lock(wait=args.wait):  # never beside a running pipeline (whose inference stage scores too)
+        if _unscored(store, args.model) == 0:  # nothing to score: no TensorFlow, no model loaded
+            print("scored 0 candidates")
+            return
+        from astrokit.pipeline import run_inference
+
         report = run_inference(store, model=args.model, progress=not args.quiet)
     print(f"scored {report['rows']} candidates")
 
@@ -443,12 +544,69 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser():
-    """Return the argparse parser of the ``astrokit`` command."""
+def _subcommand(argv, parser):
+    """Return the first word of ``argv`` that is not an option of ``parser`` or its value (the subcommand)."""
+    takes_value = [o for a in parser._actions if a.nargs != 0 for o in a.option_strings]  # noqa: SLF001
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not arg.startswith("-"):
+            return arg
+        # an option that takes a value (or an unambiguous abbreviation of one) without "=": skip its value
+        i += 2 if "=" not in arg and arg.startswith("--") and any(o.startswith(arg) for o in takes_value) else 1
+    return None
+
+
+def _accept_global_options(parser):
+    """Let every subcommand take `GLOBAL_OPTIONS` after its name as well as before it.
+
+    ``--quiet`` is added to each subparser; the subcommands' own ``--store`` and
+    ``--endpoint-url`` get a suppressed default, so a value given before the
+    subcommand is not overwritten by the subparser's default. Each subparser
+    records the global options it takes in ``_global_options`` (checked by `main`).
+    """
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        taken = set()
+        for action in current._actions:  # noqa: SLF001 - argparse has no public walk of its actions
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                stack.extend(action.choices.values())
+            elif current is not parser and set(action.option_strings) & set(GLOBAL_OPTIONS):
+                action.default = argparse.SUPPRESS
+                taken.add(action.dest)
+        if current is not parser:
+            if "--quiet" not in current._option_string_actions:  # noqa: SLF001
+                current.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                                     help=GLOBAL_OPTIONS["--quiet"])
+            current.set_defaults(_global_options=frozenset(taken))
+
+
+def build_parser(argv=None):
+    """Return the argparse parser of the ``astrokit`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line. When given, only the module that registers its
+        subcommand is imported; the other modules' subcommands are listed by
+        name and help alone (`MODULE_COMMANDS`), so ``astrokit --help`` imports
+        nothing heavy. Default: every subcommand in full.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Global options (`GLOBAL_OPTIONS`) are accepted before or after the subcommand.
+    """
     p = argparse.ArgumentParser(prog="astrokit", description="Time-domain analysis of astronomical images.")
     p.add_argument("--version", action=_VersionAction,
                    help="print the version (with the git commit when run from a clone) and exit")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help=GLOBAL_OPTIONS["--quiet"])
+    p.add_argument("--store", default=None, help=GLOBAL_OPTIONS["--store"])
+    p.add_argument("--endpoint-url", default=None, help=GLOBAL_OPTIONS["--endpoint-url"])
+    command = None if argv is None else _subcommand(argv, p)
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_store(sp):
@@ -589,29 +747,78 @@ def build_parser():
     sp.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     sp.set_defaults(func=cmd_notify)
 
-    for module in COMMAND_MODULES:  # each topic adds its own subcommands: register(subparsers, with_store)
-        importlib.import_module(module).register(sub, with_store)
+    for module, commands in MODULE_COMMANDS.items():  # each topic adds its own subcommands: register(sub, with_store)
+        if argv is None or command in commands:
+            importlib.import_module(module).register(sub, with_store)
+        else:  # not the command being run: its name and help for `astrokit --help`, nothing imported
+            for name, text in commands.items():
+                sub.add_parser(name, help=text)
 
     sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
     sp.add_argument("name", nargs="?", default="curation", help="dashboard: curation, catalog, photometry or tracklets")
     sp.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     sp.set_defaults(func=cmd_dashboard)
+    _accept_global_options(p)
     return p
 
 
+#: Commands that may create their store; every other command refuses a store folder that does not exist.
+CREATE_STORE = ("run", "ingest", "alerts ingest", "restore", "train")
+
+
+def _check_store_exists(args):
+    """Refuse a ``--store`` folder that does not exist, except for the commands that create a store."""
+    if "store" not in args._global_options:  # a command without --store  # noqa: SLF001
+        return
+    command = " ".join(str(part) for part in (args.command, getattr(args, "action", None)) if part)
+    if command in CREATE_STORE or args.command in CREATE_STORE:
+        return
+    from astrokit.io import is_s3
+    from astrokit.store import default_store_path
+
+    root = args.store or default_store_path()
+    if not is_s3(str(root)) and not Path(root).expanduser().is_dir():
+        msg = (f"store {root} does not exist: give an existing store with --store or $ASTROKIT_STORE (only "
+               f"{', '.join(CREATE_STORE)} create one)")
+        raise AstrokitError(msg)
+
+
 def main(argv=None):
-    """Run the ``astrokit`` command; return its exit code (non-zero with a one-line reason on error)."""
+    """Run the ``astrokit`` command; return its exit code (non-zero with a one-line reason on error).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 on an error (one line on stderr), 2 on a wrong parameter,
+        130 on Ctrl-C, 141 when standard output was closed (``| head``).
+        argparse's own errors exit 2 through `SystemExit`.
+    """
     from astrokit._argtypes import attach_negative_values, value_options
 
-    parser = build_parser()
-    argv = attach_negative_values(sys.argv[1:] if argv is None else argv, value_options(parser))
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)  # imports only the module of the subcommand being run
+    args = parser.parse_args(attach_negative_values(argv, value_options(parser)))
+    for dest in ("store", "endpoint_url"):  # given before a subcommand that does not take it
+        if getattr(args, dest) is not None and dest not in args._global_options:  # noqa: SLF001
+            parser.error(f"--{dest.replace('_', '-')}: not an option of astrokit {args.command}")
     warnings.simplefilter("default", AstrokitWarning)
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
-    if getattr(args, "endpoint_url", None):  # every Store, boto3 client and notebook kernel of this command
+    for key, value in _QUIET_TF_ENV.items():  # before any TensorFlow import, also in the kernels started here
+        os.environ.setdefault(key, value)
+    if args.endpoint_url:  # every Store, boto3 client and notebook kernel of this command
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     try:
+        _check_store_exists(args)
         args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:  # `astrokit sql ... | head`: the reader has gone; stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
     except ParameterError as exc:  # a wrong parameter: refused before any work, like argparse's own errors
         print(f"astrokit: error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2

@@ -36,6 +36,18 @@ def test_bad_input_is_one_line_and_nonzero(tmp_store, capsys):
     assert "unknown stages" in capsys.readouterr().err
 
 
+def test_a_store_that_does_not_exist_is_an_error_except_for_commands_that_create_one(tmp_path, capsys):
+    missing = tmp_path / "typo"
+    for argv in (["sql", "select 1"], ["summary"], ["frames"], ["score"], ["labels", "summary"],
+                 ["dashboard", "curation"]):
+        assert main([*argv, "--store", str(missing)]) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"astrokit: error: store {missing} does not exist") and "\n" not in err, (argv, err)
+    assert not missing.exists()  # nothing created by a command that only reads
+    assert main(["--quiet", "ingest", str(tmp_path), "--store", str(missing)]) == 0  # ingest creates it
+    assert missing.is_dir() and main(["sql", "select count(*) n from frames", "--store", str(missing)]) == 0
+
+
 def test_format_table_rejects_unknown_format():
     import pyarrow as pa
 
@@ -89,9 +101,9 @@ def test_annulus_inside_aperture_is_refused(sep_image, capsys):
 
 @pytest.mark.realdata
 def test_negative_positions_are_values_not_options(sep_image, capsys):
-    assert main(["photometry", sep_image, "--xy", "-50,-50", "--xy", "100,100", "--r", "3"]) == 0
+    assert main(["photometry", sep_image, "--xy", "-2,-2", "--xy", "100,100", "--r", "3"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["x"], r["y"]) for r in rows] == [(-50.0, -50.0), (100.0, 100.0)]
+    assert [(r["x"], r["y"]) for r in rows] == [(-2.0, -2.0), (100.0, 100.0)]
 
 
 def test_negative_values_are_joined_only_for_options_that_take_one():

@@ -17,6 +17,8 @@ FLAGS = {
     2048: ("nonpositive_flux", "flux <= 0: magnitude undefined"),
     4096: ("off_image", "the aperture is entirely off the image (or the position is not finite): flux is NaN"),
     8192: ("aperture_masked", "the aperture contains masked or non-finite pixels (they count as 0)"),
+    16384: ("saturated", "a pixel of the aperture is at or above the saturation level (header SATURATE, ... or "
+                         "the saturation= given): the flux is a lower limit"),
 }
 
 #: Header keywords holding a photometric zero point (mag), in order of preference.
@@ -201,7 +203,7 @@ def _range_stats(v, c1, c2, ref, lo, hi, rows):
 
 
 def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=None, zero_point=None,
-                        mask=None, local_background=True):
+                        mask=None, local_background=True, saturated=None):
     """Measure circular-aperture fluxes (one or several radii) with a sigma-clipped local annulus background.
 
     flux = sum(data in aperture) - median_clipped(annulus) * area. The error
@@ -237,6 +239,9 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
         Subtract the annulus median (default). False measures ``data`` as
         given (already background-subtracted, as SExtractor's FLUX_APER with
         its background map); the annulus is then only reported.
+    saturated : 2D bool ndarray, shape (ny, nx), optional
+        True for pixels at or above the saturation level (of the raw image);
+        an aperture holding one is flagged ``saturated``.
 
     Returns
     -------
@@ -304,6 +309,9 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
             kwargs["gain"] = float(gain)
         raw, raw_err, sflag = sep.sum_circle(data, xs, ys, rad, **kwargs)
         flags[(sflag & sep.APER_HASMASKED) != 0] |= _BIT["aperture_masked"]
+        if saturated is not None:
+            n_sat = sep.sum_circle(np.ascontiguousarray(saturated, dtype=np.float32), xs, ys, rad, subpix=0)[0]
+            flags[n_sat > 0] |= _BIT["saturated"]
         area = np.pi * rad**2
         flux = raw - bkg * area if local_background else raw
         if err is None:

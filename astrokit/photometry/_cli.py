@@ -9,6 +9,9 @@ from astrokit.exceptions import AstrokitError
 
 __all__ = ["register"]
 
+_SATURATION_HELP = ("saturation level of the image (default: header SATURATE/SATURATN/SATURATION/SATLEVEL); "
+                    "sources whose aperture reaches it get the 'saturated' bit (16384) in flags")
+
 
 def _radii(text):
     try:
@@ -49,8 +52,29 @@ def cmd_detect(args):
 
     table = measure_sources(args.file, method=args.method, threshold=args.threshold, noise=args.noise,
                             minarea=args.minarea, max_sources=args.max_sources, aperture_radius=args.r,
-                            annulus=None if args.no_annulus else (2.5, 4.0), zero_point=args.zero_point)
+                            annulus=None if args.no_annulus else (2.5, 4.0), zero_point=args.zero_point,
+                            saturation=args.saturation)
     _write(table, args)
+
+
+def _refuse_off_image(table, args):
+    """Raise naming every position whose aperture has no pixel on the image (flag ``off_image``)."""
+    import numpy as np
+
+    from astrokit.photometry import FLAGS
+
+    bit = next(b for b, (name, _) in FLAGS.items() if name == "off_image")
+    off = sorted({int(i) for i, f in zip(table["id"], table["flags"]) if int(f) & bit})
+    if not off:
+        return
+    if args.xy:
+        where = [f"--xy {args.xy[i][0]:g},{args.xy[i][1]:g}" for i in off]
+    else:
+        rows = {int(i): (x, y) for i, x, y in zip(table["id"], np.asarray(table["x"]), np.asarray(table["y"]))}
+        where = [f"--radec {args.radec[i][0]:g},{args.radec[i][1]:g} (pixel {rows[i][0]:.1f},{rows[i][1]:.1f})"
+                 for i in off]
+    msg = f"{args.file}: off the image (the aperture has no pixel on it): {'; '.join(where)}"
+    raise AstrokitError(msg)
 
 
 def cmd_photometry(args):
@@ -65,7 +89,9 @@ def cmd_photometry(args):
         raise AstrokitError(msg)
     _check_annulus(args, args.r)
     table = forced_photometry(args.file, xy=args.xy or None, radec=args.radec or None, r=args.r, r_in=args.r_in,
-                              r_out=args.r_out, gain=args.gain, zero_point=args.zero_point)
+                              r_out=args.r_out, gain=args.gain, zero_point=args.zero_point,
+                              saturation=args.saturation)
+    _refuse_off_image(table, args)
     _write(table, args)
 
 
@@ -123,6 +149,7 @@ def register(subparsers, with_store):
     sp.add_argument("--no-annulus", action="store_true", help="no local annulus: background map only (FLUX_APER)")
     sp.add_argument("--zero-point", type=finite_float, default=None,
                     help="magnitude zero point (default header MAGZP...)")
+    sp.add_argument("--saturation", type=positive_float, default=None, metavar="ADU", help=_SATURATION_HELP)
     sp.add_argument("--format", choices=formats, default=None, help="output format (default from -o, else json)")
     sp.add_argument("-o", "--output", default=None, help="output file (default standard output)")
     sp.set_defaults(func=cmd_detect)
@@ -137,6 +164,7 @@ def register(subparsers, with_store):
     sp.add_argument("--gain", type=positive_float, default=None, help="e-/ADU (default header GAIN)")
     sp.add_argument("--zero-point", type=finite_float, default=None,
                     help="magnitude zero point (default header MAGZP...)")
+    sp.add_argument("--saturation", type=positive_float, default=None, metavar="ADU", help=_SATURATION_HELP)
     sp.add_argument("--format", choices=formats, default=None, help="output format (default from -o, else json)")
     sp.add_argument("-o", "--output", default=None, help="output file (default standard output)")
     sp.set_defaults(func=cmd_photometry)

@@ -68,6 +68,32 @@ def _gain(header, gain):
     return None
 
 
+def _saturated_pixels(data, header, saturation):
+    """Pixels of the raw ``data`` at or above the saturation level: ``saturation``, else the header's, else None.
+
+    The header keys are those the catalog reads for the frames' ``saturation``
+    (`astrokit.catalog.keywords_for("saturation")`: SATURATE, SATURATN, SATURATION, SATLEVEL).
+    """
+    if saturation is None:
+        from astrokit.catalog._keywords import keywords_for
+
+        for kw in keywords_for("saturation"):
+            try:
+                value = float(header[kw.key])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if np.isfinite(value) and value > 0:
+                saturation = value
+                break
+    elif not (np.isfinite(saturation) and saturation > 0):
+        msg = f"saturation must be a positive level in ADU, got {saturation!r}"
+        raise ValueError(msg)
+    if saturation is None:
+        return None
+    with np.errstate(invalid="ignore"):
+        return np.asarray(data) >= saturation
+
+
 def _sky_to_pixel(ccd, ra, dec):
     if ccd.wcs is None:
         return np.full(len(ra), np.nan), np.full(len(ra), np.nan)
@@ -76,7 +102,7 @@ def _sky_to_pixel(ccd, ra, dec):
 
 def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=5, deblend_cont=0.005, mask=None,
                     aperture_radius=None, annulus=(2.5, 4.0), box_size=64, background_method="sep", gain=None,
-                    zero_point=None, max_sources=None, kron=True, windowed=True):
+                    zero_point=None, max_sources=None, kron=True, windowed=True, saturation=None):
     """Detect the sources of an image and measure them: aperture, Kron (AUTO) and windowed centroids.
 
     Steps: background and rms maps (`astrokit.background.estimate_background`)
@@ -122,6 +148,10 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         Measure Kron (AUTO) fluxes (else NaN).
     windowed : bool
         Measure windowed centroids (else equal to ``x, y``).
+    saturation : float, optional
+        Saturation level of the image in ADU; default the header's (SATURATE,
+        SATURATN, SATURATION, SATLEVEL), else none. A source whose aperture
+        holds a pixel at or above it has the ``saturated`` bit of `FLAGS` set.
 
     Returns
     -------
@@ -130,7 +160,7 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         ``sources`` table): ``source_id, x, y`` (pix), ``ra, dec`` (deg; NaN
         without WCS), ``flux, flux_err`` (adu), ``mag, mag_err`` (mag),
         ``background`` (adu/pix), ``fwhm, a, b`` (pix), ``theta`` (rad),
-        ``snr``, ``flags`` (sep flags | `astrokit.photometry.FLAGS`),
+        ``snr``, ``flags`` (sep flags | `astrokit.photometry.FLAGS`, ``saturated`` included),
         ``aperture_radius, xwin, ywin`` (pix), ``flux_auto, flux_auto_err``
         (adu), ``kron_radius``, ``peak`` (adu), ``npix``. ``meta`` holds
         ``zero_point, gain, global_rms, global_background``. Zero rows (with
@@ -143,7 +173,7 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
     DataError
         If a file cannot be read or the data is not a 2D image.
     ValueError
-        If an option is out of range (method, threshold, radii...).
+        If an option is out of range (method, threshold, radii, saturation...).
 
     References
     ----------
@@ -156,6 +186,7 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         own = np.asarray(mask, bool) if own is None else (own | np.asarray(mask, bool))
     data, bad = prepare_image(ccd.data, own, name="image")
     header = ccd.meta or {}
+    saturated = _saturated_pixels(data, header, saturation)
     gain = _gain(header, gain)
     zp = zero_point_from_header(header) if zero_point is None else float(zero_point)
     meta = {"zero_point": zp, "gain": gain, "global_rms": np.nan, "global_background": np.nan}
@@ -184,11 +215,11 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
     x, y = det["x"].value, det["y"].value
     if annulus is None:
         phot = aperture_photometry(sub, x, y, r=aperture_radius, rms=maps.rms, gain=gain, zero_point=zp, mask=bad,
-                                   local_background=False)
+                                   local_background=False, saturated=saturated)
     else:
         phot = aperture_photometry(sub, x, y, r=aperture_radius, r_in=annulus[0] * aperture_radius,
                                    r_out=annulus[1] * aperture_radius, rms=maps.rms, gain=gain, zero_point=zp,
-                                   mask=bad)
+                                   mask=bad, saturated=saturated)
     a, b, theta = det["a"].value, det["b"].value, det["theta"].value
     if kron:
         flux_auto, flux_auto_err, kr = kron_photometry(sub, x, y, a, b, theta, rms=maps.rms, gain=gain, mask=bad)
@@ -216,7 +247,7 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
 
 
 def forced_photometry(image, *, xy=None, radec=None, r, r_in=None, r_out=None, gain=None, zero_point=None,
-                      box_size=64, local_background=True):
+                      box_size=64, local_background=True, saturation=None):
     """Measure apertures at given pixel or sky positions; positions off or on the edge are flagged, not fatal.
 
     Parameters
@@ -239,6 +270,10 @@ def forced_photometry(image, *, xy=None, radec=None, r, r_in=None, r_out=None, g
         Background mesh size (the rms map gives the errors).
     local_background : bool
         Subtract the annulus median (default), else the background map.
+    saturation : float, optional
+        Saturation level in ADU; default the header's (SATURATE, SATURATN,
+        SATURATION, SATLEVEL), else none. Apertures holding a pixel at or above
+        it are flagged ``saturated`` (`FLAGS`).
 
     Returns
     -------
@@ -251,7 +286,7 @@ def forced_photometry(image, *, xy=None, radec=None, r, r_in=None, r_out=None, g
     ------
     ValueError
         If neither or both of ``xy`` and ``radec`` are given, they are
-        malformed, or a radius is not positive.
+        malformed, or a radius or ``saturation`` is not positive.
     DataError
         If ``radec`` is given and the image has no celestial WCS, or the image cannot be read.
     TypeError
@@ -284,6 +319,7 @@ def forced_photometry(image, *, xy=None, radec=None, r, r_in=None, r_out=None, g
         x, y = _sky_to_pixel(ccd, ra, dec)
     data, bad = prepare_image(ccd.data, None if ccd.mask is None else ccd.mask, name="image")
     header = ccd.meta or {}
+    saturated = _saturated_pixels(data, header, saturation)
     gain = _gain(header, gain)
     zp = zero_point_from_header(header) if zero_point is None else float(zero_point)
     rms = None
@@ -293,7 +329,7 @@ def forced_photometry(image, *, xy=None, radec=None, r, r_in=None, r_out=None, g
         if not local_background:
             data = np.where(bad, 0, data - maps.background).astype(np.float32)
     t = aperture_photometry(data, x, y, r=r, r_in=r_in, r_out=r_out, rms=rms, gain=gain, zero_point=zp, mask=bad,
-                            local_background=local_background)
+                            local_background=local_background, saturated=saturated)
     if ccd.wcs is not None and len(t):
         ok = np.isfinite(t["x"].value) & np.isfinite(t["y"].value)
         ra_o, dec_o = np.full(len(t), np.nan), np.full(len(t), np.nan)

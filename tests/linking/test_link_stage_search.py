@@ -143,8 +143,17 @@ def test_search_run_records_a_job_in_runs(linked, capsys):
                  str(store.root), "--format", "csv"])
     out = capsys.readouterr().out
     assert code == 0 and "epoch2.fits" in out
-    assert main(["search", "--ra", "10", "--dec", "-91", "--store", str(store.root)]) == 1
-    assert "Dec within" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # the parser refuses a declination beyond the pole
+        main(["search", "--ra", "10", "--dec", "-91", "--store", str(store.root)])
+    assert refused.value.code == 2 and "--dec" in capsys.readouterr().err
+    ra, dec = float(objects["ra"][3]), float(objects["dec"][3])
+    from astropy.coordinates import SkyCoord
+
+    text = SkyCoord(ra, dec, unit="deg").to_string("hmsdms", precision=3)  # e.g. "12h30m49.4s +12d23m28s"
+    assert main(["search", text, "--store", str(store.root), "--format", "csv"]) == 0
+    assert "epoch2.fits" in capsys.readouterr().out
+    assert main(["search", "--ra", text.split()[0], "--dec", text.split()[1], "--store", str(store.root)]) == 0
+    assert "epoch2.fits" in capsys.readouterr().out
     assert main(["search", "--ra", "10", "--dec", "10", "--store", str(store.root), "--run"]) == 1
     assert "no ok light frame" in capsys.readouterr().err
 

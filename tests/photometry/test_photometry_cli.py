@@ -32,13 +32,17 @@ def test_detect_writes_every_format(image, tmp_path, capsys):
 
 
 def test_photometry_several_radii_and_off_image(image, capsys):
-    code = main(["photometry", image, "--xy", "231.0,181.0", "--xy=-50,-50", "--r", "3,5", "--r-in", "8",
+    code = main(["photometry", image, "--xy", "231.0,181.0", "--xy=-1,-1", "--r", "3,5", "--r-in", "8",
                  "--r-out", "12"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4 and [r["aperture_radius"] for r in rows] == [3.0, 3.0, 5.0, 5.0]
-    assert rows[1]["flux"] is None and rows[1]["flags"] & 4096
+    assert rows[1]["flags"] & 256 and not rows[1]["flags"] & 4096  # on the corner: truncated, measured
     assert rows[2]["flux"] > rows[0]["flux"] > 0
+    # a position off the image is an error naming it (issue 18), not a null flux with exit 0
+    assert main(["photometry", image, "--xy", "231.0,181.0", "--xy=-50,-50", "--r", "3"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "off the image" in err and "--xy -50,-50" in err and "231" not in err.split(":", 2)[-1]
 
 
 @pytest.mark.parametrize("argv, message", [
