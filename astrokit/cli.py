@@ -528,7 +528,8 @@ def cmd_dashboard(args):
     from astrokit.widgets import serve_dashboard
 
     print(f"serving the {args.name} dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
-    serve_dashboard(args.name, store=str(_store(args).root), port=args.port, block=True)
+    serve_dashboard(args.name, store=str(_store(args).root), port=args.port, block=True,
+                    cull_idle_timeout=args.cull_idle_timeout)
 
 
 class _VersionAction(argparse.Action):
@@ -757,6 +758,8 @@ def build_parser(argv=None):
     sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
     sp.add_argument("name", nargs="?", default="curation", help="dashboard: curation, catalog, photometry or tracklets")
     sp.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    sp.add_argument("--cull-idle-timeout", type=float, default=600, metavar="SECONDS",
+                    help="shut down a kernel whose page is gone after this many idle seconds (default 600; 0 never)")
     sp.set_defaults(func=cmd_dashboard)
     _accept_global_options(p)
     return p

@@ -49,3 +49,7 @@ __all__ += ["score_domains"]
 from astrokit.widgets._tracklets import TrackletViewer, tracklet_figure  # noqa: E402  (issue 9)
 
 __all__ += ["TrackletViewer", "tracklet_figure"]
+
+from astrokit.widgets._bokehjs import bokeh_widget, bokehjs_script  # noqa: E402  (issue 18)
+
+__all__ += ["bokeh_widget", "bokehjs_script"]

@@ -7,21 +7,6 @@ __all__ = ["CatalogBrowser", "integration_figure", "growth_figure"]
 _SEARCH_COLUMNS = ("path", "object", "imagetyp", "band", "exptime", "date_obs", "telescope", "status")
 
 
-def _load_bokehjs():
-    """Put BokehJS in the page, inline (no CDN: the machine may be offline), once per kernel."""
-    global _BOKEHJS_LOADED
-    if _BOKEHJS_LOADED:
-        return
-    from bokeh.io import output_notebook
-    from bokeh.resources import INLINE
-
-    output_notebook(INLINE, hide_banner=True)
-    _BOKEHJS_LOADED = True
-
-
-_BOKEHJS_LOADED = False
-
-
 def _table_html(rows, columns, *, css_class, limit=200):
     if not rows:
         return f"<div class='{css_class}'><i>no frames</i></div>"
@@ -159,14 +144,13 @@ class CatalogBrowser:
             f"<b>{t['files']}</b> files · <b>{t['frames']}</b> frames ok · <b>{t['quarantined']}</b> quarantined · "
             f"<b>{t['lights']}</b> light frames of <b>{t['targets']}</b> targets in <b>{t['sessions']}</b> sessions"
             f" · <b>{t['integration_s'] / 3600:.2f} h</b> integration</div>")
-        from jupyter_bokeh import BokehModel
+        from astrokit.widgets._bokehjs import bokeh_widget
 
-        _load_bokehjs()
         stats = frame_stats(self.store, ["object", "band"])
         lights = self.store.sql("select date_obs, exptime from frames where status = 'ok' and imagetyp = 'light'")
-        self._w_integration.children = [BokehModel(integration_figure(stats))]
-        self._w_growth.children = [BokehModel(growth_figure(lights.column("date_obs").to_pylist(),
-                                                            lights.column("exptime").to_pylist()))]
+        self._w_integration.children = [bokeh_widget(integration_figure(stats))]
+        self._w_growth.children = [bokeh_widget(growth_figure(lights.column("date_obs").to_pylist(),
+                                                              lights.column("exptime").to_pylist()))]
         self.sessions = self.store.sql("select * from sessions order by night desc, session_id").to_pylist()
         self._w_session.options = [(f"{s['night']}  {s['object']}  ({s['telescope']}, {s['n_frames']} frames)",
                                     s["session_id"]) for s in self.sessions]

@@ -26,14 +26,6 @@ def request_query():
     return get_query_string() or ""
 
 
-def _load_bokehjs():
-    """Put BokehJS in the page, inline (no CDN), for the light-curve widget."""
-    from bokeh.io import output_notebook
-    from bokeh.resources import INLINE
-
-    output_notebook(INLINE, hide_banner=True)
-
-
 def _error_box(text):
     import ipywidgets as w
 
@@ -88,8 +80,7 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
                 scanner.message = str(exc)
     except Exception as exc:  # noqa: BLE001 - the page shows the reason, never a traceback
         return _error_box(str(exc) if isinstance(exc, AstrokitError) else f"{type(exc).__name__}: {exc}")
-    _load_bokehjs()
-    parts = [ui]
+    parts = [ui]  # the light-curve widget brings its own BokehJS (astrokit.widgets.bokeh_widget)
     if summary:
         parts.append(LabelsSummary(store).widget)
     box = w.VBox(parts)

@@ -1,4 +1,4 @@
-"""The scanner's light-curve panel: a bokeh figure in a jupyter_bokeh widget, updated in place."""
+"""The scanner's light-curve panel: a bokeh figure in a self-contained jupyter_bokeh widget, updated in place."""
 
 import numpy as np
 
@@ -45,11 +45,11 @@ class LightCurvePlot:
 
     @property
     def widget(self):
-        """The jupyter_bokeh ``BokehModel`` widget showing the figure (built on first access)."""
+        """The widget showing the figure, with its own BokehJS (`~astrokit.widgets.bokeh_widget`; built once)."""
         if self._widget is None:
-            from jupyter_bokeh import BokehModel
+            from astrokit.widgets._bokehjs import bokeh_widget
 
-            self._widget = BokehModel(self.figure)
+            self._widget = bokeh_widget(self.figure)
         return self._widget
 
     def update(self, curve, *, current=None):

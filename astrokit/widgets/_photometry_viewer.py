@@ -443,9 +443,9 @@ class PhotometryViewer(traitlets.HasTraits):
         ipywidgets.VBox
         """
         import ipywidgets as w
-        from jupyter_bokeh import BokehModel
 
         from astrokit.photometry import DISPLAY_STRETCHES
+        from astrokit.widgets._bokehjs import bokeh_widget
 
         stretch = w.Dropdown(options=list(DISPLAY_STRETCHES), value=self.stretch, description="stretch")
         limits = w.FloatRangeSlider(value=self.percentiles, min=0, max=100, step=0.5, description="percentiles")
@@ -456,6 +456,6 @@ class PhotometryViewer(traitlets.HasTraits):
         message = w.HTML(self.message)
         message.add_class("astrokit-photometry-message")
         w.dlink((self, "message"), (message, "value"), transform=lambda text: html.escape(text))
-        self._widget = w.VBox([w.HBox([stretch, limits, radius]), BokehModel(self.figures()), message])
+        self._widget = w.VBox([w.HBox([stretch, limits, radius]), bokeh_widget(self.figures()), message])
         self._widget.add_class("astrokit-photometry")
         return self._widget

@@ -1,6 +1,8 @@
 """Serve a dashboard notebook of ``dashboards/`` with Voila on 127.0.0.1."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +62,16 @@ _FILE_ALLOW = [r"[^/.][^/]*\.(png|jpg|gif|svg)"]  # images next to the notebook,
 _FILE_DENY = [r".*\.(ipynb|py|parquet|duckdb|json|fits|npy)", r"(^|.*/)\..*"]
 
 
+#: Kernels without a browser connection that stayed idle this long (s) are shut down: a Voila page never
+#: reconnects to the kernel of a closed tab, so this only leaves room for a short network interruption.
+CULL_IDLE_TIMEOUT = 600
+#: How often (s) idle kernels are looked for.
+CULL_INTERVAL = 60
+_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+
+
 def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=False, block=True, log_file=None,
-                    preheat=True, pool_size=1):
+                    preheat=True, pool_size=1, cull_idle_timeout=CULL_IDLE_TIMEOUT, cull_interval=CULL_INTERVAL):
     """Serve ``dashboards/<name>.ipynb`` with Voila on ``http://127.0.0.1:<port>/``.
 
     Voila runs with astrokit's template (no CDN links), without tracebacks in
@@ -71,6 +81,13 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     only images next to the notebook; the notebooks themselves, data files
     and hidden files are refused, so no URL reads a file outside the store
     and the dashboards.
+
+    Nothing is left running: closing a browser tab shuts its kernel down (the
+    page's shutdown request is accepted, see ``_voila_app.py``), a kernel
+    that has had no browser connection for ``cull_idle_timeout`` seconds is
+    culled (a crashed tab, a lost network), and with ``block=True`` SIGTERM,
+    SIGINT (Ctrl-C) and SIGHUP are passed on to Voila, which shuts its
+    kernels down; whatever is still alive 20 s later is killed.
 
     Parameters
     ----------
@@ -92,12 +109,17 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
         Keep ``pool_size`` kernels started and the notebook's first cells run in advance.
     pool_size : int
         Number of pre-heated kernels (when ``preheat``).
+    cull_idle_timeout : float
+        Seconds after which an idle kernel without a browser connection is
+        shut down (0 never culls). A kernel with an open page is never culled.
+    cull_interval : float
+        Seconds between two looks for such kernels.
 
     Returns
     -------
     subprocess.Popen or int
-        The running server when ``block=False`` (call ``terminate()`` to stop
-        it), else Voila's exit code.
+        The running server when ``block=False`` (``terminate()`` stops it and
+        its kernels), else Voila's exit code.
 
     Raises
     ------
@@ -113,7 +135,9 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     env = dict(os.environ)
     store_path = Path(store if store is not None else default_store_path())
     env["ASTROKIT_STORE"] = str(store_path.expanduser().resolve())
-    cmd = [sys.executable, "-m", "voila", str(path), "--port", str(int(port)), "--Voila.ip=127.0.0.1",
+    cmd = [sys.executable, str(Path(__file__).with_name("_voila_app.py")), str(path), "--port", str(int(port)),
+           "--Voila.ip=127.0.0.1", f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
+           f"--MappingKernelManager.cull_interval={max(1, int(cull_interval))}",
            "--Voila.port_retries=0", "--show_tracebacks=False",
            f"--VoilaConfiguration.file_allowlist={_FILE_ALLOW!r}",
            f"--VoilaConfiguration.file_denylist={_FILE_DENY!r}"]
@@ -130,19 +154,77 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     if log_file is not None:
         out = open(log_file, "ab")  # noqa: SIM115 - closed when the process ends (or by the caller)
     try:
+        # its own session: a terminal's Ctrl-C reaches this process only, which passes it on once
         proc = subprocess.Popen(cmd, env=env, cwd=str(path.parent), stdout=out,
-                                stderr=subprocess.STDOUT if out else None)
+                                stderr=subprocess.STDOUT if out else None, start_new_session=True)
     finally:
         if out is not None:
             out.close()  # the child keeps its own descriptor
     if not block:
         return proc
+    return _wait_forwarding_signals(proc)
+
+
+def _wait_forwarding_signals(proc, stop_timeout=20.0):
+    """Wait for the Voila process; on SIGTERM, SIGINT or SIGHUP stop it and every process it started."""
+    stopping = []
+
+    def forward(signum, frame):
+        if not stopping:
+            stopping.append(_descendants(proc.pid))  # its kernels, known before Voila goes
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # Voila stops its loop and shuts its kernels down
+
+    previous = {}
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            return proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+        for name in _STOP_SIGNALS:
+            previous[getattr(signal, name)] = signal.signal(getattr(signal, name), forward)
+    except ValueError:  # not the main thread: no handlers, stop on KeyboardInterrupt only
+        pass
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping:
+                    break
+            except KeyboardInterrupt:
+                forward(signal.SIGINT, None)
+        return _stop(proc, stopping[0], stop_timeout) if stopping else code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _descendants(pid):
+    """Return the processes started by ``pid`` (psutil; empty without psutil or once ``pid`` has exited)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - psutil missing or the process gone: the kernels' parent poller remains
+        return []
+
+
+def _stop(proc, children, timeout):
+    """Wait up to ``timeout`` s for a stopping Voila, then kill it; then kill any of ``children`` still alive.
+
+    Kernels run in sessions of their own, out of Voila's process group; without
+    psutil they still exit on their own within a second of Voila's end
+    (ipykernel's parent poller).
+    """
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        code = proc.wait()
+    if children:
+        import psutil
+
+        _gone, alive = psutil.wait_procs(children, timeout=5)
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+    return code

@@ -224,20 +224,17 @@ class TrackletViewer:
     def _refresh(self):
         if self._widget is None:
             return
-        from bokeh.io import show
+        from astrokit.widgets._bokehjs import bokeh_widget
 
         self._header.value = self.summary_html()
         self._message.value = html.escape(self.message)
-        self._out.clear_output(wait=True)
         fig = None
         try:
             fig = self.figure()
         except Exception as exc:  # noqa: BLE001 - the widget shows the reason
             self.message = f"{type(exc).__name__}: {exc}"
             self._message.value = html.escape(self.message)
-        if fig is not None:
-            with self._out:
-                show(fig)
+        self._out.children = [bokeh_widget(fig)] if fig is not None else []
 
     @property
     def widget(self):
@@ -255,7 +252,7 @@ class TrackletViewer:
             next_b.on_click(lambda _: self.next())
             self._header = w.HTML()
             self._message = w.HTML()
-            self._out = w.Output()
+            self._out = w.Box([])
             self._widget = w.VBox([w.HBox([prev_b, next_b, self._header]), self._message, self._out])
             self._refresh()
         return self._widget
