@@ -21,6 +21,8 @@ MODULE_COMMANDS = {
     "astrokit.catalog._cli": {
         "frames": "search the catalog of frames",
         "stats": "frame counts and integration time",
+        "equipment": "cameras and telescopes: specifications and pixel scales (list), frames and integration "
+                     "time per camera, telescope and filter (stats)",
         "sessions": "observing sessions (night x target x telescope)",
         "verify": "find catalogued files that are missing or changed (SHA-256); exits 1 when any is",
         "organize": "copy (or move) files into LIB/YYYY/YYYY-MM-DD_OBJECT/<FrameType>/; never overwrites"},
@@ -218,10 +220,12 @@ def cmd_ingest(args):
         raise AstrokitError(msg)
     with store.lock(wait=args.wait):  # never beside a running pipeline or another ingest
         report = run_ingest(store, paths, progress=not args.quiet, endpoint_url=args.endpoint_url,
-                            rescan=args.rescan, recheck=args.recheck)
+                            rescan=args.rescan, recheck=args.recheck, settle=args.settle)
     print(f"ingested {report['rows']} frames from {report['processed']} files; {report['failed']} quarantined")
     for f in report["failures"]:
         print(f"  quarantined: {f['reason']}")
+    for path in report.get("unsettled", []):
+        print(f"  not settled (modified within the last {args.settle:g} min), left for the next run: {path}")
 
 
 def cmd_run(args):
@@ -635,6 +639,9 @@ def build_parser(argv=None):
     sp.add_argument("--recheck", action="store_true", help="read the quarantined files again even if unchanged "
                     "(alone: every quarantined file of the catalog); those that now read become ok")
     sp.add_argument("--rescan", action="store_true", help="read every file again even if unchanged")
+    sp.add_argument("--settle", type=nonnegative_float, default=None, metavar="MINUTES",
+                    help="skip files modified within the last MINUTES (still being written); the next run takes "
+                         "them (for cron, e.g. --settle 10)")
     sp.add_argument("--wait", type=nonnegative_float, default=60.0, metavar="SECONDS",
                     help="seconds to wait for the store's lock held by a "
                     "run or another writer (default 60), then exit 1 with the holder's pid")
