@@ -33,8 +33,8 @@ from astropy.utils.exceptions import AstropyWarning
 from astrokit.catalog._equipment import load_equipment
 from astrokit.catalog._headers import normalise_header, observing_night, tan_footprint, wcs_footprint
 from astrokit.catalog._scan import InvalidCard, all_nan, sample_pixels, scan_fits
-from astrokit.datasets import sha256_file
 from astrokit.exceptions import AstrokitError, AstrokitWarning, DataError
+from astrokit.io import sha256_file
 
 __all__ = ["FITS_SUFFIXES", "file_key", "find_fits", "read_frame_rows", "ingest", "build_sessions"]
 
@@ -518,7 +518,7 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
         msg = f"{path}: unreadable: permission denied (check the file's owner and mode)"
         raise DataError(msg) from None
     with fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = sha256_file(fh)
         base = {"path": path, "sha256": digest, "size_bytes": st.st_size, "mtime": st.st_mtime}
         if st.st_size == 0:
             msg = f"{path}: empty file (0 bytes)"
@@ -551,7 +551,7 @@ def _quarantine_row(path, error, stat_result=None, digest=None):
     if digest is None and stat_result is not None and stat_mod.S_ISREG(stat_result.st_mode):
         try:  # only a regular file is hashed: a FIFO blocks, a device never ends
             with _open(path) as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                digest = sha256_file(fh)
         except OSError:
             digest = None
     ident = digest or hashlib.sha256(os.fsencode(path)).hexdigest()
