@@ -18,7 +18,7 @@ def _store(args):
 
 
 def _print(table, fmt):
-    from astrokit.cli import format_table
+    from astrokit._cli_util import format_table
 
     print(format_table(table, fmt, max_width=60))
 

@@ -9,7 +9,7 @@ __all__ = ["register"]
 def _cmd_labels(args):
     import pyarrow as pa
 
-    from astrokit.cli import format_table
+    from astrokit._cli_util import format_table
     from astrokit.labels import export_training_set, labels_summary
     from astrokit.store import Store
 
