@@ -27,7 +27,8 @@ def positive(text):
 
 def _cmd_search(args):
     from astrokit._cli_util import format_table
-    from astrokit.catalog._search import run_at_position, search_position
+    from astrokit.catalog._search import search_position
+    from astrokit.pipeline import run_at_position
     from astrokit.store import Store
 
     if (args.position is None) == (args.ra is None or args.dec is None):
