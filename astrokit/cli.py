@@ -343,8 +343,13 @@ def _fine_tune_alerts(args):
     """``astrokit train --fine-tune-alerts FILE``: labels from drb, overridden by the store's human labels."""
     import tempfile
 
-    from astrokit.inference import fine_tune_on_alerts, load_default_model, load_model, promoted_version
-    from astrokit.labels import export_training_set
+    from astrokit.inference import (
+        export_training_set,
+        fine_tune_on_alerts,
+        load_default_model,
+        load_model,
+        promoted_version,
+    )
 
     store = _store(args)
     labels = {}

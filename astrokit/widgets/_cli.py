@@ -10,7 +10,8 @@ def _cmd_labels(args):
     import pyarrow as pa
 
     from astrokit._cli_util import format_table
-    from astrokit.labels import export_training_set, labels_summary
+    from astrokit.inference import export_training_set
+    from astrokit.labels import labels_summary
     from astrokit.store import Store
 
     store = Store(args.store)
