@@ -3,13 +3,13 @@
 import argparse
 import importlib
 import json
-import math
 import os
 import sys
 import warnings
 from pathlib import Path
 
 from astrokit._argtypes import nonnegative_float, positive_int
+from astrokit._cli_util import format_table
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
 __all__ = ["COMMAND_MODULES", "MODULE_COMMANDS", "GLOBAL_OPTIONS", "main", "build_parser", "format_table"]
@@ -21,6 +21,8 @@ MODULE_COMMANDS = {
     "astrokit.catalog._cli": {
         "frames": "search the catalog of frames",
         "stats": "frame counts and integration time",
+        "equipment": "cameras and telescopes: specifications and pixel scales (list), frames and integration "
+                     "time per camera, telescope and filter (stats)",
         "sessions": "observing sessions (night x target x telescope)",
         "verify": "find catalogued files that are missing or changed (SHA-256); exits 1 when any is",
         "organize": "copy (or move) files into LIB/YYYY/YYYY-MM-DD_OBJECT/<FrameType>/; never overwrites"},
@@ -54,103 +56,6 @@ GLOBAL_OPTIONS = {
 #: Environment set before TensorFlow is imported, here and in the notebook kernels the command starts: no
 #: C++ start-up chatter (the oneDNN and absl banners are filtered by `astrokit.exceptions.require`).
 _QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def _value(v):
-    if isinstance(v, bytes):
-        return f"<{len(v)} bytes>"
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
-
-
-def _units(table):
-    """Return ``{column: unit}``: the field's ``unit`` metadata, else that column name's unit in the schema."""
-    from astrokit.store.schema import TABLES
-
-    known = {c.name: c.unit for columns in TABLES.values() for c in columns if c.unit}
-    out = {}
-    for field in table.schema:
-        meta = field.metadata or {}
-        unit = meta.get(b"unit", b"").decode() or known.get(field.name, "")
-        if unit:
-            out[field.name] = unit
-    return out
-
-
-def _float_text(v, single):
-    """Full precision: the shortest text that reads back as the same float (float32 columns as float32)."""
-    if single:
-        import numpy as np
-
-        return str(np.float32(v))
-    return repr(v)
-
-
-def format_table(table, fmt="table", *, max_width=40):
-    """Format a `pyarrow.Table` as an aligned text table, CSV or JSON (NaN and Inf become null).
-
-    In the text table floats are printed at full precision (the shortest text that
-    reads back as the same value: coordinates and MJDs are never rounded), and
-    each header carries its unit, ``ra [deg]``, from the field's ``unit``
-    metadata or else from the column of that name in `astrokit.store.schema`.
-    CSV and JSON keep the bare column names.
-
-    Parameters
-    ----------
-    table : pyarrow.Table
-        Rows to print.
-    fmt : {'table', 'csv', 'json'}
-        Output format.
-    max_width : int
-        Cells wider than this are cut in the text table (numbers never are).
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ValueError
-        If ``fmt`` is unknown.
-    """
-    rows = [{k: _value(v) for k, v in r.items()} for r in table.to_pylist()]
-    names = table.column_names
-    if fmt == "json":
-        return json.dumps(rows, indent=1, default=str)
-    if fmt == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
-        return buf.getvalue().rstrip("\n")
-    if fmt != "table":
-        msg = f"unknown format {fmt!r}; choose table, csv or json"
-        raise ValueError(msg)
-
-    import pyarrow as pa
-
-    single = {f.name for f in table.schema if pa.types.is_float32(f.type) or pa.types.is_float16(f.type)}
-
-    def cell(v, name):
-        if isinstance(v, float):
-            return _float_text(v, name in single)
-        text = "" if v is None else str(v)
-        return text if len(text) <= max_width else text[: max_width - 1] + "…"
-
-    units = _units(table)
-    headers = [f"{n} [{units[n]}]" if n in units else n for n in names]
-    cells = [[cell(r[n], n) for n in names] for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines)
 
 
 def _store(args):
@@ -218,10 +123,12 @@ def cmd_ingest(args):
         raise AstrokitError(msg)
     with store.lock(wait=args.wait):  # never beside a running pipeline or another ingest
         report = run_ingest(store, paths, progress=not args.quiet, endpoint_url=args.endpoint_url,
-                            rescan=args.rescan, recheck=args.recheck)
+                            rescan=args.rescan, recheck=args.recheck, settle=args.settle)
     print(f"ingested {report['rows']} frames from {report['processed']} files; {report['failed']} quarantined")
     for f in report["failures"]:
         print(f"  quarantined: {f['reason']}")
+    for path in report.get("unsettled", []):
+        print(f"  not settled (modified within the last {args.settle:g} min), left for the next run: {path}")
 
 
 def cmd_run(args):
@@ -436,8 +343,13 @@ def _fine_tune_alerts(args):
     """``astrokit train --fine-tune-alerts FILE``: labels from drb, overridden by the store's human labels."""
     import tempfile
 
-    from astrokit.inference import fine_tune_on_alerts, load_default_model, load_model, promoted_version
-    from astrokit.labels import export_training_set
+    from astrokit.inference import (
+        export_training_set,
+        fine_tune_on_alerts,
+        load_default_model,
+        load_model,
+        promoted_version,
+    )
 
     store = _store(args)
     labels = {}
@@ -636,6 +548,9 @@ def build_parser(argv=None):
     sp.add_argument("--recheck", action="store_true", help="read the quarantined files again even if unchanged "
                     "(alone: every quarantined file of the catalog); those that now read become ok")
     sp.add_argument("--rescan", action="store_true", help="read every file again even if unchanged")
+    sp.add_argument("--settle", type=nonnegative_float, default=None, metavar="MINUTES",
+                    help="skip files modified within the last MINUTES (still being written); the next run takes "
+                         "them (for cron, e.g. --settle 10)")
     sp.add_argument("--wait", type=nonnegative_float, default=60.0, metavar="SECONDS",
                     help="seconds to wait for the store's lock held by a "
                     "run or another writer (default 60), then exit 1 with the holder's pid")

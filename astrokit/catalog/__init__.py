@@ -5,6 +5,7 @@ of the files on disk live here too.
 """
 
 from astrokit.catalog._equipment import DEFAULT_EQUIPMENT_FILE, load_equipment
+from astrokit.catalog._equipment_report import equipment_list, equipment_stats, plate_scale
 from astrokit.catalog._headers import (
     DEFAULT_FILTER_MAP,
     IMAGETYP_MAP,
@@ -19,7 +20,8 @@ from astrokit.catalog._ingest import FITS_SUFFIXES, build_sessions, file_key, fi
 from astrokit.catalog._library import organize, undo_organize, verify_files
 from astrokit.catalog._sessions import STATS_GROUPS, frame_stats, match_calibrations, search_frames, write_session_notes
 
-__all__ = ["DEFAULT_EQUIPMENT_FILE", "DEFAULT_FILTER_MAP", "FITS_SUFFIXES", "IMAGETYP_MAP", "STATS_GROUPS",
+__all__ = ["equipment_list", "equipment_stats", "plate_scale",
+           "DEFAULT_EQUIPMENT_FILE", "DEFAULT_FILTER_MAP", "FITS_SUFFIXES", "IMAGETYP_MAP", "STATS_GROUPS",
            "build_sessions", "datetime_to_mjd", "file_key", "find_fits", "frame_stats", "ingest", "load_equipment",
            "match_calibrations", "normalise_header", "observing_night", "organize", "parse_date_obs",
            "read_frame_rows", "search_frames", "tan_footprint", "undo_organize", "verify_files", "wcs_footprint",

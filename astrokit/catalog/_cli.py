@@ -1,6 +1,7 @@
 """Subcommands of the ``astrokit`` command for astrokit.catalog (registered by astrokit.cli).
 
-``frames``, ``stats``, ``sessions``, ``verify`` and ``organize``; ``ingest`` itself is in astrokit.cli.
+``frames``, ``stats``, ``equipment``, ``sessions``, ``verify`` and ``organize``; ``ingest`` itself is in
+astrokit.cli.
 """
 
 from astrokit.exceptions import AstrokitError
@@ -17,7 +18,7 @@ def _store(args):
 
 
 def _print(table, fmt):
-    from astrokit.cli import format_table
+    from astrokit._cli_util import format_table
 
     print(format_table(table, fmt, max_width=60))
 
@@ -48,6 +49,27 @@ def cmd_stats(args):
 
     _print(frame_stats(_store(args), args.by, imagetyp=None if args.imagetyp == "all" else args.imagetyp),
            args.format)
+
+
+def cmd_equipment(args):
+    """List the cameras and telescopes, or their statistics."""
+    from astrokit.catalog import equipment_list, equipment_stats
+
+    store = _store(args)
+    if args.action == "stats":
+        _print(equipment_stats(store), args.format)
+        return
+    pieces, pairs = equipment_list(store, equipment=args.equipment)
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"equipment": pieces.to_pylist(), "pixel_scales": pairs.to_pylist()}, indent=1,
+                         default=str))
+        return
+    _print(pieces, args.format)
+    if args.format == "table":
+        print()
+    _print(pairs, args.format)
 
 
 def cmd_sessions(args):
@@ -142,6 +164,17 @@ def register(subparsers, with_store):
                     help="frame type counted (default light)")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     sp.set_defaults(func=cmd_stats)
+
+    sp = with_store(subparsers.add_parser(
+        "equipment", help="cameras and telescopes: specifications and pixel scales (list), frames and integration "
+                          "time per camera, telescope and filter (stats)"))
+    sp.add_argument("action", choices=("list", "stats"), help="list: each camera and telescope with its "
+                    "specifications, and derived vs WCS pixel scale; stats: integration per camera, telescope, filter")
+    sp.add_argument("--equipment", default=None, metavar="TOML",
+                    help="equipment file with [camera_specs.NAME] and [telescope_specs.NAME] (default "
+                         "$ASTROKIT_EQUIPMENT, else the shipped one)")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sp.set_defaults(func=cmd_equipment)
 
     sp = with_store(subparsers.add_parser("sessions", help="observing sessions (night x target x telescope)"))
     sp.add_argument("--notes", default=None, metavar="DIR",

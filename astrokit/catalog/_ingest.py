@@ -33,8 +33,8 @@ from astropy.utils.exceptions import AstropyWarning
 from astrokit.catalog._equipment import load_equipment
 from astrokit.catalog._headers import normalise_header, observing_night, tan_footprint, wcs_footprint
 from astrokit.catalog._scan import InvalidCard, all_nan, sample_pixels, scan_fits
-from astrokit.datasets import sha256_file
-from astrokit.exceptions import AstrokitWarning, DataError
+from astrokit.exceptions import AstrokitError, AstrokitWarning, DataError
+from astrokit.io import sha256_file
 
 __all__ = ["FITS_SUFFIXES", "file_key", "find_fits", "read_frame_rows", "ingest", "build_sessions"]
 
@@ -518,7 +518,7 @@ def read_frame_rows(path, *, filter_map=None, equipment=None):
         msg = f"{path}: unreadable: permission denied (check the file's owner and mode)"
         raise DataError(msg) from None
     with fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = sha256_file(fh)
         base = {"path": path, "sha256": digest, "size_bytes": st.st_size, "mtime": st.st_mtime}
         if st.st_size == 0:
             msg = f"{path}: empty file (0 bytes)"
@@ -551,7 +551,7 @@ def _quarantine_row(path, error, stat_result=None, digest=None):
     if digest is None and stat_result is not None and stat_mod.S_ISREG(stat_result.st_mode):
         try:  # only a regular file is hashed: a FIFO blocks, a device never ends
             with _open(path) as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                digest = sha256_file(fh)
         except OSError:
             digest = None
     ident = digest or hashlib.sha256(os.fsencode(path)).hexdigest()
@@ -669,7 +669,7 @@ def _as_s3(rows, error, local, uri, size, mtime):
 
 
 def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, recheck=False, equipment=None,
-           batch_files=BATCH_FILES, workers=None, endpoint_url=None):
+           batch_files=BATCH_FILES, workers=None, endpoint_url=None, settle=None):
     """Catalog FITS files and folders into the store's ``frames``, ``sessions`` and ``calibrations`` tables.
 
     Rows are written one Parquet file per batch of up to ``batch_files``
@@ -712,20 +712,35 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     endpoint_url : str, optional
         S3-compatible endpoint (default ``$AWS_ENDPOINT_URL`` or AWS); credentials
         come from the standard AWS environment and profiles.
+    settle : float, optional
+        Minutes: a file (or S3 object) modified within the last ``settle``
+        minutes may still be being written (a camera, a copy, a sync): it is
+        neither read nor recorded, and is listed in the metadata's ``unsettled``,
+        so the next run takes it once it has settled (astro_cat's
+        ``ignore_newer_than_minutes``). Default: no wait.
 
     Returns
     -------
     pyarrow.Table
         The ``frames`` rows of ``paths`` (written or kept) after this call,
         with the table's metadata ``b"astrokit.ingest"`` holding counts
-        (``files``, ``read``, ``skipped``, ``empty_folders``) as JSON.
+        (``files``, ``read``, ``skipped``, ``empty_folders``, ``unsettled``: the
+        files left for a later run) as JSON.
 
     Raises
     ------
     DataError
         If a given path does not exist, or an S3 prefix cannot be listed.
+    AstrokitError
+        If ``settle`` is not a finite number of minutes >= 0.
     """
     import json
+    import math
+    import time
+
+    if settle is not None and not (isinstance(settle, (int, float)) and math.isfinite(settle) and settle >= 0):
+        msg = f"settle must be a finite number of minutes >= 0, got {settle!r}"
+        raise AstrokitError(msg)
 
     from tqdm.auto import tqdm
 
@@ -747,15 +762,24 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
             for path, status in zip(prev.column("path").to_pylist(), prev.column("status").to_pylist()):
                 if status != "ok":
                     known.pop(path, None)
-    todo = []
-    for f in files:
+    todo, unsettled = [], []
+    settled_before = time.time() - 60.0 * settle if settle else None
+    for f in list(files):
         st = _lstat(f)
         if st is not None and known.get(display_path(f)) == (st.st_size, st.st_mtime):
             continue
+        if settled_before is not None and st is not None and st.st_mtime > settled_before:
+            unsettled.append(display_path(f))  # still being written, perhaps: the next run takes it
+            files.remove(f)
+            continue
         todo.append(f)
     local_of = {}  # local copy -> (uri, size, mtime) of the S3 objects to read
-    for uri, (size, mtime) in s3_objects.items():
+    for uri, (size, mtime) in list(s3_objects.items()):
         if known.get(uri) == (size, mtime):
+            continue
+        if settled_before is not None and mtime is not None and mtime > settled_before:
+            unsettled.append(uri)
+            del s3_objects[uri]
             continue
         local = str(local_copy(uri, client=client, size=size, mtime=mtime))
         local_of[local] = (uri, size, mtime)
@@ -807,7 +831,8 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     wanted = pa.array([display_path(f) for f in files], pa.string())
     out = frames.filter(pc.is_in(frames.column("path"), value_set=wanted)) if frames.num_rows else \
         conform("frames", [])
-    meta = {"files": len(files), "read": n_read, "skipped": len(files) - n_read, "empty_folders": empty}
+    meta = {"files": len(files), "read": n_read, "skipped": len(files) - n_read, "empty_folders": empty,
+            "unsettled": unsettled}
     return out.replace_schema_metadata({**(out.schema.metadata or {}), b"astrokit.ingest": json.dumps(meta)})
 
 

@@ -1,6 +1,5 @@
 """The library on disk: verify files against the catalog, organise them into folders (and undo it)."""
 
-import hashlib
 import json
 import os
 import re
@@ -11,14 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from astrokit.exceptions import AstrokitError
-from astrokit.io import frame_path
+from astrokit.io import frame_path, sha256_file
 
 __all__ = ["verify_files", "organize", "undo_organize"]
-
-
-def _sha256(path):
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def verify_files(store, *, paths=None, progress=False):
@@ -55,7 +49,7 @@ def verify_files(store, *, paths=None, progress=False):
             state, detail = "missing", "the file is gone (moved or deleted)"
         else:
             try:
-                current = _sha256(path)
+                current = sha256_file(path)
             except OSError as exc:
                 state, detail = "unreadable", f"cannot read: {exc.strerror or exc}"
             else:
@@ -132,7 +126,7 @@ def organize(store, dest, *, move=False, dry_run=False, log=None):
         if not src.exists():
             action = "missing"
         elif dst.exists():
-            action = "exists" if f["sha256"] and _sha256(dst) == f["sha256"] else "conflict"
+            action = "exists" if f["sha256"] and sha256_file(dst) == f["sha256"] else "conflict"
         else:
             action = "move" if move else "copy"
         plan.append({"src": str(src), "dst": str(dst), "action": action, "log": None if dry_run else str(log)})
@@ -199,7 +193,7 @@ def undo_organize(log):
         if not dst.exists():
             e["undone"] = "skipped: the organized file is gone"
         elif e["action"] == "copy":
-            if src.exists() and _sha256(src) != _sha256(dst):
+            if src.exists() and sha256_file(src) != sha256_file(dst):
                 e["undone"] = "skipped: the copy differs from its source"
             else:
                 dst.unlink()

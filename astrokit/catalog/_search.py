@@ -1,14 +1,12 @@
 """Position search: the frames whose footprint contains a sky position, the sources and candidates near it."""
 
-import json
-from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 
 from astrokit.exceptions import AstrokitError
 
-__all__ = ["footprint_contains", "footprint_overlap", "frames_at", "objects_near", "run_at_position", "search_position"]
+__all__ = ["footprint_contains", "footprint_overlap", "frames_at", "objects_near", "search_position"]
 
 
 def _check_position(ra, dec, radius=None):
@@ -46,7 +44,7 @@ def footprint_contains(corners, centre, ra, dec):
     ----------
     .. [1] Calabretta & Greisen 2002, A&A 395, 1077 (the TAN projection).
     """
-    from astrokit.linking import tangent_plane
+    from astrokit.registration import tangent_plane
 
     corners = np.asarray(corners, dtype=float).reshape(-1, 4, 2)
     centre = np.asarray(centre, dtype=float).reshape(-1, 2)
@@ -82,8 +80,7 @@ def footprint_overlap(corners, other, centre):
     float
         0 (disjoint, or more than 90 deg apart) to 1 (the first frame lies inside the other).
     """
-    from astrokit.linking import tangent_plane
-    from astrokit.registration import polygon_overlap
+    from astrokit.registration import polygon_overlap, tangent_plane
 
     a = np.asarray(corners, dtype=float).reshape(4, 2)
     b = np.asarray(other, dtype=float).reshape(4, 2)
@@ -216,77 +213,3 @@ def search_position(store, ra, dec, *, radius=5.0 / 3600.0):
     return {"frames": frames, "skipped": skipped,
             "sources": objects_near(store, "sources", ra, dec, radius, columns=src_cols),
             "candidates": objects_near(store, "candidates", ra, dec, radius, columns=cand_cols)}
-
-
-def run_at_position(store, ra, dec, *, stages=("photometry", "difference", "link"), link_options=None,
-                    progress=True):
-    """Run the pipeline on the frames that contain a position, as one job recorded in ``runs``.
-
-    The stage functions are called with the covering frames' exposure ids: `run_photometry` on
-    them, `run_difference` on the pairs of `plan_differences` whose science frame is one of them, and
-    `run_link` on the fields and nights of those pairs. The job holds the store's run lock and is one row
-    of ``runs`` (stage ``search``, parameters with the position and exposure ids, status ok or failed
-    with the error).
-
-    Parameters
-    ----------
-    store : astrokit.store.Store
-        The store.
-    ra, dec : float
-        Position (deg).
-    stages : tuple of str, optional
-        Stages to run, from ``photometry``, ``difference``, ``link``.
-    link_options : dict, optional
-        Keyword arguments for `astrokit.pipeline.run_link` (``max_rate``, ``stack``, ...).
-    progress : bool, optional
-        Show progress bars.
-
-    Returns
-    -------
-    dict
-        The ``runs`` row written, plus ``reports`` (one `StageReport` per stage).
-
-    Raises
-    ------
-    AstrokitError
-        If no frame contains the position, a stage is unknown, or another run holds the store's lock.
-    """
-    import astrokit
-    from astrokit.pipeline import new_run_id, plan_differences, run_difference, run_photometry, store_lock
-
-    unknown = [s for s in stages if s not in ("photometry", "difference", "link")]
-    if unknown:
-        msg = f"run_at_position: unknown stages {unknown}; choose from photometry, difference, link"
-        raise AstrokitError(msg)
-    frames, _ = frames_at(store, ra, dec)
-    ids = [r["exposure_id"] for r in frames.select(["exposure_id", "imagetyp"]).to_pylist()
-           if r["imagetyp"] in (None, "light")]
-    if not ids:
-        msg = f"no ok light frame of {store.root} contains RA={ra}, Dec={dec}"
-        raise AstrokitError(msg)
-    run_id = new_run_id()
-    params = {"ra": ra, "dec": dec, "exposure_ids": ids, "stages": list(stages)}
-    started = datetime.now(timezone.utc)
-    reports, error = [], None
-    with store_lock(store):
-        try:
-            if "photometry" in stages:
-                reports.append(run_photometry(store, exposure_ids=ids, progress=progress))
-            pairs = [(s["exposure_id"], r["exposure_id"]) for s, r in plan_differences(store)
-                     if s["exposure_id"] in set(ids)]
-            if "difference" in stages and pairs:
-                reports.append(run_difference(store, pairs=pairs, progress=progress))
-            if "link" in stages:
-                from astrokit.pipeline import plan_link, run_link
-
-                sci = {s for s, _ in pairs}
-                fields = sorted({k for k, c in plan_link(store).items() if sci & set(c["science_id"])})
-                reports.append(run_link(store, fields=fields, progress=progress, **(link_options or {})))
-        except (AstrokitError, ValueError, OSError) as exc:
-            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        row = {"run_id": run_id, "stage": "search", "parameters": json.dumps(params, sort_keys=True),
-               "status": "ok" if error is None else "failed", "error": error, "started_at": started,
-               "finished_at": datetime.now(timezone.utc), "notebook_path": None,
-               "astrokit_version": astrokit.__version__}
-        store.write("runs", [row], key=f"{run_id}-search")
-    return {**row, "reports": reports}

@@ -665,16 +665,19 @@ def run_gallery(name, folder, *, seed=14, nowcs=False):
     KeyError
         If ``name`` is not in `GALLERY`.
     """
+    import subprocess
+    import sys
     import time
 
-    from astrokit.cli import main
     from astrokit.store import Store
 
     folder = Path(folder)
     epochs = build_gallery(name, folder, seed=seed, nowcs=nowcs)
     store_dir = folder / f"{name}_store"
     start = time.perf_counter()
-    code = main(["--quiet", "run", "--data", str(folder / name), "--store", str(store_dir)])
+    # the command a user types, in its own process (as cron runs it)
+    code = subprocess.run([sys.executable, "-m", "astrokit.cli", "--quiet", "run", "--data", str(folder / name),
+                           "--store", str(store_dir)], check=False).returncode
     elapsed = time.perf_counter() - start
     store = Store(store_dir)
     records = store.sql("select * from runs where run_id = (select max(run_id) from runs) "
@@ -698,16 +701,16 @@ def gallery_table(results):
     list of str
         The header line and one line per result.
     """
-    from astrokit.pipeline import STAGES
-
+    # the stages in the order the runs recorded them (the pipeline's order)
+    stages = list(dict.fromkeys(rec["stage"] for _, r in results for rec in r["records"]))
     nan = float("nan")
     lines = [f"{'instrument':16s} {'exit':>4s} {'stages':>7s} {'fakes':>5s} {'found':>5s} {'recovery':>8s} "
-             f"{'false':>5s} {'Mpx':>5s} {'false/Mpx':>9s} " + " ".join(f"{s[:6]:>6s}" for s in STAGES)
+             f"{'false':>5s} {'Mpx':>5s} {'false/Mpx':>9s} " + " ".join(f"{s[:6]:>6s}" for s in stages)
              + f" {'total s':>7s}  reference"]
     for label, r in results:
         f = r["figures"] or {}
         ok = sum(rec["status"] == "ok" for rec in r["records"])
-        times = " ".join(f"{r['seconds'].get(s, nan):>6.1f}" for s in STAGES)
+        times = " ".join(f"{r['seconds'].get(s, nan):>6.1f}" for s in stages)
         lines.append(f"{label:16s} {r['code']:>4d} {ok:>3d}/{len(r['records']):<3d} {f.get('n_fakes', 0):>5d} "
                      f"{f.get('n_recovered', 0):>5d} {f.get('recovery', nan):>8.1%} {f.get('n_false', 0):>5d} "
                      f"{f.get('area_mpx', nan):>5.2f} {f.get('false_per_mpx', nan):>9.1f} {times} "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from astrokit.datasets._registry import FILES, GROUPS, PACKAGES
 from astrokit.exceptions import DataError
+from astrokit.io import sha256_file
 
 __all__ = ["SAMPLE_FRAMES", "cache_dir", "converted_path", "fetch", "get_files", "get_folder", "get_path",
            "sample_frames_dir", "sha256_file"]
@@ -22,27 +23,6 @@ __all__ = ["SAMPLE_FRAMES", "cache_dir", "converted_path", "fetch", "get_files",
 # re-hash large files; any change of size or modification time forces a new hash.
 _VERIFIED = {}
 _APT_UPDATED = False
-
-
-def sha256_file(path, chunk=1 << 20):
-    """Return the hex SHA-256 of a file, read in chunks of ``chunk`` bytes.
-
-    Parameters
-    ----------
-    path : path-like
-        The file.
-    chunk : int
-        Read size in bytes.
-
-    Returns
-    -------
-    str
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_dir(dest=None):

@@ -25,6 +25,7 @@ from astrokit.inference._finetune import (
     load_alert_triplets,
 )
 from astrokit.inference._from_labels import labels_sha256, train_from_labels
+from astrokit.inference._labelled import export_training_set
 from astrokit.inference._metrics import (
     average_precision,
     calibration_curve,
@@ -111,6 +112,7 @@ __all__ = [
     "REAL_ORIGINS",
     "SegmentationSet",
     "TrainingSet",
+    "export_training_set",
     "augment_dataset",
     "average_precision",
     "build_default_sets",

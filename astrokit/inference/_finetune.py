@@ -250,7 +250,7 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
         Registry name of the fine-tuned model.
     labels : dict, optional
         ``{candidate_id: 1 (real) or 0 (bogus)}``, e.g. human decisions from
-        the ``labels`` table (`astrokit.labels.export_training_set`); they
+        the ``labels`` table (`astrokit.inference.export_training_set`); they
         override the drb labels.
     k : int
         Folds of the cross-validation.

@@ -51,7 +51,7 @@ def _label_set(store, min_labels):
     """Return the store's resolved real/bogus labels as a TrainingSet, stamps in the scoring sign convention."""
     import pyarrow.compute as pc
 
-    from astrokit.labels import export_training_set
+    from astrokit.inference._labelled import export_training_set
 
     need = f"at least {min_labels} candidates labelled real or bogus, of both classes"
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +132,7 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     """Retrain the real-bogus model on the store's human labels mixed with injected triplets; promote it if better.
 
     1. **Labels.** The ``labels`` table is resolved per candidate
-       (`astrokit.labels.export_training_set`: each user's last decision,
+       (`astrokit.inference.export_training_set`: each user's last decision,
        undo applied, majority of real/bogus votes; ``unsure``, ``skip`` and
        ties are left out). At least ``min_labels`` candidates and both
        classes are needed. Difference stamps of negative candidates are

@@ -26,8 +26,9 @@ def positive(text):
 
 
 def _cmd_search(args):
-    from astrokit.catalog._search import run_at_position, search_position
-    from astrokit.cli import format_table
+    from astrokit._cli_util import format_table
+    from astrokit.catalog._search import search_position
+    from astrokit.pipeline import run_at_position
     from astrokit.store import Store
 
     if (args.position is None) == (args.ra is None or args.dec is None):

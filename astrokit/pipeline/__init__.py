@@ -56,3 +56,7 @@ __all__ += ["plan_link", "run_link", "STAGE_PARAMETERS", "ParameterError", "Stag
 from astrokit.pipeline._astrometry import frame_wcs, run_astrometry  # noqa: E402  (issue 14: astrometry stage)
 
 __all__ += ["frame_wcs", "run_astrometry"]
+
+from astrokit.pipeline._search import run_at_position  # noqa: E402  (astrokit search --run)
+
+__all__ += ["run_at_position"]

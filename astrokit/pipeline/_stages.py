@@ -108,7 +108,7 @@ def quarantine_frame(store, exposure_id, reason):
 
 
 def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, recheck=False, equipment=None,
-               endpoint_url=None):
+               endpoint_url=None, settle=None):
     """Catalog FITS files and folders into ``frames``, ``sessions`` and ``calibrations`` (`astrokit.catalog.ingest`).
 
     Parameters
@@ -129,13 +129,16 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, re
         Equipment configuration (`astrokit.catalog.load_equipment`).
     endpoint_url : str, optional
         S3-compatible endpoint for ``s3://`` paths (default ``$AWS_ENDPOINT_URL`` or AWS).
+    settle : float, optional
+        Minutes: files modified more recently are left for a later run (`astrokit.catalog.ingest`).
 
     Returns
     -------
     StageReport
         ``processed`` files, ``rows`` ok frames, ``failed`` = quarantined files
         with their reasons (``failures``), plus ``read`` (files read in this
-        call), ``skipped`` (unchanged since the last ingest) and ``empty_folders``.
+        call), ``skipped`` (unchanged since the last ingest), ``empty_folders``
+        and ``unsettled`` (files left for a later run).
     """
     import json
 
@@ -146,7 +149,7 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, re
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstrokitWarning)
         frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, recheck=recheck,
-                        equipment=equipment, endpoint_url=endpoint_url)
+                        equipment=equipment, endpoint_url=endpoint_url, settle=settle)
     seen = set()
     for row in frames.to_pylist():
         if row["path"] not in seen:

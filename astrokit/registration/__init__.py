@@ -8,6 +8,7 @@ from astrokit.registration._core import (
     polygon_overlap,
 )
 from astrokit.registration._high_level import align_to
+from astrokit.registration._projection import tangent_plane, tangent_plane_inverse
 from astrokit.registration._solve import (
     WcsSolution,
     align_wcs,
@@ -21,6 +22,7 @@ from astrokit.registration._solve import (
     strip_wcs,
 )
 
-__all__ = ["AlignmentResidual", "WcsSolution", "align_to", "align_wcs", "alignment_residual", "asterism_overlap",
+__all__ = ["tangent_plane", "tangent_plane_inverse",
+           "AlignmentResidual", "WcsSolution", "align_to", "align_wcs", "alignment_residual", "asterism_overlap",
            "compare_wcs", "fit_affine", "header_position_hint", "header_scale_hint", "match_positions",
            "polygon_overlap", "solve_field_available", "solve_wcs", "source_positions", "strip_wcs"]

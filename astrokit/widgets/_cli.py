@@ -9,8 +9,9 @@ __all__ = ["register"]
 def _cmd_labels(args):
     import pyarrow as pa
 
-    from astrokit.cli import format_table
-    from astrokit.labels import export_training_set, labels_summary
+    from astrokit._cli_util import format_table
+    from astrokit.inference import export_training_set
+    from astrokit.labels import labels_summary
     from astrokit.store import Store
 
     store = Store(args.store)

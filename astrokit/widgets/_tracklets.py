@@ -213,13 +213,40 @@ class TrackletViewer:
         """
         t = self.current
         if t is None:
-            return "<i>no tracklets in this store: run the link stage (astrokit run --stages link)</i>"
+            return f"<i>{html.escape(self.why_none())}</i>"
         like = f", stacked SNR {t['likelihood']:.1f}" if t.get("likelihood") is not None else ""
         mag = f", mag {t['mag']:.2f}" if t.get("mag") is not None else ""
+        span = ""
+        mjds = [m for m in (t.get("mjds") or []) if m is not None]
+        if t["method"] == "track" and mjds:  # a track across nights: its nights, arc and fit
+            nights = len({int(np.floor(m)) for m in mjds})
+            rms = f", fit rms {t['rms_residual']:.2f} arcsec" if t.get("rms_residual") is not None else ""
+            span = f" on {nights} nights over {max(mjds) - min(mjds):.1f} d{rms}"
         return (f"<b>{html.escape(t['tracklet_id'])}</b> ({html.escape(str(t['method']))}"
-                f"{', confirmed' if t.get('confirmed') else ''}): {t['n_epochs']} epochs, "
+                f"{', confirmed' if t.get('confirmed') else ''}): {t['n_epochs']} detections{span}, "
                 f"{t['rate']:.1f} arcsec/h at PA {t['position_angle']:.0f} deg{mag}{like}; "
                 f"{self.index + 1} of {len(self.tracklets)}")
+
+    def why_none(self):
+        """Say why there is no tracklet to show: the link stage never ran, or what it had to link.
+
+        Returns
+        -------
+        str
+            One line.
+        """
+        runs = self.store.sql("select run_id, status, finished_at from runs where stage = 'link' "
+                              "order by started_at desc limit 1").to_pylist()
+        which = f" of method {self.method!r}" if self.method else ""
+        if not runs:
+            return (f"no tracklets{which}: the link stage has not run on this store "
+                    "(astrokit run --stages link)")
+        nights = self.store.sql("""select count(*) n, count(distinct floor(mjd)) k from candidates
+                                   where mjd is not null and isfinite(ra)""").to_pylist()[0]
+        return (f"no tracklets{which}: the link stage ran (run {runs[0]['run_id']}, {runs[0]['status']}) on "
+                f"{nights['n']} candidates over {nights['k']} nights; a tracklet needs a mover detected at "
+                "least twice in one night, a track tracklets on 3 nights within 15 days, and a shift-and-stack "
+                "search 3 epochs of one field in a night")
 
     def _refresh(self):
         if self._widget is None:

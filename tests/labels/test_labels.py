@@ -9,11 +9,10 @@ import pytest
 
 from astrokit.cli import main
 from astrokit.exceptions import AstrokitError
-from astrokit.inference import load_training_set
+from astrokit.inference import export_training_set, load_training_set
 from astrokit.labels import (
     UNDO_NOTE_PREFIX,
     cohen_kappa,
-    export_training_set,
     label_counts,
     labels_summary,
     model_agreement,

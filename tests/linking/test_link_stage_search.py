@@ -18,13 +18,13 @@ import sep
 from astropy.nddata import CCDData
 from astropy.table import Table
 
-from astrokit.catalog._search import footprint_contains, frames_at, run_at_position, search_position
+from astrokit.catalog._search import footprint_contains, frames_at, search_position
 from astrokit.cli import main
 from astrokit.datasets import get_path
 from astrokit.differencing import estimate_psf, inject_sources
 from astrokit.exceptions import AstrokitError
 from astrokit.linking import STREAK_FLAG, make_mover_epochs
-from astrokit.pipeline import plan_link, run_difference, run_ingest, run_link
+from astrokit.pipeline import plan_link, run_at_position, run_difference, run_ingest, run_link
 from astrokit.store import Store
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]

@@ -227,3 +227,25 @@ def test_link_stage_tracks_the_store_candidates_across_nights(tmp_path, month03)
     assert all(len(m) == n for m, n in zip(rows["mjds"], rows["n_epochs"], strict=True))
     again = run_link(store, stack=False, progress=False)
     assert again["tracks"] == report["tracks"] and store.keys("tracklets") == ["link-across-nights"]
+
+
+def test_the_tracklet_viewer_shows_tracks_across_nights(tmp_path, month03):
+    from astrokit.pipeline import run_link
+    from astrokit.store import Store
+    from astrokit.widgets import TrackletViewer
+
+    d = month03[(month03["ra"] > 150) & (month03["ra"] < 152)]
+    store = Store(tmp_path / "store")
+    empty = TrackletViewer(store, method="track").load()
+    assert "the link stage has not run" in empty.summary_html()
+    store.write("candidates", [{"candidate_id": f"ztf-{r.id}", "alert_id": r.id, "ra": r.ra, "dec": r.dec,
+                                "mjd": r.mjd, "band": r.band, "mag": r.mag, "mag_err": r.mag_err,
+                                "is_positive": True, "origin": "alert"} for r in d.itertuples()], key="alerts")
+    run_link(store, stack=False, progress=False)
+    viewer = TrackletViewer(store, method="track").load()
+    track = viewer.current
+    assert track is not None and track["method"] == "track"
+    nights = len({int(np.floor(m)) for m in track["mjds"]})
+    assert nights >= 3 and f"on {nights} nights over" in viewer.summary_html()
+    cutouts_row, sky = viewer.figure().children  # each detection of the track, in time order
+    assert len(cutouts_row.children) == track["n_epochs"] and "arcsec/h" in sky.title.text
