@@ -59,7 +59,7 @@ def _open(path):
     return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
-def _walk(root, out, empty):
+def _walk(root, out, empty, skip=()):
     try:
         entries = list(os.scandir(root))
     except OSError:
@@ -67,21 +67,22 @@ def _walk(root, out, empty):
         return
     before = len(out)
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.path in skip:
             continue
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             is_dir = False
         if is_dir:
-            _walk(entry.path, out, empty)
+            _walk(entry.path, out, empty, skip)
         else:  # files, and links, FIFOs, sockets and devices: each recorded on its own, never opened unless regular
             out.append(entry.path)
     if len(out) == before:
         empty.append(root)
 
 
-def _expand(paths):
+def _expand(paths, skip=()):
+    """Files under ``paths`` (folders walked, hidden names left out), the empty folders; ``skip``: folders left out."""
     files, empty = [], []
     for p in paths:
         p = Path(p).expanduser()
@@ -90,7 +91,7 @@ def _expand(paths):
         except OSError:  # a symbolic link loop: recorded as such when read
             is_dir = False
         if is_dir:
-            _walk(str(p.resolve()), files, empty)
+            _walk(str(p.resolve()), files, empty, skip)
         elif os.path.lexists(p):
             files.append(os.path.abspath(p))
         else:
@@ -750,7 +751,8 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     config = load_equipment(equipment)
     store.recover()  # finish the table replacements a killed writer committed (Store.recover)
     s3_objects, client = _s3_objects([p for p in paths if is_s3(p)], endpoint_url)
-    files, empty = _expand([p for p in paths if not is_s3(p)])
+    # the store being written is never catalogued, when it lies inside a folder given
+    files, empty = _expand([p for p in paths if not is_s3(p)], skip=() if store.is_s3 else (str(store.root),))
     for folder in empty:
         warnings.warn(f"{folder}: empty folder (no files to ingest)", AstrokitWarning, stacklevel=2)
     prev = store.read("frames", columns=["path", "size_bytes", "mtime", "sha256", "status"])

@@ -40,3 +40,14 @@ def test_settle_must_be_minutes(tmp_store, tmp_path):
         ingest([tmp_path], tmp_store, progress=False, settle=float("nan"))
     with pytest.raises(SystemExit):
         main(["ingest", str(tmp_path), "--settle", "-1", "--store", str(tmp_store.root)])
+
+
+def test_the_store_inside_an_ingested_folder_is_never_catalogued(tmp_path):
+    from astrokit.store import Store
+
+    shutil.copy(get_path("sep_image"), tmp_path / "frame.fits")
+    store = Store(tmp_path / "store")
+    for _ in range(2):  # the second run sees the store's own Parquet files in the folder
+        frames = ingest([tmp_path], store, progress=False)
+    assert frames.column("path").to_pylist() == [str(tmp_path / "frame.fits")]
+    assert store.sql("select count(*) n from frames").to_pylist() == [{"n": 1}]
