@@ -682,6 +682,8 @@ def build_parser(argv=None):
 
 #: Commands that may create their store; every other command refuses a store folder that does not exist.
 CREATE_STORE = ("run", "ingest", "alerts ingest", "restore", "train")
+#: Commands that take --store but work on something else (the backups in S3).
+STORE_NOT_READ = ("backup verify", "backup list", "backup cost", "backup lifecycle")
 
 
 def _check_store_exists(args):
@@ -689,7 +691,7 @@ def _check_store_exists(args):
     if "store" not in args._global_options:  # a command without --store  # noqa: SLF001
         return
     command = " ".join(str(part) for part in (args.command, getattr(args, "action", None)) if part)
-    if command in CREATE_STORE or args.command in CREATE_STORE:
+    if command in CREATE_STORE or args.command in CREATE_STORE or command in STORE_NOT_READ:
         return
     from astrokit.io import is_s3
     from astrokit.store import default_store_path
