@@ -231,22 +231,14 @@ def cmd_summary(args):
 
 
 def _unscored(store, spec):
-    """Candidates whose latest score is not from the model `run_inference` would use (None: let it decide).
+    """Candidates whose latest score is not from the model `run_inference` would use.
 
-    Answers without loading the model, so that ``astrokit score`` with nothing
-    to score never imports TensorFlow. The model is chosen as
-    `astrokit.pipeline.resolve_model` chooses it.
+    Answers without loading the model (`astrokit.inference.model_choice`), so that
+    ``astrokit score`` with nothing to score never imports TensorFlow.
     """
-    from astrokit.inference import default_model_version, promoted_version
+    from astrokit.inference import model_choice
 
-    name, _, version = (spec or "").partition(":")
-    if spec != "default":
-        name = name or "real_bogus"
-        version = version or promoted_version(store.models_dir, name)
-        if not version and spec:
-            return None  # an unknown model: resolve_model raises the error
-    if not version:
-        name, version = "real_bogus", default_model_version()
+    name, version, _ = model_choice(store, spec)
     return store.sql("""select count(*) as n from candidates where candidate_id not in (
                             select candidate_id from scores where model_name = ?
                             qualify row_number() over (partition by candidate_id order by scored_at desc) = 1

@@ -22,7 +22,7 @@ from pathlib import Path
 from astrokit.exceptions import AstrokitError, require
 
 __all__ = ["DOMAIN_ORIGINS", "candidate_instrument", "in_domain", "list_models", "load_model", "model_domain",
-           "model_metrics", "normalise_instrument", "promote", "promoted_version", "save_model"]
+           "model_choice", "model_metrics", "normalise_instrument", "promote", "promoted_version", "save_model"]
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -138,6 +138,46 @@ def promoted_version(models_dir, name="real_bogus"):
         The promoted version.
     """
     return _read_promoted(models_dir, name).get("version")
+
+
+def model_choice(store, spec=None):
+    """Return which model scores a store's candidates, without loading it: the promoted one, else the shipped one.
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store (its ``models/`` folder is the registry; read only when ``spec`` is not ``"default"``).
+    spec : str, optional
+        ``NAME`` or ``NAME:VERSION`` in the registry, or ``default`` for the shipped model; default:
+        the promoted ``real_bogus``, else the shipped model.
+
+    Returns
+    -------
+    name : str
+        Model name.
+    version : str
+        Model version.
+    models_dir : pathlib.Path or None
+        The registry holding it; None for the shipped model.
+
+    Raises
+    ------
+    AstrokitError
+        If a named model has no promoted version.
+    """
+    from astrokit.inference._score import default_model_version
+
+    name, _, version = (spec or "").partition(":")
+    if spec != "default":
+        name = name or "real_bogus"
+        models_dir = store.models_dir  # an S3 store syncs its local mirror on each access: once here
+        version = version or promoted_version(models_dir, name)
+        if version:
+            return name, version, models_dir
+        if spec:
+            msg = f"no promoted version of model {name!r} in {models_dir}; train one or use 'default'"
+            raise AstrokitError(msg)
+    return "real_bogus", default_model_version(), None  # a retrained shipped model is a new version
 
 
 def list_models(models_dir):

@@ -660,21 +660,11 @@ def resolve_model(store, spec=None):
     AstrokitError
         If the named model or version is not in the registry.
     """
-    from astrokit.inference import default_model_version, load_default_model, load_model, promoted_version
+    from astrokit.inference import load_default_model, load_model, model_choice
 
-    name, _, version = (spec or "").partition(":")
-    if spec != "default":
-        name = name or "real_bogus"
-        models_dir = store.models_dir  # an S3 store syncs its local mirror on each access: once here
-        version = version or promoted_version(models_dir, name)
-        if version:
-            model, _ = load_model(models_dir, name, version)
-            return model, name, version
-        if spec:
-            msg = f"no promoted version of model {name!r} in {models_dir}; train one or use 'default'"
-            raise AstrokitError(msg)
-    model, _ = load_default_model()
-    return model, "real_bogus", default_model_version()  # a retrained shipped model is a new version
+    name, version, models_dir = model_choice(store, spec)
+    model, _ = load_default_model() if models_dir is None else load_model(models_dir, name, version)
+    return model, name, version
 
 
 def run_inference(store, *, model=None, batch_size=256, progress=True):
