@@ -26,7 +26,7 @@ from astrokit.calibration._core import (
                                         combine_flat,
                                         match_calibration,
 )
-from astrokit.calibration._sections import prepare_raw_sections, section_slices
+from astrokit.calibration._sections import prepare_raw_sections, raw_sections, section_slices
 
 __all__ = ["CalibrationRecord", "calibrate", "calibrate_frame", "combine_bias", "combine_dark", "combine_flat",
-           "match_calibration", "prepare_raw_sections", "section_slices"]
+           "match_calibration", "prepare_raw_sections", "raw_sections", "section_slices"]

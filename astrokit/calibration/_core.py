@@ -253,16 +253,20 @@ def _gain_readnoise(ccd, gain, readnoise):
 
 
 def calibrate(light, *, bias=None, dark=None, flat=None, cosmic_rays=False, gain=None, readnoise=None,
-              sources=None):
+              sources=None, sections=True):
     """Apply master calibration frames to a light frame, and optionally remove cosmic rays.
 
     ``calibrated = (light - bias - dark * t_light / t_dark) / flat`` (ccdproc's
     ``subtract_bias``, ``subtract_dark`` and ``flat_correct`` [1]_; the flat is used as
-    normalised by `combine_flat`, to a median of 1), each step only when its master is given. Cosmic rays are
+    normalised by `combine_flat`, to a median of 1), each step only when its master is given.
+    A raw frame's detector sections are then applied (`prepare_raw_sections`, [3]_):
+    without a master bias its overscan (``BIASSEC``) is subtracted (step ``overscan``),
+    and the pixels outside ``TRIMSEC``/``DATASEC`` become NaN and masked (step ``trim``),
+    so that the overscan strip is never measured. Cosmic rays are
     found and replaced with astroscrappy's L.A.Cosmic [2]_ (gain and read noise from the
     arguments, else the header keys GAIN and RDNOISE, else 1 e-/ADU and 5 e-); their
-    pixels are added to the mask. With no master and no cleaning the frame passes
-    through unchanged and the record says ``"passthrough"``.
+    pixels are added to the mask. With no master, no detector section and no cleaning the
+    frame passes through unchanged and the record says ``"passthrough"``.
 
     Parameters
     ----------
@@ -282,6 +286,8 @@ def calibrate(light, *, bias=None, dark=None, flat=None, cosmic_rays=False, gain
         Read noise (e-) for the cosmic-ray detection.
     sources : dict, optional
         Paths of the frames behind each master, copied into the record.
+    sections : bool, optional
+        Apply the detector sections of the light frame's header (``BIASSEC``, ``TRIMSEC``/``DATASEC``).
 
     Returns
     -------
@@ -301,8 +307,11 @@ def calibrate(light, *, bias=None, dark=None, flat=None, cosmic_rays=False, gain
     ----------
     .. [1] Craig et al. 2017, ccdproc (Zenodo 10.5281/zenodo.1069648)
     .. [2] van Dokkum 2001, PASP 113, 1420
+    .. [3] Massey 1997, "A User's Guide to CCD Reductions with IRAF" (overscan and trim sections)
     """
     import ccdproc
+
+    from astrokit.calibration._sections import prepare_raw_sections
 
     ccd = _ccd(light, "light")
     masters = {"bias": bias, "dark": dark, "flat": flat}
@@ -330,6 +339,14 @@ def calibrate(light, *, bias=None, dark=None, flat=None, cosmic_rays=False, gain
                       mask=ccd.mask)
         record.steps = [name for name, master in masters.items() if master is not None]
         record.status = "calibrated"
+    if sections:
+        prepared = prepare_raw_sections(ccd, overscan=bias is None)
+        steps = [step for step, key in (("overscan", "AK_OVSCN"), ("trim", "AK_TRIM")) if key in prepared.meta
+                 and key not in ccd.meta]
+        if steps:
+            ccd = prepared
+            record.steps += steps
+            record.status = "calibrated"
     if cosmic_rays:
         import astroscrappy
 

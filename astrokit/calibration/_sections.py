@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from astropy.nddata import CCDData
 
-__all__ = ["section_slices", "prepare_raw_sections"]
+__all__ = ["section_slices", "prepare_raw_sections", "raw_sections"]
 
 
 def section_slices(header, key):
@@ -51,7 +51,39 @@ def section_slices(header, key):
     return rows, cols
 
 
-def prepare_raw_sections(ccd):
+def raw_sections(header, shape):
+    """Return the detector sections of a raw frame that apply to an image of a given shape.
+
+    Parameters
+    ----------
+    header : dict-like
+        The frame's FITS header.
+    shape : tuple of int
+        The image shape ``(ny, nx)``.
+
+    Returns
+    -------
+    data_section, overscan : tuple of slice or None
+        The numpy slices of ``TRIMSEC`` (else ``DATASEC``) and of ``BIASSEC``; None for a
+        section that is absent, does not fit the image, or (the data section) covers the
+        whole image.
+    """
+    ny, nx = shape
+    data_sec = section_slices(header, "TRIMSEC") or section_slices(header, "DATASEC")
+    bias_sec = section_slices(header, "BIASSEC")
+
+    def fits_(sec):
+        return sec is not None and sec[0].stop <= ny and sec[1].stop <= nx
+
+    if not fits_(data_sec) or (data_sec[0].stop - data_sec[0].start, data_sec[1].stop - data_sec[1].start) == (ny,
+                                                                                                                   nx):
+        data_sec = None
+    if not fits_(bias_sec):
+        bias_sec = None
+    return data_sec, bias_sec
+
+
+def prepare_raw_sections(ccd, *, overscan=True):
     """Subtract the overscan (``BIASSEC``) and set the pixels outside ``TRIMSEC``/``DATASEC`` to NaN.
 
     The overscan level is the median of each row of the overscan strip (ccdproc's
@@ -64,6 +96,9 @@ def prepare_raw_sections(ccd):
     ----------
     ccd : `~astropy.nddata.CCDData`, shape (ny, nx)
         A raw frame (ADU).
+    overscan : bool, optional
+        Subtract the overscan. False when a master bias (which holds the same offset) is
+        subtracted instead: only the pixels outside the data section are blanked.
 
     Returns
     -------
@@ -79,17 +114,8 @@ def prepare_raw_sections(ccd):
     import ccdproc
 
     header = ccd.meta
-    ny, nx = ccd.shape
-    data_sec = section_slices(header, "TRIMSEC") or section_slices(header, "DATASEC")
-    bias_sec = section_slices(header, "BIASSEC")
-
-    def fits_(sec):
-        return sec is not None and sec[0].stop <= ny and sec[1].stop <= nx
-
-    if not fits_(data_sec) or (data_sec[0].stop - data_sec[0].start, data_sec[1].stop - data_sec[1].start) == (ny,
-                                                                                                                   nx):
-        data_sec = None
-    if not fits_(bias_sec):
+    data_sec, bias_sec = raw_sections(header, ccd.shape)
+    if not overscan:
         bias_sec = None
     if data_sec is None and bias_sec is None:
         return ccd

@@ -59,8 +59,11 @@ def instrument():
     flat /= np.median(flat)
     sky = raw.data.astype(float) - overscan  # real sky (and stars), in ADU
     rn_adu = READNOISE / GAIN
+    header = fits.Header(raw.meta).copy()
+    for key in ("BIASSEC", "TRIMSEC", "DATASEC"):  # the synthetic detector is sky everywhere: no overscan strip
+        header.remove(key, ignore_missing=True)
     return {"rng": rng, "bias": bias_pattern, "dark_rate": dark_rate, "flat": flat, "sky": sky, "rn": rn_adu,
-            "hot": hot, "header": raw.meta}
+            "hot": hot, "header": header}
 
 
 def _frame(data, imagetyp, exptime, header):
@@ -154,10 +157,26 @@ def test_calibrate_recovers_the_real_sky(instrument, masters):
 
 def test_light_without_calibration_frames_passes_through():
     raw = _raw()
+    for key in ("BIASSEC", "TRIMSEC"):
+        del raw.meta[key]
     out, record = calibrate(raw)
     assert record.status == "passthrough" and record.steps == []
     assert out.meta["CALSTAT"] == "passthrough"
     np.testing.assert_array_equal(out.data, raw.data.astype(np.float32))
+
+
+def test_raw_frame_without_calibration_frames_gets_its_overscan_and_trim():
+    """The real SAAO frame alone: overscan subtracted and the strip outside TRIMSEC blanked, nothing else."""
+    raw = _raw()
+    out, record = calibrate(raw)
+    assert record.status == "calibrated" and record.steps == ["overscan", "trim"]
+    assert out.meta["CALSTEPS"] == "overscan,trim" and out.shape == raw.shape
+    assert np.isnan(out.data[:, :16]).all() and np.isfinite(out.data[:, 16:528]).all()
+    level = np.median(np.asarray(raw.data, float)[:, 3:13], axis=1)
+    assert np.allclose(out.data[:, 300], raw.data[:, 300] - level, atol=1e-3)
+    same, rec = calibrate(raw, sections=False)
+    assert rec.status == "passthrough"
+    np.testing.assert_array_equal(same.data, raw.data.astype(np.float32))
 
 
 def test_cosmic_rays_are_cleaned_on_the_real_frame():
@@ -168,7 +187,7 @@ def test_cosmic_rays_are_cleaned_on_the_real_frame():
     for y, x in hits:
         data[y, x] += 3000.0  # single-pixel hits, sharper than any star
     hit = CCDData(data, unit="adu", meta=raw.meta)
-    out, record = calibrate(hit, cosmic_rays=True)
+    out, record = calibrate(hit, cosmic_rays=True, sections=False)
     assert record.steps == ["cosmic_rays"] and record.n_cosmic_rays >= 3
     for (y, x), before in zip(hits, clean_values, strict=True):
         assert out.mask[y, x]
