@@ -24,6 +24,8 @@ MODULE_COMMANDS = {
         "equipment": "cameras and telescopes: specifications and pixel scales (list), frames and integration "
                      "time per camera, telescope and filter (stats)",
         "sessions": "observing sessions (night x target x telescope)",
+        "processing": "processing sessions: frames chosen by query or id, proposed calibration frames, a folder "
+                      "calibration/ intermediate/ final/ whose files ingest catalogues",
         "verify": "find catalogued files that are missing or changed (SHA-256); exits 1 when any is",
         "organize": "copy (or move) files into LIB/YYYY/YYYY-MM-DD_OBJECT/<FrameType>/; never overwrites"},
     "astrokit.photometry._cli": {
@@ -33,7 +35,8 @@ MODULE_COMMANDS = {
     "astrokit.differencing._cli": {
         "difference": "register, PSF-match and subtract one pair: D and S_corr FITS + candidates table"},
     "astrokit.widgets._cli": {
-        "labels": "human labels: summary (counts, Cohen's kappa, model agreement) or export as a training set"},
+        "labels": "human labels: summary (counts, Cohen's kappa, model agreement) or export as a training set",
+        "dashboard-user": "dashboard sign-in: add a user (prints a new token), remove one, or list them"},
     "astrokit.store._cli": {
         "backup": "incremental backup of the store to S3 (by SHA-256, with a manifest); verify, list, cost",
         "restore": "restore a backup into a folder, byte-identical (SHA-256 checked)"},
@@ -431,9 +434,9 @@ def cmd_dashboard(args):
     """Serve a dashboard with Voila."""
     from astrokit.widgets import serve_dashboard
 
-    print(f"serving the {args.name} dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
+    print(f"serving the {args.name} dashboard on http://{args.ip}:{args.port}/ (Ctrl-C to stop)")
     serve_dashboard(args.name, store=str(_store(args).root), port=args.port, block=True,
-                    cull_idle_timeout=args.cull_idle_timeout)
+                    cull_idle_timeout=args.cull_idle_timeout, ip=args.ip)
 
 
 class _VersionAction(argparse.Action):
@@ -663,8 +666,12 @@ def build_parser(argv=None):
                 sub.add_parser(name, help=text)
 
     sp = with_store(sub.add_parser("dashboard", help="serve a Voila dashboard on 127.0.0.1"))
-    sp.add_argument("name", nargs="?", default="curation", help="dashboard: curation, catalog, photometry or tracklets")
+    sp.add_argument("name", nargs="?", default="curation",
+                    help="dashboard: curation, catalog, photometry, tracklets or explore "
+                    "(?frame=<exposure_id>, ?difference=<difference_id>)")
     sp.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    sp.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1); any other needs "
+                    "sign-in: users added with `astrokit dashboard-user add NAME`")
     sp.add_argument("--cull-idle-timeout", type=float, default=600, metavar="SECONDS",
                     help="shut down a kernel whose page is gone after this many idle seconds (default 600; 0 never)")
     sp.set_defaults(func=cmd_dashboard)

@@ -17,8 +17,17 @@ as the median of ``--repeat`` runs after one warm-up call:
   (`astrokit.inference.predict_batches`, what astrokit uses);
 * ``xla bs=1024``: the same traced function with ``jit_compile=True``;
 * ``traced bf16 bs=1024``: the traced function of a bfloat16 copy of the model (``precision="bfloat16"``);
-* ``score_triplets``: the whole public call on raw stamps (checks, normalisation, traced model),
-  and ``score_triplets bf16`` the same with ``precision="bfloat16"``.
+* ``tflite xnnpack bs=B``: the model converted to TensorFlow Lite (``tf.lite.TFLiteConverter``, float32)
+  and run by ``tf.lite.Interpreter`` with the XNNPACK delegate (the kernels of LiteRT / ``ai-edge-litert``);
+* ``onnxruntime bs=B``: the model converted in memory with tf2onnx and run by ONNX Runtime
+  (`astrokit.inference._runtime.onnx_predictor`, what astrokit uses when onnxruntime is installed);
+* ``score_triplets tf`` / ``score_triplets onnx``: the whole public call on raw stamps (checks,
+  normalisation of the next batch in a second thread overlapping the model) with ``runtime="tensorflow"``
+  (traced model) and ``runtime="onnxruntime"`` (the default when installed); ``score_triplets tf serial``
+  is the TensorFlow path with normalisation and model taking turns (no overlap), and
+  ``score_triplets bf16`` the TensorFlow path with ``precision="bfloat16"``.
+
+The score differences against ``model.predict`` (the Keras model) are printed for each runtime.
 
 The machine is shared: the load average (``uptime``) is printed before and after, and the
 figures are only comparable within one run.
@@ -69,6 +78,7 @@ def worker(n, repeat, threads, model_path):
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from astrokit.inference import load_default_model, normalise_triplets, predict_batches, score_triplets
     from astrokit.inference._registry import _load_keras
+    from astrokit.inference._runtime import onnx_predictor
 
     model = _load_keras(model_path) if model_path else load_default_model()[0]
     raw = _triplets(n)
@@ -84,14 +94,67 @@ def worker(n, repeat, threads, model_path):
     xla = tf.function(lambda z: model(z, training=False), jit_compile=True)
     rates["xla bs=1024"] = _median_rate(lambda: [xla(x[i:i + 1024]).numpy() for i in range(0, n, 1024)], n, repeat)
     rates["traced bf16 bs=1024"] = _median_rate(lambda: predict_batches(model, x, precision="bfloat16"), n, repeat)
-    rates["score_triplets"] = _median_rate(lambda: score_triplets(model, raw), n, repeat)
+    tflite = _tflite_runner(model, threads)
+    for bs in (64, 1024):
+        rates[f"tflite xnnpack bs={bs}"] = _median_rate(lambda bs=bs: tflite(x, bs), n, repeat)
+    onnx = onnx_predictor(model, threads=threads)
+    for bs in (256, 1024):
+        rates[f"onnxruntime bs={bs}"] = _median_rate(
+            lambda bs=bs: np.concatenate([onnx(x[i:i + bs]) for i in range(0, n, bs)]), n, repeat)
+    rates["score_triplets tf serial"] = _median_rate(
+        lambda: np.concatenate([predict_batches(model, normalise_triplets(raw[i:i + 1024]))
+                                for i in range(0, n, 1024)]), n, repeat)
+    rates["score_triplets tf"] = _median_rate(lambda: score_triplets(model, raw, runtime="tensorflow"), n, repeat)
+    rates["score_triplets onnx"] = _median_rate(lambda: score_triplets(model, raw, runtime="onnxruntime"), n,
+                                                repeat)
     rates["score_triplets bf16"] = _median_rate(lambda: score_triplets(model, raw, precision="bfloat16"), n, repeat)
-    # the traced path gives the model's own numbers; bfloat16 moves them a little
+    # differences against the Keras model's own numbers; bfloat16 moves them a little
+    ref = model.predict(x, batch_size=1024, verbose=0)
     f32 = predict_batches(model, x)
-    diff = float(np.max(np.abs(f32 - model.predict(x, batch_size=1024, verbose=0))))
-    diff_bf16 = float(np.max(np.abs(predict_batches(model, x, precision="bfloat16") - f32)))
-    return {"threads": threads, "rates": rates, "max_abs_diff_traced_vs_predict": diff,
-            "max_abs_diff_bf16_vs_float32": diff_bf16, "n_params": int(model.count_params())}
+    keras_scores = np.clip(ref[:, 0], 0, 1)
+    diffs = {"traced vs predict": float(np.max(np.abs(f32 - ref))),
+             "tflite vs predict": float(np.max(np.abs(tflite(x, 1024) - ref))),
+             "onnxruntime vs predict": float(np.max(np.abs(onnx(x) - ref))),
+             "score_triplets onnx vs keras": float(np.max(np.abs(score_triplets(model, raw, runtime="onnxruntime")
+                                                                 - keras_scores))),
+             "score_triplets tf vs keras": float(np.max(np.abs(score_triplets(model, raw, runtime="tensorflow")
+                                                               - keras_scores))),
+             "bfloat16 vs float32": float(np.max(np.abs(predict_batches(model, x, precision="bfloat16") - f32)))}
+    return {"threads": threads, "rates": rates, "diffs": diffs, "n_params": int(model.count_params())}
+
+
+def _tflite_runner(model, threads):
+    """``run(x, bs)``: the model as float32 TensorFlow Lite on the XNNPACK delegate, batch by batch."""
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        interpreters = {}
+
+    def run(x, bs):
+        if bs not in interpreters:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                it = tf.lite.Interpreter(model_content=content, num_threads=threads)
+            it.resize_tensor_input(it.get_input_details()[0]["index"], (bs, *x.shape[1:]))
+            it.allocate_tensors()
+            interpreters[bs] = it
+        it = interpreters[bs]
+        src, dst = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        out = []
+        for i in range(0, len(x), bs):
+            part = x[i:i + bs]
+            if len(part) < bs:  # the last batch, padded to the fixed input shape
+                part = np.concatenate([part, np.zeros((bs - len(part), *x.shape[1:]), np.float32)])
+            it.set_tensor(src, part)
+            it.invoke()
+            out.append(it.get_tensor(dst).copy())
+        return np.concatenate(out)[:len(x)]
+
+    return run
 
 
 def main():
@@ -116,15 +179,23 @@ def main():
                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     names = list(results[0]["rates"])
-    print(f"model: {results[0]['n_params']} parameters; max |traced - predict| = "
-          f"{results[0]['max_abs_diff_traced_vs_predict']:.1e}; max |bfloat16 - float32| = "
-          f"{results[0]['max_abs_diff_bf16_vs_float32']:.1e}")
-    header = f"{'method':<18}" + "".join(f"{r['threads']:>2} thread(s) /s " for r in results)
+    print(f"model: {results[0]['n_params']} parameters; max |difference| (float32 unless said):")
+    for name, value in results[0]["diffs"].items():
+        print(f"  {name:<30} {value:.1e}")
+    header = f"{'method':<26}" + "".join(f"{r['threads']:>2} thread(s) /s " for r in results)
     print(header)
     print("-" * len(header))
     for name in names:
-        print(f"{name:<18}" + "".join(f"{r['rates'][name]:>15,.0f} " for r in results))
-    for key, what in (("score_triplets", "float32, the default"), ("score_triplets bf16", "precision='bfloat16'")):
+        print(f"{name:<26}" + "".join(f"{r['rates'][name]:>15,.0f} " for r in results))
+    for r in results:
+        rate = r["rates"]
+        print(f"{r['threads']} thread(s): onnxruntime / traced TF (model, bs=1024) = "
+              f"{rate['onnxruntime bs=1024'] / rate['traced bs=1024']:.2f}x; tflite / traced TF = "
+              f"{rate['tflite xnnpack bs=1024'] / rate['traced bs=1024']:.2f}x; score_triplets onnx / tf = "
+              f"{rate['score_triplets onnx'] / rate['score_triplets tf']:.2f}x; overlap gain (tf / tf serial) = "
+              f"{rate['score_triplets tf'] / rate['score_triplets tf serial']:.2f}x")
+    for key, what in (("score_triplets onnx", "float32, the default"), ("score_triplets tf", "runtime='tensorflow'"),
+                      ("score_triplets bf16", "precision='bfloat16'")):
         best = max(results, key=lambda r, key=key: r["rates"][key])
         print(f"score_triplets ({what}): {best['rates'][key]:,.0f} triplets/s with "
               f"{best['threads']} thread(s); goal 5,000/s")

@@ -9,5 +9,6 @@ def pytest_collectstart(collector):
             "application/javascript",
             "application/vnd.bokehjs_load.v0+json",
             "application/vnd.bokehjs_exec.v0+json",
+            "application/vnd.jupyter.widget-view+json",  # a widget's model id differs on every run
             "stderr",
         )

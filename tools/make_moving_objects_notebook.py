@@ -1,8 +1,10 @@
-"""Write notebooks/moving_objects.ipynb (then execute it with nbconvert to store outputs, and --slim it).
+"""Write notebooks/moving_objects.ipynb (then execute it with nbconvert to store outputs).
 
 .venv/bin/python tools/make_moving_objects_notebook.py
-.venv/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/moving_objects.ipynb
-.venv/bin/python tools/make_moving_objects_notebook.py --slim
+.venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.store_widget_state=False \
+    notebooks/moving_objects.ipynb
+
+The figures are self-contained widgets (`astrokit.widgets.bokeh_widget`): no BokehJS in the saved outputs.
 """
 
 import sys
@@ -19,12 +21,12 @@ CELLS = [
            "Whidden et al. 2019) finds a mover too faint to be a candidate in any single epoch. Third, a month of "
            "real ZTF detections of known asteroids linked into tracklets and tracks across nights."),
     ("code", "import warnings\n\nimport numpy as np\nimport sep\nfrom astropy.nddata import CCDData\nfrom astropy.table import Table, "
-             "vstack\nfrom bokeh.io import output_notebook, show\nfrom bokeh.resources import INLINE\n\n"
+             "vstack\n\n"
              "from astrokit.datasets import get_path\nfrom astrokit.differencing import estimate_psf, subtract\n"
              "from astrokit.linking import (alert_history, candidate_mask, grid_offsets, likelihood_images, link_tracklets,\n"
              "                              make_mover_epochs, pixel_velocities, shift_and_stack, solar_system_alerts,\n"
-             "                              stacked_stamp, velocity_grid)\nfrom astrokit.widgets import tracklet_figure"
-             "\n\noutput_notebook(INLINE, hide_banner=True)"),
+             "                              stacked_stamp, velocity_grid)\nfrom astrokit.widgets import bokeh_widget, tracklet_figure"
+             ),
     ("md", "## Known solar-system objects in the ZTF sample alerts"),
     ("code", "sso = solar_system_alerts(get_path(\"ztf_alerts\"))\n"
              "shown = sso[\"object_id\", \"ssnamenr\", \"ssdistnr\", \"ssmagnr\", \"magpsf\", \"mag_offset\", "
@@ -103,7 +105,7 @@ CELLS = [
     ("code", "# NBVAL_IGNORE_OUTPUT\n"
              "track_ra, track_dec = ref.wcs.celestial.pixel_to_world_values(faint[\"x0\"] + faint[\"vx\"] * times,\n"
              "                                                              faint[\"y0\"] + faint[\"vy\"] * times)\n"
-             "show(tracklet_figure(list(singles), track_ra, track_dec, mjds, title=\"S_corr\"))"),
+             "bokeh_widget(tracklet_figure(list(singles), track_ra, track_dec, mjds, title=\"S_corr\"))"),
     ("md", "## Real movers: a month of ZTF detections of known asteroids, linked within and across nights\n\n"
            "fink-fat ships the real ZTF detections of known solar-system objects of March-July 2021 (DATA.md; "
            "months 06 and 07 are kept for independent evaluation and never read). March 2021: 204,893 "
@@ -140,7 +142,7 @@ CELLS = [
              "sky.multi_line(list(on_track[\"ra\"].apply(list)), list(on_track[\"dec\"].apply(list)), line_width=2, "
              "alpha=0.7)\n"
              "sky.scatter(det[\"ra\"][::20], det[\"dec\"][::20], size=1, color=\"grey\", alpha=0.3)  # 1 detection in 20\n"
-             "show(sky)"),
+             "bokeh_widget(sky)"),
 ]
 
 

@@ -10,14 +10,12 @@ CELLS = [
            "of DATA.md: the ESO NTT R-band frame that ships with sep, together with the catalog Source Extractor made "
            "of it, and the real GOTO-N frame (with a WCS and a zero point in its header). Every number printed here "
            "is checked when the notebook is re-run by the test suite (nbval)."),
-    ("code", "import warnings\n\nimport numpy as np\nfrom astropy.io import fits\nfrom bokeh.io import output_notebook, show\n"
-             "from bokeh.resources import INLINE\n\n"
+    ("code", "import warnings\n\nimport numpy as np\nfrom astropy.io import fits\n\n"
              "from astrokit.background import estimate_background\nfrom astrokit.datasets import get_path\n"
              "from astrokit.detection import detect_sources\nfrom astrokit.io import read_image\n"
              "from astrokit.photometry import (fit_zero_point, forced_photometry, match_positions, measure_sources,\n"
              "                                 star_diagnostics)\n"
-             "from astrokit.widgets import PhotometryViewer, diagnostics_figure, photometry_image_figure\n\n"
-             "output_notebook(INLINE, hide_banner=True)\n"
+             "from astrokit.widgets import PhotometryViewer, bokeh_widget, diagnostics_figure, photometry_image_figure\n\n"
              "warnings.filterwarnings(\"ignore\", \"The following header keyword is invalid\")  # ESO-LOG cards\n"
              "ccd = read_image(get_path(\"sep_image\"))\n"
              "catalog = np.loadtxt(get_path(\"sep_catalog\"))  # SExtractor: 1-based X_IMAGE, Y_IMAGE; FLUX_APER in column 13\n"
@@ -58,9 +56,9 @@ CELLS = [
     ("code", "diag = star_diagnostics(ccd.data, 231.4, 181.5, r=5, r_in=10, r_out=16, rms=maps.rms)\n"
              "{k: round(v, 2) for k, v in diag.metrics().items()}"),
     ("code", "# NBVAL_IGNORE_OUTPUT\n"
-             "show(photometry_image_figure(ccd.data, sources[\"x\"].value, sources[\"y\"].value, r=5, "
-             "stretch=\"asinh\", title=\"sep's NTT image\"))\n"
-             "show(diagnostics_figure(diag))"),
+             "display(bokeh_widget(photometry_image_figure(ccd.data, sources[\"x\"].value, sources[\"y\"].value, r=5, "
+             "stretch=\"asinh\", title=\"sep's NTT image\")))\n"
+             "bokeh_widget(diagnostics_figure(diag))"),
     ("md", "## A frame with WCS and a zero point\nThe GOTO frame carries CALZP, so magnitudes are calibrated and "
            "positions have ra, dec. Its re-processed twin (2.fits) gets its zero point fitted against it:"),
     ("code", "reference_path, science_path = get_path(\"goto_reference\"), get_path(\"goto_science\")\n"

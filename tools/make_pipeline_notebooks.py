@@ -19,7 +19,7 @@ NOTEBOOKS = {
     "ingest": (
         "# Ingest\nCatalog FITS files into `frames` and `sessions`; unreadable files are quarantined with their reason.",
         "from astrokit.pipeline import run_ingest\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_ingest(store_, inputs)\nreport",
+        "report = run_ingest(store_, inputs, scheduler=scheduler or None, workers=workers)\nreport",
         "store_.sql(\"select exposure_id, status, error, object, imagetyp, band, exptime, date_obs, ra_center, "
         "dec_center from frames order by path\").to_pandas()",
     ),
@@ -79,7 +79,7 @@ NOTEBOOKS = {
         "within `radius`) and measure a light curve on every difference image: the detection, else forced PSF "
         "photometry on D.",
         "from astrokit.pipeline import run_objects\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_objects(store_, radius=radius, forced=forced_photometry)\nreport",
+        "report = run_objects(store_, radius=radius, forced=forced_photometry, force=force)\nreport",
         "store_.sql(\"select object_id, origin, ra, dec, n_detections, n_epochs, n_forced, bands, peak_mag, "
         "max_real_bogus from objects order by n_detections desc, object_id limit 20\").to_pandas()",
     ),
@@ -88,7 +88,8 @@ NOTEBOOKS = {
         "straight-line tracklets (HelioLinC/THOR-like), and shift-and-stack the S_corr images along a grid of rates "
         "and angles (KBMOD, Whidden et al. 2019) for movers below the single-epoch threshold.",
         "from astrokit.pipeline import run_link\nfrom astrokit.store import Store\n\nstore_ = Store(store)\n"
-        "report = run_link(store_, max_rate=max_rate, stack=stack, stack_threshold=stack_threshold)\nreport",
+        "report = run_link(store_, max_rate=max_rate, stack=stack, stack_threshold=stack_threshold, force=force)\n"
+        "report",
         "store_.sql(\"select field_key, method, n_epochs, round(rate, 1) as rate, round(position_angle, 1) as pa, "
         "round(mag, 2) as mag, round(likelihood, 1) as likelihood, confirmed from tracklets "
         "order by field_key, method, rate\").to_pandas()",

@@ -1,6 +1,6 @@
-"""Write notebooks/real_bogus.ipynb, execute it in place and slim it (BokehJS once).
+"""Write notebooks/real_bogus.ipynb and execute it in place (figures as self-contained widgets: no BokehJS saved).
 
-.venv/bin/python tools/make_real_bogus_notebook.py            # write + execute + slim
+.venv/bin/python tools/make_real_bogus_notebook.py            # write + execute
 .venv/bin/python tools/make_real_bogus_notebook.py --no-run   # write only
 """
 
@@ -26,13 +26,11 @@ CELLS = [
     ("code", "k: int = 5  # cross-validation folds\n"
              "epochs: int = 15  # fine-tuning epochs (over the 8 flips/rotations of each stamp)\n"
              "seed: int = 0  # folds, training and bootstrap"),
-    ("code", "import numpy as np\nfrom bokeh.io import output_notebook, show\nfrom bokeh.layouts import row\n"
-             "from bokeh.resources import INLINE\n\n"
+    ("code", "import numpy as np\nfrom bokeh.layouts import row\n\n"
              "from astrokit.datasets import get_path\n"
              "from astrokit.inference import (compare_scores, cross_validated_scores, load_alert_triplets,\n"
              "                                load_default_model, score_triplets)\n"
-             "from astrokit.widgets import score_histogram, triplet_figure\n\n"
-             "output_notebook(INLINE, hide_banner=True)\n"
+             "from astrokit.widgets import bokeh_widget, score_histogram, triplet_figure\n\n"
              "X, alerts = load_alert_triplets(get_path(\"ztf_alerts\"))\n"
              "label = (alerts[\"survey_drb\"] >= 0.5).astype(int)\n"
              "masked = (~np.isfinite(X) | (np.abs(X) > 1e30)).any(axis=(1, 2, 3))\n"
@@ -66,7 +64,7 @@ CELLS = [
              "    fig.scatter(*zip(*pts), size=8, color=colour, legend_label=name)\n"
              "    fig.line(*zip(*pts), color=colour)\n"
              "fig.legend.location = \"top_left\"\n"
-             "show(fig)"),
+             "bokeh_widget(fig)"),
     ("md", "## Before and after fine-tuning\n`cross_validated_scores` freezes the convolutional blocks, re-trains "
            "the dense head on k-1 folds of the alerts (with flips and rotations) and scores the remaining fold. "
            "The same path registers a model: `astrokit train --fine-tune-alerts FILE` (labels from drb, or from "
@@ -79,8 +77,8 @@ CELLS = [
     ("code", "{\"Pearson r with drb, shipped\": round(float(np.corrcoef(before, alerts[\"survey_drb\"])[0, 1]), 2),\n"
              " \"Pearson r with drb, fine-tuned\": round(float(np.corrcoef(after, alerts[\"survey_drb\"])[0, 1]), 2)}"),
     ("code", "# NBVAL_IGNORE_OUTPUT\n"
-             "show(score_histogram({\"drb >= 0.5\": after[label == 1], \"drb < 0.5\": after[label == 0]},\n"
-             "                     title=\"fine-tuned head, out-of-fold scores\"))"),
+             "bokeh_widget(score_histogram({\"drb >= 0.5\": after[label == 1], \"drb < 0.5\": after[label == 0]},\n"
+             "                             title=\"fine-tuned head, out-of-fold scores\"))"),
     ("md", "## Disagreements\nAlerts where the out-of-fold score and the drb label disagree at 0.5, most confident "
            "first; each row is science / reference / difference."),
     ("code", "wrong = np.flatnonzero((after >= 0.5) != (label == 1))\n"
@@ -91,9 +89,9 @@ CELLS = [
     ("code", "# NBVAL_IGNORE_OUTPUT\n"
              "shown = np.where(np.abs(X) < 1e30, X, np.nan)  # masked pixels (sentinels) blank\n"
              "for i in wrong[:6]:\n"
-             "    show(triplet_figure(shown[i, :, :, 0], shown[i, :, :, 1], shown[i, :, :, 2],\n"
-             "                        title=f\"{alerts['candidate_id'][i]}: drb {alerts['survey_drb'][i]:.2f}, \"\n"
-             "                              f\"ours {after[i]:.2f}\"))"),
+             "    display(bokeh_widget(triplet_figure(shown[i, :, :, 0], shown[i, :, :, 1], shown[i, :, :, 2],\n"
+             "                                        title=f\"{alerts['candidate_id'][i]}: drb {alerts['survey_drb'][i]:.2f}, \"\n"
+             "                                              f\"ours {after[i]:.2f}\")))"),
     ('md', "## Learning from people's labels\n\nEvery decision made in the scanner (`CandidateScanner.decide`, or the curation dashboard's buttons) is appended to the store's `labels` table. `astrokit train --from-labels` (`train_from_labels`) turns those decisions into training triplets (majority per candidate; `unsure`, skips and ties left out; undo applied), holds 20 % of them out, mixes the rest, each repeated `label_weight` times, with injected real-sky triplets (so that the model does not forget what it knew), and fine-tunes the model in use (promoted, else shipped) with a small learning rate. The new version is measured on the registry's fixed evaluation set (injected triplets of sky never trained on, never a labelled candidate), registered with its provenance (labels, users, SHA-256 of the `labels` table) and promoted only if its AUCPR beats the model in use by `margin`; the inference stage then rescores every candidate with the promoted version.\n\nWe have no human labels of these alerts, so two labellers stand in for people here: *ada* labels every alert and *bob* every second one of his queue, both by ZTF's `drb >= 0.5`. With your own store, people's decisions take their place."),
     ('code', 'import tempfile\n\nfrom astrokit.inference import train_from_labels\nfrom astrokit.labels import labels_summary\nfrom astrokit.pipeline import run_alerts, run_inference\nfrom astrokit.store import Store\nfrom astrokit.widgets import CandidateScanner\n\nstore = Store(tempfile.mkdtemp(prefix="labels-loop-") + "/store")\nrun_alerts(store, [get_path("ztf_alerts")], progress=False)\nrun_inference(store, progress=False)  # the shipped model\ndrb = dict(zip(alerts["candidate_id"], alerts["survey_drb"]))\nfor user, every in (("ada", 1), ("bob", 2)):  # through the scanner\'s API, as the dashboard does\n    scanner = CandidateScanner(store, user=user).load()\n    while scanner.current is not None:  # ada decides on every alert, bob on every second one\n        if scanner.index % every == 0:\n            scanner.decide("real" if drb[scanner.candidate_id] >= 0.5 else "bogus")\n        else:\n            scanner.next()\nlabels_summary(store)["users"]'),
     ('code', '# NBVAL_IGNORE_OUTPUT\n# (a training run: its figures vary with the machine\'s floating-point round-off)\nresult = train_from_labels(store, seed=seed, epochs=4, injected_epochs=1, progress=False)\n{k: result[k] for k in ("version", "promoted", "reason", "start_average_precision",\n                        "average_precision", "fpr_at_fnr_1pct")} | {"held-out labels": result["label_holdout"]}'),
@@ -132,12 +130,10 @@ def main(path):
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from make_reference_notebook import slim  # the one BokehJS de-duplication
-
     target = Path(__file__).resolve().parents[1] / "notebooks" / "real_bogus.ipynb"
     main(target)
     if "--no-run" not in sys.argv[1:]:
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                        "--ExecutePreprocessor.timeout=1200", str(target)], check=True)
-        slim(target)
+                        "--ExecutePreprocessor.timeout=1200", "--ExecutePreprocessor.store_widget_state=False", str(target)],
+                       check=True)
         drop_tensorflow_chatter(target)

@@ -1,6 +1,6 @@
 """Subcommands of the ``astrokit`` command for astrokit.catalog (registered by astrokit.cli).
 
-``frames``, ``stats``, ``equipment``, ``sessions``, ``verify`` and ``organize``; ``ingest`` itself is in
+``frames``, ``stats``, ``equipment``, ``sessions``, ``processing``, ``verify`` and ``organize``; ``ingest`` itself is in
 astrokit.cli.
 """
 
@@ -128,6 +128,49 @@ def cmd_organize(args):
                                                              if log and (counts["copy"] or counts["move"]) else ""))
 
 
+def cmd_processing(args):
+    """Create, change, list or show processing sessions."""
+    from astrokit.catalog import (
+        add_to_processing_session,
+        create_processing_session,
+        list_processing_sessions,
+        show_processing_session,
+    )
+
+    store = _store(args)
+    if args.action == "list":
+        _print(list_processing_sessions(store), args.format)
+        return
+    if not args.name:
+        msg = f"processing {args.action} needs a session NAME"
+        raise AstrokitError(msg)
+    if args.action == "create":
+        if not args.dest:
+            msg = "processing create needs --dest DIR (the session folder is DIR/<name>/)"
+            raise AstrokitError(msg)
+        shown = create_processing_session(store, args.name, args.dest, frames=args.frames, target=args.target,
+                                          calibrations=args.calibrations, masters=args.masters, notes=args.notes)
+    elif args.action == "add":
+        shown = add_to_processing_session(store, args.name, frames=args.frames, calibrations=args.calibrations,
+                                          masters=args.masters)
+    else:
+        shown = show_processing_session(store, args.name)
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"session": shown["session"], "frames": shown["frames"].to_pylist(),
+                          "files": shown["files"].to_pylist()}, indent=1, default=str))
+        return
+    s = shown["session"]
+    if args.format == "table":
+        print(f"{s['name']} ({s['processing_id']}): target {s['target']}, folder {s['folder']}, note {s['notes_path']}")
+    _print(shown["frames"].select(["exposure_id", "role", "origin", "object", "band", "exptime", "path"]),
+           args.format)
+    if args.format == "table":
+        print()
+    _print(shown["files"].select(["role", "format", "size_bytes", "sha256", "object", "path"]), args.format)
+
+
 def register(subparsers, with_store):
     """Add this topic's subcommands to the ``astrokit`` parser.
 
@@ -181,6 +224,25 @@ def register(subparsers, with_store):
                     help="also create one Markdown note per session in DIR (Obsidian; never overwrites)")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     sp.set_defaults(func=cmd_sessions)
+
+    sp = with_store(subparsers.add_parser(
+        "processing", help="processing sessions: frames chosen by query or id, proposed calibration frames, a folder "
+                           "calibration/ intermediate/ final/ whose files ingest catalogues"))
+    sp.add_argument("action", choices=("create", "add", "list", "show"), help="create a session, add frames to it "
+                    "(or replace its calibration frames), list the sessions, show one")
+    sp.add_argument("name", nargs="?", default=None, help="session name, e.g. 'M31 LRGB' (not for list)")
+    sp.add_argument("--dest", default=None, metavar="DIR", help="create: parent folder; the session folder is "
+                    "DIR/<name>/")
+    sp.add_argument("--frames", default=None, metavar="SQL_OR_IDS", help="a query returning exposure_id "
+                    "(\"select exposure_id from frames where object = 'M31'\") or comma-separated exposure ids")
+    sp.add_argument("--calibrations", default=None, metavar="SQL_OR_IDS", help="calibration frames instead of the "
+                    "ones the catalog's matching proposes; 'none' for none")
+    sp.add_argument("--target", default=None, help="create: target (default the light frames' most frequent object)")
+    sp.add_argument("--masters", action="store_true", help="build master bias, darks and flats into calibration/")
+    sp.add_argument("--notes", default=None, metavar="DIR", help="create: folder of the Markdown note (Obsidian); "
+                    "default the session folder")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sp.set_defaults(func=cmd_processing)
 
     sp = with_store(subparsers.add_parser("verify", help="find catalogued files that are missing or changed "
                                           "(SHA-256); exits 1 when any is"))

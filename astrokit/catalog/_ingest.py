@@ -77,7 +77,7 @@ def _walk(root, out, empty, skip=()):
             _walk(entry.path, out, empty, skip)
         else:  # files, and links, FIFOs, sockets and devices: each recorded on its own, never opened unless regular
             out.append(entry.path)
-    if len(out) == before:
+    if len(out) == before and not any(entry.path in skip for entry in entries):  # a skipped folder is not nothing
         empty.append(root)
 
 
@@ -625,26 +625,31 @@ def _read_one(path, filter_map, config):
 
 
 def _read_chunk(args):
-    paths, filter_map, config = args
+    _, paths, filter_map, config = args
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [_read_one(p, filter_map, config) for p in paths]
 
 
-def _read_all(paths, filter_map, config, workers):
-    """Yield (path, rows, error) in the order of ``paths``; in ``workers`` processes for large batches."""
-    if workers is None or workers <= 1 or len(paths) < 100:
+def _read_all(paths, filter_map, config, executor=None):
+    """Yield (path, rows, error) in the order of ``paths``; through ``executor`` in chunks for large batches.
+
+    ``executor(func, units)`` yields ``(unit, result, error)`` as units complete (the pipeline's
+    `astrokit.pipeline.map_units` on a Dask client); the chunks are put back in order here.
+    """
+    if executor is None or len(paths) < 100:
         for p in paths:
             yield _read_one(p, filter_map, config)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    size = max(50, min(500, len(paths) // (workers * 4) or 1))
-    chunks = [(paths[i:i + size], filter_map, config) for i in range(0, len(paths), size)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        for result in pool.map(_read_chunk, chunks):
-            yield from result
+    chunks = [(i, paths[j:j + 200], filter_map, config) for i, j in enumerate(range(0, len(paths), 200))]
+    ready, following = {}, 0
+    for chunk, result, error in executor(_read_chunk, chunks):
+        if error is not None:  # a chunk whose worker kept dying: its files are reported, not lost
+            result = [(p, None, f"{display_path(p)}: cannot be read ({error})") for p in chunk[1]]
+        ready[chunk[0]] = result
+        while following in ready:
+            yield from ready.pop(following)
+            following += 1
 
 
 def _s3_objects(uris, endpoint_url):
@@ -670,7 +675,7 @@ def _as_s3(rows, error, local, uri, size, mtime):
 
 
 def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, recheck=False, equipment=None,
-           batch_files=BATCH_FILES, workers=None, endpoint_url=None, settle=None):
+           batch_files=BATCH_FILES, executor=None, endpoint_url=None, settle=None):
     """Catalog FITS files and folders into the store's ``frames``, ``sessions`` and ``calibrations`` tables.
 
     Rows are written one Parquet file per batch of up to ``batch_files``
@@ -706,10 +711,11 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
         Equipment configuration (see `astrokit.catalog.load_equipment`).
     batch_files : int
         Files per Parquet batch.
-    workers : int, optional
-        Processes that read files (a fork pool, for 100 files or more); default
-        1, in this process: header reading is fast enough that a pool only pays
-        off on an idle machine with many cores and slow (network) disks.
+    executor : callable, optional
+        Reads files in chunks elsewhere, for 100 files or more: ``executor(func, units)``
+        yields ``(unit, result, error)`` (`astrokit.pipeline.run_ingest` passes
+        `astrokit.pipeline.map_units` on its Dask client). Default: in this process; header
+        reading is fast enough that workers only pay off with many cores and slow (network) disks.
     endpoint_url : str, optional
         S3-compatible endpoint (default ``$AWS_ENDPOINT_URL`` or AWS); credentials
         come from the standard AWS environment and profiles.
@@ -726,7 +732,8 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
         The ``frames`` rows of ``paths`` (written or kept) after this call,
         with the table's metadata ``b"astrokit.ingest"`` holding counts
         (``files``, ``read``, ``skipped``, ``empty_folders``, ``unsettled``: the
-        files left for a later run) as JSON.
+        files left for a later run; ``processing_files``: the files of the processing
+        sessions' folders, catalogued by `astrokit.catalog.catalog_processing_files`) as JSON.
 
     Raises
     ------
@@ -751,8 +758,12 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     config = load_equipment(equipment)
     store.recover()  # finish the table replacements a killed writer committed (Store.recover)
     s3_objects, client = _s3_objects([p for p in paths if is_s3(p)], endpoint_url)
-    # the store being written is never catalogued, when it lies inside a folder given
-    files, empty = _expand([p for p in paths if not is_s3(p)], skip=() if store.is_s3 else (str(store.root),))
+    from astrokit.catalog._processing import catalog_processing_files, processing_folders
+
+    # the store being written is never catalogued as frames, nor are the processing sessions' folders (their files
+    # go to processing_files below), when they lie inside a folder given
+    skip = (() if store.is_s3 else (str(store.root),)) + processing_folders(store)
+    files, empty = _expand([p for p in paths if not is_s3(p)], skip=skip)
     for folder in empty:
         warnings.warn(f"{folder}: empty folder (no files to ingest)", AstrokitWarning, stacklevel=2)
     prev = store.read("frames", columns=["path", "size_bytes", "mtime", "sha256", "status"])
@@ -798,7 +809,7 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     now = datetime.now(timezone.utc)
     batch = []
     n_read = 0
-    for path, rows, error in tqdm(_read_all(todo, filter_map, config, workers), total=len(todo), desc="ingest",
+    for path, rows, error in tqdm(_read_all(todo, filter_map, config, executor), total=len(todo), desc="ingest",
                                   unit="file", disable=not progress):
         stat_result = digest = None
         if path in local_of:
@@ -833,8 +844,9 @@ def ingest(paths, store, *, filter_map=None, progress=True, rescan=False, rechec
     wanted = pa.array([display_path(f) for f in files], pa.string())
     out = frames.filter(pc.is_in(frames.column("path"), value_set=wanted)) if frames.num_rows else \
         conform("frames", [])
+    processed = catalog_processing_files(store)  # what appeared in the processing sessions' folders
     meta = {"files": len(files), "read": n_read, "skipped": len(files) - n_read, "empty_folders": empty,
-            "unsettled": unsettled}
+            "unsettled": unsettled, "processing_files": processed.num_rows}
     return out.replace_schema_metadata({**(out.schema.metadata or {}), b"astrokit.ingest": json.dumps(meta)})
 
 

@@ -150,22 +150,23 @@ def parse_header_bytes(raw, *, where):
         msg = (f"{where}: header card {card + 1} holds a non-ASCII byte 0x{raw[exc.start]:02x} at offset "
                f"{exc.start} (FITS headers are ASCII only)")
         raise DataError(msg) from None
-    cards = [text[i:i + CARD] for i in range(0, len(text), CARD)]
-    header = LazyHeader({c[:8].rstrip(): c[10:] for c in reversed(cards) if c[8:10] == "= "})
-    special = [i for i, c in enumerate(cards) if c[:8] in ("CONTINUE", "HIERARCH")] if (
+    starts = range(0, len(text), CARD)  # card i is text[i:i + CARD]; slicing the text, no list of cards
+    header = LazyHeader({text[i:i + 8].rstrip(): text[i + 10:i + CARD] for i in reversed(starts)
+                         if text[i + 8:i + 10] == "= "})
+    special = [i for i in starts if text.startswith(("CONTINUE", "HIERARCH"), i)] if (
         "CONTINUE" in text or "HIERARCH" in text) else []
     for i in special:
-        card = cards[i]
+        card = text[i:i + CARD]
         if card[:8] == "HIERARCH":
             name, eq, rest = card[9:].partition("=")
             name = name.strip()
             if eq and name and name not in header:
                 dict.__setitem__(header, name, rest)
             continue
-        j = i - 1  # the card this CONTINUE continues
-        while j >= 0 and cards[j][:8] == "CONTINUE":
-            j -= 1
-        key = cards[j][:8].rstrip() if j >= 0 and cards[j][8:10] == "= " else None
+        j = i - CARD  # the card this CONTINUE continues
+        while j >= 0 and text.startswith("CONTINUE", j):
+            j -= CARD
+        key = text[j:j + 8].rstrip() if j >= 0 and text[j + 8:j + 10] == "= " else None
         if key is None or key not in header:
             continue
         value, more = header[key], _parse_value(card[8:].lstrip())

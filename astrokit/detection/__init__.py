@@ -61,7 +61,7 @@ def _empty_with_warning(reason):
 
 def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3.0, noise="map", minarea=5,
                    mask=None, deblend_cont=0.005, deblend_nthresh=32, filter_kernel=True, fwhm=None,
-                   max_sources=None, global_rms=None):
+                   max_sources=None, global_rms=None, workers=1):
     """Detect sources above ``threshold`` x the background rms.
 
     Parameters
@@ -102,6 +102,14 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
         ``snr_iso``; default the median of ``rms`` over the unmasked pixels
         (pass `astrokit.background.BackgroundMaps.global_rms` to skip that
         median over the whole map).
+    workers : int
+        Processes for ``'sep'``: with more than 1, the frame is extracted in
+        ``2 x workers`` horizontal strips overlapping by 128 rows, each
+        keeping the objects centred in its own rows
+        (`astrokit.detection._tiles.extract_tiled`); the same objects as one
+        call on the whole frame except components taller than the overlap.
+        Worth it for frames of several Mpx; sep holds the GIL, so threads
+        would not help.
 
     Returns
     -------
@@ -116,7 +124,7 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     ------
     ValueError
         If ``method`` or ``noise`` is unknown, or ``threshold``, ``minarea``,
-        ``max_sources`` or ``fwhm`` is not positive.
+        ``max_sources``, ``fwhm`` or ``workers`` is not positive.
     DataError
         If ``data`` is not a 2D real image, or ``mask`` has another shape.
 
@@ -134,7 +142,7 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
         msg = f"unknown noise {noise!r}; choose one of {list(_NOISE)}"
         raise ValueError(msg)
     for name, value in (("threshold", threshold), ("minarea", minarea), ("max_sources", max_sources),
-                        ("fwhm", fwhm)):
+                        ("fwhm", fwhm), ("workers", workers)):
         if value is not None and not (np.isfinite(value) and value > 0):
             msg = f"{name} must be a positive number, got {value!r}"
             raise ValueError(msg)
@@ -157,7 +165,7 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     sub[bad] = 0.0
     if method == "sep":
         cols = _detect_sep(sub, rms_used, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh,
-                           filter_kernel)
+                           filter_kernel, int(workers))
     elif method == "dao":
         cols = _detect_dao(sub, rms_used, bad, threshold, fwhm or 3.0)
     else:
@@ -171,14 +179,20 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     return table
 
 
-def _detect_sep(sub, rms, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel):
+def _detect_sep(sub, rms, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel, workers=1):
     import sep
 
-    sep.set_extract_pixstack(max(3_000_000, sub.size // 2))
-    sep.set_sub_object_limit(4096)
     kwargs = {} if filter_kernel else {"filter_kernel": None}
-    objects = sep.extract(sub, threshold, err=rms, mask=bad if bad.any() else None, minarea=int(minarea),
-                          deblend_cont=deblend_cont, deblend_nthresh=int(deblend_nthresh), **kwargs)
+    kwargs.update(minarea=int(minarea), deblend_cont=deblend_cont, deblend_nthresh=int(deblend_nthresh))
+    if workers > 1:
+        from astrokit.detection._tiles import extract_tiled
+
+        objects, _ = extract_tiled(sub, threshold, err=rms, mask=bad if bad.any() else None, workers=workers,
+                                   **kwargs)
+    else:
+        sep.set_extract_pixstack(max(3_000_000, sub.size // 2))
+        sep.set_sub_object_limit(4096)
+        objects = sep.extract(sub, threshold, err=rms, mask=bad if bad.any() else None, **kwargs)
     if len(objects) == 0:
         return None
     a, b = objects["a"].astype(float), objects["b"].astype(float)

@@ -11,6 +11,8 @@ __all__ = ["ZogyResult", "fft_shape", "pad_psf", "zogy"]
 # scipy.fft threads: all cores, unless the process is limited to fewer (a Dask worker sets OMP_NUM_THREADS=1,
 # so that N single-threaded workers share N cores instead of each using all of them).
 _WORKERS = int(os.environ.get("ASTROKIT_FFT_WORKERS") or os.environ.get("OMP_NUM_THREADS") or -1)
+#: Rows of the half spectrum whose ZOGY coefficients are computed at a time (bounds their memory).
+_BLOCK_ROWS = 512
 
 
 @dataclass
@@ -256,46 +258,45 @@ def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma
 
     kn, kr, F_D, F_S, P_D_img = _kernels(psf_science, psf_reference, sn, sr, fn, fr, shape)
 
-    # Coefficients of the image spectra, from the PSF spectra in double precision (the PSF
-    # spectra span many decades; the ratios below do not) and stored as complex64.
+    # Coefficients of the image spectra, from the PSF spectra in double precision (the PSF spectra
+    # span many decades; the ratios below do not), stored as complex64 and applied block by block
+    # of rows, so that no full-size coefficient array is held: D = d_n N - d_r R (eq. 13),
+    # S = k_n N - k_r R (eq. 17).
+    Nh, Rh = fft(N), fft(R)
     Pn = sfft.rfft2(pad_psf(psf_science, grid), workers=_WORKERS)
     Pr = sfft.rfft2(pad_psf(psf_reference, grid), workers=_WORKERS)
-    abs_pn2 = Pn.real**2 + Pn.imag**2
-    abs_pr2 = Pr.real**2 + Pr.imag**2
-    den = sn**2 * fr**2 * abs_pr2 + sr**2 * fn**2 * abs_pn2
-    np.maximum(den, 1e-30 * den.max(), out=den)
-    inv_sqrt = 1.0 / np.sqrt(den)
     c64 = np.complex64
-    d_n = (fr * inv_sqrt * Pr).astype(c64)  # D = d_n N - d_r R   (eq. 13)
-    d_r = (fn * inv_sqrt * Pn).astype(c64)
-    inv_den = np.square(inv_sqrt, out=inv_sqrt)
-    abs_pr2 *= inv_den
-    abs_pn2 *= inv_den
-    del inv_den, den
-    k_n = np.conj(Pn, out=Pn)
-    k_n *= abs_pr2
-    k_n = (fn * fr**2 * k_n).astype(c64)  # S = k_n N - k_r R   (eq. 17)
-    k_r = np.conj(Pr, out=Pr)
-    k_r *= abs_pn2
-    k_r = (fr * fn**2 * k_r).astype(c64)
-    del Pn, Pr, abs_pn2, abs_pr2
+    blocks = [slice(i, i + _BLOCK_ROWS) for i in range(0, Pn.shape[0], _BLOCK_ROWS)]
 
-    Nh, Rh = fft(N), fft(R)
-    D_hat = d_n * Nh
-    D_hat -= d_r * Rh
-    del d_n, d_r
+    def squares(pn, pr):
+        abs_pn2, abs_pr2 = pn.real**2 + pn.imag**2, pr.real**2 + pr.imag**2
+        return abs_pn2, abs_pr2, sn**2 * fr**2 * abs_pr2 + sr**2 * fn**2 * abs_pn2
+
+    floor = 1e-30 * max(float(squares(Pn[b], Pr[b])[2].max()) for b in blocks)
+    sx, sy = (float(v) for v in sigma_astrometric)
+    apart = sx > 0 or sy > 0  # the astrometric term needs S_N and S_R apart
+    D_hat = np.empty_like(Nh)
+    for b in blocks:
+        abs_pn2, abs_pr2, den = squares(Pn[b], Pr[b])
+        np.maximum(den, floor, out=den)
+        inv_sqrt = 1.0 / np.sqrt(den)
+        np.multiply((fr * inv_sqrt * Pr[b]).astype(c64), Nh[b], out=D_hat[b])
+        D_hat[b] -= (fn * inv_sqrt * Pn[b]).astype(c64) * Rh[b]
+        inv_den = np.square(inv_sqrt, out=inv_sqrt)
+        abs_pr2 *= inv_den
+        abs_pn2 *= inv_den
+        Nh[b] *= (fn * fr**2 * (np.conj(Pn[b]) * abs_pr2)).astype(c64)
+        Rh[b] *= (fr * fn**2 * (np.conj(Pr[b]) * abs_pn2)).astype(c64)
+        if not apart:
+            Nh[b] -= Rh[b]
+    del Pn, Pr
     D = ifft(D_hat)
     del D_hat
-    Nh *= k_n
-    Rh *= k_r
-    del k_n, k_r
-    sx, sy = (float(v) for v in sigma_astrometric)
-    if sx > 0 or sy > 0:  # the astrometric term needs S_N and S_R apart
+    if apart:
         S_N = ifft(Nh)
         S_R = ifft(Rh)
         S = S_N - S_R
     else:
-        Nh -= Rh
         S = ifft(Nh)
     del Nh, Rh
 

@@ -271,14 +271,18 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32"):
 
 
 def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan_fraction=0.8,
-                   precision="float32"):
+                   precision="float32", runtime="auto"):
     """Real-bogus scores of science/reference/difference triplets.
 
     Triplets are checked (`check_triplets`), normalised per stamp
-    (`normalise_triplets`) and run through the model in batches with a traced
-    ``model(x, training=False)`` (`predict_batches`), the next batch being
-    normalised in a thread while the model runs; load the model once and
-    pass it in, as loading takes longer than scoring thousands of triplets.
+    (`normalise_triplets`) and run through the model in batches, the next
+    batch being normalised in a thread while the model runs. The model runs
+    on ONNX Runtime when it is installed (converted in memory from the Keras
+    model once per model object and checked against it, scores within 1e-5;
+    about twice as fast as TensorFlow, benchmarks/bench_inference.py), else
+    as a traced ``model(x, training=False)`` (`predict_batches`). Load the
+    model once and pass it in, as loading takes longer than scoring
+    thousands of triplets.
 
     Parameters
     ----------
@@ -302,7 +306,11 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         Largest fraction of NaN/infinite pixels allowed in a stamp (see `check_triplets`).
     precision : {"float32", "bfloat16"}
         Arithmetic of the model (see `predict_batches`); float32 by default,
-        so that scores are the same on every machine.
+        so that scores are the same on every machine. bfloat16 runs on TensorFlow.
+    runtime : {"auto", "onnxruntime", "tensorflow"}
+        What runs the model: "auto" is ONNX Runtime when onnxruntime and
+        tf2onnx are installed (``astrokit[ml]``) and the conversion agrees
+        with Keras, else TensorFlow (`astrokit.inference._runtime`).
 
     Returns
     -------
@@ -315,17 +323,21 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         If ``cutouts`` does not have shape (N, ny, nx, 3) matching the model's
         input, a stamp has too many NaN pixels, or ``is_positive`` has the wrong length.
     ValueError
-        If ``precision`` is unknown.
+        If ``precision`` or ``runtime`` is unknown.
     astrokit.exceptions.MissingExtraError
-        If TensorFlow/Keras is not installed.
+        If TensorFlow/Keras is not installed, or ``runtime`` is "onnxruntime"
+        and onnxruntime or tf2onnx is not.
 
     References
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     """
+    from astrokit.inference._runtime import resolve_runtime
+
     _check_precision(precision)
     if model is None:
         model, _ = load_default_model()
+    runtime = resolve_runtime(runtime, model, precision)
     expected = tuple(model.input_shape[1:3])
     arr = np.asarray(cutouts, dtype=np.float32)
     if arr.ndim == 4 and arr.shape[0] == 0 and tuple(arr.shape[1:]) in ((*expected, 3), (0, 0, 3)):
@@ -339,21 +351,28 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         if neg.any():
             arr = np.array(arr, copy=True)
             arr[neg, :, :, 2] *= -1.0
-    out = _normalise_and_predict(model, arr, int(batch_size), precision).reshape(-1)
+    out = _normalise_and_predict(model, arr, int(batch_size), precision, runtime).reshape(-1)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _normalise_and_predict(model, arr, batch_size, precision="float32"):
+def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime="tensorflow"):
     """Normalise and predict batch by batch, normalising the next batch in a thread while the model runs."""
     from functools import partial
 
+    from astrokit.inference._runtime import onnx_predictor
+
     keras = require("keras", "ml")
     normalise = partial(normalise_triplets, method=model_normalisation(model))
-    if arr.shape[0] <= batch_size or not isinstance(model, keras.Model):
+    fn = onnx_predictor(model) if runtime == "onnxruntime" else None
+    if fn is None and (arr.shape[0] <= batch_size or not isinstance(model, keras.Model)):
         return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision)
+    if fn is None:
+        traced = _predict_function(model, precision)
+        fn = lambda x: traced(x).numpy()  # noqa: E731
+    if arr.shape[0] <= batch_size:
+        return np.asarray(fn(normalise(arr)), dtype=np.float32)
     from concurrent.futures import ThreadPoolExecutor
 
-    fn = _predict_function(model, precision)
     out = []
     with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
         pending = pool.submit(normalise, arr[:batch_size])
@@ -361,7 +380,7 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32"):
             x = pending.result()
             if start + batch_size < arr.shape[0]:
                 pending = pool.submit(normalise, arr[start + batch_size:start + 2 * batch_size])
-            out.append(fn(x).numpy())
+            out.append(fn(x))
     return np.concatenate(out)
 
 

@@ -9,11 +9,13 @@ else here works on that. Labels become a training set in
 """
 
 from astrokit.labels._core import (
+    COMMENT,
     DECISIONS,
     UNDO,
     UNDO_NOTE_PREFIX,
     cohen_kappa,
     label_counts,
+    label_history,
     model_agreement,
     pairwise_agreement,
     resolve_labels,
@@ -22,6 +24,7 @@ from astrokit.labels._core import (
 from astrokit.labels._high_level import labels_summary
 from astrokit.labels._write import COMPACT_AFTER_FILES, append_labels, compact_labels, label_event
 
-__all__ = ["COMPACT_AFTER_FILES", "DECISIONS", "UNDO", "UNDO_NOTE_PREFIX", "append_labels", "cohen_kappa",
-           "compact_labels", "label_counts", "label_event", "labels_summary",
+__all__ = ["COMMENT", "COMPACT_AFTER_FILES", "DECISIONS", "UNDO", "UNDO_NOTE_PREFIX", "append_labels",
+           "cohen_kappa",
+           "compact_labels", "label_counts", "label_event", "label_history", "labels_summary",
            "model_agreement", "pairwise_agreement", "resolve_labels", "undone_label_id"]

@@ -8,14 +8,17 @@ import pyarrow as pa
 
 from astrokit.exceptions import AstrokitError
 
-__all__ = ["DECISIONS", "UNDO", "UNDO_NOTE_PREFIX", "cohen_kappa", "label_counts", "model_agreement",
-           "pairwise_agreement", "resolve_labels", "undone_label_id"]
+__all__ = ["COMMENT", "DECISIONS", "UNDO", "UNDO_NOTE_PREFIX", "cohen_kappa", "label_history", "label_counts",
+           "model_agreement", "pairwise_agreement", "resolve_labels", "undone_label_id"]
 
 DECISIONS = ("real", "bogus", "unsure")
 """Labels that are decisions about a candidate (``skip`` and ``undo`` are not)."""
 
 UNDO = "undo"
 """The ``label`` of a correction event that retracts an earlier decision."""
+
+COMMENT = "comment"
+"""The ``label`` of a comment event: a remark on the candidate (in ``note``), not a decision."""
 
 UNDO_NOTE_PREFIX = "undoes "
 """An undo event's ``note`` is this prefix followed by the ``label_id`` it retracts."""
@@ -264,3 +267,34 @@ def model_agreement(labels, scores, *, threshold=0.5, model_version=None):
                      "person_bogus_model_real": int(np.sum((person == "bogus") & (model == "real")))})
     return pd.DataFrame(rows, columns=["user", "n", "agreement", "kappa", "person_real_model_bogus",
                                        "person_bogus_model_real"])
+
+
+def label_history(labels, candidate_id):
+    """Return every event of one candidate, oldest first, with the retracted decisions marked.
+
+    Parameters
+    ----------
+    labels : pyarrow.Table or pandas.DataFrame
+        The ``labels`` table.
+    candidate_id : str
+        The candidate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``created_at``, ``user``, ``label`` (real, bogus, unsure,
+        skip, undo or comment), ``note``, ``label_id`` and ``undone`` (bool:
+        a later undo event retracts it), sorted by ``created_at``.
+
+    Raises
+    ------
+    AstrokitError
+        If a required column is missing.
+    """
+    df = _df(labels, ("label_id", "candidate_id", "label", "user", "created_at"), "labels")
+    if "note" not in df:
+        df["note"] = None
+    df = df[df["candidate_id"] == candidate_id]
+    retracted = {undone_label_id(n) for n in df.loc[df["label"] == UNDO, "note"]}
+    df = df.sort_values("created_at", kind="stable").assign(undone=lambda d: d["label_id"].isin(retracted))
+    return df[["created_at", "user", "label", "note", "label_id", "undone"]].reset_index(drop=True)

@@ -4,14 +4,14 @@ import uuid
 from datetime import datetime, timezone
 
 from astrokit.exceptions import AstrokitError
-from astrokit.labels._core import DECISIONS, UNDO
+from astrokit.labels._core import COMMENT, DECISIONS, UNDO
 
 __all__ = ["COMPACT_AFTER_FILES", "append_labels", "compact_labels", "label_event"]
 
 #: A folder store's ``labels`` table is compacted into one file when it holds more files than this.
 COMPACT_AFTER_FILES = 8
 
-_LABELS = (*DECISIONS, "skip", UNDO)  # skip: seen, no decision (kept for the scanning history)
+_LABELS = (*DECISIONS, "skip", UNDO, COMMENT)  # skip: seen, no decision; comment: a note, no decision
 
 
 def label_event(candidate_id, label, user, note=None):
@@ -22,7 +22,8 @@ def label_event(candidate_id, label, user, note=None):
     candidate_id : str
         The labelled candidate.
     label : str
-        One of `astrokit.labels.DECISIONS`, ``"skip"`` or ``"undo"``.
+        One of `astrokit.labels.DECISIONS`, ``"skip"``, ``"undo"`` or
+        ``"comment"`` (a remark on the candidate in ``note``, no decision).
     user : str
         Who decided.
     note : str, optional
@@ -44,6 +45,9 @@ def label_event(candidate_id, label, user, note=None):
         raise AstrokitError(msg)
     if not candidate_id or not user:
         msg = f"a label needs a candidate_id and a user (got {candidate_id!r}, {user!r})"
+        raise AstrokitError(msg)
+    if label == COMMENT and not (note or "").strip():
+        msg = "a comment needs a non-empty note"
         raise AstrokitError(msg)
     return {"label_id": uuid.uuid4().hex, "candidate_id": str(candidate_id), "label": label, "user": str(user),
             "created_at": datetime.now(timezone.utc), "note": note}

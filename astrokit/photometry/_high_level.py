@@ -94,6 +94,54 @@ def _saturated_pixels(data, header, saturation):
         return np.asarray(data) >= saturation
 
 
+def _measure(sub, det, rms, bad, saturated, *, aperture_radius, annulus, gain, zp, kron, windowed, workers):
+    """Aperture, Kron and windowed measurements of the detections, here or by chunks of sources on processes."""
+    x, y, a, b, theta = (det[c].value for c in ("x", "y", "a", "b", "theta"))
+    radii = {"r": aperture_radius, "local_background": False} if annulus is None else \
+        {"r": aperture_radius, "r_in": annulus[0] * aperture_radius, "r_out": annulus[1] * aperture_radius}
+    if workers > 1 and len(x) >= 2 * workers:
+        return _measure_on_processes(sub, det, rms, bad, saturated, radii, gain, zp, kron, windowed, workers)
+    phot = aperture_photometry(sub, x, y, rms=rms, gain=gain, zero_point=zp, mask=bad, saturated=saturated, **radii)
+    if kron:
+        flux_auto, flux_auto_err, kr = kron_photometry(sub, x, y, a, b, theta, rms=rms, gain=gain, mask=bad)
+    else:
+        flux_auto = flux_auto_err = kr = np.full(len(x), np.nan)
+    if windowed:
+        norm = np.where(np.isfinite(flux_auto) & (flux_auto > 0), flux_auto, np.asarray(det["flux_iso"]))
+        xwin, ywin = windowed_centroids(sub, x, y, norm, a, mask=bad)
+    else:
+        xwin, ywin = x, y
+    return phot, flux_auto, flux_auto_err, kr, xwin, ywin
+
+
+def _measure_on_processes(sub, det, rms, bad, saturated, radii, gain, zp, kron, windowed, workers):
+    from astropy.table import vstack
+
+    from astrokit.detection._tiles import Shared, SharedArrays, map_sources
+
+    x, y, a, b, theta = (det[c].value for c in ("x", "y", "a", "b", "theta"))
+    n = len(x)
+    with SharedArrays(sub=sub, rms=rms, bad=bad, saturated=saturated) as shared:
+        phot = vstack(map_sources(aperture_photometry, shared, ["sub"], [x, y],
+                                  {"rms": Shared("rms"), "gain": gain, "zero_point": zp, "mask": Shared("bad"),
+                                   "saturated": None if saturated is None else Shared("saturated"), **radii},
+                                  workers=workers), metadata_conflicts="silent")
+        if kron:
+            parts = map_sources(kron_photometry, shared, ["sub"], [x, y, a, b, theta],
+                                {"rms": Shared("rms"), "gain": gain, "mask": Shared("bad")}, workers=workers)
+            flux_auto, flux_auto_err, kr = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        else:
+            flux_auto = flux_auto_err = kr = np.full(n, np.nan)
+        if windowed:
+            norm = np.where(np.isfinite(flux_auto) & (flux_auto > 0), flux_auto, np.asarray(det["flux_iso"]))
+            parts = map_sources(windowed_centroids, shared, ["sub"], [x, y, norm, a], {"mask": Shared("bad")},
+                                workers=workers)
+            xwin, ywin = (np.concatenate([p[i] for p in parts]) for i in range(2))
+        else:
+            xwin, ywin = x, y
+    return phot, flux_auto, flux_auto_err, kr, xwin, ywin
+
+
 def _sky_to_pixel(ccd, ra, dec):
     if ccd.wcs is None:
         return np.full(len(ra), np.nan), np.full(len(ra), np.nan)
@@ -102,7 +150,7 @@ def _sky_to_pixel(ccd, ra, dec):
 
 def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=5, deblend_cont=0.005, mask=None,
                     aperture_radius=None, annulus=(2.5, 4.0), box_size=64, background_method="sep", gain=None,
-                    zero_point=None, max_sources=None, kron=True, windowed=True, saturation=None):
+                    zero_point=None, max_sources=None, kron=True, windowed=True, saturation=None, workers=1):
     """Detect the sources of an image and measure them: aperture, Kron (AUTO) and windowed centroids.
 
     Steps: background and rms maps (`astrokit.background.estimate_background`)
@@ -152,6 +200,15 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         Saturation level of the image in ADU; default the header's (SATURATE,
         SATURATN, SATURATION, SATLEVEL), else none. A source whose aperture
         holds a pixel at or above it has the ``saturated`` bit of `FLAGS` set.
+    workers : int
+        Processes for one frame (sep holds the GIL, so threads would not
+        help): with more than 1, sep detection runs by overlapping strips
+        (see `astrokit.detection.detect_sources`) and the per-source
+        measurements by chunks of sources, on a pool of worker processes
+        started once (`astrokit.detection._tiles.process_pool`). The sources
+        are those of one process but for components taller than 128 rows,
+        in strip order; each is measured on the whole frame, as with 1. Use
+        1 inside workers that already run one frame per core (Dask).
 
     Returns
     -------
@@ -203,7 +260,7 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
     meta.update(global_rms=maps.global_rms, global_background=maps.global_background)
     det = detect_sources(data, background=maps.background, rms=maps.rms, method=method, threshold=threshold,
                          noise=noise, minarea=minarea, mask=bad, deblend_cont=deblend_cont, max_sources=max_sources,
-                         global_rms=maps.global_rms)
+                         global_rms=maps.global_rms, workers=workers if method == "sep" else 1)
     n = len(det)
     if n == 0:
         return empty_sources(meta)
@@ -212,24 +269,11 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         aperture_radius = max(2.0, 1.5 * float(np.median(clean))) if len(clean) else 4.0
     sub = np.ascontiguousarray(data - maps.background, dtype=np.float32)
     sub[bad] = 0.0
+    phot, flux_auto, flux_auto_err, kr, xwin, ywin = _measure(
+        sub, det, maps.rms, bad, saturated, aperture_radius=aperture_radius, annulus=annulus, gain=gain, zp=zp,
+        kron=kron, windowed=windowed, workers=int(workers))
     x, y = det["x"].value, det["y"].value
-    if annulus is None:
-        phot = aperture_photometry(sub, x, y, r=aperture_radius, rms=maps.rms, gain=gain, zero_point=zp, mask=bad,
-                                   local_background=False, saturated=saturated)
-    else:
-        phot = aperture_photometry(sub, x, y, r=aperture_radius, r_in=annulus[0] * aperture_radius,
-                                   r_out=annulus[1] * aperture_radius, rms=maps.rms, gain=gain, zero_point=zp,
-                                   mask=bad, saturated=saturated)
     a, b, theta = det["a"].value, det["b"].value, det["theta"].value
-    if kron:
-        flux_auto, flux_auto_err, kr = kron_photometry(sub, x, y, a, b, theta, rms=maps.rms, gain=gain, mask=bad)
-    else:
-        flux_auto = flux_auto_err = kr = np.full(n, np.nan)
-    if windowed:
-        norm = np.where(np.isfinite(flux_auto) & (flux_auto > 0), flux_auto, np.asarray(det["flux_iso"]))
-        xwin, ywin = windowed_centroids(sub, x, y, norm, a, mask=bad)
-    else:
-        xwin, ywin = x, y
     if ccd.wcs is not None:
         ra, dec = ccd.wcs.all_pix2world(x, y, 0)
     else:

@@ -1,7 +1,8 @@
 """The pipeline: ``run_<stage>`` functions, the papermill runner and the run registry."""
 
 from astrokit.pipeline._cleanup import cleanup
-from astrokit.pipeline._dask import WORKER_ENV, dask_client, fingerprint, map_units
+from astrokit.pipeline._core import REPORT_MIMETYPE, StageReport, Unit, fingerprint, record_run, run_units
+from astrokit.pipeline._dask import WORKER_ENV, dask_client, map_units
 from astrokit.pipeline._runner import (
     STAGES,
     RunConfig,
@@ -12,7 +13,6 @@ from astrokit.pipeline._runner import (
     store_lock,
 )
 from astrokit.pipeline._stages import (
-    StageReport,
     plan_differences,
     quarantine_frame,
     resolve_model,
@@ -23,7 +23,8 @@ from astrokit.pipeline._stages import (
     run_photometry,
 )
 
-__all__ = ["STAGES", "WORKER_ENV", "RunConfig", "StageReport", "cleanup", "dask_client", "fingerprint", "map_units",
+__all__ = ["REPORT_MIMETYPE", "STAGES", "WORKER_ENV", "RunConfig", "StageReport", "Unit", "record_run", "run_units",
+           "cleanup", "dask_client", "fingerprint", "map_units",
            "load_run_config", "new_run_id", "pipelines_dir", "plan_differences", "quarantine_frame", "resolve_model",
            "run_alerts", "run_difference", "run_inference", "run_ingest", "run_photometry", "run_pipeline",
            "store_lock"]

@@ -20,7 +20,7 @@ from astropy.wcs import WCS
 
 from astrokit.exceptions import AstrokitError, AstrokitWarning, DataError
 from astrokit.pipeline._calibrate import science_image
-from astrokit.pipeline._dask import fingerprint
+from astrokit.pipeline._core import StageReport, Unit, _mark_done, plan_units
 
 __all__ = ["run_astrometry", "frame_wcs"]
 
@@ -250,15 +250,7 @@ def run_astrometry(store, *, exposure_ids=None, timeout=60.0, solve=True, align=
     .. [1] Lang et al. 2010, AJ 139, 1782 (astrometry.net)
     .. [2] Beroiz, Cabral & Sanchez 2020, Astronomy and Computing 32, 100384 (astroalign)
     """
-    from astrokit.pipeline._stages import (
-        StageReport,
-        _completed,
-        _frame_inputs,
-        _light_frames,
-        _mark_done,
-        _progress,
-        _store,
-    )
+    from astrokit.pipeline._stages import _frame_inputs, _light_frames, _progress, _store
 
     store = _store(store)
     frames = _light_frames(store)
@@ -273,16 +265,18 @@ def run_astrometry(store, *, exposure_ids=None, timeout=60.0, solve=True, align=
     params = {"timeout": float(timeout), "solve": bool(solve), "align": bool(align),
               "max_references": int(max_references)}
     references = sorted(f["exposure_id"] for f in frames if f["has_wcs"] and f.get("wcs_source") not in _SOLVED)
-    done, inputs = _completed(store, "astrometry", force), _frame_inputs(store)
-    todo, digests = [], {}
+    inputs, units = _frame_inputs(store), []
     for f in frames:
         if f["exposure_id"] not in wanted or (f["has_wcs"] and f.get("wcs_source") not in _SOLVED):
             continue
-        digests[f["exposure_id"]] = fingerprint("astrometry", inputs(f) + references, params)
-        if not force and (f["has_wcs"] or done.get(f["exposure_id"]) == digests[f["exposure_id"]]):
-            report["skipped"] += 1  # solved or aligned before, or failed with the same inputs
+        if not force and f["has_wcs"]:
+            report["skipped"] += 1  # solved or aligned before
         else:
-            todo.append(f)
+            units.append(Unit(f["exposure_id"], inputs(f) + references, f))
+    # a frame that found no WCS with the same inputs is skipped (the runner's fingerprints); solving is
+    # sequential here: each solved frame becomes a reference for the next alignments
+    todo, digests = plan_units(store, "astrometry", units, parameters=params, force=force, report=report)
+    todo = [u.item for u in todo]
     with_wcs = [f for f in frames if f["has_wcs"] and f["exposure_id"] not in {t["exposure_id"] for t in todo}]
     images, updates, reasons, times = _Images(store), {}, {}, []
     for frame in _progress(todo, "astrometry", progress):

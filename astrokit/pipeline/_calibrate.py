@@ -9,9 +9,7 @@ that uses the same frames. The calibrated frame is an artifact too, recorded in
 ``calibrated_frames``; `science_image` is what the later stages read.
 """
 
-import hashlib
 import io
-import json
 import warnings
 from datetime import datetime, timezone
 
@@ -21,16 +19,13 @@ from astropy.io import fits
 
 from astrokit.exceptions import AstrokitError, DataError
 from astrokit.io import frame_path, read_image
+from astrokit.pipeline._core import digest
 from astrokit.store import Store
 
 __all__ = ["run_calibrate", "science_image"]
 
 _KINDS = ("bias", "dark", "flat")
 _DROP = ("BZERO", "BSCALE", "AK_HDU", "BLANK")  # integer scaling of a raw frame does not apply to float32 data
-
-
-def _hash(*parts):
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _fits_bytes(ccd, extra=None):
@@ -145,7 +140,7 @@ class _Masters:
             return None, None
         ids = sorted(r["exposure_id"] for r in rows)
         bias_id, dark_id = (bias or (None, None))[0], (dark or (None, None))[0]
-        master_id = f"{kind}-{_hash(kind, ids, bias_id, dark_id, self.sigma)}"
+        master_id = f"{kind}-{digest([kind, ids, bias_id, dark_id, self.sigma])[:16]}"
         if master_id in self.loaded:
             return master_id, self.loaded[master_id]
         known = self.known.get(master_id)
@@ -193,6 +188,51 @@ def _matches(light, frames_by_id, calibrations):
     return out, dropped
 
 
+def _has_raw_sections(light):
+    """Whether a light frame's FITS header names an overscan or a data section that applies (header read only)."""
+    from astrokit.calibration import raw_sections
+
+    if (light.get("format") or "fits") != "fits":
+        return False
+    try:
+        header = fits.getheader(frame_path(light), light.get("hdu") or 0)
+    except (OSError, ValueError, IndexError, KeyError):
+        return False  # read again by the stages, which record what is wrong with it
+    shape = (header.get("NAXIS2"), header.get("NAXIS1"))
+    return all(isinstance(n, int) for n in shape) and raw_sections(header, shape) != (None, None)
+
+
+def _calibrate_one(item, *, masters, cosmic_rays):
+    """Calibrate one light frame (in this process: the masters are built once and shared by the frames).
+
+    Returns the ``calibrated_frames`` values and the calibrated frame as FITS bytes (None: no artifact).
+    """
+    from astrokit.calibration import calibrate
+
+    light, matched, dropped = item
+    if not cosmic_rays and not any(matched.values()) and not _has_raw_sections(light):  # no need to read the frame
+        reason = "no calibration frames matched"
+        if dropped:
+            reason += f" (left out {len(dropped)} of another size, e.g. {dropped[0]})"
+        return {"status": "passthrough", "reason": reason}, None
+    bias = masters.get("bias", matched["bias"])
+    dark = masters.get("dark", matched["dark"], bias=bias)
+    flat = masters.get("flat", matched["flat"], bias=bias, dark=dark)
+    raw = read_image(frame_path(light), hdu=light["hdu"])
+    ccd, record = calibrate(raw, bias=bias[1], dark=dark[1], flat=flat[1], cosmic_rays=cosmic_rays,
+                            sources={k: [r["path"] for r in v] for k, v in matched.items() if v})
+    row = {"master_bias_id": bias[0], "master_dark_id": dark[0], "master_flat_id": flat[0], "status": record.status,
+           "steps": ",".join(record.steps) or None,
+           "dark_scale": None if np.isnan(record.dark_scale) else float(record.dark_scale),
+           "n_cosmic_rays": int(record.n_cosmic_rays)}
+    if record.status == "passthrough":
+        row["reason"] = "no calibration frames matched (cosmic rays cleaned)"
+    if not record.steps:
+        return row, None
+    extra = {"AK_BIAS": bias[0] or "", "AK_DARK": dark[0] or "", "AK_FLAT": flat[0] or ""}
+    return row, _fits_bytes(ccd, extra)
+
+
 def run_calibrate(store, *, exposure_ids=None, cosmic_rays=False, sigma=3.0, force=False, progress=True):
     """Calibrate every ok light frame with the bias, dark and flat frames the catalog matched to it.
 
@@ -206,7 +246,9 @@ def run_calibrate(store, *, exposure_ids=None, cosmic_rays=False, sigma=3.0, for
     (astroscrappy). The calibrated frame is a FITS artifact (float32 ADU, header kept plus
     ``CALSTAT``, ``CALSTEPS`` and the master ids, a ``MASK`` extension for cleaned
     pixels). A frame without calibration frames passes through (status
-    ``passthrough``, no artifact); a frame whose calibration fails is recorded with
+    ``passthrough``, no artifact), unless its header names detector sections: a raw frame
+    is then overscan-subtracted and its pixels outside ``TRIMSEC`` blanked (steps
+    ``overscan,trim``); a frame whose calibration fails is recorded with
     status ``failed`` and its reason, and the others go on. One ``calibrated_frames``
     row per frame (key: exposure_id); a rerun skips frames whose inputs and parameters
     are unchanged.
@@ -244,8 +286,8 @@ def run_calibrate(store, *, exposure_ids=None, cosmic_rays=False, sigma=3.0, for
     .. [1] Craig et al. 2017, ccdproc (Zenodo 10.5281/zenodo.1069648)
     .. [2] van Dokkum 2001, PASP 113, 1420 (L.A.Cosmic)
     """
-    from astrokit.calibration import calibrate
-    from astrokit.pipeline._stages import StageReport, _light_frames, _progress
+    from astrokit.pipeline._core import StageReport, Unit, run_units
+    from astrokit.pipeline._stages import _light_frames
 
     store = _store(store)
     if not sigma > 0:
@@ -268,52 +310,35 @@ def run_calibrate(store, *, exposure_ids=None, cosmic_rays=False, sigma=3.0, for
     n_known = len(masters.known)
     report = StageReport("calibrate")
     report.update(calibrated=0, passthrough=0, skipped=0, masters=0)
-    for light in _progress(lights, "calibrate", progress):
+    units = []
+    for light in lights:
         matched, dropped = _matches(light, frames_by_id, calibrations)
-        key = _hash(light["exposure_id"], {k: sorted(r["exposure_id"] for r in v) for k, v in matched.items()},
-                    bool(cosmic_rays), sigma)
-        old = done.get(light["exposure_id"])
-        if (not force and old is not None and old["calibration_key"] == key and old["status"] != "failed"
-                and (not old["calibrated_path"] or store.exists(old["calibrated_path"]))):
-            report["skipped"] += 1
-            continue
-        row = {"exposure_id": light["exposure_id"], "path": light["path"], "calibration_key": key,
-               "n_cosmic_rays": 0, "calibrated_at": datetime.now(timezone.utc)}
-        if not cosmic_rays and not any(matched.values()):  # nothing to do: no need to read the frame
-            reason = "no calibration frames matched"
-            if dropped:
-                reason += f" (left out {len(dropped)} of another size, e.g. {dropped[0]})"
-            row.update(status="passthrough", reason=reason)
-            store.write("calibrated_frames", [row], key=light["exposure_id"])
-            report["processed"] += 1
-            report["passthrough"] += 1
-            continue
-        try:
-            bias = masters.get("bias", matched["bias"])
-            dark = masters.get("dark", matched["dark"], bias=bias)
-            flat = masters.get("flat", matched["flat"], bias=bias, dark=dark)
-            raw = read_image(frame_path(light), hdu=light["hdu"])
-            ccd, record = calibrate(raw, bias=bias[1], dark=dark[1], flat=flat[1], cosmic_rays=cosmic_rays,
-                                    sources={k: [r["path"] for r in v] for k, v in matched.items() if v})
-        except (DataError, ValueError, MemoryError) as exc:
-            report.fail(light["path"], exc)
-            row.update(status="failed", reason=str(exc).splitlines()[0])
-            store.write("calibrated_frames", [row], key=light["exposure_id"])
-            report["processed"] += 1
-            continue
-        ids = {"master_bias_id": bias[0], "master_dark_id": dark[0], "master_flat_id": flat[0]}
-        row.update(ids, status=record.status, steps=",".join(record.steps) or None,
-                   dark_scale=None if np.isnan(record.dark_scale) else float(record.dark_scale),
-                   n_cosmic_rays=int(record.n_cosmic_rays))
-        if record.steps:
-            extra = {"AK_BIAS": bias[0] or "", "AK_DARK": dark[0] or "", "AK_FLAT": flat[0] or ""}
-            path = store.put_artifact(_fits_bytes(ccd, extra), "fits")
-            row["calibrated_path"] = _relative(store, path)
-        if record.status == "passthrough":
-            row["reason"] = "no calibration frames matched (cosmic rays cleaned)"
-        store.write("calibrated_frames", [row], key=light["exposure_id"])
+        inputs = [light["sha256"], light["hdu"],
+                  {k: sorted([r["exposure_id"], r["sha256"]] for r in v) for k, v in matched.items()}]
+        old = (done.get(light["exposure_id"]) or {}).get("calibrated_path")
+        units.append(Unit(light["exposure_id"], inputs, (light, matched, dropped), label=light["path"],
+                          outputs=[("calibrated_frames", light["exposure_id"])], artifacts=[old] if old else []))
+
+    def row_of(unit, **values):  # calibration_key: the unit's fingerprint (photometry's inputs name it)
+        return {"exposure_id": unit.key, "path": unit.item[0]["path"], "calibration_key": unit.fingerprint,
+                "n_cosmic_rays": 0, "calibrated_at": datetime.now(timezone.utc), **values}
+
+    def write(unit, out):
+        row, fits_bytes = out
+        if fits_bytes is not None:
+            row["calibrated_path"] = _relative(store, store.put_artifact(fits_bytes, "fits"))
+        store.write("calibrated_frames", [row_of(unit, **row)], key=unit.key)
+        report[row["status"]] += 1
+        return row["status"] == "calibrated"
+
+    def failed(unit, exc):  # recorded, and not fingerprinted: the next run tries it again
+        report.fail(unit.name, exc)
+        store.write("calibrated_frames", [row_of(unit, status="failed", reason=str(exc).splitlines()[0])],
+                    key=unit.key)
         report["processed"] += 1
-        report[record.status] += 1
-        report["rows"] += record.status == "calibrated"
+
+    run_units(store, "calibrate", units, _calibrate_one, write, parameters={"cosmic_rays": bool(cosmic_rays),
+              "sigma": float(sigma)}, force=force, report=report, errors=(DataError, ValueError, MemoryError),
+              on_error=failed, progress=progress, masters=masters, cosmic_rays=cosmic_rays)
     report["masters"] = len(masters.known) - n_known
     return report

@@ -12,12 +12,10 @@ a failure like any other.
 """
 
 import contextlib
-import hashlib
-import json
 
 from astrokit.exceptions import AstrokitError
 
-__all__ = ["WORKER_ENV", "dask_client", "map_units", "fingerprint"]
+__all__ = ["WORKER_ENV", "dask_client", "map_units"]
 
 #: Environment of local worker processes: one BLAS/OpenMP thread each, so N workers use N cores.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -151,30 +149,3 @@ def map_units(func, units, *, client=None, errors=(), desc="units", progress=Tru
     finally:
         bar.close()
 
-
-def fingerprint(stage, inputs, parameters):
-    """Return the fingerprint of one unit of work: SHA-256 of its stage, inputs, parameters and astrokit version.
-
-    A rerun skips a unit whose fingerprint is unchanged (resumption).
-
-    Parameters
-    ----------
-    stage : str
-        Stage name.
-    inputs : list
-        What identifies the unit's input data: SHA-256 of files, HDU numbers, ids.
-    parameters : dict
-        The parameters that change the result (JSON-serialisable).
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    import astrokit
-
-    # the public version (a release, or 0.1.devN in a clone): uncommitted edits (+g<commit>.dirty) do not redo work
-    version = astrokit.__version__.split("+", 1)[0]
-    text = json.dumps({"stage": stage, "inputs": list(inputs), "parameters": parameters, "astrokit": version},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,16 +1,26 @@
 """The link stage: streak flags, fast tracklets and shift-and-stack trajectories per field and night."""
 
-import hashlib
 import warnings
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from astrokit.exceptions import AstrokitError, DataError
+from astrokit.pipeline._core import (
+    StageReport,
+    Unit,
+    digest,
+    inputs_unchanged,
+    read_tables,
+    record_inputs,
+    run_units,
+    short_id,
+)
 
 __all__ = ["plan_link", "run_link"]
 
@@ -19,9 +29,11 @@ _MJD0 = datetime(1858, 11, 17, tzinfo=timezone.utc)
 _QUERY = """
 select c.candidate_id, c.difference_id, c.x, c.y, c.ra, c.dec, c.mjd, c.band, c.s_corr, c.flux, c.flux_err, c.mag,
        c.mag_err, c.is_positive, c.flags, d.science_id, d.s_corr_path, d.flux_scale, d.psf_fwhm_science,
+       coalesce(d.zero_point, p.zero_point, 0.0) as zero_point,
        f.object as field_object, f.band as field_band, f.telescope, f.night, f.exptime, f.pixel_scale,
        d.reference_id, f.ra_center as field_ra, f.dec_center as field_dec
 from candidates c join differences d using (difference_id) join frames f on f.exposure_id = d.science_id
+left join difference_psfs p using (difference_id)
 where c.origin = 'pipeline'
 order by c.mjd, c.candidate_id
 """
@@ -43,11 +55,11 @@ def _field(row):
     return "unknown"
 
 
-def _link_candidates(store):
+def _link_candidates(store, table=None):
     """Return the pipeline candidates with their field key, and the frames skipped (no time) with reasons."""
     from astrokit.catalog import observing_night
 
-    df = store.sql(_QUERY).to_pandas()
+    df = (store.sql(_QUERY) if table is None else table).to_pandas()
     if df.empty:
         return df, []
     no_time = df["mjd"].isna()
@@ -113,6 +125,11 @@ def _read_fits(store, rel):
     return data, wcs
 
 
+#: The candidate columns that identify a field's unit of work (with the flags less the streak bit).
+_UNIT_COLUMNS = ("candidate_id", "difference_id", "x", "y", "mjd", "flux", "flux_err", "mag", "s_corr_path",
+                 "zero_point", "psf_fwhm_science", "flux_scale")
+
+
 def _plain(value):
     """Python value of a table cell (lists of numpy scalars included) for pyarrow."""
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -121,14 +138,19 @@ def _plain(value):
 
 
 def _key(field_key):
-    return "link-" + hashlib.sha1(field_key.encode()).hexdigest()[:16]
+    return "link-" + short_id(field_key)
 
 
-def _flag_streaks(store, cands, images, fwhm):
-    """Find streaks on every S_corr and set the streak bit of the candidates on them (in ``candidate_flags``)."""
+def _flag_streaks(cands, images, fwhm):
+    """Find streaks on every S_corr and set the streak bit of the candidates on them.
+
+    Returns the number of streaks and ``{difference_id: candidate ids with the streak bit}``: the
+    ``candidate_flags`` rows the writer records (readers see them OR-ed into ``candidates.flags``);
+    the difference stage's candidate file is not rewritten.
+    """
     from astrokit.linking import STREAK_FLAG, find_streaks
 
-    n_streaks = 0
+    n_streaks, flagged = 0, {}
     flags = np.asarray(cands["flags"], dtype=np.int64).copy()
     for did, (s_corr, _) in images.items():
         streaks, mask = find_streaks(s_corr, fwhm=fwhm[did])
@@ -143,14 +165,10 @@ def _flag_streaks(store, cands, images, fwhm):
         if not on.any():
             continue
         flags[sel[on]] |= STREAK_FLAG
-        # the link stage's own table: every streak bit of this difference, under its key (readers see them OR-ed
-        # into candidates.flags); the difference stage's candidate file is not rewritten
         streaky = sel[(flags[sel] & STREAK_FLAG) != 0]
-        now = datetime.now(timezone.utc)
-        store.write("candidate_flags", [{"candidate_id": str(c), "flags": STREAK_FLAG, "set_at": now}
-                                        for c in np.asarray(cands["candidate_id"])[streaky]], key=f"diff-{did}")
+        flagged[did] = [str(c) for c in np.asarray(cands["candidate_id"])[streaky]]
     cands["flags"] = flags
-    return n_streaks
+    return n_streaks, flagged
 
 
 def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fwhm_px, progress):
@@ -205,6 +223,7 @@ def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fw
 def _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px, zero_point):
     """Tracklet rows of shift-and-stack trajectories, with the candidates they pass through."""
     from astrokit.linking import tangent_plane
+    from astrokit.photometry import magnitudes
 
     rows = []
     dids = np.asarray(cands["difference_id"])
@@ -228,18 +247,20 @@ def _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px
         vxi, veta = xi[2] - xi[0], eta[2] - eta[0]  # arcsec per hour
         rate = float(np.hypot(vxi, veta))
         rows.append({
-            "tracklet_id": "sas-" + hashlib.sha1(f"{order[0]}|{r['x0']}|{r['y0']}|{r['vx']:.3f}|{r['vy']:.3f}".encode())
-            .hexdigest()[:16], "candidate_ids": ids, "n_epochs": int(r["n_epochs"]), "mjd_ref": t_mid,
+            "tracklet_id": "sas-" + short_id(f"{order[0]}|{r['x0']}|{r['y0']}|{r['vx']:.3f}|{r['vy']:.3f}"),
+            "candidate_ids": ids, "n_epochs": int(r["n_epochs"]), "mjd_ref": t_mid,
             "ra": float(ra_t[1]), "dec": float(dec_t[1]), "ra_rate": float(vxi), "dec_rate": float(veta),
             "rate": rate, "position_angle": float(np.degrees(np.arctan2(vxi, veta)) % 360.0), "mjds": mjds,
             "magnitudes": mags, "likelihood": float(r["likelihood"]),
-            "mag": float(zero_point - 2.5 * np.log10(r["flux"])) if r["flux"] > 0 else None,
+            "mag": float(magnitudes([r["flux"]], [np.nan], zero_point)[0][0]) if r["flux"] > 0 else None,
             "method": "shift_and_stack", "confirmed": bool(ids),
         })
     return rows
 
 
 _ACROSS_KEY = "link-across-nights"
+#: The tables the link stage reads (its own candidate_flags and tracklets are not inputs).
+_INPUTS = ("candidates", "differences", "difference_psfs", "frames")
 
 _ALL_CANDIDATES = """
 select candidate_id as id, ra, dec, mjd, mag, mag_err, band
@@ -250,11 +271,10 @@ order by mjd, candidate_id
 """
 
 
-def _link_across_nights(store, *, window):
+def _link_across_nights(df, *, window):
     """Tracks across nights of every candidate of the store (pipeline and alerts), as ``tracklets`` rows."""
     from astrokit.linking import link_detections
 
-    df = store.sql(_ALL_CANDIDATES).to_pandas()
     rows = []
     if len(df) >= 6:  # three nights of two detections at least
         df["band"] = df["band"].fillna("unknown")
@@ -273,15 +293,60 @@ def _link_across_nights(store, *, window):
                 "mjds": [float(m) for m in g["mjd"]], "magnitudes": mags,
                 "mag": t["mag"] if np.isfinite(t["mag"]) else None, "rms_residual": t["rms_residual"],
                 "confirmed": True, "created_at": now})
-    if rows:
-        store.write("tracklets", rows, key=_ACROSS_KEY)
-    else:
-        store.delete("tracklets", _ACROSS_KEY)
-    return len(rows)
+    return rows
+
+
+def _link_field(item, *, store, max_rate, min_rate, stack, stack_threshold, tolerance, progress_):
+    """Streaks, fast tracklets and shift-and-stack of one field and night (reads S_corr; writes nothing).
+
+    Returns the ``tracklets`` rows (without ``created_at``), the streak-flagged candidates per
+    difference, and the number of streaks.
+    """
+    from astrokit.linking import link_tracklets
+
+    field_key, cands = item
+    order = list(dict.fromkeys(cands["difference_id"][np.argsort(np.asarray(cands["mjd"], float))]))
+    images = {did: _read_fits(store, cands["s_corr_path"][np.asarray(cands["difference_id"]) == did][0])
+              for did in order}
+    fwhm = {did: float(cands["psf_fwhm_science"][np.asarray(cands["difference_id"]) == did][0]) for did in order}
+    n_streaks, flagged = _flag_streaks(cands, images, fwhm)
+    fwhm_px = float(np.median(list(fwhm.values())))
+    scale = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
+    exptime = float(np.nanmedian(np.asarray(cands["exptime"], float)))
+    tracklets = link_tracklets(cands, fwhm=fwhm_px * scale, max_rate=max_rate, exptime=exptime)
+    rows = [{k: _plain(v) for k, v in zip(tracklets.colnames, r, strict=True)} for r in tracklets]
+    for r in rows:
+        r["confirmed"], r["likelihood"] = False, None
+    if stack:
+        traj, times, t_mid, offsets, ref_wcs = _stack(
+            cands, images, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance,
+            threshold=stack_threshold, fwhm_px=fwhm_px, progress=progress_)
+        # the stack's fluxes are in reference units: the zero point of a unit flux on the reference's scale
+        from astrokit.photometry import magnitudes
+
+        scaled = magnitudes(np.asarray(cands["flux_scale"], float), np.full(len(cands), np.nan),
+                            np.asarray(cands["zero_point"], float))[0]
+        zp = float(np.nanmedian(scaled)) if np.isfinite(scaled).any() else 0.0
+        for s in _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px, zp):
+            shared = [r for r in rows if r["method"] == "fast"
+                      and len(set(r["candidate_ids"]) & set(s["candidate_ids"])) >= 2]
+            if shared:
+                shared[0]["confirmed"], shared[0]["likelihood"] = True, s["likelihood"]
+            else:
+                rows.append(s)
+    night = str(cands["night"][0]) if cands["night"][0] is not None else None
+    for r in rows:
+        r.update(field_key=field_key, night=night)
+        for name in ("mjds", "magnitudes", "residuals"):
+            r[name] = [None if v is None or not np.isfinite(v) else float(v) for v in (r.get(name) or [])]
+        for name, value in list(r.items()):
+            if isinstance(value, float) and not np.isfinite(value):
+                r[name] = None
+    return rows, flagged, n_streaks
 
 
 def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, stack_threshold=7.0,
-             tolerance=1.5, across_nights=True, window=15.0, progress=True):
+             tolerance=1.5, across_nights=True, window=15.0, progress=True, force=False):
     """Link moving objects per field and night: streak flags, fast tracklets, shift-and-stack; write ``tracklets``.
 
     For each field (object x band x telescope) and night with candidates from at least three epochs:
@@ -294,7 +359,8 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     finds movers below the single-epoch threshold (method ``shift_and_stack``, with the candidates each
     track passes through). A fast tracklet whose track the stack also finds is marked ``confirmed`` and
     gets its ``likelihood``, and that trajectory is not written twice. Each field and night is one unit
-    (key ``link-<hash>``): a rerun replaces its tracklets, and a unit that fails is recorded while the
+    (key ``link-<hash>``) of the pipeline's runner (`astrokit.pipeline.run_units`): a rerun skips the
+    unchanged units and replaces the tracklets of the others, and a unit that fails is recorded while the
     others go on. Then, if ``across_nights`` and all fields are processed, every candidate of the store
     (pipeline and alerts, all fields and nights) is linked into intra-night tracklets and tracks across
     nights (`astrokit.linking.link_detections`, HelioLinC); each track of three nights or more is one
@@ -321,6 +387,9 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
         Longest span of tracklets that confirm one another across nights (d).
     progress : bool, optional
         Show progress bars.
+    force : bool, optional
+        Recompute the units (each field and night, and the tracks across nights) whose candidates,
+        S_corr images and parameters are unchanged since their last success (otherwise skipped).
 
     Returns
     -------
@@ -342,13 +411,23 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     .. [3] Moeyens et al. 2021, AJ 162, 143 (THOR)
     .. [4] Ye et al. 2019, PASP 131, 078002 (ZTF streaks)
     """
-    from astrokit.linking import link_tracklets
-    from astrokit.pipeline._stages import StageReport, _progress, _store
+    from astrokit.pipeline._stages import _store
 
     store = _store(store)
     report = StageReport("link")
     report.update(skipped=0, streaks=0, tracks=0)
-    df, report["skips"] = _link_candidates(store)  # skips: frames without an observation time, with the reason
+    params = {"max_rate": float(max_rate), "min_rate": float(min_rate), "stack": bool(stack),
+              "stack_threshold": float(stack_threshold), "tolerance": float(tolerance)}
+    every = across_nights and fields is None
+    # the cheap pre-check: the input tables' files as after the last complete run (candidate_flags is its own)
+    scope = {**params, "fields": fields, "across_nights": bool(every), "window": float(window)}
+    unchanged, token, done = inputs_unchanged(store, "link", _INPUTS, scope, force=force)
+    if unchanged and done:
+        report["skipped"] = done
+        report["tracks"] = store.read("tracklets", columns=["field_key"], filter=pc.field("method") == "track").num_rows
+        return report
+    fielded, *everything = read_tables(store, _QUERY, *([_ALL_CANDIDATES] if every else []))
+    df, report["skips"] = _link_candidates(store, fielded)  # skips: frames without an observation time, and why
     report["skipped"] += len(report["skips"])
     groups = _groups(df)
     if fields is not None:
@@ -357,58 +436,53 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
             msg = f"run_link: unknown fields {unknown}; the fields and nights with candidates are {sorted(groups)}"
             raise AstrokitError(msg)
         groups = {k: groups[k] for k in fields}
-    for field_key, cands in _progress(list(groups.items()), "link", progress):
-        order = list(dict.fromkeys(cands["difference_id"][np.argsort(np.asarray(cands["mjd"], float))]))
-        if len(order) < 3:
+    from astrokit.linking import STREAK_FLAG
+
+    units = []
+    for field_key, cands in groups.items():
+        if len(set(cands["difference_id"])) < 3:
             report["skipped"] += 1
             continue
-        try:
-            images = {did: _read_fits(store, cands["s_corr_path"][np.asarray(cands["difference_id"]) == did][0])
-                      for did in order}
-            fwhm = {did: float(cands["psf_fwhm_science"][np.asarray(cands["difference_id"]) == did][0])
-                    for did in order}
-            report["streaks"] += _flag_streaks(store, cands, images, fwhm)
-            fwhm_px = float(np.median(list(fwhm.values())))
-            scale = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
-            exptime = float(np.nanmedian(np.asarray(cands["exptime"], float)))
-            tracklets = link_tracklets(cands, fwhm=fwhm_px * scale, max_rate=max_rate, exptime=exptime)
-            rows = [{k: _plain(v) for k, v in zip(tracklets.colnames, r, strict=True)} for r in tracklets]
-            for r in rows:
-                r["confirmed"], r["likelihood"] = False, None
-            if stack:
-                traj, times, t_mid, offsets, ref_wcs = _stack(
-                    cands, images, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance,
-                    threshold=stack_threshold, fwhm_px=fwhm_px, progress=progress)
-                flux = np.abs(np.asarray(cands["flux"], float)) / np.asarray(cands["flux_scale"], float)
-                mag = np.asarray(np.ma.filled(np.ma.asarray(cands["mag"], dtype=float), np.nan))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    zp = float(np.nanmedian(mag + 2.5 * np.log10(flux))) if np.isfinite(mag).any() else 0.0
-                for s in _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px, zp):
-                    shared = [r for r in rows if r["method"] == "fast"
-                              and len(set(r["candidate_ids"]) & set(s["candidate_ids"])) >= 2]
-                    if shared:
-                        shared[0]["confirmed"], shared[0]["likelihood"] = True, s["likelihood"]
-                    else:
-                        rows.append(s)
-        except (DataError, AstrokitError, ValueError, OSError) as exc:
-            report.fail(field_key, exc)
-            continue
+        # the streak bit is this stage's own output (candidate_flags): not an input
+        own = np.asarray(cands["flags"], dtype=np.int64) & ~STREAK_FLAG
+        inputs = [digest({c: cands[c].tolist() for c in _UNIT_COLUMNS}), digest(own.tolist())]  # masked: None
+        units.append(Unit(_key(field_key), inputs, (field_key, cands), label=field_key,
+                          outputs=[("tracklets", _key(field_key))]))
+
+    def write(unit, out):
+        rows, flagged, n_streaks = out
         now = datetime.now(timezone.utc)
-        night = str(cands["night"][0]) if cands["night"][0] is not None else None
+        for did, ids in flagged.items():  # the link stage's own table, one file per difference
+            store.write("candidate_flags", [{"candidate_id": c, "flags": STREAK_FLAG, "set_at": now} for c in ids],
+                        key=f"diff-{did}")
         for r in rows:
-            r.update(field_key=field_key, night=night, created_at=now)
-            for name in ("mjds", "magnitudes", "residuals"):
-                r[name] = [None if v is None or not np.isfinite(v) else float(v) for v in (r.get(name) or [])]
-            for name, value in list(r.items()):
-                if isinstance(value, float) and not np.isfinite(value):
-                    r[name] = None
-        store.write("tracklets", rows, key=_key(field_key))
-        report["processed"] += 1
-        report["rows"] += len(rows)
-    if across_nights and fields is None:
-        try:
-            report["tracks"] = _link_across_nights(store, window=window)
-        except (DataError, AstrokitError, ValueError, OSError) as exc:
-            report.fail("across nights", exc)
-        report["rows"] += report["tracks"]
+            r["created_at"] = now
+        store.write("tracklets", rows, key=unit.key)
+        report["streaks"] += n_streaks
+        return len(rows)
+
+    run_units(store, "link", units, _link_field, write, parameters=params, force=force, report=report,
+              errors=(DataError, AstrokitError, ValueError, OSError), progress=progress, store=store, **params,
+              progress_=progress)
+    if every:  # one unit: every candidate of the store, all fields and nights
+        df = everything[0].to_pandas()
+        unit = Unit(_ACROSS_KEY, [digest(df.to_dict("list"))], df, label="across nights",
+                    outputs=[("tracklets", _ACROSS_KEY)])
+
+        def write_tracks(unit, rows):
+            if rows:
+                store.write("tracklets", rows, key=_ACROSS_KEY)
+            else:  # no track: no file (and nothing to skip next time)
+                store.delete("tracklets", _ACROSS_KEY)
+            return len(rows)
+
+        across = run_units(store, "link", [unit], _link_across_nights, write_tracks,
+                           parameters={"window": float(window)}, force=force,
+                           errors=(DataError, AstrokitError, ValueError, OSError),
+                           on_error=lambda u, exc: report.fail(u.name, exc), progress=False, window=window)
+        report["rows"] += across["rows"]
+        report["tracks"] = store.read("tracklets", columns=["field_key"],  # written now, or unchanged and kept
+                                      filter=pc.field("method") == "track").num_rows
+    if not report["failed"]:
+        record_inputs(store, "link", token, scope)
     return report

@@ -15,6 +15,15 @@ from astropy.io import fits
 
 from astrokit.differencing._objects import DEFAULT_MATCH_RADIUS, associate, blank_flux_error, forced_photometry
 from astrokit.exceptions import AstrokitError, DataError
+from astrokit.pipeline._core import (
+    StageReport,
+    Unit,
+    digest,
+    inputs_unchanged,
+    read_tables,
+    record_inputs,
+    run_units,
+)
 
 __all__ = ["run_objects", "difference_psf", "difference_psf_payload", "store_difference_psf", "write_difference_psf"]
 
@@ -23,14 +32,17 @@ SNR_MAG = 3.0
 #: Limiting magnitudes are at this many sigma.
 LIMIT_SIGMA = 5.0
 _EDGE = 12  # px: positions closer to the border of D are not measured
+#: The tables the objects stage reads (its own candidate_objects is not an input).
+_INPUTS = ("candidates", "scores", "differences", "difference_psfs", "frames")
 
 
 def _mags(flux, flux_err, zp):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.where(np.abs(flux) > 0, -2.5 * np.log10(np.abs(flux)) + zp, np.nan)
-        mag_err = 2.5 / np.log(10) * flux_err / np.abs(flux)
-        limit = np.where(flux_err > 0, -2.5 * np.log10(LIMIT_SIGMA * flux_err) + zp, np.nan)
-    return mag, mag_err, limit
+    """Magnitude of |flux|, its error and the LIMIT_SIGMA limiting magnitude (`astrokit.photometry.magnitudes`)."""
+    from astrokit.photometry import magnitudes
+
+    flux_err = np.asarray(flux_err, dtype=float)
+    mag, mag_err, _ = magnitudes(np.abs(np.asarray(flux, dtype=float)), flux_err, zp)
+    return mag, mag_err, magnitudes(LIMIT_SIGMA * flux_err, flux_err, zp)[0]
 
 
 def _read_d(store, diff):
@@ -282,7 +294,7 @@ def _set_object_ids(store, cands, ids):
     return changed
 
 
-def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=True):
+def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=True, force=False):
     """Cross-match candidates across epochs into ``objects`` and measure their ``light_curves``.
 
     Pipeline candidates (``origin='pipeline'``, with a position) within ``radius`` of each
@@ -301,7 +313,8 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     both are the ZOGY flux estimator, in science ADU. Magnitudes use the science image's
     zero point (0 when the header has none: instrumental); forced points with
     ``|snr| < 3`` get only the 5-sigma ``limiting_mag``. ``objects`` and ``light_curves``
-    are rewritten whole (key ``all``), so a rerun gives the same rows.
+    are rewritten whole (key ``all``), so a rerun gives the same rows; the stage is one unit of
+    the runner, skipped when its inputs are unchanged.
 
     Parameters
     ----------
@@ -315,6 +328,9 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
         detections only (no recomputation of PSFs).
     progress : bool, optional
         Show a progress bar over the difference images.
+    force : bool, optional
+        Recompute even when the candidates, scores, differences and parameters are unchanged since the
+        last run (otherwise the stage is skipped: the runner's fingerprint, `astrokit.pipeline.run_units`).
 
     Returns
     -------
@@ -336,7 +352,6 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     .. [2] Huchra & Geller 1982, ApJ 257, 423 (friends of friends)
     """
     from astrokit.pipeline._calibrate import _store
-    from astrokit.pipeline._stages import StageReport, _progress
 
     store = _store(store)
     try:
@@ -347,13 +362,62 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
         msg = f"run_objects: radius must be a positive number of arcsec, got {radius}"
         raise AstrokitError(msg)
     report = StageReport("objects")
-    report.update(objects=0, forced=0, rewritten=0)
-    cands = store.sql(
+    report.update(objects=0, forced=0, rewritten=0, skips=[])
+    params = {"radius": radius, "forced": bool(forced)}
+    unchanged, token, done = inputs_unchanged(store, "objects", _INPUTS, params, force=force)
+    if unchanged and done:  # the input tables' files are as after the last complete run: nothing to read
+        report["skipped"] = done
+        return report
+    cands, rb, diffs = read_tables(
+        store,
         """select candidate_id, difference_id, object_id, ra, dec, mjd, band, x, y, flux, flux_err, mag, mag_err,
                   s_corr, origin from candidates
            where (origin = 'pipeline' and isfinite(ra) and isfinite(dec))
               or (origin = 'alert' and object_id is not null)
-           order by candidate_id""").to_pydict()
+           order by candidate_id""",
+        # each candidate's latest score (the promoted model's after a rescore), not the best of every model ever
+        "select candidate_id, real_bogus rb from scores "
+        "qualify row_number() over (partition by candidate_id order by scored_at desc) = 1 order by candidate_id",
+        """select d.difference_id, d.science_id, d.reference_id, d.method, d.threshold,
+                  d.difference_path, f.mjd, f.band, p.psf_path, coalesce(d.zero_point, p.zero_point) zero_point
+           from differences d join frames f on f.exposure_id = d.science_id
+           left join difference_psfs p using (difference_id)
+           order by f.mjd, d.difference_id""")
+    cands, diffs = cands.to_pydict(), diffs.to_pylist()
+    rb = dict(zip(rb.column("candidate_id").to_pylist(), rb.column("rb").to_pylist()))
+    # the pipeline candidates' object ids are this stage's own output (candidate_objects): not an input
+    own = [None if o == "pipeline" else i for i, o in zip(cands["object_id"], cands["origin"], strict=True)]
+    unit = Unit("all", [digest({**cands, "object_id": own}), digest(rb), digest(diffs)], {"cands": cands, "rb": rb,
+                "diffs": diffs}, outputs=[("objects", "all"), ("light_curves", "all")])
+
+    def write(unit, out):
+        objects, rows, pipe_cands, pipe_ids, counts = out
+        report["rewritten"] = _set_object_ids(store, pipe_cands, pipe_ids)
+        store.write("objects", objects, key="all")
+        store.write("light_curves", _nulls(rows), key="all")
+        for name, value in counts.items():
+            report[name] += value
+        report["objects"] = len(objects)
+        return len(rows), not counts["failed"]  # a difference that failed is measured again by the next run
+
+    report = run_units(store, "objects", [unit], _associate_and_measure, write, parameters=params, force=force,
+                       report=report, progress=False, store=store, radius=radius, forced=forced, progress_=progress)
+    if not report["failed"]:
+        record_inputs(store, "objects", token, params)
+    return report
+
+
+def _associate_and_measure(item, *, store, radius, forced, progress_):
+    """Objects and light-curve rows from the candidates, scores and differences (reads D and P_D; writes nothing).
+
+    Returns ``(objects, light-curve rows, pipeline candidates, their object ids, counts)``; the
+    counts are ``processed``/``skipped``/``forced`` difference images and ``skips``/``failures``.
+    """
+    from astrokit.pipeline._stages import _progress
+
+    sub = StageReport("objects")  # this unit's differences: processed, skipped (no time) and failed
+    sub.update(forced=0, skips=[])
+    cands, rb, diffs = item["cands"], item["rb"], item["diffs"]
     cands = {k: np.asarray(v, dtype=object if k in ("candidate_id", "difference_id", "object_id", "band", "origin")
                            else float) for k, v in cands.items()}
     pipe = cands["origin"] == "pipeline"
@@ -361,31 +425,21 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     if pipe.any():
         ids[pipe] = associate(cands["ra"][pipe], cands["dec"][pipe], mjd=cands["mjd"][pipe],
                               ids=cands["candidate_id"][pipe], radius=radius)
-    rb = {r["candidate_id"]: r["rb"] for r in store.sql(
-        # each candidate's latest score (the promoted model's after a rescore), not the best of every model ever
-        "select candidate_id, real_bogus rb from scores "
-        "qualify row_number() over (partition by candidate_id order by scored_at desc) = 1").to_pylist()}
-    report["rewritten"] = _set_object_ids(store, {k: v[pipe] for k, v in cands.items()}, ids[pipe])
-
     positions = _mean_positions(cands["ra"][pipe], cands["dec"][pipe], ids[pipe]) if pipe.any() else {}
     names = sorted(positions)
     rows = []
     by_diff = {}
     for i in np.flatnonzero(pipe):
         by_diff.setdefault(cands["difference_id"][i], {}).setdefault(ids[i], []).append(i)
-    diffs = store.sql("""select d.difference_id, d.science_id, d.reference_id, d.method, d.threshold,
-                                d.difference_path, f.mjd, f.band
-                         from differences d join frames f on f.exposure_id = d.science_id
-                         order by f.mjd, d.difference_id""").to_pylist() if names else []
+    diffs = diffs if names else []
     ra_obj = np.array([positions[n][0] for n in names])
     dec_obj = np.array([positions[n][1] for n in names])
-    report["skips"] = []
-    for diff in _progress(diffs, "objects", progress):
+    for diff in _progress(diffs, "objects", progress_):
         did = diff["difference_id"]
         if diff["mjd"] is None:  # a light curve needs a time: the frame's candidates still make objects
-            report["skips"].append({"unit": did, "reason": f"frame {diff['science_id']}: no observation time "
+            sub["skips"].append({"unit": did, "reason": f"frame {diff['science_id']}: no observation time "
                                                            "(mjd is null): no light-curve points"})
-            report["skipped"] += 1
+            sub["skipped"] += 1
             continue
         try:
             image, wcs = _read_d(store, diff)
@@ -420,12 +474,11 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
                                  "flux": float(flux[j]), "flux_err": float(err[j]), "snr": float(snr[j]),
                                  "mag": float(mag[j]), "mag_err": float(mag_err[j]), "limiting_mag": float(limit[j]),
                                  "detected": False, "forced": True, "origin": "pipeline"})
-                    report["forced"] += 1
+                    sub["forced"] += 1
             for name, members in detected.items():
                 i = max(members, key=lambda m: (abs(cands["s_corr"][m]), cands["candidate_id"][m]))
                 f, e, m = cands["flux"][i], cands["flux_err"][i], cands["mag"][i]
-                zp = m + 2.5 * np.log10(abs(f)) if np.isfinite(m) and f else 0.0
-                _, _, limit = _mags(np.array([f]), np.array([e]), zp)
+                _, _, limit = _mags(np.array([f]), np.array([e]), diff["zero_point"] or 0.0)
                 rows.append({"object_id": name, "difference_id": did, "exposure_id": diff["science_id"],
                              "candidate_id": cands["candidate_id"][i], "mjd": diff["mjd"], "band": diff["band"],
                              "x": cands["x"][i], "y": cands["y"][i], "flux": f, "flux_err": e,
@@ -433,9 +486,9 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
                              "limiting_mag": float(limit[0]), "detected": True, "forced": False,
                              "origin": "pipeline"})
         except (DataError, AstrokitError, ValueError, MemoryError) as exc:
-            report.fail(did, exc)
+            sub.fail(did, exc)
             continue
-        report["processed"] += 1
+        sub["processed"] += 1
     for i in np.flatnonzero(~pipe):  # alerts: their own detections
         f, e = cands["flux"][i], cands["flux_err"][i]
         rows.append({"object_id": ids[i], "candidate_id": cands["candidate_id"][i], "mjd": cands["mjd"][i],
@@ -445,11 +498,11 @@ def run_objects(store, *, radius=DEFAULT_MATCH_RADIUS, forced=True, progress=Tru
     rows.sort(key=lambda r: (r["object_id"], r["mjd"] if r["mjd"] is not None else np.inf,
                              r.get("difference_id") or "", r.get("candidate_id") or ""))
     objects = _objects(cands, ids, positions, rows, rb)
-    store.write("objects", objects, key="all")
-    store.write("light_curves", _nulls(rows), key="all")
-    report["objects"] = len(objects)
-    report["rows"] = len(rows)
-    return report
+    counts = {k: sub[k] for k in ("skipped", "forced", "failed", "skips", "failures")}
+    counts["processed"] = sub["processed"] - 1  # difference images; the runner counts the unit as 1
+    return objects, rows, {k: v[pipe] for k, v in cands.items()}, ids[pipe], counts
+
+
 
 
 def _nulls(rows):

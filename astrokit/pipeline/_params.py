@@ -127,7 +127,8 @@ _DASK = (_SCHEDULER, _WORKERS, _FORCE)
 STAGE_PARAMETERS = {
     "ingest": (_STORE,
                _p("inputs", "list", [], "FITS/PNG/JPEG/TIFF files or folders, and nothing else; empty: nothing new "
-                  "(the sample frames: astrokit data path frames)"),),
+                  "(the sample frames: astrokit data path frames)"),
+               _SCHEDULER, _WORKERS),
     "calibrate": (_STORE,
                   _p("cosmic_rays", "bool", False, "also clean cosmic rays (astroscrappy L.A.Cosmic)"),
                   _p("sigma", "float", 3.0, "sigma-clipping threshold of the master combines (robust standard "
@@ -162,13 +163,15 @@ STAGE_PARAMETERS = {
                 _p("radius", "float", 1.0, "association radius, a few times the astrometric error", "arcsec",
                    minimum=0.0, exclusive_minimum=True, maximum=3600.0),
                 _p("forced_photometry", "bool", True, "forced PSF photometry on D where an object has no "
-                   "candidate")),
+                   "candidate"),
+                _FORCE),
     "link": (_STORE,
              _p("max_rate", "float", 150.0, "fastest motion searched", "arcsec/h", minimum=0.0,
                 exclusive_minimum=True, maximum=1e5),
              _p("stack", "bool", True, "run the shift-and-stack search (slower)"),
              _p("stack_threshold", "float", 7.0, "least stacked signal-to-noise ratio of a trajectory", "sigma",
-                minimum=0.0, exclusive_minimum=True)),
+                minimum=0.0, exclusive_minimum=True),
+             _FORCE),
 }
 
 

@@ -11,7 +11,6 @@ one Dask cluster per run whose address the stage notebooks receive as their
 
 import contextlib
 import itertools
-import json
 import math
 import secrets
 import time
@@ -19,9 +18,9 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-import astrokit
 from astrokit._resources import resource_dir
 from astrokit.exceptions import AstrokitError
+from astrokit.pipeline._core import record_run
 from astrokit.pipeline._dask import _check_workers, dask_client
 from astrokit.pipeline._params import ParameterError, validate_parameters
 from astrokit.store import Store
@@ -228,7 +227,7 @@ def _read_report(path):
     """Return the last `StageReport` a stage notebook displayed (its JSON output), or None."""
     import nbformat
 
-    from astrokit.pipeline._stages import REPORT_MIMETYPE
+    from astrokit.pipeline._core import REPORT_MIMETYPE
 
     try:
         nb = nbformat.read(str(path), as_version=4)
@@ -237,13 +236,6 @@ def _read_report(path):
     reports = [out["data"][REPORT_MIMETYPE] for cell in nb.cells if cell.cell_type == "code"
                for out in cell.get("outputs", []) if REPORT_MIMETYPE in out.get("data", {})]
     return reports[-1] if reports else None
-
-
-def _report_columns(report):
-    if report is None:
-        return {"n_processed": None, "n_skipped": None, "n_failed": None, "failures": None}
-    return {"n_processed": report.get("processed"), "n_skipped": report.get("skipped"),
-            "n_failed": report.get("failed"), "failures": json.dumps(report.get("failures", []), default=str)}
 
 
 def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0, backoff=10.0, run_id=None,
@@ -343,26 +335,20 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
                 stage_params = {**base, **point, "store": str(store.root)}
                 output = out_dir / f"{stage}{suffix}.ipynb"
                 started = datetime.now(timezone.utc)
-                key = f"{run_id}-{stage}{suffix}".replace("=", "_")
                 # a "running" row first: a run killed here (kill -9, power cut) leaves it, and the next run,
                 # which holds the lock, records it as interrupted
-                store.write("runs", [{"run_id": run_id, "stage": stage + suffix, "status": "running",
-                                      "parameters": json.dumps(stage_params, sort_keys=True, default=str),
-                                      "started_at": started, "astrokit_version": astrokit.__version__}], key=key)
+                record_run(store, run_id, stage + suffix, parameters=stage_params, status="running", started=started)
                 for attempt in range(int(retries) + 1):
                     if attempt:
                         time.sleep(float(backoff) * 2 ** (attempt - 1))
                     error = _execute(notebook, output, stage_params, kernel_name, nb_dir)
                     if error is None:
                         break
-                row = {"run_id": run_id, "stage": stage + suffix,
-                       "parameters": json.dumps(stage_params, sort_keys=True, default=str),
-                       "status": "ok" if error is None else "failed",
-                       "error": None if error is None else f"{error} (after {attempt + 1} attempts)",
-                       "started_at": started, "finished_at": datetime.now(timezone.utc),
-                       "notebook_path": store.publish(output), "astrokit_version": astrokit.__version__,
-                       **_report_columns(_read_report(output) if error is None else None)}
-                store.write("runs", [row], key=key)
+                row = record_run(store, run_id, stage + suffix, parameters=stage_params, started=started,
+                                 status="ok" if error is None else "failed",
+                                 error=None if error is None else f"{error} (after {attempt + 1} attempts)",
+                                 notebook_path=store.publish(output),
+                                 report=_read_report(output) if error is None else None)
                 records.append(row)
                 failed = failed or error is not None
             if failed:

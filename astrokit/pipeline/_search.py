@@ -1,10 +1,10 @@
 """A job at one position: the pipeline on the frames that contain it, recorded as one ``runs`` row."""
 
-import json
 from datetime import datetime, timezone
 
 from astrokit.catalog._search import frames_at
 from astrokit.exceptions import AstrokitError
+from astrokit.pipeline._core import StageReport, record_run
 
 __all__ = ["run_at_position"]
 
@@ -13,7 +13,9 @@ def run_at_position(store, ra, dec, *, stages=("photometry", "difference", "link
                     progress=True):
     """Run the pipeline on the frames that contain a position, as one job recorded in ``runs``.
 
-    The stage functions are called with the covering frames' exposure ids: `run_photometry` on
+    The stage functions, each through the pipeline's runner (`astrokit.pipeline.run_units`: units
+    unchanged since their last success are skipped), are called with the covering frames' exposure ids:
+    `run_photometry` on
     them, `run_difference` on the pairs of `plan_differences` whose science frame is one of them, and
     `run_link` on the fields and nights of those pairs. The job holds the store's run lock and is one row
     of ``runs`` (stage ``search``, parameters with the position and exposure ids, status ok or failed
@@ -42,7 +44,6 @@ def run_at_position(store, ra, dec, *, stages=("photometry", "difference", "link
     AstrokitError
         If no frame contains the position, a stage is unknown, or another run holds the store's lock.
     """
-    import astrokit
     from astrokit.pipeline import new_run_id, plan_differences, run_difference, run_photometry, store_lock
 
     unknown = [s for s in stages if s not in ("photometry", "difference", "link")]
@@ -75,9 +76,11 @@ def run_at_position(store, ra, dec, *, stages=("photometry", "difference", "link
                 reports.append(run_link(store, fields=fields, progress=progress, **(link_options or {})))
         except (AstrokitError, ValueError, OSError) as exc:
             error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        row = {"run_id": run_id, "stage": "search", "parameters": json.dumps(params, sort_keys=True),
-               "status": "ok" if error is None else "failed", "error": error, "started_at": started,
-               "finished_at": datetime.now(timezone.utc), "notebook_path": None,
-               "astrokit_version": astrokit.__version__}
-        store.write("runs", [row], key=f"{run_id}-search")
+        job = StageReport("search")  # the job's units: the stages' units, summed
+        for report in reports:
+            for name in ("processed", "skipped", "failed"):
+                job[name] += report[name]
+            job["failures"] += report["failures"]
+        row = record_run(store, run_id, "search", parameters=params, started=started, error=error,
+                         status="ok" if error is None else "failed", report=job)
     return {**row, "reports": reports}

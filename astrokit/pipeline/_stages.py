@@ -6,7 +6,7 @@ unit (frame, pair, file), so that a failure of one unit is recorded and the
 others go on. Re-running a stage replaces its own output (one store key per unit).
 """
 
-import hashlib
+import functools
 import io
 import json
 import math
@@ -21,47 +21,12 @@ from astropy.io import fits
 from astrokit.exceptions import AstrokitError, AstrokitWarning, DataError
 from astrokit.io import encode_cutout
 from astrokit.pipeline._calibrate import science_image
-from astrokit.pipeline._dask import dask_client, fingerprint, map_units
-from astrokit.store import Store
+from astrokit.pipeline._core import REPORT_MIMETYPE, StageReport, Unit, digest, run_units, short_id
+from astrokit.pipeline._dask import dask_client, map_units
+from astrokit.store import Store, empty_table
 
 __all__ = ["run_ingest", "run_photometry", "plan_differences", "run_difference", "run_alerts", "run_inference",
            "quarantine_frame", "StageReport", "REPORT_MIMETYPE"]
-
-#: Mimetype under which a `StageReport` displays as JSON in a notebook (read back by the runner).
-REPORT_MIMETYPE = "application/vnd.astrokit.stage-report+json"
-
-
-class StageReport(dict):
-    """What a stage did: counts of units processed, skipped and failed, and the failures' reasons.
-
-    In a notebook the report displays as text and also as JSON (mimetype
-    `REPORT_MIMETYPE`), which the papermill runner reads back from the executed
-    notebook into the ``runs`` table.
-
-    Parameters
-    ----------
-    stage : str
-        Stage name.
-    """
-
-    def __init__(self, stage):
-        super().__init__(stage=stage, processed=0, skipped=0, failed=0, rows=0, failures=[])
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": repr(self), REPORT_MIMETYPE: json.loads(json.dumps(dict(self), default=str))}
-
-    def fail(self, unit, reason):
-        """Record a failed unit and warn with its one-line reason."""
-        self["failed"] += 1
-        self["failures"].append({"unit": unit, "reason": str(reason)})
-        text = str(reason) if str(reason).startswith(str(unit)) else f"{unit}: {reason}"  # no path twice
-        warnings.warn(f"{self['stage']}: {text}", AstrokitWarning, stacklevel=3)
-
-    def __repr__(self):
-        extra = "".join(f", {len(self[k])} {k}" for k in ("unpaired", "unsolved") if self.get(k))
-        return (f"<{self['stage']}: {self['processed']} processed, {self.get('skipped', 0)} skipped, "
-                f"{self['rows']} rows, {self['failed']} failed{extra}>")
-
 
 def _store(store):
     return store if isinstance(store, Store) else Store(store)
@@ -108,7 +73,7 @@ def quarantine_frame(store, exposure_id, reason):
 
 
 def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, recheck=False, equipment=None,
-               endpoint_url=None, settle=None):
+               endpoint_url=None, settle=None, scheduler=None, workers=None):
     """Catalog FITS files and folders into ``frames``, ``sessions`` and ``calibrations`` (`astrokit.catalog.ingest`).
 
     Parameters
@@ -131,6 +96,11 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, re
         S3-compatible endpoint for ``s3://`` paths (default ``$AWS_ENDPOINT_URL`` or AWS).
     settle : float, optional
         Minutes: files modified more recently are left for a later run (`astrokit.catalog.ingest`).
+    scheduler : str or distributed.Client, optional
+        Dask scheduler address or client: the files are read on its workers (in chunks, for 100 files
+        or more), this process writes ``frames`` (the pipeline's one executor, `map_units`).
+    workers : int, optional
+        Without a scheduler: number of local Dask worker processes (0 or None: this process).
 
     Returns
     -------
@@ -140,16 +110,15 @@ def run_ingest(store, paths, *, filter_map=None, progress=True, rescan=False, re
         call), ``skipped`` (unchanged since the last ingest), ``empty_folders``
         and ``unsettled`` (files left for a later run).
     """
-    import json
-
     from astrokit.catalog import ingest
 
     store = _store(store)
     report = StageReport("ingest")
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, dask_client(scheduler, workers) as client:
         warnings.simplefilter("always", AstrokitWarning)
+        executor = None if client is None else functools.partial(map_units, client=client, progress=False)
         frames = ingest(paths, store, filter_map=filter_map, progress=progress, rescan=rescan, recheck=recheck,
-                        equipment=equipment, endpoint_url=endpoint_url, settle=settle)
+                        equipment=equipment, endpoint_url=endpoint_url, settle=settle, executor=executor)
     seen = set()
     for row in frames.to_pylist():
         if row["path"] not in seen:
@@ -177,14 +146,6 @@ def _light_frames(store, exposure_ids=None):
     return rows
 
 
-def _completed(store, stage, force):
-    """Return {unit: fingerprint} of the units of ``stage`` done before (empty with ``force``)."""
-    if force:
-        return {}
-    done = store.read("fingerprints", columns=["unit", "fingerprint"], filter=pc.field("stage") == stage)
-    return dict(zip(done.column("unit").to_pylist(), done.column("fingerprint").to_pylist()))
-
-
 def _frame_inputs(store):
     """Return a function frame row -> the inputs that identify its pixels.
 
@@ -197,17 +158,10 @@ def _frame_inputs(store):
     def inputs(frame):
         out = [frame["sha256"], frame["hdu"], calibrated.get(frame["exposure_id"])]
         if frame.get("wcs_header"):
-            out.append(hashlib.sha1(frame["wcs_header"].encode()).hexdigest())
+            out.append(digest(frame["wcs_header"]))
         return out
 
     return inputs
-
-
-def _mark_done(store, stage, unit, digest, parameters):
-    """Record a unit's fingerprint, after its results are written (a crash before this redoes the unit)."""
-    store.write("fingerprints", [{"stage": stage, "unit": unit, "fingerprint": digest,
-                                  "parameters": json.dumps(parameters, sort_keys=True, default=str),
-                                  "finished_at": datetime.now(timezone.utc)}], key=f"{stage}-{unit}")
 
 
 def _measure_frame(frame, *, store, threshold, aperture_radius):
@@ -289,29 +243,22 @@ def run_photometry(store, *, exposure_ids=None, threshold=3.0, aperture_radius=N
     store = _store(store)
     report = StageReport("photometry")
     params = {"threshold": float(threshold), "aperture_radius": aperture_radius}
-    done, written, inputs = _completed(store, "photometry", force), set(store.keys("sources")), _frame_inputs(store)
-    todo, digests = [], {}
-    for frame in _light_frames(store, exposure_ids):
-        eid = frame["exposure_id"]
-        digests[eid] = fingerprint("photometry", inputs(frame), params)
-        if done.get(eid) == digests[eid] and eid in written:
-            report["skipped"] += 1  # unchanged since its last measurement
-        else:
-            todo.append(frame)
-    with dask_client(*((scheduler, workers) if todo else (None, None))) as client:
-        for frame, sources, exc in map_units(_measure_frame, todo, client=client, desc="photometry",
-                                             progress=progress, errors=(DataError, ValueError, MemoryError),
-                                             store=store, threshold=threshold, aperture_radius=aperture_radius):
-            eid = frame["exposure_id"]
-            if exc is not None:
-                report.fail(frame["path"], exc)
-                if isinstance(exc, DataError):  # only data that cannot be read; a rerun retries anything else
-                    quarantine_frame(store, eid, f"photometry: {exc}")
-                continue
-            store.write("sources", sources, key=eid)
-            _mark_done(store, "photometry", eid, digests[eid], params)
-            report["processed"] += 1
-            report["rows"] += sources.num_rows
+    inputs = _frame_inputs(store)
+    units = [Unit(f["exposure_id"], inputs(f), f, outputs=[("sources", f["exposure_id"])], label=f["path"])
+             for f in _light_frames(store, exposure_ids)]
+
+    def write(unit, sources):
+        store.write("sources", sources, key=unit.key)
+        return sources.num_rows
+
+    def failed(unit, exc):
+        report.fail(unit.name, exc)
+        if isinstance(exc, DataError):  # only data that cannot be read; a rerun retries anything else
+            quarantine_frame(store, unit.key, f"photometry: {exc}")
+
+    run_units(store, "photometry", units, _measure_frame, write, parameters=params, force=force, report=report,
+              scheduler=scheduler, workers=workers, errors=(DataError, ValueError, MemoryError), on_error=failed,
+              progress=progress, store=store, threshold=threshold, aperture_radius=aperture_radius)
     return report
 
 
@@ -444,7 +391,12 @@ def _fits_bytes(data, header=None):
 
 def _difference_id(science_id, reference_id, method, threshold):
     key = f"{science_id}|{reference_id}|{method}|{threshold:g}"
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
+    return short_id(key)
+
+
+def _candidates_key(difference_id):
+    """Return the ``candidates`` key of one difference (the difference stage is its only writer)."""
+    return f"diff-{difference_id}"
 
 
 def _difference_pair(pair, *, store, method, threshold):
@@ -454,7 +406,7 @@ def _difference_pair(pair, *, store, method, threshold):
     (Arrow table) and ``row`` (the ``differences`` row without artifact paths).
     """
     from astrokit.differencing import subtract
-    from astrokit.photometry import zero_point_from_header
+    from astrokit.photometry import magnitudes, zero_point_from_header
     from astrokit.store.schema import conform
 
     sci, ref = pair
@@ -467,9 +419,7 @@ def _difference_pair(pair, *, store, method, threshold):
     zp = zero_point_from_header(science.meta) or 0.0
     flux = np.asarray(cands["flux"], dtype=float)
     flux_err = np.asarray(cands["flux_err"], dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.where(np.abs(flux) > 0, -2.5 * np.log10(np.abs(flux)) + zp, np.nan)
-        mag_err = 2.5 / np.log(10) * flux_err / np.abs(flux)
+    mag, mag_err, _ = magnitudes(np.abs(flux), flux_err, zp)  # a negative candidate: the magnitude of |flux|
     rows = []
     for i, c in enumerate(cands):
         rows.append({
@@ -489,7 +439,7 @@ def _difference_pair(pair, *, store, method, threshold):
            "method": method, "n_candidates": len(rows), "diff_noise": float(result.diff_noise),
            "psf_fwhm_science": float(result.fwhm_science), "psf_fwhm_reference": float(result.fwhm_reference),
            "flux_scale": float(result.flux_scale), "alignment_rms": float(result.alignment_rms),
-           "threshold": float(threshold),
+           "threshold": float(threshold), "zero_point": float(zp),
            "subimages": None if result.subimages is None else "{}x{}".format(*result.subimages)}
     psf = None
     if "zogy" in (result.extra or {}):  # P_D, F_D, F_S and the zero point with the difference: objects reads them
@@ -568,39 +518,31 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
             raise AstrokitError(msg)
         plan = [(frames[s], frames[r]) for s, r in pairs]
     params = {"method": method, "threshold": float(threshold)}
-    done, written = _completed(store, "difference", force), set(store.keys("differences"))
-    written_candidates, inputs = set(store.keys("candidates")), _frame_inputs(store)
-    todo, digests = [], {}
+    inputs = _frame_inputs(store)
+    units = []
     for sci, ref in plan:
         did = _difference_id(sci["exposure_id"], ref["exposure_id"], method, threshold)
-        digests[did] = fingerprint("difference", inputs(sci) + inputs(ref), params)
-        if done.get(did) == digests[did] and did in written and f"diff-{did}" in written_candidates:
-            report["skipped"] += 1  # unchanged since it was last subtracted
-        else:
-            todo.append((sci, ref))
-    errors = (DataError, AstrokitError, ValueError, MemoryError)
-    with dask_client(*((scheduler, workers) if todo else (None, None))) as client:
-        for (sci, ref), out, exc in map_units(_difference_pair, todo, client=client, desc="difference",
-                                              progress=progress, errors=errors, store=store, method=method,
-                                              threshold=threshold):
-            if exc is not None:
-                report.fail(f"{sci['path']} - {ref['path']}", exc)
-                continue
-            did = out["row"]["difference_id"]
-            d_path = store.put_artifact(out["difference"], "fits")
-            s_path = store.put_artifact(out["s_corr"], "fits")
-            store.write("candidates", out["candidates"], key=f"diff-{did}")
-            if out["psf"] is not None:
-                from astrokit.pipeline._objects import write_difference_psf
+        units.append(Unit(did, inputs(sci) + inputs(ref), (sci, ref), label=f"{sci['path']} - {ref['path']}",
+                          outputs=[("differences", did), ("candidates", _candidates_key(did))]))
 
-                write_difference_psf(store, out["psf"][0], out["psf"][1])
-            store.write("differences", [{
-                **out["row"], "difference_path": store.key_of(d_path),
-                "s_corr_path": store.key_of(s_path), "created_at": datetime.now(timezone.utc),
-            }], key=did)
-            _mark_done(store, "difference", did, digests[did], params)
-            report["processed"] += 1
-            report["rows"] += out["candidates"].num_rows
+    def write(unit, out):
+        did = unit.key
+        d_path = store.put_artifact(out["difference"], "fits")
+        s_path = store.put_artifact(out["s_corr"], "fits")
+        store.write("candidates", out["candidates"], key=_candidates_key(did))
+        if out["psf"] is not None:
+            from astrokit.pipeline._objects import write_difference_psf
+
+            write_difference_psf(store, out["psf"][0], out["psf"][1])
+        store.write("differences", [{
+            **out["row"], "difference_path": store.key_of(d_path),
+            "s_corr_path": store.key_of(s_path), "created_at": datetime.now(timezone.utc),
+        }], key=did)
+        return out["candidates"].num_rows
+
+    run_units(store, "difference", units, _difference_pair, write, parameters=params, force=force, report=report,
+              scheduler=scheduler, workers=workers, errors=(DataError, AstrokitError, ValueError, MemoryError),
+              progress=progress, store=store, method=method, threshold=threshold)
     return report
 
 
@@ -667,13 +609,14 @@ def resolve_model(store, spec=None):
     return model, name, version
 
 
-def run_inference(store, *, model=None, batch_size=256, progress=True):
-    """Score every candidate whose latest score is not from the chosen model version into ``scores``.
+def run_inference(store, *, model=None, batch_size=256, progress=True, force=False):
+    """Score the candidates into ``scores``, one unit per difference (the alerts in 16 buckets of their id).
 
-    A candidate never scored by the model, or last scored by another
-    version of it, is scored: after a new version is promoted (``astrokit
-    train``, ``astrokit model promote``, also back to an older version)
-    every candidate gets its score, and the score shown (the latest, as in
+    A unit is scored again when its candidates or the chosen model version
+    changed since it was last scored (the runner's fingerprints,
+    `astrokit.pipeline.run_units`): after a new version is promoted
+    (``astrokit train``, ``astrokit model promote``, also back to an older
+    version) every candidate gets its score, and the score shown (the latest, as in
     the scanner's queue) is the promoted version's.
 
     Parameters
@@ -687,6 +630,8 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
         Candidates scored per batch.
     progress : bool
         Show a progress bar.
+    force : bool
+        Score every unit again, even those whose candidates and model version are unchanged.
 
     Returns
     -------
@@ -697,41 +642,47 @@ def run_inference(store, *, model=None, batch_size=256, progress=True):
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai, the ZTF deep real-bogus classifier).
     """
-    from astrokit.inference import score_candidates
-
     store = _store(store)
     report = StageReport("inference")
     keras_model, name, version = resolve_model(store, model)
-    todo = store.sql(
-        """select c.candidate_id, c.is_positive, c.origin, c.cutout_science, c.cutout_reference, c.cutout_difference
-           from candidates c
-           where c.candidate_id not in (  -- candidates whose latest score of this model name is from this version
-               select candidate_id from scores where model_name = ?
-               qualify row_number() over (partition by candidate_id order by scored_at desc) = 1 and model_version = ?)
-           order by c.candidate_id""", [name, version]).to_pylist()
+    rows = store.sql("""select c.candidate_id, c.difference_id, d.difference_path from candidates c
+                        left join differences d using (difference_id) order by c.candidate_id""").to_pylist()
+    groups = {}
+    for r in rows:  # one unit per difference; the alerts in 16 buckets of their id
+        key = r["difference_id"] or "alerts-" + short_id(r["candidate_id"], 1)
+        groups.setdefault(key, [r.get("difference_path")]).append(r["candidate_id"])
+    key_of = f"{name}-{version}-".replace("/", "_").replace(":", "_")
+    units = [Unit(key, ids, ids[1:], outputs=[("scores", key_of + key)]) for key, ids in sorted(groups.items())]
 
-    def score(rows):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
-        return score_candidates(rows, keras_model, model_name=name, model_version=version, batch_size=batch_size)
+    def write(unit, scored):
+        store.write("scores", scored, key=key_of + unit.key)  # a rescore by this version replaces the unit's file
+        return scored.num_rows
 
-    for start in _progress(range(0, len(todo), batch_size), "inference", progress,
-                           total=-(-len(todo) // batch_size)):
-        batch = todo[start:start + batch_size]
+    return run_units(store, "inference", units, _score_unit, write, parameters={"model": name, "version": version},
+                     force=force, report=report, progress=progress, store=store, model=keras_model, name=name,
+                     version=version, batch_size=batch_size, report_=report)
+
+
+def _score_unit(ids, *, store, model, name, version, batch_size, report_):
+    """Score one unit's candidates (in this process: the model is loaded here); unusable cutouts are recorded."""
+    from astrokit.inference import score_candidates
+
+    rows = store.sql("""select candidate_id, is_positive, origin, cutout_science, cutout_reference, cutout_difference
+                        from candidates where list_contains(?, candidate_id) order by candidate_id""",
+                     [list(ids)]).to_pylist()
+
+    def score(batch):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
+        return score_candidates(batch, model, model_name=name, model_version=version, batch_size=batch_size)
+
+    tables = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
         try:
-            scored = score(batch)
+            tables.append(score(batch))
         except DataError:  # unusable cutouts: score the others, record these and go on
-            tables = []
             for r in batch:
                 try:
                     tables.append(score([r]))
                 except DataError as exc:
-                    report.fail(r["candidate_id"], exc)
-            if not tables:
-                continue
-            scored = pa.concat_tables(tables)
-        ids = "\n".join(r["candidate_id"] for r in batch)  # a rescore never replaces another batch's file
-        key = f"{name}-{version}-{hashlib.sha1(ids.encode()).hexdigest()[:12]}-{len(batch)}"
-        store.write("scores", scored, key=key)
-        report["processed"] += scored.num_rows
-        report["rows"] += scored.num_rows
-    return report
-
+                    report_.fail(r["candidate_id"], exc)
+    return pa.concat_tables(tables) if tables else empty_table("scores")

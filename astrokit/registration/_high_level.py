@@ -6,8 +6,9 @@ import numpy as np
 from astropy.nddata import CCDData
 
 from astrokit.exceptions import DataError
+from astrokit.registration._mapping import pixel_mapping, resample
 
-__all__ = ["align_to"]
+__all__ = ["align_to", "wcs_mapping"]
 
 
 def _celestial_wcs(ccd):
@@ -24,9 +25,11 @@ def _native(data):
 def align_to(image, target, *, method="auto"):
     """Resample ``image`` onto the pixel grid of ``target``.
 
-    With a celestial WCS on both images the data are reprojected with
-    `reproject.reproject_interp` (bilinear interpolation, SIP distortion honoured).
-    When either WCS is missing, or the reprojection fails, the images are registered
+    With a celestial WCS on both images the data are resampled by bilinear interpolation
+    through the WCS pixel-to-pixel map (SIP distortion honoured), as
+    `reproject.reproject_interp` does; the map is evaluated on a coarse grid and splined
+    (`wcs_mapping`, exact to 0.01 px), and with `reproject.reproject_interp` itself when
+    it cannot be. When either WCS is missing, or the reprojection fails, the images are registered
     by matching star triangles with `astroalign.register` (an affine transform
     fitted to the asterisms) [1]_.
 
@@ -111,21 +114,62 @@ def _same_grid(wcs_in, shape_in, wcs_out, shape_out):
     return np.allclose(sip_in.crpix, sip_out.crpix, rtol=0, atol=1e-12)
 
 
+def _masked_native(image):
+    data = _native(image.data)
+    if image.mask is not None:
+        data = np.where(image.mask, np.float32(np.nan), data)
+    return data
+
+
+def wcs_mapping(image, target):
+    """Map ``target``'s pixels to ``image``'s pixels through their WCS, on a coarse grid (`pixel_mapping`).
+
+    Parameters
+    ----------
+    image : `~astropy.nddata.CCDData`
+        The image to be resampled.
+    target : `~astropy.nddata.CCDData`
+        The image whose pixel grid is the output, shape (my, mx).
+
+    Returns
+    -------
+    PixelMapping or None
+        The map (`pixel_mapping`, exact to 0.01 px), or None when either image has no
+        celestial WCS, both share one pixel grid, the map cannot
+        be splined to 0.01 px, or no part of ``target`` falls on ``image``.
+    """
+    wcs_in, wcs_out = _celestial_wcs(image), _celestial_wcs(target)
+    if wcs_in is None or wcs_out is None:
+        return None
+    if _same_grid(wcs_in, image.shape, wcs_out, target.shape):
+        return None
+    try:
+        mapping = pixel_mapping(wcs_in, wcs_out, target.shape)
+    except DataError:
+        return None
+    return mapping if mapping.coverage(image.shape) > 0 else None
+
+
 def _align_wcs(image, wcs_in, target, wcs_out):
     from reproject import reproject_interp
 
-    data = _native(image.data)
-    if image.mask is not None:
-        data = np.where(image.mask, np.nan, data)
+    data = _masked_native(image)
     if _same_grid(wcs_in, data.shape, wcs_out, target.shape):
         aligned = data.copy()
         return aligned, np.isfinite(aligned)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FITSFixedWarning etc. from astropy.wcs
-        aligned, cover = reproject_interp((data, wcs_in), wcs_out, shape_out=target.shape,
-                                          order="bilinear", roundtrip_coords=False)
-    aligned = aligned.astype(np.float32)
-    footprint = (cover > 0.999) & np.isfinite(aligned)
+    try:
+        mapping = pixel_mapping(wcs_in, wcs_out, target.shape)
+    except DataError:  # not smooth enough to spline: the per-pixel transformation of reproject
+        mapping = None
+    if mapping is not None:
+        aligned, footprint = resample(data, mapping, order=1)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FITSFixedWarning etc. from astropy.wcs
+            aligned, cover = reproject_interp((data, wcs_in), wcs_out, shape_out=target.shape,
+                                              order="bilinear", roundtrip_coords=False)
+        aligned = aligned.astype(np.float32)
+        footprint = (cover > 0.999) & np.isfinite(aligned)
     if not footprint.any():
         msg = "the two images do not overlap on the sky"
         raise DataError(msg)

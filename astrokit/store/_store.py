@@ -551,10 +551,14 @@ class Store:
             raise AstrokitError(msg)
         key = f"tables/{table}"
         if table not in self._ready:
+            schema = arrow_schema(table)
             if not self.exists(f"{key}/_schema.parquet"):
                 if not self.is_s3:
                     (self.root / key).mkdir(parents=True, exist_ok=True)
-                self.write_bytes(f"{key}/_schema.parquet", _parquet_bytes(arrow_schema(table).empty_table()))
+                self.write_bytes(f"{key}/_schema.parquet", _parquet_bytes(schema.empty_table()))
+            elif set(schema.names) - set(pq.read_schema(pa.BufferReader(
+                    self.read_bytes(f"{key}/_schema.parquet"))).names):  # a column added since: views resolve it
+                self.write_bytes(f"{key}/_schema.parquet", _parquet_bytes(schema.empty_table()))
             self._ready.add(table)
         return key
 

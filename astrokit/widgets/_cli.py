@@ -42,6 +42,30 @@ def _cmd_labels(args):
           f"(sha256 {ts.sha256[:16]})")
 
 
+def _cmd_dashboard_user(args):
+    from astrokit.store import Store
+    from astrokit.widgets._users import add_user, read_users, remove_user, users_file
+
+    store = Store(args.store)
+    if store.is_s3:
+        msg = "dashboard users live in a store folder (the dashboard serves a local store), not on S3"
+        raise ValueError(msg)
+    if args.action == "list":
+        for name, rec in sorted(read_users(users_file(store.root)).items()):
+            print(f"{name}\t{rec.get('created_at', '')}")
+        return
+    if not args.name:
+        msg = f"dashboard-user {args.action} needs a NAME"
+        raise ValueError(msg)
+    if args.action == "remove":
+        remove_user(store.root, args.name)
+        print(f"removed {args.name} from {users_file(store.root)}")
+        return
+    token = add_user(store.root, args.name)
+    print(f"{args.name}'s token (shown once; only its hash is kept in {users_file(store.root)}):\n{token}\n"
+          f"sign in with http://HOST:PORT/?token={token} or paste it into the login page")
+
+
 def register(subparsers, with_store):
     """Add this topic's subcommands to the ``astrokit`` parser.
 
@@ -64,3 +88,8 @@ def register(subparsers, with_store):
     sp.add_argument("--users", default=None, help="export: comma-separated users to take labels from (default all)")
     sp.add_argument("--include-unsure", action="store_true", help="export: count unsure as a vote")
     sp.set_defaults(func=_cmd_labels)
+    sp = with_store(subparsers.add_parser(
+        "dashboard-user", help="dashboard sign-in: add a user (prints a new token), remove one, or list them"))
+    sp.add_argument("action", choices=("add", "remove", "list"), help="add (or renew a token), remove, list")
+    sp.add_argument("name", nargs="?", default=None, help="the user's name, as written to labels.user")
+    sp.set_defaults(func=_cmd_dashboard_user)

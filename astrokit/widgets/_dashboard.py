@@ -5,7 +5,7 @@ import os
 
 from astrokit.exceptions import AstrokitError
 
-__all__ = ["curation_dashboard", "request_query"]
+__all__ = ["curation_dashboard", "request_query", "signed_in_user"]
 
 
 def request_query():
@@ -26,6 +26,32 @@ def request_query():
     return get_query_string() or ""
 
 
+def signed_in_user():
+    """Return who signed in to the dashboard server, or None when the server runs without sign-in.
+
+    `~astrokit.widgets.serve_dashboard` with a users file signs every page in
+    and passes the user's name to the page's kernel (``$HTTP_X_ASTROKIT_USER``,
+    set by the server, never by the browser). Call it after `request_query`.
+
+    Returns
+    -------
+    str or None
+        The name; None without sign-in.
+
+    Raises
+    ------
+    AstrokitError
+        If sign-in is on but the request carries no user.
+    """
+    if not os.environ.get("ASTROKIT_USERS_FILE"):
+        return None
+    name = os.environ.get("HTTP_X_ASTROKIT_USER")
+    if not name:
+        msg = "this dashboard needs sign-in, and the request carries no signed-in user"
+        raise AstrokitError(msg)
+    return name
+
+
 def _error_box(text):
     import ipywidgets as w
 
@@ -38,6 +64,8 @@ def _error_box(text):
 def curation_dashboard(store=None, *, user=None, query=None, summary=True):
     """Build the curation dashboard: a `CandidateScanner` and a `LabelsSummary`, set from the URL query.
 
+    The labeller is the signed-in user when the server has sign-in
+    (`signed_in_user`); otherwise the URL's ``user``, else ``user``.
     URL parameters (see `~astrokit.widgets.parse_query`): ``user``,
     ``candidate`` (show that candidate first) and the queue filters
     (``night``, ``band``, ``score_min``, ``score_max``, ``model_version``,
@@ -70,7 +98,12 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
     try:
         store = _as_store(store)
         options = parse_query(request_query() if query is None else query, store_root=store.root)
-        scanner = CandidateScanner(store, user=options["user"] or user or default_user(), **options["filters"])
+        signed = signed_in_user()
+        if signed is not None and options["user"] not in (None, signed):
+            msg = f"you are signed in as {signed!r}: labels go under that name, ?user= is not accepted"
+            raise AstrokitError(msg)
+        labeller = signed or options["user"] or user or default_user()
+        scanner = CandidateScanner(store, user=labeller, **options["filters"])
         scanner.load()
         ui = scanner.widget
         if options["candidate"]:

@@ -16,7 +16,7 @@ import traitlets
 from astrokit.exceptions import AstrokitError
 
 __all__ = ["PhotometryViewer", "background_histogram_figure", "diagnostics_figure", "growth_curve_figure",
-           "photometry_image_figure", "radial_profile_figure", "snr_radius_figure"]
+           "photometry_image_figure", "radial_profile_figure", "snr_radius_figure", "photometry_dashboard"]
 
 _PALETTE = "Greys256"
 
@@ -459,3 +459,118 @@ class PhotometryViewer(traitlets.HasTraits):
         self._widget = w.VBox([w.HBox([stretch, limits, radius]), bokeh_widget(self.figures()), message])
         self._widget.add_class("astrokit-photometry")
         return self._widget
+
+
+_FRAME_COLUMNS = ["exposure_id", "path", "path_bytes", "hdu", "status", "data_kind", "imagetyp", "object", "band",
+                  "date_obs", "naxis1", "naxis2"]
+
+
+def _frame_label(f):
+    date = f.get("date_obs")
+    when = "no date" if date is None or date != date else date.strftime("%Y-%m-%d %H:%M")  # None or NaT
+    parts = [f["exposure_id"], f.get("object") or "-", f.get("band") or "-", when]
+    return " · ".join(str(p) for p in parts)
+
+
+def photometry_dashboard(store=None, *, query=None, image=None, threshold=3.0, max_sources=500):
+    """Build the photometry dashboard: a frame picker over the store's images and a `PhotometryViewer`.
+
+    URL parameter ``frame=<exposure_id>`` chooses the frame first shown. The
+    frame is read as the pipeline reads it (`astrokit.pipeline.science_image`:
+    the calibrated frame when there is one), its sources are measured with
+    `astrokit.photometry.measure_sources`. Without frames in the store (or
+    with ``image``) the given image, else the sample image of sep, is shown.
+
+    Parameters
+    ----------
+    store : path-like or astrokit.store.Store, optional
+        The store (default ``$ASTROKIT_STORE`` or ``./astrokit-data``).
+    query : str, optional
+        The URL query (default `~astrokit.widgets.request_query`).
+    image : path-like, optional
+        A FITS file to show instead of the store's frames.
+    threshold : float
+        Detection threshold, in sigma of the background rms.
+    max_sources : int
+        Brightest sources drawn and clickable.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The dashboard (``.viewer``: the `PhotometryViewer` shown; ``.picker``:
+        the frame dropdown, None without frames), or a message box for a
+        malformed query or an unknown frame.
+    """
+    from urllib.parse import parse_qs
+
+    import ipywidgets as w
+
+    from astrokit.photometry import measure_sources
+    from astrokit.widgets._dashboard import request_query
+    from astrokit.widgets._scanner import _as_store
+
+    box = w.VBox()
+    box.add_class("astrokit-photometry-dashboard")
+    box.viewer, box.picker = None, None
+    note = w.HTML()
+    note.add_class("astrokit-photometry-frame")
+
+    def show(source, text):
+        viewer = PhotometryViewer(source, measure_sources(source, threshold=threshold, max_sources=max_sources),
+                                  max_sources=max_sources)
+        box.viewer = viewer
+        note.value = text
+        box.children = [c for c in (box.picker, note, viewer.widget()) if c is not None]
+
+    try:
+        params = parse_qs(request_query() if query is None else query, keep_blank_values=True)
+        unknown = sorted(set(params) - {"frame", "token"})
+        if unknown:
+            msg = f"unknown URL parameter(s) {unknown}; the parameter is frame=<exposure_id>"
+            raise AstrokitError(msg)
+        wanted = (params.get("frame") or [""])[0].strip() or None
+        if image is not None:
+            show(image, f"<b>{html.escape(str(image))}</b>")
+            return box
+        store = _as_store(store)
+        frames = store.read("frames", columns=_FRAME_COLUMNS).to_pandas()
+        ok = (frames["status"] == "ok") & frames["data_kind"].fillna("image").eq("image") \
+            & frames["imagetyp"].fillna("light").eq("light")
+        frames = frames[ok].sort_values(["date_obs", "exposure_id"], na_position="last", kind="stable")
+        records = {f["exposure_id"]: f for f in frames.to_dict("records")}
+        if wanted is not None and wanted not in records:
+            msg = f"no image frame {wanted!r} in the store {store.root} ({len(records)} image frames)"
+            raise AstrokitError(msg)
+        if not records:
+            from astrokit.datasets import get_path
+
+            show(get_path("sep_image"), "<i>the store has no image frames: showing the sample image of sep "
+                 "(ingest frames with <code>astrokit ingest</code>)</i>")
+            return box
+        from astrokit.pipeline import science_image
+
+        picker = w.Dropdown(options=[(_frame_label(f), k) for k, f in records.items()],
+                            value=wanted or next(iter(records)), description="frame",
+                            layout=w.Layout(width="640px"))
+        picker.add_class("astrokit-frame-picker")
+        box.picker = picker
+
+        def pick(exposure_id):
+            f = records[exposure_id]
+            try:
+                show(science_image(store, f), f"<b>{html.escape(exposure_id)}</b> · {html.escape(str(f['path']))}")
+            except Exception as exc:  # noqa: BLE001 - a frame that cannot be read: say so, keep the picker
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                note.value = (f"<span class='astrokit-error' style='color:#a94442'>cannot show "
+                              f"{html.escape(exposure_id)}: {html.escape(reason)}</span>")
+                box.children = [picker, note]
+
+        picker.observe(lambda c: pick(c["new"]), names="value")
+        pick(picker.value)
+    except Exception as exc:  # noqa: BLE001 - the page shows the reason, never a traceback
+        text = str(exc) if isinstance(exc, AstrokitError) else f"{type(exc).__name__}: {exc}"
+        error = w.HTML('<div class="astrokit-error" style="background:#f8d7da;color:#721c24;padding:8px 12px">'
+                       f"<b>Cannot open the photometry viewer:</b> {html.escape(text)}</div>")
+        error.add_class("astrokit-message")
+        return error
+    return box

@@ -10,7 +10,8 @@ from astrokit.exceptions import AstrokitError
 from astrokit.store.schema import TABLES
 
 __all__ = ["LABELS", "DECIDED_LABELS", "CUTOUT_COLUMNS", "SORTS", "FILTER_DEFAULTS", "build_queue", "load_queue",
-           "read_cutouts", "read_cutouts_batch", "score_domains", "validate_filters", "parse_query", "night_of"]
+           "read_cutouts", "read_cutouts_batch", "score_domains", "validate_filters", "parse_query", "night_of",
+           "save_query", "saved_queries", "delete_query"]
 
 LABELS = ("real", "bogus", "unsure", "skip")
 """Labels a person can give (the ``labels.label`` column); ``undo`` events are written by `CandidateScanner.undo`."""
@@ -166,7 +167,7 @@ def validate_filters(**filters):
     return out
 
 
-_QUERY_KEYS = (*FILTER_DEFAULTS, "user", "candidate", "store")
+_QUERY_KEYS = (*FILTER_DEFAULTS, "user", "candidate", "store", "token")  # token: the server's sign-in, not ours
 
 
 def parse_query(query_string, *, store_root=None):
@@ -211,6 +212,7 @@ def parse_query(query_string, *, store_root=None):
         msg = f"URL parameter(s) {repeated} given more than once"
         raise AstrokitError(msg)
     values = {k: v[0] for k, v in params.items()}
+    values.pop("token", None)
     if "store" in values:
         root = Path(store_root).resolve() if store_root is not None else None
         asked = Path(values.pop("store")).expanduser()
@@ -523,3 +525,118 @@ def read_cutouts_batch(store, candidate_ids):
     for rec in rows.to_pylist():
         out[rec["candidate_id"]] = {c.removeprefix("cutout_"): decode_cutout(rec[c]) for c in CUTOUT_COLUMNS}
     return out
+
+
+_QUERY_NAME_MAX = 80
+
+
+def _query_name(name):
+    text = _text(name)
+    if text is None or len(text) > _QUERY_NAME_MAX or any(ord(c) < 32 for c in text):
+        msg = f"a saved query needs a name of 1 to {_QUERY_NAME_MAX} printable characters, got {name!r}"
+        raise AstrokitError(msg)
+    return text
+
+
+def _query_event(store, name, filters, user):
+    import json
+    import uuid
+    from datetime import datetime, timezone
+
+    if not user:
+        msg = "a saved query needs a user"
+        raise AstrokitError(msg)
+    row = {"query_id": uuid.uuid4().hex, "name": _query_name(name),
+           "filters": None if filters is None else json.dumps(filters, sort_keys=True), "user": str(user),
+           "created_at": datetime.now(timezone.utc)}
+    store.append("saved_queries", [row])
+    return row
+
+
+def save_query(store, name, filters, *, user):
+    """Save scanner filters under a name in the store, shared by everyone who scans it.
+
+    This is the one writer of the ``saved_queries`` table. The table is
+    append-only (one small file per save, as for ``labels``): saving a name
+    again replaces it for readers (the latest event wins, see `saved_queries`).
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store.
+    name : str
+        The query's name (1 to 80 printable characters).
+    filters : dict
+        Scanner filters (checked with `validate_filters`; all of them are saved).
+    user : str
+        Who saves it.
+
+    Returns
+    -------
+    dict
+        The filters saved (normalised).
+
+    Raises
+    ------
+    AstrokitError
+        If the name is empty or too long, or a filter is unknown or malformed.
+    """
+    clean = validate_filters(**filters)
+    _query_event(store, name, clean, user)
+    return clean
+
+
+def delete_query(store, name, *, user):
+    """Delete a saved query (an event with no filters; the name can be saved again later).
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store.
+    name : str
+        The saved query.
+    user : str
+        Who deletes it.
+
+    Raises
+    ------
+    AstrokitError
+        If there is no saved query of that name.
+    """
+    name = _query_name(name)
+    if name not in saved_queries(store):
+        msg = f"no saved query {name!r}; the saved queries are {sorted(saved_queries(store))}"
+        raise AstrokitError(msg)
+    _query_event(store, name, None, user)
+
+
+def saved_queries(store):
+    """Return the saved queries of a store: the latest event of each name, deleted ones left out.
+
+    Parameters
+    ----------
+    store : astrokit.store.Store
+        The store.
+
+    Returns
+    -------
+    dict of str -> dict
+        ``{name: {'filters': dict, 'user': str, 'created_at': datetime}}``,
+        sorted by name. Filters saved by an older version are checked again
+        (`validate_filters`); names that no longer validate are left out.
+    """
+    import json
+
+    rows = store.read("saved_queries").to_pandas()
+    out = {}
+    if len(rows):
+        rows = rows.sort_values("created_at", kind="stable").drop_duplicates("name", keep="last")
+        for rec in rows.itertuples(index=False):
+            if rec.filters is None:
+                continue
+            try:
+                filters = validate_filters(**json.loads(rec.filters))
+            except (AstrokitError, ValueError, TypeError):
+                continue
+            out[rec.name] = {"filters": filters, "user": rec.user, "created_at": rec.created_at}
+    return dict(sorted(out.items()))

@@ -10,7 +10,7 @@ import numpy as np
 from astrokit.io import MISSING_ABOVE
 
 __all__ = ["STRETCHES", "ZOOMS", "stretch", "to_png", "stamp_png", "triplet_pngs", "format_sexagesimal",
-           "format_value"]
+           "format_value", "stamp_orientation", "external_links", "triplet_strip_png"]
 
 STRETCHES = ("asinh", "linear", "log")
 """The stretches `stretch` accepts."""
@@ -150,7 +150,8 @@ def _zoom(data, zoom):
     return data[y0:y0 + h, x0:x0 + w]
 
 
-def triplet_pngs(science, reference, difference, *, kind="asinh", percentiles=(0.5, 99.5), zoom=1, size=189):
+def triplet_pngs(science, reference, difference, *, kind="asinh", percentiles=(0.5, 99.5), zoom=1, size=189,
+                 orientation=None):
     """Encode a science / reference / difference triplet as three PNGs with a shared stretch.
 
     Science and reference share one set of limits (the percentiles of their
@@ -169,6 +170,9 @@ def triplet_pngs(science, reference, difference, *, kind="asinh", percentiles=(0
         One of `ZOOMS`: the central ``1/zoom`` of each stamp fills the panel.
     size : int
         Width and height of each PNG in pixels (nearest-neighbour upscaling).
+    orientation : dict, optional
+        The stamps' orientation from `stamp_orientation`: a N/E compass and an
+        arcsec scale bar are drawn on each stamp. None draws neither.
 
     Returns
     -------
@@ -200,6 +204,8 @@ def triplet_pngs(science, reference, difference, *, kind="asinh", percentiles=(0
         limits = shared if i < 2 and shared is not None else None
         grey = stretch(data, kind=kind, percentiles=pct, limits=limits)
         img = Image.fromarray(np.ascontiguousarray(grey[::-1]), mode="L").resize((size, size), Image.NEAREST)
+        if orientation is not None:
+            img = _draw_orientation(img, orientation, size / data.shape[1])
         buf = io.BytesIO()
         img.save(buf, format="PNG", compress_level=1)
         out.append(buf.getvalue())
@@ -238,3 +244,143 @@ def format_value(value, fmt="{:.3f}"):
     except TypeError:
         return str(value)
     return fmt.format(value)
+
+
+_SCALE_BARS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)  # arcsec
+
+
+def stamp_orientation(wcs, x, y, *, step=5.0):
+    """North and east on an image, and its pixel scale, at one pixel (for a compass on a stamp).
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        A celestial WCS of the image the stamp was cut from.
+    x, y : float
+        The stamp's centre on that image, pixels, 0-based.
+    step : float
+        Offset used to find the directions, arcsec.
+
+    Returns
+    -------
+    dict or None
+        ``{'north': (dx, dy), 'east': (dx, dy), 'scale': float}``: unit vectors
+        of the directions in image pixels (x right, y up as in FITS) and the
+        pixel scale in arcsec / pix. None when the WCS cannot place the
+        position (off its valid region, or not celestial).
+    """
+    import astropy.units as u
+
+    try:
+        centre = wcs.pixel_to_world(x, y)
+        ends = [centre.directional_offset_by(pa * u.deg, step * u.arcsec) for pa in (0.0, 90.0)]
+        pix = [np.asarray(wcs.world_to_pixel(c), dtype=float) for c in ends]
+    except Exception:  # noqa: BLE001 - astropy raises several kinds for a WCS that cannot place the point
+        return None
+    vecs = [p - np.array([x, y], dtype=float) for p in pix]
+    lengths = [float(np.hypot(*v)) for v in vecs]
+    if not all(np.isfinite(lengths)) or min(lengths) <= 0:
+        return None
+    north, east = (tuple(float(c) for c in v / n) for v, n in zip(vecs, lengths))
+    return {"north": north, "east": east, "scale": float(2 * step / sum(lengths))}
+
+
+def _draw_orientation(img, orientation, px_per_pix):
+    """Draw a N/E compass (top right) and an arcsec scale bar (bottom left) on a stamp PNG image."""
+    from PIL import ImageDraw, ImageFont
+
+    img = img.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:  # Pillow < 10.1: the bitmap font
+        font = ImageFont.load_default()
+    ink = {"stroke_width": 2, "stroke_fill": (0, 0, 0), "font": font}
+    w, h = img.size
+    arm = max(12.0, 0.12 * w)
+    cx, cy = w - arm - 14, arm + 16
+    for (dx, dy), text, colour in ((orientation["north"], "N", (255, 200, 0)),
+                                   (orientation["east"], "E", (0, 220, 255))):
+        ex, ey = cx + arm * dx, cy - arm * dy  # the PNG's y runs down
+        draw.line([(cx, cy), (ex, ey)], fill=(0, 0, 0), width=4)
+        draw.line([(cx, cy), (ex, ey)], fill=colour, width=2)
+        draw.text((cx + (arm + 8) * dx, cy - (arm + 8) * dy), text, fill=colour, anchor="mm", **ink)
+    arcsec_per_px = orientation["scale"] / px_per_pix
+    fits = [b for b in _SCALE_BARS if b / arcsec_per_px <= 0.35 * w]
+    if fits:
+        bar = fits[-1]
+        length = bar / arcsec_per_px
+        y0 = h - 9
+        draw.line([(8, y0), (8 + length, y0)], fill=(0, 0, 0), width=5)
+        draw.line([(8, y0), (8 + length, y0)], fill=(255, 255, 255), width=3)
+        draw.text((8 + length / 2, y0 - 11), f'{bar:g}"', fill=(255, 255, 255), anchor="mm", **ink)
+    return img
+
+
+def external_links(ra, dec, *, radius=5.0):
+    """Links to look a position up in SIMBAD, TNS, the Legacy Survey viewer and Pan-STARRS1.
+
+    Parameters
+    ----------
+    ra, dec : float
+        Position, deg (ICRS).
+    radius : float
+        Search radius of SIMBAD and TNS, arcsec.
+
+    Returns
+    -------
+    dict of str -> str
+        ``{'SIMBAD': url, 'TNS': url, 'Legacy Survey': url, 'PS1': url}``;
+        empty when the position is not finite. The user's browser follows
+        them; nothing here connects anywhere.
+    """
+    if ra is None or dec is None or not (np.isfinite(ra) and np.isfinite(dec)):
+        return {}
+    ra, dec = float(ra), float(dec)
+    return {
+        "SIMBAD": (f"https://simbad.cds.unistra.fr/simbad/sim-coo?Coord={ra:.6f}%20{dec:+.6f}"
+                   f"&CooFrame=ICRS&Radius={radius:g}&Radius.unit=arcsec"),
+        "TNS": f"https://www.wis-tns.org/search?ra={ra:.6f}&decl={dec:+.6f}&radius={radius:g}&coords_unit=arcsec",
+        "Legacy Survey": (f"https://www.legacysurvey.org/viewer?ra={ra:.6f}&dec={dec:+.6f}&layer=ls-dr10"
+                          f"&zoom=16&mark={ra:.6f},{dec:+.6f}"),
+        "PS1": (f"https://ps1images.stsci.edu/cgi-bin/ps1cutouts?pos={ra:.6f}%20{dec:+.6f}&filter=color"
+                "&filter=g&filter=r&filter=i&filetypes=stack&size=240&output_size=0&verbose=0&autoscale=99.5"),
+    }
+
+
+def triplet_strip_png(science, reference, difference, *, kind="asinh", percentiles=(0.5, 99.5), size=96, gap=3):
+    """One PNG of a triplet side by side (science, reference, difference), for a gallery of candidates.
+
+    Parameters
+    ----------
+    science, reference, difference : 2D ndarray, shape (ny, nx), or None
+        The stamps, stretched as in `triplet_pngs`.
+    kind : {'asinh', 'linear', 'log'}
+        Stretch.
+    percentiles : tuple of float
+        Stretch limits, percent of the finite pixels.
+    size : int
+        Width and height of each panel, px.
+    gap : int
+        White space between the panels, px.
+
+    Returns
+    -------
+    bytes
+        The PNG file, ``3 * size + 2 * gap`` px wide and ``size`` px high.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``percentiles`` is invalid.
+    """
+    from PIL import Image
+
+    panels = [Image.open(io.BytesIO(png)) for png in
+              triplet_pngs(science, reference, difference, kind=kind, percentiles=percentiles, size=size)]
+    strip = Image.new("L", (3 * size + 2 * gap, size), 255)
+    for i, panel in enumerate(panels):
+        strip.paste(panel, (i * (size + gap), 0))
+    buf = io.BytesIO()
+    strip.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

@@ -14,16 +14,28 @@ import numpy as np
 import traitlets
 
 from astrokit.exceptions import AstrokitError
-from astrokit.labels import UNDO, UNDO_NOTE_PREFIX, append_labels, label_event
+from astrokit.labels import COMMENT, UNDO, UNDO_NOTE_PREFIX, append_labels, label_event, label_history
 from astrokit.widgets._queue import (
     DECIDED_LABELS,
     LABELS,
     SORTS,
+    delete_query,
     load_queue,
     read_cutouts_batch,
+    save_query,
+    saved_queries,
     validate_filters,
 )
-from astrokit.widgets._render import STRETCHES, ZOOMS, format_sexagesimal, format_value, triplet_pngs
+from astrokit.widgets._render import (
+    STRETCHES,
+    ZOOMS,
+    external_links,
+    format_sexagesimal,
+    format_value,
+    stamp_orientation,
+    triplet_pngs,
+    triplet_strip_png,
+)
 
 __all__ = ["CandidateScanner", "KEYS", "default_user", "cross_matches", "survey_score_text"]
 
@@ -32,6 +44,8 @@ _PANELS = ("science", "reference", "difference")
 _BUTTONS = {"real": ("Real", "success"), "bogus": ("Bogus", "danger"),
             "unsure": ("Unsure", "warning"), "skip": ("Skip", "")}
 _BATCH = 40  # cutouts read per pass over the candidates table
+_THUMB_PX = 80  # size of each stamp of a gallery cell, px
+_GALLERY_COLUMNS = 4
 _MATCH_RADIUS = 2.0  # arcsec
 
 KEYS = {"r": "real", "b": "bogus", "u": "unsure", " ": "skip", "z": "undo", "Backspace": "undo",
@@ -89,9 +103,15 @@ def cross_matches(ra, dec, catalog, *, radius=_MATCH_RADIUS, exclude=None):
 class CandidateScanner(traitlets.HasTraits):
     """Scan candidates and record human labels in the store, by button or keyboard.
 
-    Keys (with the mouse over the stamps): ``r`` real, ``b`` bogus, ``u``
-    unsure, space skip, ``z`` or Backspace undo, arrows previous / next
-    (see `KEYS`).
+    Keys, anywhere on the page but in a text field (in JupyterLab: with the
+    mouse over the scanner): ``r`` real, ``b`` bogus, ``u`` unsure, space
+    skip, ``z`` or Backspace undo, arrows previous / next (see `KEYS`); the
+    key pressed shows beside the buttons. The gallery mode shows a page of
+    candidates to label together (`bulk_decide`); filters can be saved under
+    a name for the team (`save_query`, `load_query`); comments and every
+    label of a candidate show in its history (`comment`, `history_of`); the
+    stamps carry a N/E compass and an arcsec scale bar when the science
+    frame has a WCS (`orientation`).
 
     Parameters
     ----------
@@ -102,6 +122,8 @@ class CandidateScanner(traitlets.HasTraits):
         Who labels; written to ``labels.user``.
     model_version : str, optional
         Use the scores of this model version only (a filter, see `set_filters`).
+    page_size : int
+        Candidates per gallery page (1 to 200).
     **filters
         Initial queue filters (see `~astrokit.widgets.validate_filters`):
         ``night``, ``band``, ``score_min``, ``score_max``, ``origin``,
@@ -135,6 +157,12 @@ class CandidateScanner(traitlets.HasTraits):
         Why ``auto`` did not sort by score ('' when it did, or when a sort was chosen).
     message : str
         Last error shown in the message bar ('' when none).
+    mode : {'single', 'gallery'}
+        One candidate at a time, or a page of them.
+    page : int
+        The gallery page shown (0-based).
+    selected : set of str
+        The candidates ticked in the gallery.
 
     Raises
     ------
@@ -161,9 +189,17 @@ class CandidateScanner(traitlets.HasTraits):
     sort_in_force = traitlets.Unicode("")
     sort_note = traitlets.Unicode("")
     message = traitlets.Unicode("")
+    mode = traitlets.Enum(("single", "gallery"), default_value="single")
+    page = traitlets.Int(0)
 
-    def __init__(self, store=None, *, user="anonymous", model_version=None, **filters):
+    def __init__(self, store=None, *, user="anonymous", model_version=None, page_size=20, **filters):
         super().__init__(user=user or default_user())
+        if not 1 <= int(page_size) <= 200:
+            msg = f"page_size must be between 1 and 200, got {page_size!r}"
+            raise AstrokitError(msg)
+        self.page_size = int(page_size)
+        self.selected = set()
+        self._wcs = {}
         self.store = _as_store(store)
         self.filters = validate_filters(model_version=model_version, **filters)
         self.queue = None
@@ -201,6 +237,8 @@ class CandidateScanner(traitlets.HasTraits):
         self._loaded = True
         self.n_queue = len(self.queue)
         self.message = ""
+        self.selected = set()
+        self.page = min(self.page, self.n_pages - 1)
         if self.index == 0:
             self._sync()
         else:
@@ -441,6 +479,244 @@ class CandidateScanner(traitlets.HasTraits):
         return {"candidates": cross_matches(ra, dec, self._all_candidates(), radius=radius, exclude=cid),
                 "sources": cross_matches(ra, dec, self._all_sources(), radius=radius)}
 
+    # -- comments, history, orientation ---------------------------------------------------------
+    def comment(self, text, candidate_id=None):
+        """Add a comment on a candidate (a ``comment`` event of the ``labels`` table; no decision).
+
+        Parameters
+        ----------
+        text : str
+            The comment.
+        candidate_id : str, optional
+            The candidate (default: the one shown).
+
+        Returns
+        -------
+        dict
+            The event written.
+
+        Raises
+        ------
+        AstrokitError
+            If the text is empty or there is no candidate.
+        """
+        cid = candidate_id or self.candidate_id
+        if cid is None:
+            msg = "no candidate to comment on"
+            raise AstrokitError(msg)
+        event = self._event(cid, COMMENT, (text or "").strip())
+        append_labels(self.store, [event])
+        self.message = ""
+        if self._widget is not None and cid == self.candidate_id:
+            self._w_history.value = _history_html(self.history_of(cid))
+        return event
+
+    def history_of(self, candidate_id=None):
+        """Return every label, undo and comment event of a candidate, by anyone, oldest first.
+
+        Parameters
+        ----------
+        candidate_id : str, optional
+            The candidate (default: the one shown).
+
+        Returns
+        -------
+        pandas.DataFrame
+            See `astrokit.labels.label_history`.
+        """
+        import pyarrow.compute as pc
+
+        cid = candidate_id or self.candidate_id or ""
+        rows = self.store.read("labels", filter=pc.field("candidate_id") == cid)
+        return label_history(rows, cid)
+
+    def orientation(self, row=None):
+        """Return north, east and the pixel scale of a candidate's stamps, from its science frame's WCS.
+
+        Parameters
+        ----------
+        row : pandas.Series, optional
+            A queue row (default: the current candidate).
+
+        Returns
+        -------
+        dict or None
+            See `~astrokit.widgets.stamp_orientation`; None when the stamps
+            have no known WCS (alert packets without one, synthetic candidates).
+        """
+        row = self.current if row is None else row
+        if row is None:
+            return None
+        did = row.get("difference_id")
+        if did is None or _isna(did) or _isna(row.get("x")) or _isna(row.get("y")):
+            return None
+        if did not in self._wcs:
+            self._wcs[did] = _science_wcs(self.store, did)
+        wcs = self._wcs[did]
+        return None if wcs is None else stamp_orientation(wcs, float(row["x"]), float(row["y"]))
+
+    # -- saved queries ----------------------------------------------------------------------------
+    def saved_queries(self):
+        """Return the saved queries of the store (`~astrokit.widgets.saved_queries`): name -> filters and author."""
+        return saved_queries(self.store)
+
+    def save_query(self, name):
+        """Save the filters in force under ``name`` in the store, for the whole team.
+
+        Parameters
+        ----------
+        name : str
+            The query's name (saving a name again replaces it).
+
+        Returns
+        -------
+        dict
+            The filters saved.
+
+        Raises
+        ------
+        AstrokitError
+            If the name is empty or too long.
+        """
+        return save_query(self.store, name, self.filters, user=self.user)
+
+    def load_query(self, name):
+        """Apply the filters saved under ``name`` and rebuild the queue.
+
+        Parameters
+        ----------
+        name : str
+            A saved query.
+
+        Returns
+        -------
+        CandidateScanner
+            ``self``.
+
+        Raises
+        ------
+        AstrokitError
+            If there is no such saved query.
+        """
+        queries = self.saved_queries()
+        if name not in queries:
+            msg = f"no saved query {name!r}; the saved queries are {sorted(queries)}"
+            raise AstrokitError(msg)
+        self.filters = validate_filters(**queries[name]["filters"])
+        if self._widget is not None:
+            self._sync_filter_widgets()
+        return self.load()
+
+    # -- gallery ----------------------------------------------------------------------------------
+    @property
+    def n_pages(self):
+        """Number of gallery pages of the queue (at least 1)."""
+        return max(1, -(-self.n_queue // self.page_size))
+
+    def gallery_rows(self, page=None):
+        """Return the queue rows of a gallery page.
+
+        Parameters
+        ----------
+        page : int, optional
+            0-based page (default: the page shown).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Up to `page_size` rows of the queue.
+        """
+        if self.queue is None:
+            import pandas as pd
+
+            return pd.DataFrame(columns=["candidate_id"])
+        page = self.page if page is None else int(page)
+        return self.queue.iloc[page * self.page_size:(page + 1) * self.page_size]
+
+    def set_page(self, page):
+        """Show gallery page ``page`` (0-based) and clear the selection.
+
+        Parameters
+        ----------
+        page : int
+            The page.
+
+        Raises
+        ------
+        AstrokitError
+            If the page is out of range.
+        """
+        if not 0 <= int(page) < self.n_pages:
+            msg = f"page {int(page) + 1} does not exist: the gallery has {self.n_pages} page(s)"
+            raise AstrokitError(msg)
+        self.selected = set()
+        self.page = int(page)
+
+    def select(self, candidate_ids, selected=True):
+        """Add candidates to (or remove them from) the gallery selection.
+
+        Parameters
+        ----------
+        candidate_ids : iterable of str
+            Candidates of the queue.
+        selected : bool
+            Select (True) or unselect.
+        """
+        ids = {str(c) for c in candidate_ids}
+        self.selected = (self.selected | ids) if selected else (self.selected - ids)
+
+    def bulk_decide(self, label, candidate_ids=None, note=None):
+        """Label many candidates at once (one file of events), e.g. the gallery's selection.
+
+        Parameters
+        ----------
+        label : {'real', 'bogus', 'unsure'}
+            The decision.
+        candidate_ids : iterable of str, optional
+            The candidates (default: the selection, `selected`), all in the queue.
+        note : str, optional
+            Free text stored with each event.
+
+        Returns
+        -------
+        list of dict
+            The events written, in queue order.
+
+        Raises
+        ------
+        AstrokitError
+            If the label is not a decision, nothing is selected, or a candidate is not in the queue.
+        """
+        if label not in DECIDED_LABELS:
+            msg = f"bulk labels are decisions: choose one of {list(DECIDED_LABELS)}, got {label!r}"
+            raise AstrokitError(msg)
+        if self.queue is None:
+            msg = "no queue yet: call load() first"
+            raise AstrokitError(msg)
+        ids = {str(c) for c in (self.selected if candidate_ids is None else candidate_ids)}
+        if not ids:
+            msg = "nothing selected: tick candidates of the gallery first"
+            raise AstrokitError(msg)
+        position = {c: i for i, c in enumerate(self.queue["candidate_id"].astype(str))}
+        unknown = sorted(ids - set(position))
+        if unknown:
+            msg = f"{len(unknown)} candidate(s) are not in this queue, e.g. {unknown[0]!r}"
+            raise AstrokitError(msg)
+        order = sorted(ids, key=position.get)
+        events = [self._event(c, label, note or None) for c in order]
+        append_labels(self.store, events)
+        self.history.extend((e, position[e["candidate_id"]]) for e in events)
+        self.n_labelled += len(events)
+        self.selected = set()
+        self.message = ""
+        if self._widget is not None:
+            self._render()
+        return events
+
+    def _decided_here(self):
+        """Return the standing decisions of this session: candidate -> label."""
+        return {e["candidate_id"]: e["label"] for e, _ in self.history if e["label"] in DECIDED_LABELS}
+
     @property
     def widget(self):
         """The ipywidgets UI (built on first access)."""
@@ -470,7 +746,7 @@ class CandidateScanner(traitlets.HasTraits):
         return self._sources
 
     # -- state -> view --------------------------------------------------------------------------
-    @traitlets.observe("index", "stretch", "percentiles", "zoom")
+    @traitlets.observe("index", "stretch", "percentiles", "zoom", "mode", "page")
     def _on_state(self, change):
         self._sync()
 
@@ -520,16 +796,29 @@ class CandidateScanner(traitlets.HasTraits):
         }
         for name, widget in self._w_filters.items():
             widget.add_class(f"astrokit-filter-{name.replace('_', '-')}")
-        self._w_apply = w.Button(description="Apply filters", icon="", layout=w.Layout(width="120px"))
-        self._w_apply.add_class("astrokit-apply")
-        self._w_apply.on_click(lambda _b: self._on_apply())
+        self._w_apply = _button(w, "Apply filters", "astrokit-apply", lambda: self._on_apply(), width="120px")
+        # saved queries: shared by everyone who scans this store
+        self._w_queries = w.Dropdown(options=[], description="saved", layout=w.Layout(width="240px"))
+        self._w_queries.add_class("astrokit-saved-queries")
+        self._w_query_name = w.Text(placeholder="name for these filters", layout=w.Layout(width="200px"))
+        self._w_query_name.add_class("astrokit-query-name")
+        query_box = w.HBox([self._w_queries,
+                            _button(w, "Load", "astrokit-load-query", self._on_load_query, width="70px"),
+                            self._w_query_name,
+                            _button(w, "Save query", "astrokit-save-query", self._on_save_query, width="100px"),
+                            _button(w, "Delete", "astrokit-delete-query", self._on_delete_query, width="70px")])
         fw = self._w_filters
         filter_box = w.VBox([
             w.HBox([fw["night"], fw["band"], fw["origin"], fw["model_version"]]),
             w.HBox([fw["score_min"], fw["score_max"], fw["sort"], fw["not_labelled_by_me"], fw["model_bogus_only"],
                     self._w_apply]),
+            query_box,
         ])
         filter_box.add_class("astrokit-filters")
+        self._w_mode = w.ToggleButtons(options=[("One by one", "single"), ("Gallery", "gallery")], value=self.mode,
+                                       style={"button_width": "100px"})
+        self._w_mode.add_class("astrokit-mode")
+        self._w_mode.observe(lambda c: self._on_mode(c["new"]), names="value")
         # display controls
         self._w_stretch = w.ToggleButtons(options=list(STRETCHES), value=self.stretch, description="stretch",
                                           style={"button_width": "60px"})
@@ -544,7 +833,7 @@ class CandidateScanner(traitlets.HasTraits):
                                        style={"button_width": "40px"})
         self._w_zoom.add_class("astrokit-zoom")
         self._w_zoom.observe(lambda c: setattr(self, "zoom", c["new"]), names="value")
-        # stamps (the keyboard area) and info
+        # stamps, with the decisions beside them
         self._w_images = {}
         boxes = []
         for name in _PANELS:
@@ -553,54 +842,117 @@ class CandidateScanner(traitlets.HasTraits):
             img.add_class(f"astrokit-cutout-{name}")
             self._w_images[name] = img
             boxes.append(w.VBox([w.HTML(f"<center>{name}</center>"), img], layout=w.Layout(margin="0 6px 0 0")))
+        self._w_orientation = w.HTML()
+        self._w_orientation.add_class("astrokit-orientation")
+        self._w_buttons = {}
+        for label, (text, style) in _BUTTONS.items():
+            key = {" ": "space"}.get(_KEY_OF[label], _KEY_OF[label])
+            btn = w.Button(description=f"{text}  [{key}]", button_style=style, tooltip=f"label as {label}",
+                           layout=w.Layout(width="130px"))
+            btn.add_class(f"astrokit-label-{label}")
+            btn.on_click(lambda _b, label=label: self._on_action(label))
+            self._w_buttons[label] = btn
+        self._w_undo = _button(w, "Undo  [z]", "astrokit-undo", lambda: self._on_action("undo"), width="130px",
+                               tooltip="take back the last decision")
+        nav = w.HBox([_button(w, "◀", "astrokit-previous", lambda: self._on_action("previous"), width="62px",
+                              tooltip="previous candidate [←]"),
+                      _button(w, "▶", "astrokit-next", lambda: self._on_action("next"), width="62px",
+                              tooltip="next candidate [→]")])
+        self._w_feedback = w.HTML(_FEEDBACK_STYLE + "<div class='astrokit-key-feedback'></div>")
+        self._w_note = w.Textarea(placeholder="note or comment", layout=w.Layout(width="240px", height="52px"))
+        self._w_note.add_class("astrokit-note")
+        self._w_comment = _button(w, "Comment", "astrokit-comment", self._on_comment, width="100px",
+                                  tooltip="add the text as a comment on this candidate (no decision)")
+        decisions = w.VBox([*self._w_buttons.values(), self._w_undo, nav, self._w_feedback],
+                           layout=w.Layout(margin="18px 0 0 8px"))
+        decisions.add_class("astrokit-decisions")
         self._w_info = w.HTML()
         self._w_info.add_class("astrokit-info")
+        self._w_links = w.HTML()
+        self._w_links.add_class("astrokit-links")
         self._w_matches = w.HTML()
         self._w_matches.add_class("astrokit-matches")
+        self._w_history = w.HTML()
+        self._w_history.add_class("astrokit-history")
         self._lightcurve = LightCurvePlot()
         # the bokeh widget is made after the first update: jupyter_bokeh sends the figure as it is when
         # the widget is created, and changes made before the page shows it would be lost
         lc = self._w_lightcurve = w.Box([])
         lc.add_class("astrokit-lightcurve")
-        self._w_keys = w.HTML("<small>keys (mouse over this panel): <b>r</b> real · <b>b</b> bogus · "
-                              "<b>u</b> unsure · <b>space</b> skip · <b>z</b>/<b>⌫</b> undo · "
+        self._w_keys = w.HTML("<small>keys, anywhere on the page but in a text field: <b>r</b> real · "
+                              "<b>b</b> bogus · <b>u</b> unsure · <b>space</b> skip · <b>z</b>/<b>⌫</b> undo · "
                               "<b>←</b>/<b>→</b> previous/next</small>")
-        self._w_stage = w.VBox([w.HBox(boxes), w.HBox([self._w_info, self._w_matches],
-                                                        layout=w.Layout(grid_gap="24px")), lc, self._w_keys])
+        stamps = w.VBox([w.HBox(boxes), self._w_orientation, self._w_keys])
+        self._w_stage = w.VBox([
+            w.HBox([stamps, decisions, w.VBox([self._w_info, self._w_links], layout=w.Layout(margin="0 0 0 16px"))]),
+            w.HBox([self._w_stretch, self._w_zoom, self._w_limits]),
+            w.HBox([w.VBox([self._w_note, self._w_comment]), self._w_history, self._w_matches],
+                   layout=w.Layout(grid_gap="24px")),
+            lc])
         self._w_stage.add_class("astrokit-stage")
-        self._keyboard = _attach_keyboard(self._w_stage, self._on_key)
-        # decisions
-        self._w_note = w.Text(placeholder="optional note", description="note", layout=w.Layout(width="400px"))
-        self._w_note.add_class("astrokit-note")
-        self._w_buttons = {}
-        for label, (text, style) in _BUTTONS.items():
-            btn = w.Button(description=text, button_style=style, tooltip=f"label as {label}",
-                           layout=w.Layout(width="90px"))
-            btn.add_class(f"astrokit-label-{label}")
-            btn.on_click(lambda _b, label=label: self._on_action(label))
-            self._w_buttons[label] = btn
-        self._w_undo = w.Button(description="Undo", tooltip="take back the last decision",
-                                layout=w.Layout(width="90px"))
-        self._w_undo.add_class("astrokit-undo")
-        self._w_undo.on_click(lambda _b: self._on_action("undo"))
+        self._keyboard = _page_keyboard()
         self._w_progress = w.HTML()
         self._w_progress.add_class("astrokit-progress")
         self._w_sort_note = w.HTML()
         self._w_sort_note.add_class("astrokit-sort-note")
         self._w_message = w.HTML()
         self._w_message.add_class("astrokit-message")
-        self._w_main = w.VBox([w.HBox([self._w_stretch, self._w_zoom, self._w_limits]), self._w_stage,
-                               self._w_note, w.HBox([*self._w_buttons.values(), self._w_undo])])
+        self._w_main = w.VBox([self._w_stage])
+        self._w_gallery = self._build_gallery(w)
         self._w_empty = w.HTML()
         self._w_empty.add_class("astrokit-empty")
-        self._widget = w.VBox([self._w_title, filter_box, self._w_progress, self._w_sort_note, self._w_message,
-                               self._w_main, self._w_empty])
+        parts = [self._w_title, self._w_progress, filter_box, self._w_mode, self._w_sort_note, self._w_message,
+                 self._w_main, self._w_gallery, self._w_empty]
+        if self._keyboard is not None:
+            parts.append(self._keyboard)
+        self._widget = w.VBox(parts)
         self._widget.add_class("astrokit-scanner")
+        self._refresh_queries()
+
+    def _build_gallery(self, w):
+        self._w_cells = []
+        for _ in range(self.page_size):
+            img = w.Image(format="png", layout=w.Layout(width=f"{3 * _THUMB_PX + 6}px", height=f"{_THUMB_PX}px"))
+            caption = w.HTML()
+            check = w.Checkbox(value=False, indent=False, description="select", layout=w.Layout(width="90px"))
+            check.add_class("astrokit-gallery-select")
+            cell = w.VBox([img, w.HBox([check, caption])], layout=w.Layout(margin="0 12px 10px 0"))
+            cell.add_class("astrokit-gallery-cell")
+            self._w_cells.append((cell, img, caption, check))
+        grid = w.GridBox([c[0] for c in self._w_cells],
+                         layout=w.Layout(grid_template_columns=f"repeat({_GALLERY_COLUMNS}, auto)"))
+        self._w_page = w.HTML()
+        self._w_page.add_class("astrokit-gallery-page")
+        self._w_gallery_status = w.HTML()
+        self._w_gallery_status.add_class("astrokit-gallery-status")
+        bar = w.HBox([
+            _button(w, "◀ page", "astrokit-page-previous", lambda: self._on_page(-1), width="80px"),
+            self._w_page,
+            _button(w, "page ▶", "astrokit-page-next", lambda: self._on_page(+1), width="80px"),
+            _button(w, "Select all", "astrokit-select-all", lambda: self._on_select(True), width="90px"),
+            _button(w, "Clear", "astrokit-select-none", lambda: self._on_select(False), width="70px"),
+            *(_button(w, f"{text} (selected)", f"astrokit-bulk-{label}", lambda label=label: self._on_bulk(label),
+                      width="130px", style=style) for label, (text, style) in _BUTTONS.items()
+              if label in DECIDED_LABELS),
+        ], layout=w.Layout(align_items="center", grid_gap="6px"))
+        box = w.VBox([bar, self._w_gallery_status, grid])
+        box.add_class("astrokit-gallery")
+        box.layout.display = "none"
+        return box
 
     def _render(self):
         row = self.current
         self._render_progress()
         self._render_message()
+        if self._widget is None:
+            return
+        if self.mode == "gallery":
+            self._w_main.layout.display = "none"
+            self._w_empty.layout.display = "none"
+            self._w_gallery.layout.display = None
+            self._render_gallery()
+            return
+        self._w_gallery.layout.display = "none"
         if row is None:
             self._w_main.layout.display = "none"
             if not self._loaded:
@@ -618,15 +970,44 @@ class CandidateScanner(traitlets.HasTraits):
         self._w_undo.disabled = not self.history
         cid = str(row["candidate_id"])
         stamps = self.cutouts(cid)
+        orientation = self.orientation(row)
         pngs = triplet_pngs(stamps["science"], stamps["reference"], stamps["difference"], kind=self.stretch,
-                            percentiles=self.percentiles, zoom=self.zoom, size=_STAMP_PX)
+                            percentiles=self.percentiles, zoom=self.zoom, size=_STAMP_PX, orientation=orientation)
         for name, png in zip(_PANELS, pngs):
             self._w_images[name].value = png
+        self._w_orientation.value = _orientation_html(orientation)
         self._w_info.value = _info_html(row)
+        self._w_links.value = _links_html(row.get("ra"), row.get("dec"))
         self._w_matches.value = _matches_html(self.matches(row))
+        self._w_history.value = _history_html(self.history_of(cid))
         self._lightcurve.update(self.light_curve(row), current=cid)
         if not self._w_lightcurve.children:
             self._w_lightcurve.children = [_lightcurve_widget(self._lightcurve)]
+
+    def _render_gallery(self):
+        rows = self.gallery_rows()
+        n_pages = self.n_pages
+        self._w_page.value = f"page <b>{self.page + 1}</b> of {n_pages}"
+        ids = [str(r["candidate_id"]) for _, r in rows.iterrows()]
+        missing = [c for c in ids if c not in self._cutouts]
+        if missing:
+            self._cutouts.update(read_cutouts_batch(self.store, missing))
+        decided = self._decided_here()
+        for i, (cell, img, caption, check) in enumerate(self._w_cells):
+            if i >= len(ids):
+                cell.layout.display = "none"
+                check.value = False
+                continue
+            cell.layout.display = None
+            row = rows.iloc[i]
+            cid = ids[i]
+            s = self._cutouts.get(cid) or {"science": None, "reference": None, "difference": None}
+            img.value = triplet_strip_png(s["science"], s["reference"], s["difference"], kind=self.stretch,
+                                          percentiles=self.percentiles, size=_THUMB_PX)
+            check.value = cid in self.selected
+            check.unobserve_all()
+            check.observe(lambda c, cid=cid: self._on_check(cid, c["new"]), names="value")
+            caption.value = _caption_html(row, decided.get(cid))
 
     def _render_progress(self):
         if not self._loaded:
@@ -692,6 +1073,162 @@ class CandidateScanner(traitlets.HasTraits):
             self._show_error(exc)
 
 
+    def _on_comment(self):
+        try:
+            self.comment(self._w_note.value)
+            self._w_note.value = ""
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _refresh_queries(self, selected=None):
+        try:
+            names = list(self.saved_queries())
+        except Exception as exc:  # noqa: BLE001 - shown in the UI, the scanner still works
+            self._show_error(exc)
+            names = []
+        self._w_queries.options = [("choose…", "")] + [(n, n) for n in names]
+        self._w_queries.value = selected if selected in names else ""
+
+    def _on_save_query(self):
+        try:
+            name = self._w_query_name.value
+            self.save_query(name)
+            self._refresh_queries(selected=name.strip())
+            self._w_query_name.value = ""
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _on_load_query(self):
+        try:
+            self.load_query(self._w_queries.value)
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _on_delete_query(self):
+        try:
+            delete_query(self.store, self._w_queries.value, user=self.user)
+            self._refresh_queries()
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _sync_filter_widgets(self):
+        for name, widget in self._w_filters.items():
+            value = self.filters[name]
+            widget.value = value if isinstance(value, bool) else ("" if value is None else str(value))
+
+    def _on_mode(self, mode):
+        try:
+            self.mode = mode
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _on_page(self, step):
+        try:
+            self.set_page(self.page + step)
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+    def _on_check(self, candidate_id, value):
+        if value:
+            self.selected.add(candidate_id)
+        else:
+            self.selected.discard(candidate_id)
+
+    def _on_select(self, value):
+        ids = [str(c) for c in self.gallery_rows()["candidate_id"]]
+        self.select(ids, selected=value)
+        self._render_gallery()
+
+    def _on_bulk(self, label):
+        try:
+            events = self.bulk_decide(label)
+            self._w_gallery_status.value = (f"<b class='astrokit-bulk-done'>{len(events)} candidate(s) labelled "
+                                            f"{html.escape(label)}</b>")
+        except Exception as exc:  # noqa: BLE001 - shown in the UI
+            self._show_error(exc)
+
+
+def _button(w, text, css_class, callback, *, width="90px", tooltip="", style=""):
+    btn = w.Button(description=text, tooltip=tooltip or text, button_style=style, layout=w.Layout(width=width))
+    btn.add_class(css_class)
+    btn.on_click(lambda _b: callback())
+    return btn
+
+
+_KEY_OF = {action: key for key, action in reversed(KEYS.items())}  # action -> its first key
+
+_KEY_BUTTONS = {"real": ".astrokit-label-real", "bogus": ".astrokit-label-bogus",
+                "unsure": ".astrokit-label-unsure", "skip": ".astrokit-label-skip", "undo": ".astrokit-undo",
+                "next": ".astrokit-next", "previous": ".astrokit-previous"}
+
+_FEEDBACK_STYLE = """<style>
+.astrokit-key-feedback {min-height: 1.6em; margin-top: 6px; padding: 2px 6px; border-radius: 3px;
+  font-weight: bold; opacity: 0; transition: opacity 0.6s; background: #d9edf7; color: #31708f}
+.astrokit-key-feedback.astrokit-key-on {opacity: 1; transition: none}
+.astrokit-key-feedback.astrokit-key-refused {background: #fcf8e3; color: #8a6d3b}
+.astrokit-key-flash {outline: 3px solid #31708f !important; outline-offset: 1px}
+</style>"""
+
+# One listener per page (window, capture phase: before JupyterLab's own shortcuts). A key acts on the
+# scanner shown (in JupyterLab: the one under the mouse) by clicking its button, so the kernel sees a
+# button press; keys typed into text fields are left alone.
+_KEYS_JS = """(function() {
+  if (window.__astrokit_scanner_keys) return;
+  window.__astrokit_scanner_keys = true;
+  const ACTIONS = %(actions)s, BUTTONS = %(buttons)s;
+  const shown = (el) => el !== null && el.offsetParent !== null;
+  let hovered = null;
+  window.addEventListener('mouseover', (e) => {
+    hovered = e.target && e.target.closest ? e.target.closest('.astrokit-scanner') : null;
+  }, true);
+  window.addEventListener('keydown', (e) => {
+    const action = ACTIONS[e.key];
+    if (action === undefined || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
+    const inLab = document.getElementById('jp-main-dock-panel') !== null;  // JupyterLab, not Voila's page
+    const root = inLab ? hovered : Array.from(document.querySelectorAll('.astrokit-scanner')).find(shown);
+    if (!root) return;
+    e.preventDefault();
+    e.stopPropagation();  // not to the page below (JupyterLab: its shortcuts); listeners on window still hear it
+    if (e.repeat) return;  // a held key labels once
+    const feedback = root.querySelector('.astrokit-key-feedback');
+    const button = root.querySelector(BUTTONS[action]);
+    const name = e.key === ' ' ? 'space' : e.key;
+    let text, refused = false;
+    if (shown(button) && !button.disabled) {
+      button.click();
+      button.classList.add('astrokit-key-flash');
+      setTimeout(() => button.classList.remove('astrokit-key-flash'), 300);
+      text = name + ' \\u2192 ' + action;
+    } else {
+      text = name + ': no candidate to ' + action + ' here';
+      refused = true;
+    }
+    if (feedback) {
+      feedback.textContent = text;
+      feedback.classList.toggle('astrokit-key-refused', refused);
+      feedback.classList.add('astrokit-key-on');
+      clearTimeout(feedback.__astrokit_timer);
+      feedback.__astrokit_timer = setTimeout(() => feedback.classList.remove('astrokit-key-on'), 1200);
+    }
+  }, true);
+})();"""
+
+
+def _page_keyboard():
+    """Return an output widget whose JavaScript sends key presses anywhere on the page to the scanner's buttons."""
+    import json
+
+    import ipywidgets as w
+
+    js = _KEYS_JS % {"actions": json.dumps(KEYS), "buttons": json.dumps(_KEY_BUTTONS)}
+    out = w.Output(layout=w.Layout(height="0px", overflow="hidden"))
+    out.outputs = ({"output_type": "display_data", "data": {"application/javascript": js,
+                                                             "text/plain": "scanner keyboard"}, "metadata": {}},)
+    out.add_class("astrokit-keyboard")
+    return out
+
 def _lightcurve_widget(plot):
     """Return the light-curve widget, or a note naming the extra to install when jupyter_bokeh is missing."""
     try:
@@ -700,17 +1237,6 @@ def _lightcurve_widget(plot):
         import ipywidgets as w
 
         return w.HTML("<i>light curve: install jupyter_bokeh (pip install 'astrokit[dashboards]')</i>")
-
-
-def _attach_keyboard(source, handler):
-    """Send key presses over ``source`` to ``handler`` (ipyevents); None if ipyevents is missing."""
-    try:
-        from ipyevents import Event
-    except ImportError:  # the buttons still work
-        return None
-    ev = Event(source=source, watched_events=["keydown"], prevent_default_action=True)
-    ev.on_dom_event(handler)
-    return ev
 
 
 def _isna(value):
@@ -806,3 +1332,85 @@ def _matches_html(matches, limit=5):
         parts.append("<table class='astrokit-matches-table'>" + "".join(rows) + "</table>")
     return "".join(parts)
 
+
+
+def _science_wcs(store, difference_id):
+    """Return the celestial WCS of a difference's science frame (stored, else the file's header), or None."""
+    import warnings
+
+    import pyarrow.compute as pc
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from astrokit.io import frame_path
+    from astrokit.pipeline._astrometry import frame_wcs
+
+    try:
+        diff = store.read("differences", columns=["difference_id", "science_id"],
+                          filter=pc.field("difference_id") == difference_id).to_pylist()
+        if not diff:
+            return None
+        rows = store.read("frames", filter=pc.field("exposure_id") == diff[-1]["science_id"]).to_pylist()
+        if not rows:
+            return None
+        frame = rows[-1]
+        wcs = frame_wcs(frame)
+        if wcs is None and frame.get("has_wcs"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                header = fits.getheader(frame_path(frame), frame.get("hdu") or 0)
+                wcs = WCS(header, relax=True).celestial
+        return wcs if wcs is not None and wcs.has_celestial else None
+    except Exception:  # noqa: BLE001 - no compass rather than no scanner: a moved file, a broken header
+        return None
+
+
+def _orientation_html(orientation):
+    if orientation is None:
+        return ("<small class='astrokit-no-wcs' style='color:#8a6d3b'>orientation unknown: no WCS for these "
+                "stamps (no compass, no scale bar)</small>")
+    return (f"<small>compass: <span style='color:#b8860b'><b>N</b></span> and <span style='color:#0088aa'><b>E"
+            f"</b></span> from the science frame's WCS · {orientation['scale']:.2f}″/pix</small>")
+
+
+def _links_html(ra, dec):
+    links = external_links(None if _isna(ra) else ra, None if _isna(dec) else dec)
+    if not links:
+        return ""
+    items = " · ".join(f"<a class='astrokit-link' href='{html.escape(url)}' target='_blank' "
+                       f"rel='noopener noreferrer'>{html.escape(name)}</a>" for name, url in links.items())
+    return f"<div style='margin-top:6px'><b>look up</b>: {items}</div>"
+
+
+_LABEL_COLOURS = {"real": "#3c763d", "bogus": "#a94442", "unsure": "#8a6d3b", "skip": "#777", "undo": "#777",
+                  "comment": "#31708f"}
+
+
+def _history_html(events, limit=12):
+    parts = ["<b>history</b> <small>(labels and comments, everyone)</small>"]
+    if events is None or len(events) == 0:
+        parts.append("<div><small>no label or comment yet</small></div>")
+        return "".join(parts)
+    rows = []
+    for ev in events.tail(limit).itertuples(index=False):
+        when = ev.created_at.strftime("%Y-%m-%d %H:%M") if hasattr(ev.created_at, "strftime") else str(ev.created_at)
+        label = html.escape(str(ev.label))
+        style = f"color:{_LABEL_COLOURS.get(ev.label, '#333')}" + (";text-decoration:line-through" if ev.undone
+                                                                     else "")
+        note = "" if ev.note is None or _isna(ev.note) or ev.label == UNDO else html.escape(str(ev.note))
+        rows.append(f"<tr><td><small>{when}</small></td><td><code>{html.escape(str(ev.user))}</code></td>"
+                    f"<td style='{style}'>{label}</td><td>{note}</td></tr>")
+    more = f"<div><small>{len(events) - limit} earlier event(s)</small></div>" if len(events) > limit else ""
+    return "".join(parts) + more + "<table class='astrokit-history-table'>" + "".join(rows) + "</table>"
+
+
+def _caption_html(row, decided):
+    score = row.get("real_bogus")
+    text = f"<code>{html.escape(str(row['candidate_id']))}</code><br>score {format_value(score, '{:.2f}')}"
+    survey = survey_score_text(row.get("survey_rb"), row.get("survey_drb"))
+    if survey:
+        text += f" · {survey}"
+    if decided:
+        colour = _LABEL_COLOURS.get(decided, "#333")
+        text += f" <b class='astrokit-gallery-label' style='color:{colour}'>{html.escape(decided)}</b>"
+    return f"<small>{text}</small>"

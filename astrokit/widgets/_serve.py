@@ -71,7 +71,8 @@ _STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 
 
 def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=False, block=True, log_file=None,
-                    preheat=True, pool_size=1, cull_idle_timeout=CULL_IDLE_TIMEOUT, cull_interval=CULL_INTERVAL):
+                    preheat=True, pool_size=1, cull_idle_timeout=CULL_IDLE_TIMEOUT, cull_interval=CULL_INTERVAL,
+                    ip="127.0.0.1", users_file=None):
     """Serve ``dashboards/<name>.ipynb`` with Voila on ``http://127.0.0.1:<port>/``.
 
     Voila runs with astrokit's template (no CDN links), without tracebacks in
@@ -114,6 +115,14 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
         shut down (0 never culls). A kernel with an open page is never culled.
     cull_interval : float
         Seconds between two looks for such kernels.
+    ip : str
+        Address to listen on. Anything but the loopback (``127.0.0.1``,
+        ``localhost``, ``::1``) needs sign-in (a users file).
+    users_file : path-like, optional
+        The users and their hashed tokens (`astrokit.widgets._users`). Default:
+        ``<store>/dashboard-users.json`` when it exists. With a users file,
+        every page needs a user's token (``?token=`` or the login form), and
+        labels are written under that user's name; ``?user=`` is refused.
 
     Returns
     -------
@@ -124,7 +133,7 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     Raises
     ------
     AstrokitError
-        If the dashboard does not exist.
+        If the dashboard does not exist, or ``ip`` is not the loopback and there is no users file.
     MissingExtraError
         If Voila is not installed (``pip install 'astrokit[dashboards]'``).
     """
@@ -135,8 +144,25 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     env = dict(os.environ)
     store_path = Path(store if store is not None else default_store_path())
     env["ASTROKIT_STORE"] = str(store_path.expanduser().resolve())
+    from astrokit.widgets._users import read_users
+    from astrokit.widgets._users import users_file as store_users_file
+
+    if users_file is None and store_users_file(env["ASTROKIT_STORE"]).is_file():
+        users_file = store_users_file(env["ASTROKIT_STORE"])
+    env.pop("ASTROKIT_USERS_FILE", None)
+    if users_file is not None:
+        users_file = Path(users_file).expanduser().resolve()
+        if not read_users(users_file):
+            msg = f"{users_file}: no users; add one with `astrokit dashboard-user add NAME`"
+            raise AstrokitError(msg)
+        env["ASTROKIT_USERS_FILE"] = str(users_file)
+    elif ip not in ("127.0.0.1", "localhost", "::1"):
+        msg = (f"--ip {ip}: serving beyond this machine needs sign-in; add users with "
+               "`astrokit dashboard-user add NAME` (their hashed tokens go to <store>/dashboard-users.json)")
+        raise AstrokitError(msg)
     cmd = [sys.executable, str(Path(__file__).with_name("_voila_app.py")), str(path), "--port", str(int(port)),
-           "--Voila.ip=127.0.0.1", f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
+           f"--Voila.ip={ip}", "--VoilaConfiguration.http_header_envs=['X-Astrokit-User']",
+           f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
            f"--MappingKernelManager.cull_interval={max(1, int(cull_interval))}",
            "--Voila.port_retries=0", "--show_tracebacks=False",
            f"--VoilaConfiguration.file_allowlist={_FILE_ALLOW!r}",

@@ -83,9 +83,9 @@ def voila_url(store, tmp_path_factory):
         yield url
 
 
-def _open(chromium, url, *, height=1300, wait_for=".astrokit-info"):
+def _open(chromium, url, *, height=1300, width=1200, wait_for=".astrokit-info"):
     """Open a page in its own context, collecting console errors; wait for ``wait_for``."""
-    context = chromium.new_context(viewport={"width": 1200, "height": height})
+    context = chromium.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     console = []
     page.on("console", lambda msg: console.append((msg.type, msg.text)))
@@ -109,16 +109,29 @@ def _user_labels(store, user):
 
 
 def test_keyboard_30_labels_undo_and_latency(chromium, store, voila_url):
-    """30 decisions by keyboard, one undo: exactly 31 events; next candidate shown within 300 ms."""
-    page, console = _open(chromium, f"{voila_url}?user=keyboard&origin=alert")
+    """30 decisions by keyboard with the mouse away from the stamps, one undo: exactly 31 events; next
+    candidate shown within 300 ms; the decision buttons are beside the stamps, above the fold of 1400x1000."""
+    page, console = _open(chromium, f"{voila_url}?user=keyboard&origin=alert", width=1400, height=1000)
     page.evaluate(_LATENCY_JS)
-    page.locator(".astrokit-stage").hover()  # ipyevents listens while the mouse is over the stamps
+    for name in ("real", "bogus"):
+        box = page.locator(f"button.astrokit-label-{name}").bounding_box()
+        stamps = page.locator("img.astrokit-cutout-difference").bounding_box()
+        assert box["y"] + box["height"] <= 1000 and box["x"] > stamps["x"] + stamps["width"], (name, box, stamps)
+    first_shown = _shown(page)
+    note = page.locator(".astrokit-note textarea")
+    note.press_sequentially("rbu ")  # keys typed into a text field stay there
+    time.sleep(0.5)
+    assert note.input_value() == "rbu " and _shown(page) == first_shown
+    note.fill("")
+    page.mouse.click(1390, 990)  # far from the stamps, out of the field: keys act anywhere on the page
     keys = ["r", "b", "u"] * 10
     shown = []
     for i, key in enumerate(keys):
         shown.append(_shown(page))
         page.keyboard.press(key)
         page.wait_for_function(f"window.__lat.length >= {i + 1}", timeout=30_000)
+        if i == 0:  # visible feedback of the key
+            page.locator(".astrokit-key-feedback.astrokit-key-on", has_text="r → real").wait_for(timeout=5_000)
     assert len(set(shown)) == 30
     page.locator(".astrokit-progress", has_text="30 labelled of 51").wait_for(timeout=10_000)
     page.keyboard.press("z")  # undo the 30th decision: that candidate is shown again
@@ -160,7 +173,6 @@ def test_two_sessions_100_decisions_each(chromium, store, voila_url):
     for user in users:
         page, console = _open(chromium, f"{voila_url}?user={user}&origin=injected")
         page.evaluate(_LATENCY_JS)
-        page.locator(".astrokit-stage").hover()
         pages[user] = (page, console)
     first = {user: _shown(page) for user, (page, _) in pages.items()}
     assert first["alice"] == first["bob"] == "demo:119"  # same queue, best score first
@@ -189,6 +201,45 @@ def test_two_sessions_100_decisions_each(chromium, store, voila_url):
     assert 1 <= len(files) <= COMPACT_AFTER_FILES + 1 < len(labels)  # every event durable, compacted as it came
     for user in users:
         pages[user][0].context.close()
+
+
+def test_gallery_bulk_labels_and_saved_query(chromium, store, voila_url):
+    """A gallery page of 20 candidates labelled real at once: 20 events; a saved query restores its filters."""
+    page, console = _open(chromium, f"{voila_url}?user=gallery&origin=injected", width=1400, height=1000)
+    page.locator(".astrokit-mode button", has_text="Gallery").click()
+    page.locator(".astrokit-gallery-cell img").first.wait_for(timeout=30_000)
+    assert page.locator(".astrokit-gallery-page").inner_text().strip() == "page 1 of 6"
+    page.locator("button.astrokit-select-all").click()
+    page.wait_for_function("document.querySelectorAll('.astrokit-gallery-select input:checked').length == 20",
+                           timeout=30_000)
+    page.locator("button.astrokit-bulk-real").click()
+    page.locator(".astrokit-gallery-status", has_text="20 candidate(s) labelled real").wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "curation-gallery.png"), full_page=True)
+    labels = _user_labels(store, "gallery")
+    assert len(labels) == 20 and set(labels["label"]) == {"real"}
+    assert list(labels["candidate_id"]) == [f"demo:{i}" for i in range(119, 99, -1)]
+    # save the filters in force under a name; another user's page restores them
+    page.locator(".astrokit-filter-score-min input").fill("0.5")
+    page.locator(".astrokit-filter-band input").fill("r")
+    page.locator("button.astrokit-apply").click()
+    page.locator(".astrokit-progress", has_text="of 40 in the queue").wait_for(timeout=30_000)  # 60 minus 20 labelled
+    page.locator(".astrokit-query-name input").fill("bright_r")
+    page.locator("button.astrokit-save-query").click()
+    page.wait_for_function("Array.from(document.querySelectorAll('.astrokit-saved-queries option'))"
+                           ".some(o => o.textContent == 'bright_r')", timeout=30_000)
+    page.context.close()
+    other, console2 = _open(chromium, f"{voila_url}?user=restorer")
+    other.locator(".astrokit-saved-queries select").select_option("bright_r")
+    other.locator("button.astrokit-load-query").click()
+    other.wait_for_function("document.querySelector('.astrokit-filter-score-min input').value == '0.5'",
+                            timeout=30_000)
+    assert other.locator(".astrokit-filter-band input").input_value() == "r"
+    assert other.locator(".astrokit-filter-origin select").input_value() == "injected"
+    other.locator(".astrokit-progress", has_text="0 labelled of 60").wait_for(timeout=30_000)
+    time.sleep(0.3)
+    assert _errors(console) == [] and _errors(console2) == []
+    other.context.close()
 
 
 def _region_std(png_path, box):
@@ -275,3 +326,33 @@ def test_malformed_filter_and_outside_urls(chromium, voila_url):
             status, body = exc.code, exc.read().decode(errors="replace")
         assert status in (403, 404), (path, status)
         assert "root:" not in body and "nbformat" not in body and "Traceback" not in body, path
+
+
+def test_sign_in_refuses_a_wrong_token_and_labels_carry_the_user(chromium, tmp_path):
+    """With a users file, a wrong token gets the login page; labels go under the signed-in name, not ?user=."""
+    from astrokit.widgets._users import add_user
+
+    store = make_demo_store(tmp_path / "store", n=5)
+    token = add_user(store.root, "ada")
+    with running_dashboard("curation", store.root, tmp_path / "voila.log") as url:
+        try:
+            with urllib.request.urlopen(f"{url}?token=not-{token}", timeout=60) as resp:
+                status, final = resp.status, resp.url
+        except urllib.error.HTTPError as exc:
+            status, final = exc.code, url
+        assert status in (200, 403) and ("/login" in final or status == 403), (status, final)
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{url}?token=wrong", timeout=PAGE_TIMEOUT)
+        page.locator("input[type=password]").wait_for(timeout=30_000)  # the login form, no scanner
+        assert page.locator(".astrokit-info").count() == 0
+        page.goto(f"{url}?token={token}", timeout=PAGE_TIMEOUT)
+        page.locator(".astrokit-progress", has_text="labeller ada").wait_for(timeout=PAGE_TIMEOUT)
+        shown = _shown(page)
+        page.mouse.click(1390, 990)
+        page.keyboard.press("b")
+        page.locator(".astrokit-progress", has_text="1 labelled of 5").wait_for(timeout=30_000)
+        context.close()
+    labels = store.read("labels").to_pandas()
+    assert list(labels["user"]) == ["ada"] and list(labels["candidate_id"]) == [shown]
+    assert list(labels["label"]) == ["bogus"]

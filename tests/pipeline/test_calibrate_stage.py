@@ -85,7 +85,7 @@ def test_saao_frames_calibrated_goto_passes_through(calibrated_store):
         assert rows[name]["reason"] == "no calibration frames matched"
     for name in ("saao_a8280271.fits", "saao_later.fits"):
         r = rows[name]
-        assert r["status"] == "calibrated" and r["steps"] == "bias,flat" and r["reason"] is None
+        assert r["status"] == "calibrated" and r["steps"] == "bias,flat,trim" and r["reason"] is None
         assert (store.root / r["calibrated_path"]).is_file()
     # one master per set of input frames, shared by both light frames
     masters = store.sql("select kind, n_frames, bias_id, master_id from calibration_masters order by kind").to_pylist()
@@ -94,6 +94,25 @@ def test_saao_frames_calibrated_goto_passes_through(calibrated_store):
     a, b = rows["saao_a8280271.fits"], rows["saao_later.fits"]
     assert (a["master_bias_id"], a["master_flat_id"]) == (b["master_bias_id"], b["master_flat_id"]) == (
         masters[0]["master_id"], masters[1]["master_id"])
+
+
+def test_raw_frame_alone_gets_overscan_and_trim(tmp_path):
+    """The real raw SAAO frame without calibration frames: overscan subtracted, the strip outside TRIMSEC blanked."""
+    from astrokit.datasets import get_path
+    from astrokit.store import Store
+
+    (tmp_path / "in").mkdir()
+    shutil.copy(get_path("ccd_raw"), tmp_path / "in" / "saao.fits")
+    store = Store(tmp_path / "store")
+    run_ingest(store, [tmp_path / "in"], progress=False)
+    report = run_calibrate(store, progress=False)
+    assert (report["calibrated"], report["passthrough"], report["failed"]) == (1, 0, 0)
+    row = store.sql("select * from calibrated_frames").to_pylist()[0]
+    assert row["status"] == "calibrated" and row["steps"] == "overscan,trim"
+    frame = store.sql("select exposure_id, path, hdu from frames").to_pylist()[0]
+    ccd = science_image(store, frame)
+    assert np.isnan(ccd.data[:, :16]).all() and np.isfinite(ccd.data[:, 16:528]).all()
+    assert abs(np.nanmedian(ccd.data[:, 16:528]) - np.median(read_image(frame["path"]).data[:, 16:528])) > 100
 
 
 def test_calibrated_frame_is_bias_subtracted_and_flat_fielded(calibrated_store, folder):

@@ -282,3 +282,154 @@ def test_labels_docstrings():
         errors = [(c, m) for c, m in result["errors"] if c in ("GL08", "PR01", "PR02")]
         assert not errors, (name, errors)
 
+
+
+def test_comments_history_and_links(store):
+    """A comment is an event without a decision; the history lists everyone's events, undone ones marked."""
+    from astrokit.labels import label_history
+    from astrokit.widgets import external_links
+
+    scanner = CandidateScanner(store, user="ada").load()
+    ui = scanner.widget
+    cid = scanner.candidate_id
+    scanner.comment("  faint, near a bright star ")
+    with pytest.raises(AstrokitError, match="comment needs a non-empty note"):
+        scanner.comment("   ")
+    first = scanner.decide("real")
+    scanner.undo()
+    CandidateScanner(store, user="bob").load().decide("bogus")
+    hist = scanner.history_of(cid)
+    assert list(hist["label"]) == ["comment", "real", "undo", "bogus"]
+    assert list(hist["user"]) == ["ada", "ada", "ada", "bob"]
+    assert hist.loc[hist["label_id"] == first["label_id"], "undone"].item()
+    assert hist["note"].iloc[0] == "faint, near a bright star"
+    assert len(label_history(store.read("labels"), "demo:0")) == 0
+    scanner.next()
+    scanner.previous()  # shown again: the history is read anew
+    assert "line-through" in scanner._w_history.value and "bob" in scanner._w_history.value
+    assert resolve_labels(store.read("labels"))["label"].tolist() == ["bogus"]  # a comment decides nothing
+    links = external_links(10.684708, 41.26875)
+    assert set(links) == {"SIMBAD", "TNS", "Legacy Survey", "PS1"}
+    assert "ra=10.684708" in links["Legacy Survey"] and "41.268750" in links["TNS"]
+    assert external_links(float("nan"), 1.0) == {}
+    assert all(f"href='{u}'" in scanner._w_links.value.replace("&amp;", "&") for u in
+               external_links(*scanner.current[["ra", "dec"]]).values())
+    assert ui is scanner.widget
+
+
+def test_saved_queries_and_gallery_bulk(store):
+    """Saved queries round-trip through the store; the gallery labels a page in one file of events."""
+    from astrokit.widgets import delete_query, saved_queries
+
+    ada = CandidateScanner(store, user="ada", score_min=0.4, band="r").load()
+    ada.save_query("bright r")
+    with pytest.raises(AstrokitError, match="needs a name"):
+        ada.save_query(" ")
+    bob = CandidateScanner(store, user="bob", page_size=4).load()
+    _ = bob.widget
+    assert bob.n_queue == 6 and bob.n_pages == 2
+    bob.load_query("bright r")
+    assert bob.filters["score_min"] == 0.4 and bob.filters["band"] == "r" and bob.n_queue == 4
+    assert bob._w_filters["score_min"].value == "0.4" and bob._w_filters["band"].value == "r"
+    assert saved_queries(store)["bright r"]["user"] == "ada"
+    bob.set_filters(score_min=None, band=None)
+    bob.mode = "gallery"
+    assert bob._w_gallery.layout.display is None and bob._w_main.layout.display == "none"
+    page = list(bob.gallery_rows()["candidate_id"])
+    assert page == ["demo:5", "demo:4", "demo:3", "demo:2"]
+    bob._on_select(True)
+    assert bob.selected == set(page) and all(c[3].value for c in bob._w_cells)
+    n_files = len(store.keys("labels"))
+    events = bob.bulk_decide("bogus")
+    assert [e["candidate_id"] for e in events] == page and len(store.keys("labels")) == n_files + 1
+    assert bob.n_labelled == 4 and "bogus" in bob._w_cells[0][2].value
+    with pytest.raises(AstrokitError, match="nothing selected"):
+        bob.bulk_decide("real")
+    bob.set_page(1)
+    assert list(bob.gallery_rows()["candidate_id"]) == ["demo:1", "demo:0"]
+    assert bob._w_cells[2][0].layout.display == "none"
+    with pytest.raises(AstrokitError, match="does not exist"):
+        bob.set_page(2)
+    bob.undo()  # takes back the last bulk event
+    assert len(resolve_labels(store.read("labels"))) == 3
+    delete_query(store, "bright r", user="bob")
+    assert saved_queries(store) == {}
+    with pytest.raises(AstrokitError, match="no saved query"):
+        bob.load_query("bright r")
+
+
+def test_compass_from_the_science_frame_wcs(store):
+    """Stamps of a pipeline candidate get a compass and scale bar from the science frame's WCS; others say why not."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from astrokit.datasets import get_path
+    from astrokit.widgets import stamp_orientation
+
+    scanner = CandidateScanner(store, user="ada").load()
+    _ = scanner.widget
+    assert scanner.orientation() is None and "no WCS" in scanner._w_orientation.value
+    path = get_path("goto_science")
+    store.write("frames", [{"exposure_id": "goto-sci", "path": str(path), "hdu": 0, "status": "ok",
+                            "has_wcs": True, "wcs_source": "header"}], key="goto")
+    store.write("differences", [{"difference_id": "demo", "science_id": "goto-sci"}], key="demo")
+    scanner = CandidateScanner(store, user="ada").load()
+    _ = scanner.widget
+    o = scanner.orientation()
+    wcs = WCS(fits.getheader(path)).celestial
+    assert o == stamp_orientation(wcs, scanner.current["x"], scanner.current["y"])
+    x, y = scanner.current["x"], scanner.current["y"]
+    here = wcs.pixel_to_world(x, y)
+    local = [here.separation(wcs.pixel_to_world(x + dx, y + dy)).arcsec for dx, dy in ((1, 0), (0, 1))]
+    assert o["scale"] == pytest.approx(np.mean(local), rel=2e-3)
+    assert np.dot(o["north"], o["east"]) == pytest.approx(0.0, abs=0.02)  # perpendicular on the sky
+    assert "N</b>" in scanner._w_orientation.value
+    img = np.asarray(Image.open(io.BytesIO(scanner._w_images["science"].value)).convert("RGB"), dtype=int)
+    yellow = (img[..., 0] > 200) & (img[..., 1] > 150) & (img[..., 2] < 80)  # the N arm
+    assert yellow.sum() > 20
+
+
+def test_signed_in_user_wins_over_the_url(store, monkeypatch):
+    """With sign-in on, labels go under the server's signed-in name; ?user= for someone else is refused."""
+    from astrokit.widgets._users import add_user, read_users, remove_user, users_file
+
+    token = add_user(store.root, "ada")
+    assert len(token) >= 40 and token not in users_file(store.root).read_text()
+    with pytest.raises(AstrokitError, match="user name"):
+        add_user(store.root, "../x")
+    monkeypatch.setenv("ASTROKIT_USERS_FILE", str(users_file(store.root)))
+    monkeypatch.delenv("HTTP_X_ASTROKIT_USER", raising=False)
+    assert "needs sign-in" in curation_dashboard(store, query="").value
+    monkeypatch.setenv("HTTP_X_ASTROKIT_USER", "ada")
+    assert "signed in as &#x27;ada&#x27;" in curation_dashboard(store, query="user=mallory").value
+    box = curation_dashboard(store, query="user=ada&token=abc", summary=False)
+    assert box.scanner.user == "ada"
+    box.scanner.decide("real")
+    assert list(_labels(store)["user"]) == ["ada"]
+    remove_user(store.root, "ada")
+    assert read_users(users_file(store.root)) == {}
+
+
+def test_photometry_dashboard_frame_picker(tmp_path):
+    """The photometry dashboard lists the store's image frames, opens ?frame=, and switches on a pick."""
+    from astrokit.datasets import get_path
+    from astrokit.widgets import photometry_dashboard
+
+    store = Store(tmp_path / "store")
+    sample = str(get_path("sep_image"))
+    empty = photometry_dashboard(store, query="", max_sources=50)
+    assert empty.picker is None and "sample image" in empty.children[0].value
+    store.write("frames", [
+        {"exposure_id": "ntt-a", "path": sample, "hdu": 0, "status": "ok", "data_kind": "image", "object": "A"},
+        {"exposure_id": "ntt-b", "path": sample, "hdu": 0, "status": "ok", "data_kind": "image", "object": "B"},
+        {"exposure_id": "bias-1", "path": sample, "hdu": 0, "status": "ok", "imagetyp": "bias"},
+        {"exposure_id": "bad-1", "path": "/nonexistent.fits", "hdu": 0, "status": "quarantined"},
+    ], key="frames")
+    box = photometry_dashboard(store, query="frame=ntt-b", max_sources=50)
+    assert [v for _, v in box.picker.options] == ["ntt-a", "ntt-b"] and box.picker.value == "ntt-b"
+    assert "ntt-b" in box.children[1].value and len(box.viewer.sources) > 10
+    first = box.viewer
+    box.picker.value = "ntt-a"
+    assert box.viewer is not first and "ntt-a" in box.children[1].value
+    assert "no image frame &#x27;bias-1&#x27;" in photometry_dashboard(store, query="frame=bias-1").value
+    assert "unknown URL parameter" in photometry_dashboard(store, query="user=x").value
