@@ -63,10 +63,11 @@ def raw_sections(header, shape):
 
     Returns
     -------
-    data_section, overscan : tuple of slice or None
-        The numpy slices of ``TRIMSEC`` (else ``DATASEC``) and of ``BIASSEC``; None for a
-        section that is absent, does not fit the image, or (the data section) covers the
-        whole image.
+    data_section : tuple of slice or None
+        The numpy slices (rows, columns) of ``TRIMSEC``, else ``DATASEC``; None when absent,
+        when it does not fit the image, or when it covers the whole image.
+    overscan : tuple of slice or None
+        The numpy slices of ``BIASSEC``; None when absent or when it does not fit the image.
     """
     ny, nx = shape
     data_sec = section_slices(header, "TRIMSEC") or section_slices(header, "DATASEC")
