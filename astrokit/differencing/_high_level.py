@@ -9,6 +9,7 @@ import numpy as np
 import sep
 from astropy.nddata import CCDData
 from astropy.table import Table
+from scipy import ndimage
 
 from astrokit.differencing._candidates import MASK_BITS, find_candidates, grow_mask
 from astrokit.differencing._psf import estimate_psf, psf_flux, psf_stars
@@ -17,15 +18,7 @@ from astrokit.differencing._subimages import AUTO_TILE_SIDE, FWHM_VARIATION, fwh
 from astrokit.differencing._zogy import ZogyResult, zogy
 from astrokit.exceptions import DataError
 from astrokit.io import header_float
-from astrokit.registration import (
-    align_to,
-    alignment_residual,
-    fit_affine,
-    match_positions,
-    pixel_mapping,
-    resample,
-    wcs_mapping,
-)
+from astrokit.registration import align_to, alignment_residual, fit_affine, match_positions
 
 __all__ = ["METHODS", "DifferenceResult", "image_band", "subtract"]
 
@@ -36,8 +29,6 @@ _SAT_KEYS = ("SATURATE", "SATLEVEL", "MAXLIN")
 #: With no saturation level given or in the header, an image whose maximum reaches this fraction of
 #: 65535 (the full scale of a 16-bit converter) is taken to saturate at its maximum.
 _ADC_FULL_SCALE_FRACTION = 0.9
-#: Interpolation order of the reference's one resampling through its WCS map (1: bilinear, as reproject).
-_WCS_ORDER = 1
 
 
 @dataclass
@@ -163,27 +154,6 @@ def _stars(sub, rms, bad, saturation):
     return x, y
 
 
-def _background(img, bad):
-    """Background-subtracted copy of ``img`` (0 where ``bad``), sep's global background and rms (ADU)."""
-    filled = np.ascontiguousarray(np.where(bad, np.float32(0), img), dtype=np.float32)
-    bkg = sep.Background(filled, mask=bad)
-    bkg.subfrom(filled)
-    filled[bad] = 0
-    return filled, float(bkg.globalback), float(bkg.globalrms)
-
-
-def _clear_of(bad, x, y, radius=3):
-    """Positions ``x``, ``y`` (px) with no ``bad`` pixel within ``radius`` px (a square box)."""
-    ny, nx = bad.shape
-    ix = np.clip(np.round(x).astype(int), 0, nx - 1)
-    iy = np.clip(np.round(y).astype(int), 0, ny - 1)
-    near = np.zeros(len(x), dtype=bool)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            near |= bad[np.clip(iy + dy, 0, ny - 1), np.clip(ix + dx, 0, nx - 1)]
-    return x[~near], y[~near]
-
-
 def _effective_gain(background, rms):
     """Gain (e-/ADU) of a sky-limited, not sky-subtracted image: background / rms**2, else None."""
     return background / rms**2 if background > 10 * rms else None
@@ -262,15 +232,11 @@ def _rescale(zres, c):
                       flux_science=zres.flux_science, flux_reference=zres.flux_reference)
 
 
-def _saturation_levels(science, reference, saturation, sci, ref):
-    """Saturation level (ADU, background included) of each image, and where it came from.
-
-    ``sci`` and ``ref`` are ``(image, valid)`` pairs: the maximum of the valid pixels is the
-    level when neither the argument nor the header gives one.
-    """
+def _saturation_levels(science, reference, saturation, sci, ref_aligned, valid):
+    """Saturation level (ADU, background included) of each image, and where it came from."""
     levels, sources = [], []
     given = saturation if isinstance(saturation, tuple | list) else (saturation, saturation)
-    for value, ccd, (img, valid) in ((given[0], science, sci), (given[1], reference, ref)):
+    for value, ccd, img in ((given[0], science, sci), (given[1], reference, ref_aligned)):
         if value is not None:
             levels.append(float(value))
             sources.append("argument")
@@ -320,17 +286,12 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
              refine_shift=True, calibrate_noise=True, saturation=None, nonlinear_fraction=0.8, subimages=None):
     """Difference one science image against a reference and find transient candidates.
 
-    Steps: (1) map the science pixels onto the reference's through their WCS
-    (`astrokit.registration.wcs_mapping`: a coarse grid, exact to 0.01 px); without a
-    usable WCS map the reference is put on the science grid first (`astrokit.registration.align_to`:
-    astroalign); (2) subtract sep backgrounds and take sep's global rms as each image's noise;
-    (3) find bright unsaturated stars on both images (the reference's on its own grid,
-    mapped onto the science grid exactly) and, if ``refine_shift``, fit the affine
-    transform between matched positions (a shift when fewer than 20 match), which removes
-    what the WCS got wrong; the reference is then resampled once through the WCS map
-    composed with that correction (`astrokit.registration.resample`: bilinear, as
-    reproject; a cubic spline for a correction alone on one pixel grid), its background
-    measured there, and the rms of the matched-star offsets left is the astrometric noise; then mask (``mask``, bits of
+    Steps: (1) align the reference onto the science grid (`astrokit.registration.align_to`);
+    (2) subtract sep backgrounds and take sep's global rms as each image's noise;
+    (3) match bright unsaturated stars and, if ``refine_shift``, fit the affine
+    transform between their positions (a shift when fewer than 20 match) and resample
+    the reference with it (cubic spline), which removes what the WCS got wrong; the rms
+    of the matched-star offsets left is the astrometric noise; then mask (``mask``, bits of
     `MASK_BITS`) the pixels above ``nonlinear_fraction`` x the saturation level in either
     image with everything within ``psf_size`` px (saturated or non-linear cores, bleed
     trails and the PSF-model residuals around them) and the pixels within the kernel
@@ -447,71 +408,63 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
         timings[step] = timings.get(step, 0.0) + now - clock[0]
         clock[0] = now
 
-    # (1) registration: the reference's own pixels and the WCS map onto the science grid (or, without
-    # a usable WCS map, the reference already on that grid: same grid, or astroalign)
+    # (1) registration
+    ref_aligned, footprint = align_to(reference, science)
     sci = np.ascontiguousarray(np.asarray(science.data, dtype=np.float32))
-    sci_bad = ~np.isfinite(sci)
+    valid = footprint & np.isfinite(sci)
     if science.mask is not None:
-        sci_bad |= np.asarray(science.mask, dtype=bool)
-    mapping = wcs_mapping(reference, science)
-    through_wcs = mapping is not None
-    if through_wcs:
-        source = np.ascontiguousarray(np.asarray(reference.data, dtype=np.float32))
-        if reference.mask is not None:
-            source = np.where(reference.mask, np.float32(np.nan), source)
-    else:
-        source, _ = align_to(reference, science)
-    source_bad = ~np.isfinite(source)
-    if not through_wcs:  # already on the science grid: its uncovered pixels are the science's too
-        sci_bad |= source_bad
-    lap("register")
-
-    # (2) backgrounds and noise (the reference's again on the science grid, after the resampling)
-    n, back_n, rms_n = _background(sci, sci_bad)
-    r, back_r, rms_r = _background(source, source_bad)
-    (sat_n, sat_r), _ = _saturation_levels(science, reference, saturation, (sci, ~sci_bad), (source, ~source_bad))
-    lap("background")
-
-    # (3) stars on both images; the reference's mapped onto the science grid for the affine refinement,
-    # which is composed with the WCS map so that the reference is resampled once
-    xn, yn = _stars(n, rms_n, sci_bad, sat_n - back_n)
-    xr, yr = _stars(r, rms_r, source_bad, sat_r - back_r)
-    del r
-    for name, xs in (("reference", xr), ("science", xn)):
-        if len(xs) < 3:
-            msg = (f"subtract: the {name} image has {len(xs)} unsaturated stars above 20 sigma "
-                   "(need at least 3 to register, estimate the PSF and the flux scale); "
-                   f"is the {name} empty, or not a sky image?")
-            raise DataError(msg)
-    if through_wcs:
-        xr, yr = mapping.inverse(xr, yr)
-    coeffs = _refinement(xn, yn, xr, yr, sci.shape) if refine_shift else None
-    shift_applied = (0.0, 0.0)
-    if coeffs is not None:
-        ny, nx = sci.shape
-        centre = np.array([1.0, (nx - 1) / 2, (ny - 1) / 2])
-        shift_applied = (float(centre @ coeffs[0] - centre[1]), float(centre @ coeffs[1] - centre[2]))
-        mapping = (mapping or pixel_mapping(None, None, sci.shape)).compose(coeffs)
-    if mapping is not None:
-        # bilinear through a WCS map, as reproject; a cubic spline for a refinement alone on one grid
-        order = _WCS_ORDER if through_wcs else 3
-        ref_aligned, footprint = resample(source, mapping, order=order)
-    else:
-        ref_aligned, footprint = source, ~source_bad
-    del source, source_bad
-    valid = footprint & ~sci_bad
-    del footprint, sci_bad
+        valid &= ~np.asarray(science.mask, dtype=bool)
     if valid.sum() < 0.05 * valid.size:
         msg = "subtract: the reference covers less than 5 % of the science image"
         raise DataError(msg)
     bad = ~valid
-    n[bad] = 0
-    xn, yn = _clear_of(bad, xn, yn)
-    r, back_r, rms_r = _background(ref_aligned, bad)
-    (sat_n, sat_r), sat_source = _saturation_levels(science, reference, saturation, (sci, valid),
-                                                    (ref_aligned, valid))
+
+    # (2) backgrounds and noise
+    def background(img):
+        filled = np.ascontiguousarray(np.where(bad, np.float32(0), img), dtype=np.float32)
+        bkg = sep.Background(filled, mask=bad)
+        sub = np.ascontiguousarray(np.where(bad, np.float32(0), filled - bkg.back()), dtype=np.float32)
+        return sub, float(bkg.globalback), float(bkg.globalrms)
+
+    lap("register")
+    n, back_n, rms_n = background(sci)
+    r, back_r, rms_r = background(ref_aligned)
+    (sat_n, sat_r), sat_source = _saturation_levels(science, reference, saturation, sci, ref_aligned, valid)
+    lap("background")
+
+    # (3) star matching, shift refinement, astrometric noise
+    xn, yn = _stars(n, rms_n, bad, sat_n - back_n)
     xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
+    for name, xs in (("reference", xr), ("science", xn)):
+        if len(xs) < 3:
+            msg = (f"subtract: the {name} image has {len(xs)} unsaturated stars above 20 sigma on the "
+                   "overlap (need at least 3 to register, estimate the PSF and the flux scale); "
+                   f"is the {name} empty, or not a sky image?")
+            raise DataError(msg)
     res = alignment_residual(xn, yn, xr, yr, max_separation=2.0)
+    shift_applied = (0.0, 0.0)
+    coeffs = _refinement(xn, yn, xr, yr, sci.shape) if refine_shift else None
+    if coeffs is not None:
+        ny, nx = sci.shape
+        centre = np.array([1.0, (nx - 1) / 2, (ny - 1) / 2])
+        shift_applied = (float(centre @ coeffs[0] - centre[1]), float(centre @ coeffs[1] - centre[2]))
+        # output (y, x) -> input (y, x): y_in = b0 + b1 x + b2 y, x_in = a0 + a1 x + a2 y
+        matrix = np.array([[coeffs[1, 2], coeffs[1, 1]], [coeffs[0, 2], coeffs[0, 1]]])
+        offset = np.array([coeffs[1, 0], coeffs[0, 0]])
+
+        def warp(img, order=3):
+            return ndimage.affine_transform(img, matrix, offset=offset, order=order, mode="constant",
+                                            cval=0.0)
+
+        r = warp(r).astype(np.float32)
+        ref_aligned = warp(np.where(bad, np.float32(0), ref_aligned)).astype(np.float32)
+        moved = warp(valid.astype(np.float32), order=0) > 0.5
+        bad = ndimage.binary_dilation(bad, iterations=2) | ~moved
+        valid = ~bad
+        r = np.ascontiguousarray(np.where(bad, np.float32(0), r))
+        ref_aligned[bad] = np.nan
+        xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
+        res = alignment_residual(xn, yn, xr, yr, max_separation=2.0)
     if res.n_matched < 3:
         msg = (f"subtract: only {res.n_matched} stars match between science and aligned reference; "
                "the registration probably failed")
