@@ -32,12 +32,13 @@ UV_BOOTSTRAP = $(PY) -m pip install --quiet --disable-pip-version-check --requir
 INSTALL_SELF = $(if $(filter 1,$(USE_UV)),$(UV) pip install --python $(PY) --quiet --build-constraint $(BUILD_LOCK),\
   $(PY) -m pip install --quiet --disable-pip-version-check) --no-deps -e .
 
-.PHONY: help setup data pipeline run test chromium astrometry dashboard lab bench bench-setup clean lock dist
+.PHONY: help setup data pipeline run test screenshots chromium astrometry dashboard lab bench bench-setup clean lock dist
 
 help:
 	@echo "make run       set up, fetch the real data, run the pipeline, serve the curation dashboard"
 	@echo "make pipeline  the same without the dashboard (what cron calls)"
 	@echo "make test      set up, then the whole test suite (pytest, nbval, browser tests)"
+	@echo "make screenshots  the browser tests, keeping their screenshots in docs/screenshots (the README's)"
 	@echo "make lab       JupyterLab on http://127.0.0.1:8888"
 	@echo "make bench     side-by-side benchmarks against source-extractor, properimage, sfft, ImageFileCollection"
 	@echo "make lock      recompile the locks of requirements/ from pyproject.toml (UPGRADE=1: newest versions)"
@@ -100,6 +101,10 @@ astrometry:
 
 test: data chromium astrometry
 	$(PY) -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
+
+# Every dashboard's screenshot in the README is what a browser test saw and checked (tests/browser/screens.py).
+screenshots: data chromium
+	ASTROKIT_SCREENSHOTS=$(abspath docs/screenshots) $(PY) -m pytest tests/browser -p no:cacheprovider -q $(PYTEST_ARGS)
 
 # The reference tools of the benchmarks: Debian's source-extractor, and properimage + sfft from PyPI (bench.lock).
 bench-setup: setup

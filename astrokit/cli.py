@@ -574,7 +574,8 @@ def build_parser(argv=None):
     sp.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT: the per-frame and "
                     "per-pair work of photometry and difference runs on its workers")
     sp.add_argument("--workers", type=int, default=None, help="without --scheduler: start a local Dask cluster "
-                    "of N worker processes (1 thread each) for the run (default 0: no Dask)")
+                    "of N worker processes (1 thread each) for the run (default 0; 0 or 1: no Dask, the work "
+                    "runs in the stage's kernel)")
     sp.add_argument("--help-stage", default=None, metavar="STAGE", help="print the parameters STAGE declares "
                     "(name, type, default, unit, range) and exit")
     sp.add_argument("--force", action="store_true", help="redo frames and pairs whose inputs and parameters are "

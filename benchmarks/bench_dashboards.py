@@ -16,8 +16,9 @@ Measured, wall clock:
   that Voila itself sets, measured side by side; the ratio says what astrokit adds;
 - warm visits of the photometry dashboard (first plot drawn).
 
-Screenshots of the curation scanner, its gallery and the photometry dashboard go to
-``--screenshots`` (the README shows them). Nothing here asserts a time.
+Screenshots of the pages it timed go to ``--screenshots`` (a temporary folder by default;
+the README's screenshots are taken by the browser tests, ``make screenshots``). Nothing
+here asserts a time.
 """
 
 import argparse
@@ -101,8 +102,11 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--screenshots", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="keep the pages' screenshots here (the README's come from the browser tests: "
+                             "make screenshots)")
     args = parser.parse_args()
+    args.screenshots = args.screenshots or Path(tempfile.mkdtemp(prefix="bench-dashboards-shots-"))
     args.screenshots.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
     store = _store(tmp / "store")

@@ -435,6 +435,12 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     # (3) star matching, shift refinement, astrometric noise
     xn, yn = _stars(n, rms_n, bad, sat_n - back_n)
     xr, yr = _stars(r, rms_r, bad, sat_r - back_r)
+    # a level that is only the image's maximum (no known saturation) keeps the stars below half the
+    # brightest one; a sparse field may have fewer than 3 of them: then all but the brightest are used
+    if len(xn) < 3 and sat_source[0] == "image maximum":
+        xn, yn = _stars(n, rms_n, bad, (sat_n - back_n) / 0.5 * 0.95)
+    if len(xr) < 3 and sat_source[1] == "image maximum":
+        xr, yr = _stars(r, rms_r, bad, (sat_r - back_r) / 0.5 * 0.95)
     for name, xs in (("reference", xr), ("science", xn)):
         if len(xs) < 3:
             msg = (f"subtract: the {name} image has {len(xs)} unsaturated stars above 20 sigma on the "

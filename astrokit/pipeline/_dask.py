@@ -43,7 +43,9 @@ def dask_client(scheduler=None, workers=None):
         Without a scheduler, start a `~distributed.LocalCluster` of this many
         worker processes, one thread each and ``OMP/OPENBLAS/MKL_NUM_THREADS=1``
         (`WORKER_ENV`), so that N workers really use N cores; it is closed on
-        exit. 0 or None: no Dask.
+        exit. 0, 1 or None: no Dask, the units run in this process (one worker
+        process would add its start-up and the transfer of every result, and
+        nothing in parallel).
 
     Yields
     ------
@@ -63,7 +65,7 @@ def dask_client(scheduler=None, workers=None):
     if scheduler is not None and not isinstance(scheduler, str):
         yield scheduler  # a client the caller owns
         return
-    if not scheduler and not workers:
+    if not scheduler and workers <= 1:
         yield None
         return
     from distributed import Client, LocalCluster

@@ -265,7 +265,7 @@ _INPUTS = ("candidates", "differences", "difference_psfs", "frames")
 _ALL_CANDIDATES = """
 select candidate_id as id, ra, dec, mjd, mag, mag_err, band
 from candidates
-where ra is not null and dec is not null and mjd is not null and coalesce(is_positive, true)
+where isfinite(ra) and isfinite(dec) and dec between -90 and 90 and isfinite(mjd) and coalesce(is_positive, true)
   and coalesce(origin, 'pipeline') <> 'injected'
 order by mjd, candidate_id
 """

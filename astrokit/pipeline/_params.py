@@ -118,7 +118,7 @@ def _p(name, type_, default, description, unit="", **kw):
 
 _STORE = _p("store", "str", "astrokit-data", "store folder or s3://bucket/prefix (tables/, runs/, artifacts/)")
 _SCHEDULER = _p("scheduler", "str", "", "Dask scheduler address tcp://host:port; empty: no scheduler")
-_WORKERS = _p("workers", "int", 0, "without a scheduler: local Dask worker processes; 0: compute in this kernel",
+_WORKERS = _p("workers", "int", 0, "without a scheduler: local Dask worker processes; 0 or 1: compute in this kernel",
               minimum=0)
 _FORCE = _p("force", "bool", False, "redo units whose inputs and parameters are unchanged (default: skip them)")
 _DASK = (_SCHEDULER, _WORKERS, _FORCE)

@@ -279,7 +279,7 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
     workers : int, optional
         Without ``scheduler``: start one `~distributed.LocalCluster` of this many
         worker processes for the whole run (`astrokit.pipeline.dask_client`) and
-        pass its address to the notebooks. 0 or None: the stages run in their kernel.
+        pass its address to the notebooks. 0, 1 or None: the stages run in their kernel.
     force : bool
         Passed to the notebooks that declare ``force``: redo the units whose
         inputs and parameters are unchanged instead of skipping them.
@@ -325,7 +325,7 @@ def run_pipeline(store=None, *, stages=None, params=None, sweep=None, retries=0,
             bar.set_postfix_str(stage)
             notebook = nb_dir / f"{stage}.ipynb"
             declared = set(pm.inspect_notebook(str(notebook)))
-            if workers and not scheduler and "scheduler" in declared:  # one cluster for the whole run
+            if workers > 1 and not scheduler and "scheduler" in declared:  # one cluster for the whole run
                 scheduler = cluster.enter_context(dask_client(None, workers)).scheduler.address
             extra = {"force": bool(force), **({"scheduler": scheduler} if scheduler else
                                               {"workers": int(workers)} if workers else {})}

@@ -17,6 +17,7 @@ from astrokit.registration._solve import (
     compare_wcs,
     header_position_hint,
     header_scale_hint,
+    offset_vote,
     solve_field_available,
     solve_wcs,
     source_positions,
@@ -26,4 +27,4 @@ from astrokit.registration._solve import (
 __all__ = ["tangent_plane", "tangent_plane_inverse", "PixelMapping", "pixel_mapping", "resample", "wcs_mapping",
            "AlignmentResidual", "WcsSolution", "align_to", "align_wcs", "alignment_residual", "asterism_overlap",
            "compare_wcs", "fit_affine", "header_position_hint", "header_scale_hint", "match_positions",
-           "polygon_overlap", "solve_field_available", "solve_wcs", "source_positions", "strip_wcs"]
+           "offset_vote", "polygon_overlap", "solve_field_available", "solve_wcs", "source_positions", "strip_wcs"]

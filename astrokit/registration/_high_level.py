@@ -1,4 +1,4 @@
-"""Put one image on another's pixel grid: WCS reprojection, with an asterism fallback."""
+"""Put one image on another's pixel grid: WCS reprojection, with asterism and cross-correlation fallbacks."""
 
 import warnings
 
@@ -31,7 +31,10 @@ def align_to(image, target, *, method="auto"):
     (`wcs_mapping`, exact to 0.01 px), and with `reproject.reproject_interp` itself when
     it cannot be. When either WCS is missing, or the reprojection fails, the images are registered
     by matching star triangles with `astroalign.register` (an affine transform
-    fitted to the asterisms) [1]_.
+    fitted to the asterisms) [1]_. When astroalign finds no match either (a raw frame of a
+    sparse field has too few stars for its triangles), the translation is found by phase
+    cross-correlation of the background-subtracted images [2]_ and refined to an affine
+    transform fitted to the stars it pairs (`fit_affine`).
 
     Parameters
     ----------
@@ -40,9 +43,9 @@ def align_to(image, target, *, method="auto"):
         flux-conserved per pixel, which is right for images of equal pixel scale).
     target : `~astropy.nddata.CCDData`, shape (my, mx)
         The image whose pixel grid the result is put on.
-    method : {"auto", "wcs", "astroalign"}, optional
+    method : {"auto", "wcs", "astroalign", "correlation"}, optional
         ``"auto"`` uses the WCS when both images have one and falls back to
-        astroalign; the two others force one method.
+        astroalign, then to the cross-correlation; the others force one method.
 
     Returns
     -------
@@ -58,19 +61,21 @@ def align_to(image, target, *, method="auto"):
     ValueError
         If ``method`` is not one of the valid choices.
     DataError
-        If neither the WCS reprojection nor astroalign can align the images (the
-        message gives both reasons), or a forced method is not possible.
+        If no method can align the images (the message gives every reason), or a
+        forced method is not possible.
 
     References
     ----------
     .. [1] Beroiz, Cabral & Sanchez 2020, Astronomy and Computing 32, 100384 (astroalign)
+    .. [2] Guizar-Sicairos, Thurman & Fienup 2008, Optics Letters 33, 156 (sub-pixel phase
+       cross-correlation; `skimage.registration.phase_cross_correlation`)
     """
     for name, value in (("image", image), ("target", target)):
         if not isinstance(value, CCDData):
             msg = (f"align_to: {name} must be an astropy CCDData, got {type(value).__name__}; "
                    "convert with astrokit.io.as_ccddata or CCDData.read(path, unit='adu')")
             raise TypeError(msg)
-    valid = ("auto", "wcs", "astroalign")
+    valid = ("auto", "wcs", "astroalign", "correlation")
     if method not in valid:
         msg = f"align_to: unknown method {method!r}; valid choices are {', '.join(valid)}"
         raise ValueError(msg)
@@ -89,10 +94,16 @@ def align_to(image, target, *, method="auto"):
         if method == "wcs":
             msg = f"align_to: {reasons[-1]}"
             raise DataError(msg)
-    try:
-        return _align_astroalign(image, target)
-    except Exception as exc:  # noqa: BLE001 - reported in the DataError below
-        reasons.append(f"astroalign failed: {type(exc).__name__}: {exc}")
+    if method in ("auto", "astroalign"):
+        try:
+            return _align_astroalign(image, target)
+        except Exception as exc:  # noqa: BLE001 - reported in the DataError below
+            reasons.append(f"astroalign failed: {type(exc).__name__}: {exc}")
+    if method in ("auto", "correlation"):
+        try:
+            return _align_correlation(image, target)
+        except Exception as exc:  # noqa: BLE001 - reported in the DataError below
+            reasons.append(f"cross-correlation failed: {type(exc).__name__}: {exc}")
     msg = ("align_to: could not align the images; " + "; ".join(reasons)
            + ". Check that both images show the same field (and add a WCS, e.g. with astrometry.net).")
     raise DataError(msg)
@@ -188,4 +199,59 @@ def _align_astroalign(image, target):
     aligned = np.asarray(aligned, dtype=np.float32)
     footprint = ~np.asarray(masked, dtype=bool) & np.isfinite(aligned)
     aligned[~footprint] = np.nan
+    return aligned, footprint
+
+
+def _stars(data, n=200):
+    """Background-subtracted image and the positions (x, y) of its ``n`` brightest compact sources (sep)."""
+    import sep
+
+    data = np.where(np.isfinite(data), data, np.float32(np.nanmedian(data))).astype(np.float32)
+    bkg = sep.Background(data)
+    sub = data - bkg.back()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            objects = sep.extract(sub, 5.0, err=bkg.globalrms, minarea=5)
+        except Exception:  # noqa: BLE001 - too many pixels above the threshold: no stars to pair
+            objects = np.zeros(0, dtype=[("x", float), ("y", float), ("flux", float), ("flag", int)])
+    objects = objects[(objects["flag"] & 0x8) == 0] if len(objects) else objects  # not truncated at an edge
+    objects = objects[np.argsort(objects["flux"])[::-1][:n]]
+    return sub, np.asarray(objects["x"], float), np.asarray(objects["y"], float)
+
+
+def _align_correlation(image, target, *, max_separation=3.0, max_rms=1.0):
+    """Align by the phase cross-correlation's translation, refined to an affine fit of the paired stars."""
+    from scipy import ndimage
+    from skimage.registration import phase_cross_correlation
+
+    from astrokit.registration._core import fit_affine, match_positions
+
+    src, dst = _masked_native(image), _masked_native(target)
+    src_sub, xs, ys = _stars(src)
+    dst_sub, xd, yd = _stars(dst)
+    if src.shape == dst.shape:
+        a, b = src_sub, dst_sub
+    else:  # correlate on the common corner
+        ny, nx = min(src.shape[0], dst.shape[0]), min(src.shape[1], dst.shape[1])
+        a, b = src_sub[:ny, :nx], dst_sub[:ny, :nx]
+    (dy, dx), _error, _phase = phase_cross_correlation(b, a, upsample_factor=10, normalization=None)
+    # the shift moves the image onto the target: a star at (x, y) of the image is at (x + dx, y + dy)
+    i_d, i_s = match_positions(xd, yd, xs + dx, ys + dy, max_separation=max_separation)
+    if len(i_d) < 3:
+        msg = (f"{len(i_d)} star(s) paired after the correlation's shift ({dx:.1f}, {dy:.1f}) px; "
+               "an affine fit needs 3")
+        raise DataError(msg)
+    coeffs, used = fit_affine(xd[i_d], yd[i_d], xs[i_s], ys[i_s])  # target pixel -> image pixel
+    design = np.column_stack([np.ones(used.sum()), xd[i_d][used], yd[i_d][used]])
+    rms = float(np.sqrt(np.mean((design @ coeffs[0] - xs[i_s][used]) ** 2
+                                + (design @ coeffs[1] - ys[i_s][used]) ** 2)))
+    if used.sum() < 3 or not rms <= max_rms:
+        msg = f"the affine fit of {int(used.sum())} paired stars leaves {rms:.2f} px rms (more than {max_rms} px)"
+        raise DataError(msg)
+    (a0, a1, a2), (b0, b1, b2) = coeffs
+    # output (row, col) = (y, x) -> input (y', x'): y' = b0 + b1 x + b2 y, x' = a0 + a1 x + a2 y
+    aligned = ndimage.affine_transform(src, np.array([[b2, b1], [a2, a1]]), offset=(b0, a0), output_shape=dst.shape,
+                                       order=1, mode="constant", cval=np.nan, prefilter=False).astype(np.float32)
+    footprint = np.isfinite(aligned)
     return aligned, footprint

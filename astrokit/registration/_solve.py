@@ -511,7 +511,9 @@ def asterism_overlap(sources, reference_sources, shape, reference_shape):
     -------
     float or None
         Fraction (0 to 1) of the first frame's area that falls on the reference frame under
-        the astroalign similarity transform [1]_; None when no asterism match is found.
+        the astroalign similarity transform [1]_, else (a sparse field whose triangles do not
+        match) under the affine transform fitted to the pairs of the most common offset between
+        the two lists (`offset_vote`); None when neither finds a match.
 
     References
     ----------
@@ -525,15 +527,78 @@ def asterism_overlap(sources, reference_sources, shape, reference_shape):
     rx, ry = np.asarray(reference_sources[0], float), np.asarray(reference_sources[1], float)
     if len(x) < 5 or len(rx) < 5:
         return None
+    ny, nx = shape
+    box = np.array([[0, 0], [nx - 1, 0], [nx - 1, ny - 1], [0, ny - 1]], dtype=float)
     try:
         transform, _ = astroalign.find_transform(np.column_stack([x, y]), np.column_stack([rx, ry]),
                                                  max_control_points=50)
+        corners = transform(box)
     except (astroalign.MaxIterError, ValueError, TypeError):
-        return None
-    ny, nx = shape
-    corners = transform(np.array([[0, 0], [nx - 1, 0], [nx - 1, ny - 1], [0, ny - 1]], dtype=float))
+        coeffs = offset_vote(x, y, rx, ry)
+        if coeffs is None:
+            return None
+        design = np.column_stack([np.ones(4), box])
+        corners = np.column_stack([design @ coeffs[0], design @ coeffs[1]])
     my, mx = reference_shape
     return polygon_overlap(corners, [[0, 0], [mx - 1, 0], [mx - 1, my - 1], [0, my - 1]])
+
+
+def offset_vote(x, y, rx, ry, *, n=60, tolerance=3.0, min_pairs=4, max_rms=1.0):
+    """Match two star lists related by a shift and a small rotation, by voting on their offsets.
+
+    Every pair of the ``n`` brightest stars of each list votes for its offset ``(rx - x, ry - y)``;
+    the offset with the most votes within ``tolerance`` px pairs the stars, and an affine transform
+    is fitted to those pairs with clipping (`fit_affine`). A rotation of ``theta`` moves stars at a
+    distance ``d`` from the rotation centre by ``d theta``, so this finds frames rotated by up to
+    about ``tolerance / d`` rad, where triangle matching (astroalign) needs enough stars for its
+    asterisms. The pairing is that of a shift-only cross-correlation of the two lists [1]_.
+
+    Parameters
+    ----------
+    x, y : 1D ndarray, shape (n1,)
+        Star positions of the first frame (px), brightest first.
+    rx, ry : 1D ndarray, shape (n2,)
+        Star positions of the second frame (px), brightest first.
+    n : int, optional
+        Stars of each list that vote.
+    tolerance : float, optional
+        Radius (px) within which offsets vote together, and pairs are matched.
+    min_pairs : int, optional
+        Least number of stars paired by the winning offset.
+    max_rms : float, optional
+        Largest rms residual (px) of the affine fit.
+
+    Returns
+    -------
+    coeffs : 2D ndarray, shape (2, 3), or None
+        ``[[a0, a1, a2], [b0, b1, b2]]`` taking the first frame's pixels to the second's
+        (``rx = a0 + a1 x + a2 y``), or None when no offset pairs ``min_pairs`` stars with an
+        rms residual of ``max_rms`` px at most.
+
+    References
+    ----------
+    .. [1] Phillips & Davis 1995, ASP Conf. Ser. 77, 297 (offset voting between star lists, as IRAF's
+       ``xregister``/``imcentroid`` and ``geomap`` use it)
+    """
+    from scipy.spatial import cKDTree
+
+    from astrokit.registration._core import fit_affine, match_positions
+
+    x, y, rx, ry = (np.asarray(v, float)[:n] for v in (x, y, rx, ry))
+    if len(x) < min_pairs or len(rx) < min_pairs:
+        return None
+    offsets = np.column_stack([(rx[None, :] - x[:, None]).ravel(), (ry[None, :] - y[:, None]).ravel()])
+    votes = cKDTree(offsets).query_ball_point(offsets, tolerance, return_length=True)
+    best = offsets[np.argmax(votes)]
+    i1, i2 = match_positions(x + best[0], y + best[1], rx, ry, max_separation=tolerance)
+    if len(i1) < min_pairs:
+        return None
+    coeffs, used = fit_affine(x[i1], y[i1], rx[i2], ry[i2])
+    design = np.column_stack([np.ones(int(used.sum())), x[i1][used], y[i1][used]])
+    rms = np.sqrt(np.mean((design @ coeffs[0] - rx[i2][used]) ** 2 + (design @ coeffs[1] - ry[i2][used]) ** 2))
+    if used.sum() < min_pairs or not rms <= max_rms:
+        return None
+    return coeffs
 
 
 #: Header keywords of a WCS (FITS WCS papers I-III, SIP, TPV/TNX, IRAF's LTV/LTM, DSS plate solutions).

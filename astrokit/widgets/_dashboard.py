@@ -52,6 +52,26 @@ def signed_in_user():
     return name
 
 
+def _import_what_the_page_needs(*extra):
+    """Import the modules a dashboard imports on first use: bokeh's models, DuckDB, jupyter_bokeh, PIL's plugins.
+
+    Called before `request_query`, so that a pre-heated Voila kernel pays for them while it
+    waits for a browser, not while the browser waits for the page.
+
+    Parameters
+    ----------
+    *extra : str
+        More modules to import (``"bqplot"``, ...).
+    """
+    import importlib
+
+    for name in ("bokeh.models", "bokeh.plotting", "duckdb", "jupyter_bokeh", *extra):
+        importlib.import_module(name)
+    from PIL import Image
+
+    Image.preinit()  # PIL's format plugins, imported on the first PNG written
+
+
 def _error_box(text):
     import ipywidgets as w
 
@@ -97,6 +117,7 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
 
     try:
         store = _as_store(store)
+        _import_what_the_page_needs()  # a pre-heated kernel does this before the page is asked for
         options = parse_query(request_query() if query is None else query, store_root=store.root)
         signed = signed_in_user()
         if signed is not None and options["user"] not in (None, signed):

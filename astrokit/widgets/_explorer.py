@@ -886,9 +886,10 @@ def explorer_dashboard(store=None, *, user=None, query=None):
     import ipywidgets as w
 
     from astrokit.store import Store, default_store_path
-    from astrokit.widgets._dashboard import request_query
+    from astrokit.widgets._dashboard import _import_what_the_page_needs, request_query
 
     try:
+        _import_what_the_page_needs("bqplot", "bqplot_image_gl", "sep")  # before the page is asked for
         params = parse_qs(request_query() if query is None else query, keep_blank_values=True)
         unknown = sorted(set(params) - {"frame", "difference", "user"})
         if unknown:

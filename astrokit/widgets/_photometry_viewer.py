@@ -506,7 +506,7 @@ def photometry_dashboard(store=None, *, query=None, image=None, threshold=3.0, m
     import ipywidgets as w
 
     from astrokit.photometry import measure_sources
-    from astrokit.widgets._dashboard import request_query
+    from astrokit.widgets._dashboard import _import_what_the_page_needs, request_query
     from astrokit.widgets._scanner import _as_store
 
     box = w.VBox()
@@ -523,6 +523,7 @@ def photometry_dashboard(store=None, *, query=None, image=None, threshold=3.0, m
         box.children = [c for c in (box.picker, note, viewer.widget()) if c is not None]
 
     try:
+        _import_what_the_page_needs("sep")  # a pre-heated kernel does this before the page is asked for
         params = parse_qs(request_query() if query is None else query, keep_blank_values=True)
         unknown = sorted(set(params) - {"frame", "token"})
         if unknown:

@@ -910,7 +910,21 @@ class CandidateScanner(traitlets.HasTraits):
         self._refresh_queries()
 
     def _build_gallery(self, w):
+        """Return the gallery's box, empty until the gallery is first shown (`_fill_gallery`).
+
+        Its page of cells is then not built, sent and drawn with every page of the one-by-one scanner.
+        """
         self._w_cells = []
+        box = w.VBox([])
+        box.add_class("astrokit-gallery")
+        box.layout.display = "none"
+        return box
+
+    def _fill_gallery(self):
+        if self._w_cells:
+            return
+        import ipywidgets as w
+
         for _ in range(self.page_size):
             img = w.Image(format="png", layout=w.Layout(width=f"{3 * _THUMB_PX + 6}px", height=f"{_THUMB_PX}px"))
             caption = w.HTML()
@@ -935,10 +949,7 @@ class CandidateScanner(traitlets.HasTraits):
                       width="130px", style=style) for label, (text, style) in _BUTTONS.items()
               if label in DECIDED_LABELS),
         ], layout=w.Layout(align_items="center", grid_gap="6px"))
-        box = w.VBox([bar, self._w_gallery_status, grid])
-        box.add_class("astrokit-gallery")
-        box.layout.display = "none"
-        return box
+        self._w_gallery.children = [bar, self._w_gallery_status, grid]
 
     def _render(self):
         row = self.current
@@ -985,6 +996,7 @@ class CandidateScanner(traitlets.HasTraits):
             self._w_lightcurve.children = [_lightcurve_widget(self._lightcurve)]
 
     def _render_gallery(self):
+        self._fill_gallery()
         rows = self.gallery_rows()
         n_pages = self.n_pages
         self._w_page.value = f"page <b>{self.page + 1}</b> of {n_pages}"

@@ -280,6 +280,9 @@ class TrackletViewer:
             self._header = w.HTML()
             self._message = w.HTML()
             self._out = w.Box([])
+            self._header.add_class("astrokit-tracklet-summary")
+            self._out.add_class("astrokit-tracklet-figure")
             self._widget = w.VBox([w.HBox([prev_b, next_b, self._header]), self._message, self._out])
+            self._widget.add_class("astrokit-tracklets")
             self._refresh()
         return self._widget

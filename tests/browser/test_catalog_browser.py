@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
+from screens import save_screenshot
 
 from astrokit.catalog import ingest
 from astrokit.datasets import get_path
@@ -127,8 +128,7 @@ def test_catalog_dashboard_totals_plots_sessions_and_search(chromium, voila_url,
     assert page.locator(".astrokit-search-results").count() == 0
     assert page.locator(".astrokit-frame-header").count() == 0
     time.sleep(1.0)  # let bokeh finish drawing before the screenshot
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(Path(ARTIFACTS) / "catalog.png"), full_page=True)
+    save_screenshot(page, "catalog.png", full_page=True)
     errors = [t for kind, t in console if kind == "error"]
     assert errors == [], errors
     page.close()

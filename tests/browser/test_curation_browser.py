@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from screens import save_screenshot
 
 from astrokit.labels import COMPACT_AFTER_FILES, resolve_labels
 from astrokit.store import Store
@@ -214,8 +215,7 @@ def test_gallery_bulk_labels_and_saved_query(chromium, store, voila_url):
                            timeout=30_000)
     page.locator("button.astrokit-bulk-real").click()
     page.locator(".astrokit-gallery-status", has_text="20 candidate(s) labelled real").wait_for(timeout=30_000)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "curation-gallery.png"), full_page=True)
+    save_screenshot(page, "curation-gallery.png", full_page=True)
     labels = _user_labels(store, "gallery")
     assert len(labels) == 20 and set(labels["label"]) == {"real"}
     assert list(labels["candidate_id"]) == [f"demo:{i}" for i in range(119, 99, -1)]
@@ -254,9 +254,7 @@ def test_screenshot_real_data(chromium, store, voila_url):
     page.locator(".astrokit-lightcurve canvas").first.wait_for(timeout=60_000)
     page.locator(".astrokit-summary table").first.wait_for(timeout=60_000)
     time.sleep(1.0)  # let bokeh paint
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "curation.png"
-    page.screenshot(path=str(path), full_page=True)
+    path = save_screenshot(page, "curation.png", full_page=True)
 
     info = page.locator(".astrokit-info").inner_text()
     best = CandidateScanner(store, user="screenshot", origin="alert").load().candidate_id  # the "auto" order

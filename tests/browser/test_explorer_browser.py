@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from screens import save_screenshot
 from test_jupyterlab_widgets import TIMEOUT, _wait_kernel_idle, lab  # noqa: F401 - the module-scoped JupyterLab
 
 from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, running_dashboard
@@ -191,8 +192,7 @@ def test_explorer_in_jupyterlab(chromium, lab, goto_store, voila_url):  # noqa: 
             assert _x_ticks(page) == ticks, expected
             shots.setdefault(expected, figure.screenshot())
         assert len(set(shots.values())) == 4, "the four views look the same"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "explorer-jupyterlab.png"), full_page=True)
+        save_screenshot(page, "explore-jupyterlab.png", full_page=True)
         errors = [t for kind, t in console if kind == "error" and "favicon" not in t]
         assert not any("Error displaying widget" in t for t in errors), errors
     except Exception:
@@ -205,11 +205,7 @@ def test_explorer_in_jupyterlab(chromium, lab, goto_store, voila_url):  # noqa: 
 
 
 def test_dashboard_serves_a_difference(chromium, goto_store, voila_url):
-    """``astrokit dashboard explore`` serves ?difference=<id>: the four linked views, with the layers.
-
-    ``?frame=`` goes through the same `explorer_dashboard` (tests/widgets/test_explorer.py); one page here
-    keeps the test short.
-    """
+    """``astrokit dashboard explore`` serves ?difference=<id>: the four linked views, with the layers."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
@@ -220,7 +216,33 @@ def test_dashboard_serves_a_difference(chromium, goto_store, voila_url):
             "science", "reference", "difference", "s_corr"]
         layers = page.locator(".astrokit-explorer-layers").inner_text()
         assert f"candidates ({goto_store['n_candidates']})" in layers, layers
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "explorer-dashboard.png"))
+        save_screenshot(page, "explore.png")
+    finally:
+        context.close()
+
+
+def test_dashboard_serves_a_frame(chromium, goto_store, voila_url):
+    """``astrokit dashboard explore`` serves ?frame=<exposure_id>: that frame alone, its sources on the sky."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    console = []
+    page.on("console", lambda msg: console.append((msg.type, msg.text)))
+    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    try:
+        page.goto(f"{voila_url}?frame={goto_store['reference_id']}", timeout=120_000)
+        page.locator(".astrokit-explorer .plotarea_events").first.wait_for(timeout=120_000)
+        page.locator(".astrokit-layer-sources").wait_for(timeout=60_000)
+        n_sources = goto_store["store"].sql("select count(*) n from sources where exposure_id = ?",
+                                            [goto_store["reference_id"]]).to_pylist()[0]["n"]
+        layers = page.locator(".astrokit-explorer-layers").inner_text()
+        assert f"sources ({n_sources})" in layers, layers
+        assert page.locator(".astrokit-explorer-views button").count() == 1  # one view, nothing to blink
+        assert page.locator(".astrokit-explorer-blink").is_disabled()
+        page.wait_for_function("document.querySelectorAll('.astrokit-explorer-figure .dot').length > 0",
+                               timeout=60_000)
+        assert n_sources in _marker_counts(page)
+        save_screenshot(page, "explore-frame.png")
+        errors = [t for kind, t in console if kind == "error" and "favicon" not in t]
+        assert not any("Error displaying widget" in t for t in errors), errors
     finally:
         context.close()

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from screens import save_screenshot
 from test_curation_browser import chromium  # noqa: F401 - the module-scoped headless Chromium fixture
 
 from astrokit.widgets._testing import free_port, make_demo_store, wait_http
@@ -122,8 +123,7 @@ def test_scanner_and_photometry_render_bokeh_in_jupyterlab(chromium, lab):  # no
         page.locator(".astrokit-photometry").wait_for(timeout=TIMEOUT)
         page.wait_for_function(f"({_CANVASES_JS})('.astrokit-lightcurve').length >= 1", timeout=60_000)
         page.wait_for_function(f"({_CANVASES_JS})('.astrokit-photometry').length >= 5", timeout=60_000)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab-widgets.png"), full_page=True)
+        save_screenshot(page, "jupyterlab-widgets.png", full_page=True)
 
         text = page.locator(".jp-Notebook").inner_text()
         messages = [t for _, t in console]

@@ -119,3 +119,53 @@ def difference_all(field):
     add_satellite(field["epochs"][SATELLITE_EPOCH], field["psf"], 10.0, field["noise_per_flux"])
     field["results"] = [subtract(e, field["reference"]) for e in field["epochs"]]
     return field
+
+
+RATES = [(20.0, 40.0), (55.0, 250.0), (9.0, 130.0)]  # arcsec/h, deg east of north: the movers of `link_field`
+
+
+def link_field(folder, store_root, no_wcs_frame):
+    """A store linked by the pipeline: four epochs of one night from a 600 x 600 cut-out of the real GOTO frame.
+
+    Three bright movers (`RATES`), a stationary variable and a satellite trail across epoch 2, drawn with
+    the frame's own PSF (`astrokit.linking.make_mover_epochs`), written as FITS with their headers into
+    ``folder`` beside ``no_wcs_frame`` (a frame without WCS, e.g. the raw SAAO frame); ingested,
+    differenced against the real frame and linked (``max_rate=80``) into a store at ``store_root``.
+    Returns the store, the link report, the objects, the truth table and the exposure ids by file name.
+    """
+    import shutil
+
+    import sep
+
+    from astrokit.differencing import inject_sources
+    from astrokit.pipeline import run_difference, run_ingest, run_link
+    from astrokit.store import Store
+
+    ref = reference_frame(size=600, y0=400, x0=400)
+    psf, _ = estimate_psf(ref.data)
+    rms = sep.Background(np.ascontiguousarray(ref.data, dtype=np.float32)).globalrms
+    point_flux = rms / np.sqrt((psf**2).sum())  # flux of SNR 1 on the frame
+    rng = np.random.default_rng(5)
+    mjds = float(ref.meta["MJD-OBS"]) + 1.0 + np.arange(4) * 20.0 / 1440.0
+    centre = ref.wcs.celestial.pixel_to_world_values([150.0, 420.0, 300.0, 450.0], [200.0, 380.0, 450.0, 150.0])
+    objects = Table({"ra": centre[0], "dec": centre[1], "mjd_ref": np.full(4, mjds.mean()),
+                     "ra_rate": [r * np.sin(np.radians(pa)) for r, pa in RATES] + [0.0],
+                     "dec_rate": [r * np.cos(np.radians(pa)) for r, pa in RATES] + [0.0],
+                     "flux": np.array([25.0, 30.0, 20.0, 20.0]) * point_flux * 1.5,
+                     "amplitude": [0.0, 0.0, 0.0, 0.5], "period": [1.0, 1.0, 1.0, 1.2]})
+    epochs, truth = make_mover_epochs(ref, psf=psf, mjds=mjds, objects=objects, rng=rng, noise_factor=1.0,
+                                      seeing_factors=[1.0, 1.1, 1.2, 1.05])
+    n = 1100  # satellite trail across epoch 2
+    trail = inject_sources(np.zeros(ref.shape), psf, np.linspace(20, 580, n), np.linspace(520, 560, n),
+                           np.full(n, 12 * point_flux * 1.5 / 8))
+    epochs[2].data = (epochs[2].data + trail).astype(np.float32)
+    ref.write(folder / "reference.fits")
+    for e, epoch in enumerate(epochs):
+        epoch.write(folder / f"epoch{e}.fits")
+    shutil.copy(no_wcs_frame, folder)
+    store = Store(store_root)
+    run_ingest(store, [folder], progress=False)
+    ids = {r["path"].rsplit("/", 1)[-1]: r["exposure_id"] for r in store.read("frames").to_pylist()}
+    run_difference(store, pairs=[(ids[f"epoch{e}.fits"], ids["reference.fits"]) for e in range(4)], progress=False)
+    report = run_link(store, max_rate=80.0, progress=False)
+    return {"store": store, "report": report, "objects": objects, "truth": truth, "ids": ids}

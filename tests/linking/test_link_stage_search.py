@@ -8,63 +8,26 @@ real frame by the pipeline's own stage, then linked by `run_link`.
 
 # ruff: noqa: D103  (test names say what they check)
 
-import shutil
-import warnings
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-import sep
-from astropy.nddata import CCDData
-from astropy.table import Table
+from mover_field import RATES, link_field
 
 from astrokit.catalog._search import footprint_contains, frames_at, search_position
 from astrokit.cli import main
-from astrokit.datasets import get_path
-from astrokit.differencing import estimate_psf, inject_sources
 from astrokit.exceptions import AstrokitError
-from astrokit.linking import STREAK_FLAG, make_mover_epochs
-from astrokit.pipeline import plan_link, run_at_position, run_difference, run_ingest, run_link
-from astrokit.store import Store
+from astrokit.linking import STREAK_FLAG
+from astrokit.pipeline import plan_link, run_at_position, run_link
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
-RATES = [(20.0, 40.0), (55.0, 250.0), (9.0, 130.0)]  # arcsec/h, deg east of north
 
 
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory, sample_frames):
-    folder = tmp_path_factory.mktemp("field")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = CCDData.read(get_path("goto_reference"), unit="adu")[400:1000, 400:1000]
-    psf, _ = estimate_psf(ref.data)
-    rms = sep.Background(np.ascontiguousarray(ref.data, dtype=np.float32)).globalrms
-    point_flux = rms / np.sqrt((psf**2).sum())  # flux of SNR 1 on the frame
-    rng = np.random.default_rng(5)
-    mjds = float(ref.meta["MJD-OBS"]) + 1.0 + np.arange(4) * 20.0 / 1440.0
-    centre = ref.wcs.celestial.pixel_to_world_values([150.0, 420.0, 300.0, 450.0], [200.0, 380.0, 450.0, 150.0])
-    objects = Table({"ra": centre[0], "dec": centre[1], "mjd_ref": np.full(4, mjds.mean()),
-                     "ra_rate": [r * np.sin(np.radians(pa)) for r, pa in RATES] + [0.0],
-                     "dec_rate": [r * np.cos(np.radians(pa)) for r, pa in RATES] + [0.0],
-                     "flux": np.array([25.0, 30.0, 20.0, 20.0]) * point_flux * 1.5,
-                     "amplitude": [0.0, 0.0, 0.0, 0.5], "period": [1.0, 1.0, 1.0, 1.2]})
-    epochs, truth = make_mover_epochs(ref, psf=psf, mjds=mjds, objects=objects, rng=rng, noise_factor=1.0,
-                                      seeing_factors=[1.0, 1.1, 1.2, 1.05])
-    n = 1100  # satellite trail across epoch 2
-    trail = inject_sources(np.zeros(ref.shape), psf, np.linspace(20, 580, n), np.linspace(520, 560, n),
-                           np.full(n, 12 * point_flux * 1.5 / 8))
-    epochs[2].data = (epochs[2].data + trail).astype(np.float32)
-    ref.write(folder / "reference.fits")
-    for e, epoch in enumerate(epochs):
-        epoch.write(folder / f"epoch{e}.fits")
-    shutil.copy(sample_frames / "saao_a8280271.fits", folder)
-    store = Store(tmp_path_factory.mktemp("store") / "store")
-    run_ingest(store, [folder], progress=False)
-    ids = {r["path"].rsplit("/", 1)[-1]: r["exposure_id"] for r in store.read("frames").to_pylist()}
-    run_difference(store, pairs=[(ids[f"epoch{e}.fits"], ids["reference.fits"]) for e in range(4)], progress=False)
-    report = run_link(store, max_rate=80.0, progress=False)
-    return {"store": store, "report": report, "objects": objects, "truth": truth, "ids": ids}
+    return link_field(tmp_path_factory.mktemp("field"), tmp_path_factory.mktemp("store") / "store",
+                      sample_frames / "saao_a8280271.fits")
 
 
 def test_run_link_writes_fast_tracklets_of_the_movers_only(linked):

@@ -96,8 +96,10 @@ def test_ingest_reads_through_the_executor_in_path_order(tmp_path):
     assert [p.rsplit("/", 1)[-1] for p in ok] == ["000.fits"]
 
 
-def test_map_units_in_process_and_without_dask():
-    with dask_client(None, 0) as client:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_map_units_in_process_and_without_dask(workers):
+    """0 or 1 worker: the units run in this process; a one-process LocalCluster would only add its start-up."""
+    with dask_client(None, workers) as client:
         assert client is None
         out = sorted((u, r) for u, r, e in map_units(_sources_count, [1, 2], client=client, progress=False))
     assert out == [(1, 1), (2, 2)]

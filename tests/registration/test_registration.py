@@ -115,3 +115,37 @@ def test_fit_affine_recovers_transform_and_clips_outliers():
     assert np.allclose(coeffs[0], a, atol=tol) and np.allclose(coeffs[1], b, atol=tol)
     with pytest.raises(ValueError, match="at least 3"):
         fit_affine([0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0])
+
+
+@pytest.mark.realdata
+def test_raw_saao_frame_too_sparse_for_astroalign_is_aligned_by_correlation():
+    """The raw SAAO frame (no WCS, ~15 stars) and a copy moved by (6.3, -4.4) px and rotated by 0.25 deg.
+
+    The correlation's translation pairs the stars, and the affine fit to them puts every star back
+    within 0.1 px (in the trimmed data section, away from the overscan).
+    """
+    from scipy import ndimage
+
+    from astrokit.datasets import get_path
+
+    target = CCDData.read(get_path("ccd_raw"), unit="adu")
+    data = target.data.astype(np.float32)
+    theta = np.radians(0.25)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    centre = np.array(data.shape) / 2
+    offset = centre - rot @ centre - np.array([-4.4, 6.3])  # output (y, x) -> input: rot @ (y, x) + offset
+    moved = ndimage.affine_transform(data, rot, offset=offset, order=3, mode="constant", cval=np.nan)
+    image = CCDData(moved.astype(np.float32), unit="adu")
+    aligned, footprint = align_to(image, target, method="correlation")
+    assert footprint.mean() > 0.9
+    # the frame's stars, measured by sep on the original and on the aligned copy (data section, x >= 30)
+    import sep
+
+    def stars(img):
+        img = np.ascontiguousarray(np.nan_to_num(img[:, 30:], nan=float(np.nanmedian(img))), dtype=np.float32)
+        found = sep.extract(img - sep.Background(img).back(), 10.0, minarea=5)
+        return found[found["flux"] > np.percentile(found["flux"], 30)]
+
+    before, after = stars(data), stars(aligned)
+    res = alignment_residual(before["x"], before["y"], after["x"], after["y"])
+    assert res.n_matched >= 0.8 * len(before) and res.rms < 0.1, res
