@@ -40,9 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, free_port, wait_http  # noqa: E402
+from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, GL_ARGS, free_port, wait_http  # noqa: E402
 
-GL_ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--enable-webgl", "--ignore-gpu-blocklist"]
 SETUP = ("import time, numpy as np, bqplot\nfrom bqplot_image_gl import ImageGL\nfrom astrokit import explore\n"
          "from astrokit.datasets import get_path\nfrom astrokit.io import read_image\n"
          "from astrokit.widgets import stretch\npath = get_path('des_coadd')")

@@ -10,13 +10,43 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "make_demo_store", "running_dashboard", "wait_http"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "GL_ARGS", "free_port", "make_demo_store", "running_dashboard", "wait_http",
+           "watched_page"]
 
 #: Debian's Chromium, driven by Playwright in the browser tests (never a browser Playwright downloads).
 CHROMIUM = Path("/usr/bin/chromium")
 #: Flags for a headless Chromium as root on a machine without network.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: Flags for software WebGL (SwiftShader) in place of ``--disable-gpu``: bqplot-image-gl marks need WebGL.
+GL_ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--enable-webgl", "--ignore-gpu-blocklist"]
+
+
+def watched_page(browser, *, width=1400, height=1000):
+    """Open a page in a context of its own that records the console's messages and the page's errors.
+
+    Parameters
+    ----------
+    browser : playwright.sync_api.Browser
+        The browser.
+    width, height : int
+        Viewport (CSS px).
+
+    Returns
+    -------
+    context : playwright.sync_api.BrowserContext
+        Close it when done.
+    page : playwright.sync_api.Page
+    console : list of (str, str)
+        ``(type, text)`` of every console message, and ``("error", "page error: ...")`` of every
+        uncaught page error, appended as they come.
+    """
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    console = []
+    page.on("console", lambda msg: console.append((msg.type, msg.text)))
+    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    return context, page, console
 
 
 def free_port():

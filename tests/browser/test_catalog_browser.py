@@ -11,27 +11,13 @@ from screens import save_screenshot
 from astrokit.catalog import ingest
 from astrokit.datasets import get_path
 from astrokit.store import Store
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, running_dashboard
+from astrokit.widgets._testing import running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-
-
-@pytest.fixture
-def chromium():
-    """Headless Debian Chromium driven by Playwright (skipped, with the reason, when missing)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(headless=True, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

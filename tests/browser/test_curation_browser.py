@@ -21,7 +21,7 @@ from screens import save_screenshot
 from astrokit.labels import COMPACT_AFTER_FILES, resolve_labels
 from astrokit.store import Store
 from astrokit.widgets import CandidateScanner
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, make_demo_store, running_dashboard
+from astrokit.widgets._testing import make_demo_store, running_dashboard, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,22 +48,6 @@ _LATENCY_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    """Headless Debian Chromium driven by Playwright (skipped, with the reason, when missing)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
-        print(reason)
-        pytest.skip(reason)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(headless=True, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """51 real ZTF alert candidates scored by the shipped model, plus 120 synthetic injected ones."""
     from astrokit.alerts import ingest_alerts
@@ -86,11 +70,7 @@ def voila_url(store, tmp_path_factory):
 
 def _open(chromium, url, *, height=1300, width=1200, wait_for=".astrokit-info"):
     """Open a page in its own context, collecting console errors; wait for ``wait_for``."""
-    context = chromium.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    console = []
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    _context, page, console = watched_page(chromium, width=width, height=height)
     page.goto(url, timeout=PAGE_TIMEOUT)
     page.locator(wait_for).first.wait_for(timeout=PAGE_TIMEOUT)
     return page, console

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_curation_browser import chromium  # noqa: F401 - the module-scoped headless Chromium fixture
 
 from astrokit.widgets import serve_dashboard
 from astrokit.widgets._testing import free_port, make_demo_store, wait_http
@@ -57,7 +56,7 @@ def _wait_kernels(pid, at_most, timeout):
     pytest.fail(f"{len(left)} kernels still running after {timeout} s (at most {at_most} allowed): {left}")
 
 
-def _visit(chromium, url, *, leave):  # noqa: F811 - the imported fixture
+def _visit(chromium, url, *, leave):
     """Open the curation page, wait for the first candidate, then leave it or drop it.
 
     Leaving navigates away, which runs the page's ``beforeunload`` handler
@@ -77,7 +76,7 @@ def store(tmp_path):
     return make_demo_store(tmp_path / "store", n=5).root
 
 
-def test_closed_pages_free_their_kernels(chromium, store, tmp_path):  # noqa: F811
+def test_closed_pages_free_their_kernels(chromium, store, tmp_path):
     """5 visits, then at most the pre-started pool is left: closed tabs at once, crashed tabs by culling."""
     log = tmp_path / "voila.log"
     port = free_port()
@@ -105,7 +104,7 @@ def test_closed_pages_free_their_kernels(chromium, store, tmp_path):  # noqa: F8
     assert not _kernels(proc.pid)
 
 
-def test_sigterm_stops_voila_and_its_kernels(chromium, store, tmp_path):  # noqa: F811
+def test_sigterm_stops_voila_and_its_kernels(chromium, store, tmp_path):
     """``kill -TERM`` of ``astrokit dashboard`` stops Voila and every kernel; the port is free again."""
     port = free_port()
     exe = shutil.which("astrokit", path=str(Path(sys.executable).parent)) or "astrokit"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from screens import save_screenshot
 
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, running_dashboard
+from astrokit.widgets._testing import running_dashboard, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
 
@@ -31,20 +31,6 @@ def _load_mover_field():
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    """Headless Debian Chromium driven by Playwright (skipped, with the reason, when missing)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(headless=True, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
 def linked(tmp_path_factory, sample_frames):
     return _load_mover_field().link_field(tmp_path_factory.mktemp("field"),
                                           tmp_path_factory.mktemp("store") / "store",
@@ -52,11 +38,7 @@ def linked(tmp_path_factory, sample_frames):
 
 
 def _open(chromium, url, selector, *, height=1200):
-    context = chromium.new_context(viewport={"width": 1400, "height": height})
-    page = context.new_page()
-    console = []
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    context, page, console = watched_page(chromium, height=height)
     page.goto(url, timeout=PAGE_TIMEOUT)
     page.locator(selector).first.wait_for(timeout=PAGE_TIMEOUT)
     return context, page, console

@@ -16,30 +16,13 @@ import pytest
 from screens import save_screenshot
 from test_jupyterlab_widgets import TIMEOUT, _wait_kernel_idle, lab  # noqa: F401 - the module-scoped JupyterLab
 
-from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, running_dashboard
+from astrokit.widgets._testing import running_dashboard, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SIZE = 400  # px: cut-outs of the GOTO frames, small enough for a quick difference
 VIEW_WIDTH = 60  # image pixels across the view: ~9 screen pixels per image pixel
-# WebGL (the image is a bqplot-image-gl mark) in a headless Chromium without a GPU: SwiftShader
-GL_ARGS = ["--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--enable-webgl", "--ignore-gpu-blocklist"]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Headless Debian Chromium with software WebGL, driven by Playwright (skipped when missing)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + GL_ARGS
-        browser = pw.chromium.launch(headless=True, executable_path=str(CHROMIUM), args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +109,10 @@ def _x_ticks(page):
         '.astrokit-explorer-figure .axis.x text, .astrokit-explorer-figure g.axis text')).map(t => t.textContent)""")
 
 
-def test_explorer_in_jupyterlab(chromium, lab, goto_store, voila_url):  # noqa: F811 - the imported fixtures
+def test_explorer_in_jupyterlab(chromium_webgl, lab, goto_store, voila_url):  # noqa: F811 - the imported fixtures
     """Sources layer, readout within 1 arcsec, click -> diagnostics, blink keeps the zoom, candidate markers = SQL."""
     (lab["root"] / "explore.ipynb").write_text(json.dumps(_notebook(goto_store)))
-    context = chromium.new_context(viewport={"width": 1500, "height": 1100})
-    page = context.new_page()
-    console = []
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    context, page, console = watched_page(chromium_webgl, width=1500, height=1100)
     try:
         page.goto(f"{lab['url']}lab/tree/explore.ipynb?token={lab['token']}", timeout=TIMEOUT)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="attached", timeout=TIMEOUT)
@@ -204,9 +183,9 @@ def test_explorer_in_jupyterlab(chromium, lab, goto_store, voila_url):  # noqa: 
         context.close()
 
 
-def test_dashboard_serves_a_difference(chromium, goto_store, voila_url):
+def test_dashboard_serves_a_difference(chromium_webgl, goto_store, voila_url):
     """``astrokit dashboard explore`` serves ?difference=<id>: the four linked views, with the layers."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context = chromium_webgl.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
         page.goto(f"{voila_url}?difference={goto_store['difference_id']}", timeout=120_000)
@@ -221,13 +200,9 @@ def test_dashboard_serves_a_difference(chromium, goto_store, voila_url):
         context.close()
 
 
-def test_dashboard_serves_a_frame(chromium, goto_store, voila_url):
+def test_dashboard_serves_a_frame(chromium_webgl, goto_store, voila_url):
     """``astrokit dashboard explore`` serves ?frame=<exposure_id>: that frame alone, its sources on the sky."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    console = []
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    context, page, console = watched_page(chromium_webgl, width=1400, height=1000)
     try:
         page.goto(f"{voila_url}?frame={goto_store['reference_id']}", timeout=120_000)
         page.locator(".astrokit-explorer .plotarea_events").first.wait_for(timeout=120_000)

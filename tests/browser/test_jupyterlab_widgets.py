@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 from screens import save_screenshot
-from test_curation_browser import chromium  # noqa: F401 - the module-scoped headless Chromium fixture
 
-from astrokit.widgets._testing import free_port, make_demo_store, wait_http
+from astrokit.widgets._testing import free_port, make_demo_store, wait_http, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -104,13 +103,9 @@ def _wait_kernel_idle(lab, timeout=120):
     raise RuntimeError(msg)
 
 
-def test_scanner_and_photometry_render_bokeh_in_jupyterlab(chromium, lab):  # noqa: F811 - the imported fixture
+def test_scanner_and_photometry_render_bokeh_in_jupyterlab(chromium, lab):
     """Both widgets draw their bokeh plots in JupyterLab with no output_notebook(); the notebook stays small."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    console = []
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("error", f"page error: {exc}")))
+    context, page, console = watched_page(chromium, width=1400, height=1000)
     try:
         page.goto(f"{lab['url']}lab/tree/widgets.ipynb?token={lab['token']}", timeout=TIMEOUT)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=TIMEOUT)
