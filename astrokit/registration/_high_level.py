@@ -220,8 +220,13 @@ def _stars(data, n=200):
     return sub, np.asarray(objects["x"], float), np.asarray(objects["y"], float)
 
 
-def _align_correlation(image, target, *, max_separation=3.0, max_rms=1.0):
-    """Align by the phase cross-correlation's translation, refined to an affine fit of the paired stars."""
+def _align_correlation(image, target, *, max_separation=3.0, max_rms=1.0, min_pairs=6, min_fraction=0.25):
+    """Align by the phase cross-correlation's translation, refined to an affine fit of the paired stars.
+
+    The shift must pair at least ``min_pairs`` stars and ``min_fraction`` of the sparser image's: two
+    unrelated fields always have a correlation peak and pair a few stars by chance, and an affine
+    transform fits any 3 pairs exactly.
+    """
     from scipy import ndimage
     from skimage.registration import phase_cross_correlation
 
@@ -238,15 +243,16 @@ def _align_correlation(image, target, *, max_separation=3.0, max_rms=1.0):
     (dy, dx), _error, _phase = phase_cross_correlation(b, a, upsample_factor=10, normalization=None)
     # the shift moves the image onto the target: a star at (x, y) of the image is at (x + dx, y + dy)
     i_d, i_s = match_positions(xd, yd, xs + dx, ys + dy, max_separation=max_separation)
-    if len(i_d) < 3:
-        msg = (f"{len(i_d)} star(s) paired after the correlation's shift ({dx:.1f}, {dy:.1f}) px; "
-               "an affine fit needs 3")
+    need = max(int(min_pairs), int(np.ceil(min_fraction * min(len(xs), len(xd)))))
+    if len(i_d) < need:
+        msg = (f"{len(i_d)} of {min(len(xs), len(xd))} stars paired after the correlation's shift "
+               f"({dx:.1f}, {dy:.1f}) px; {need} are needed (not the same field?)")
         raise DataError(msg)
     coeffs, used = fit_affine(xd[i_d], yd[i_d], xs[i_s], ys[i_s])  # target pixel -> image pixel
     design = np.column_stack([np.ones(used.sum()), xd[i_d][used], yd[i_d][used]])
     rms = float(np.sqrt(np.mean((design @ coeffs[0] - xs[i_s][used]) ** 2
                                 + (design @ coeffs[1] - ys[i_s][used]) ** 2)))
-    if used.sum() < 3 or not rms <= max_rms:
+    if used.sum() < need or not rms <= max_rms:
         msg = f"the affine fit of {int(used.sum())} paired stars leaves {rms:.2f} px rms (more than {max_rms} px)"
         raise DataError(msg)
     (a0, a1, a2), (b0, b1, b2) = coeffs

@@ -543,7 +543,7 @@ def asterism_overlap(sources, reference_sources, shape, reference_shape):
     return polygon_overlap(corners, [[0, 0], [mx - 1, 0], [mx - 1, my - 1], [0, my - 1]])
 
 
-def offset_vote(x, y, rx, ry, *, n=60, tolerance=3.0, min_pairs=4, max_rms=1.0):
+def offset_vote(x, y, rx, ry, *, n=60, tolerance=3.0, min_pairs=6, min_fraction=0.25, max_rms=1.0):
     """Match two star lists related by a shift and a small rotation, by voting on their offsets.
 
     Every pair of the ``n`` brightest stars of each list votes for its offset ``(rx - x, ry - y)``;
@@ -564,16 +564,20 @@ def offset_vote(x, y, rx, ry, *, n=60, tolerance=3.0, min_pairs=4, max_rms=1.0):
     tolerance : float, optional
         Radius (px) within which offsets vote together, and pairs are matched.
     min_pairs : int, optional
-        Least number of stars paired by the winning offset.
+        Least number of stars paired by the winning offset (an affine transform has 6 parameters:
+        fewer pairs would fit any chance coincidence).
+    min_fraction : float, optional
+        Least fraction of the shorter list (of its ``n`` brightest) that the offset must pair: two
+        unrelated fields pair a few stars by chance, the same field most of them.
     max_rms : float, optional
         Largest rms residual (px) of the affine fit.
 
     Returns
     -------
-    coeffs : 2D ndarray, shape (2, 3), or None
-        ``[[a0, a1, a2], [b0, b1, b2]]`` taking the first frame's pixels to the second's
-        (``rx = a0 + a1 x + a2 y``), or None when no offset pairs ``min_pairs`` stars with an
-        rms residual of ``max_rms`` px at most.
+    2D ndarray of shape (2, 3), or None
+        The coefficients ``[[a0, a1, a2], [b0, b1, b2]]`` taking the first frame's pixels to the
+        second's (``rx = a0 + a1 x + a2 y``), or None when no offset pairs enough stars
+        (``min_pairs`` and ``min_fraction``) with an rms residual of ``max_rms`` px at most.
 
     References
     ----------
@@ -585,18 +589,19 @@ def offset_vote(x, y, rx, ry, *, n=60, tolerance=3.0, min_pairs=4, max_rms=1.0):
     from astrokit.registration._core import fit_affine, match_positions
 
     x, y, rx, ry = (np.asarray(v, float)[:n] for v in (x, y, rx, ry))
-    if len(x) < min_pairs or len(rx) < min_pairs:
+    need = max(int(min_pairs), int(np.ceil(min_fraction * min(len(x), len(rx)))))
+    if len(x) < need or len(rx) < need:
         return None
     offsets = np.column_stack([(rx[None, :] - x[:, None]).ravel(), (ry[None, :] - y[:, None]).ravel()])
     votes = cKDTree(offsets).query_ball_point(offsets, tolerance, return_length=True)
     best = offsets[np.argmax(votes)]
     i1, i2 = match_positions(x + best[0], y + best[1], rx, ry, max_separation=tolerance)
-    if len(i1) < min_pairs:
+    if len(i1) < need:
         return None
     coeffs, used = fit_affine(x[i1], y[i1], rx[i2], ry[i2])
     design = np.column_stack([np.ones(int(used.sum())), x[i1][used], y[i1][used]])
     rms = np.sqrt(np.mean((design @ coeffs[0] - rx[i2][used]) ** 2 + (design @ coeffs[1] - ry[i2][used]) ** 2))
-    if used.sum() < min_pairs or not rms <= max_rms:
+    if used.sum() < need or not rms <= max_rms:
         return None
     return coeffs
 
