@@ -167,6 +167,59 @@ def fit_affine(x1, y1, x2, y2, *, clip=3.0, iterations=3):
     return coeffs, used
 
 
+def affine_from_shift(x1, y1, x2, y2, shift, *, tolerance=3.0, min_pairs=6, min_fraction=0.25, max_rms=1.0):
+    """Pair two star lists after a trial shift and fit the affine transform of the pairs, or say why not.
+
+    The shift (from an offset vote or a cross-correlation) must pair at least ``min_pairs`` stars and
+    ``min_fraction`` of the shorter list: two unrelated fields pair a few stars by chance, and an
+    affine transform (6 parameters) fits any 3 pairs exactly. The fit (`fit_affine`, clipped) must
+    leave at most ``max_rms`` px.
+
+    Parameters
+    ----------
+    x1, y1 : 1D ndarray, shape (n1,)
+        Star positions of the first list (px).
+    x2, y2 : 1D ndarray, shape (n2,)
+        Star positions of the second list (px).
+    shift : tuple of float
+        ``(dx, dy)`` (px) added to list 1 before pairing by nearest neighbour (`match_positions`).
+    tolerance : float, optional
+        Largest distance (px) of a pair after the shift.
+    min_pairs : int, optional
+        Least number of pairs.
+    min_fraction : float, optional
+        Least fraction of the shorter list that must pair.
+    max_rms : float, optional
+        Largest rms residual (px) of the affine fit.
+
+    Returns
+    -------
+    2D ndarray of shape (2, 3)
+        ``[[a0, a1, a2], [b0, b1, b2]]`` taking list 1's pixels to list 2's (``x2 = a0 + a1 x1 + a2 y1``).
+
+    Raises
+    ------
+    DataError
+        If too few stars pair, or the fit leaves more than ``max_rms`` px.
+    """
+    from astrokit.exceptions import DataError
+
+    x1, y1, x2, y2 = (np.asarray(v, dtype=float) for v in (x1, y1, x2, y2))
+    need = max(int(min_pairs), int(np.ceil(min_fraction * min(len(x1), len(x2)))))
+    i1, i2 = match_positions(x1 + shift[0], y1 + shift[1], x2, y2, max_separation=tolerance)
+    if len(i1) < need:
+        msg = (f"{len(i1)} of {min(len(x1), len(x2))} stars paired after a shift of ({shift[0]:.1f}, "
+               f"{shift[1]:.1f}) px; {need} are needed (not the same field?)")
+        raise DataError(msg)
+    coeffs, used = fit_affine(x1[i1], y1[i1], x2[i2], y2[i2])
+    design = np.column_stack([np.ones(int(used.sum())), x1[i1][used], y1[i1][used]])
+    rms = float(np.sqrt(np.mean((design @ coeffs[0] - x2[i2][used]) ** 2 + (design @ coeffs[1] - y2[i2][used]) ** 2)))
+    if used.sum() < need or not rms <= max_rms:
+        msg = f"the affine fit of {int(used.sum())} paired stars leaves {rms:.2f} px rms (more than {max_rms} px)"
+        raise DataError(msg)
+    return coeffs
+
+
 def _ccw(poly):
     poly = np.asarray(poly, dtype=float).reshape(-1, 2)
     x, y = poly[:, 0], poly[:, 1]

@@ -202,62 +202,30 @@ def _align_astroalign(image, target):
     return aligned, footprint
 
 
-def _stars(data, n=200):
-    """Background-subtracted image and the positions (x, y) of its ``n`` brightest compact sources (sep)."""
-    import sep
-
-    data = np.where(np.isfinite(data), data, np.float32(np.nanmedian(data))).astype(np.float32)
-    bkg = sep.Background(data)
-    sub = data - bkg.back()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            objects = sep.extract(sub, 5.0, err=bkg.globalrms, minarea=5)
-        except Exception:  # noqa: BLE001 - too many pixels above the threshold: no stars to pair
-            objects = np.zeros(0, dtype=[("x", float), ("y", float), ("flux", float), ("flag", int)])
-    objects = objects[(objects["flag"] & 0x8) == 0] if len(objects) else objects  # not truncated at an edge
-    objects = objects[np.argsort(objects["flux"])[::-1][:n]]
-    return sub, np.asarray(objects["x"], float), np.asarray(objects["y"], float)
-
-
 def _align_correlation(image, target, *, max_separation=3.0, max_rms=1.0, min_pairs=6, min_fraction=0.25):
     """Align by the phase cross-correlation's translation, refined to an affine fit of the paired stars.
 
-    The shift must pair at least ``min_pairs`` stars and ``min_fraction`` of the sparser image's: two
-    unrelated fields always have a correlation peak and pair a few stars by chance, and an affine
-    transform fits any 3 pairs exactly.
+    The pairing and its checks are `~astrokit.registration._core.affine_from_shift`'s.
     """
+    import sep
     from scipy import ndimage
     from skimage.registration import phase_cross_correlation
 
-    from astrokit.registration._core import fit_affine, match_positions
+    from astrokit.registration._core import affine_from_shift
+    from astrokit.registration._solve import source_positions
 
     src, dst = _masked_native(image), _masked_native(target)
-    src_sub, xs, ys = _stars(src)
-    dst_sub, xd, yd = _stars(dst)
-    if src.shape == dst.shape:
-        a, b = src_sub, dst_sub
-    else:  # correlate on the common corner
-        ny, nx = min(src.shape[0], dst.shape[0]), min(src.shape[1], dst.shape[1])
-        a, b = src_sub[:ny, :nx], dst_sub[:ny, :nx]
+    ny, nx = min(src.shape[0], dst.shape[0]), min(src.shape[1], dst.shape[1])  # the common corner
+    a, b = (np.nan_to_num(img[:ny, :nx], nan=float(np.nanmedian(img))) for img in (src, dst))
+    a, b = (np.ascontiguousarray(img - sep.Background(np.ascontiguousarray(img)).back()) for img in (a, b))
     (dy, dx), _error, _phase = phase_cross_correlation(b, a, upsample_factor=10, normalization=None)
     # the shift moves the image onto the target: a star at (x, y) of the image is at (x + dx, y + dy)
-    i_d, i_s = match_positions(xd, yd, xs + dx, ys + dy, max_separation=max_separation)
-    need = max(int(min_pairs), int(np.ceil(min_fraction * min(len(xs), len(xd)))))
-    if len(i_d) < need:
-        msg = (f"{len(i_d)} of {min(len(xs), len(xd))} stars paired after the correlation's shift "
-               f"({dx:.1f}, {dy:.1f}) px; {need} are needed (not the same field?)")
-        raise DataError(msg)
-    coeffs, used = fit_affine(xd[i_d], yd[i_d], xs[i_s], ys[i_s])  # target pixel -> image pixel
-    design = np.column_stack([np.ones(used.sum()), xd[i_d][used], yd[i_d][used]])
-    rms = float(np.sqrt(np.mean((design @ coeffs[0] - xs[i_s][used]) ** 2
-                                + (design @ coeffs[1] - ys[i_s][used]) ** 2)))
-    if used.sum() < need or not rms <= max_rms:
-        msg = f"the affine fit of {int(used.sum())} paired stars leaves {rms:.2f} px rms (more than {max_rms} px)"
-        raise DataError(msg)
-    (a0, a1, a2), (b0, b1, b2) = coeffs
+    xs, ys, _ = source_positions(CCDData(src, unit="adu"), max_sources=200)
+    xd, yd, _ = source_positions(CCDData(dst, unit="adu"), max_sources=200)
+    (a0, a1, a2), (b0, b1, b2) = affine_from_shift(xd, yd, xs, ys, (-dx, -dy), tolerance=max_separation,
+                                                   min_pairs=min_pairs, min_fraction=min_fraction,
+                                                   max_rms=max_rms)  # target pixel -> image pixel
     # output (row, col) = (y, x) -> input (y', x'): y' = b0 + b1 x + b2 y, x' = a0 + a1 x + a2 y
     aligned = ndimage.affine_transform(src, np.array([[b2, b1], [a2, a1]]), offset=(b0, a0), output_shape=dst.shape,
                                        order=1, mode="constant", cval=np.nan, prefilter=False).astype(np.float32)
-    footprint = np.isfinite(aligned)
-    return aligned, footprint
+    return aligned, np.isfinite(aligned)

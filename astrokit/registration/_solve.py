@@ -24,7 +24,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from astropy.wcs.utils import fit_wcs_from_points
 
-from astrokit.exceptions import AstrokitWarning
+from astrokit.exceptions import AstrokitWarning, DataError
 
 __all__ = ["WcsSolution", "align_wcs", "asterism_overlap", "compare_wcs", "header_position_hint", "header_scale_hint",
            "solve_field_available", "solve_wcs", "source_positions", "strip_wcs"]
@@ -586,24 +586,18 @@ def offset_vote(x, y, rx, ry, *, n=60, tolerance=3.0, min_pairs=6, min_fraction=
     """
     from scipy.spatial import cKDTree
 
-    from astrokit.registration._core import fit_affine, match_positions
+    from astrokit.registration._core import affine_from_shift
 
     x, y, rx, ry = (np.asarray(v, float)[:n] for v in (x, y, rx, ry))
-    need = max(int(min_pairs), int(np.ceil(min_fraction * min(len(x), len(rx)))))
-    if len(x) < need or len(rx) < need:
+    if min(len(x), len(rx)) < min_pairs:
         return None
     offsets = np.column_stack([(rx[None, :] - x[:, None]).ravel(), (ry[None, :] - y[:, None]).ravel()])
     votes = cKDTree(offsets).query_ball_point(offsets, tolerance, return_length=True)
-    best = offsets[np.argmax(votes)]
-    i1, i2 = match_positions(x + best[0], y + best[1], rx, ry, max_separation=tolerance)
-    if len(i1) < need:
+    try:
+        return affine_from_shift(x, y, rx, ry, offsets[np.argmax(votes)], tolerance=tolerance, min_pairs=min_pairs,
+                                 min_fraction=min_fraction, max_rms=max_rms)
+    except DataError:
         return None
-    coeffs, used = fit_affine(x[i1], y[i1], rx[i2], ry[i2])
-    design = np.column_stack([np.ones(int(used.sum())), x[i1][used], y[i1][used]])
-    rms = np.sqrt(np.mean((design @ coeffs[0] - rx[i2][used]) ** 2 + (design @ coeffs[1] - ry[i2][used]) ** 2))
-    if used.sum() < need or not rms <= max_rms:
-        return None
-    return coeffs
 
 
 #: Header keywords of a WCS (FITS WCS papers I-III, SIP, TPV/TNX, IRAF's LTV/LTM, DSS plate solutions).
