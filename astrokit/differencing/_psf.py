@@ -294,23 +294,24 @@ def psf_flux(data, psf, x, y, *, mask=None):
         msg = f"psf_flux: x and y must have the same length, got {x.shape} and {y.shape}"
         raise ValueError(msg)
     psf = normalised_psf(psf, "psf_flux")
-    image = np.asarray(data, dtype=float)
-    bad = ~np.isfinite(image)
-    if mask is not None:
-        bad |= np.asarray(mask, dtype=bool)
+    image = np.asarray(data)
     k = psf.shape[0]
     half = k // 2
-    padded = np.pad(np.where(bad, np.nan, image), half, constant_values=np.nan)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, psf.shape)
     flux = np.full(x.shape, np.nan)
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.any():
         return flux
     ix = np.round(np.where(ok, x, 0)).astype(int)
     iy = np.round(np.where(ok, y, 0)).astype(int)
-    ok &= (ix >= 0) & (ix < image.shape[1]) & (iy >= 0) & (iy < image.shape[0])
+    # a stamp that crosses the image border holds no-data pixels: no flux (as NaN padding would give)
+    ok &= (ix >= half) & (ix <= image.shape[1] - k + half) & (iy >= half) & (iy <= image.shape[0] - k + half)
     idx = np.flatnonzero(ok)
-    stamps = windows[iy[idx], ix[idx]].reshape(len(idx), -1)
+    # only the stamps are read (views of the image), in float64, with masked pixels NaN
+    stamps = np.lib.stride_tricks.sliding_window_view(image, psf.shape)[iy[idx] - half, ix[idx] - half]
+    stamps = stamps.reshape(len(idx), -1).astype(float)
+    if mask is not None:
+        masked = np.lib.stride_tricks.sliding_window_view(np.asarray(mask, dtype=bool), psf.shape)
+        stamps[masked[iy[idx] - half, ix[idx] - half].reshape(len(idx), -1)] = np.nan
     models = np.stack([shifted_psf(psf, x[i] - ix[i], y[i] - iy[i], pad=0) for i in idx]).reshape(len(idx), -1)
     good = np.isfinite(stamps).all(axis=1)
     stamps, models = stamps[good], models[good]

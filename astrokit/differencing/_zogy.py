@@ -1,16 +1,17 @@
 """ZOGY image subtraction (Zackay, Ofek & Gal-Yam 2016): pure array code."""
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
 
+from astrokit._threads import thread_count
+
 __all__ = ["ZogyResult", "fft_shape", "pad_psf", "zogy"]
 
 # scipy.fft threads: all cores, unless the process is limited to fewer (a Dask worker sets OMP_NUM_THREADS=1,
-# so that N single-threaded workers share N cores instead of each using all of them).
-_WORKERS = int(os.environ.get("ASTROKIT_FFT_WORKERS") or os.environ.get("OMP_NUM_THREADS") or -1)
+# so that N single-threaded workers share N cores instead of each using all of them; `thread_count`).
+_WORKERS = thread_count()
 #: Rows of the half spectrum whose ZOGY coefficients are computed at a time (bounds their memory).
 _BLOCK_ROWS = 512
 

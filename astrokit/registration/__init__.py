@@ -8,7 +8,7 @@ from astrokit.registration._core import (
     polygon_overlap,
 )
 from astrokit.registration._high_level import align_to, wcs_mapping
-from astrokit.registration._mapping import PixelMapping, pixel_mapping, resample
+from astrokit.registration._mapping import PixelMapping, affine_warp, pixel_mapping, resample
 from astrokit.registration._projection import tangent_plane, tangent_plane_inverse
 from astrokit.registration._solve import (
     WcsSolution,
@@ -24,7 +24,8 @@ from astrokit.registration._solve import (
     strip_wcs,
 )
 
-__all__ = ["tangent_plane", "tangent_plane_inverse", "PixelMapping", "pixel_mapping", "resample", "wcs_mapping",
+__all__ = ["tangent_plane", "tangent_plane_inverse", "PixelMapping", "affine_warp", "pixel_mapping", "resample",
+           "wcs_mapping",
            "AlignmentResidual", "WcsSolution", "align_to", "align_wcs", "alignment_residual", "asterism_overlap",
            "compare_wcs", "fit_affine", "header_position_hint", "header_scale_hint", "match_positions",
            "offset_vote", "polygon_overlap", "solve_field_available", "solve_wcs", "source_positions", "strip_wcs"]

@@ -7,9 +7,10 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import RectBivariateSpline
 
+from astrokit._threads import map_row_blocks
 from astrokit.exceptions import DataError
 
-__all__ = ["PixelMapping", "pixel_mapping", "resample"]
+__all__ = ["PixelMapping", "affine_warp", "pixel_mapping", "resample"]
 
 #: Rows of the output image resampled at a time (bounds the memory of the full-resolution coordinates).
 _BLOCK_ROWS = 256
@@ -224,7 +225,8 @@ def resample(data, mapping, *, order=1):
     when its position in the input falls within the input's outer pixel edges (positions
     in the outer half of a border pixel take that pixel's value), and uncovered pixels
     are NaN. The full-resolution coordinates are made from the mapping in blocks of rows,
-    so they never occupy more than a few tens of MB.
+    so they never occupy more than a few tens of MB, and the rows are split over the
+    threads of `astrokit._threads.thread_count` (one in a pipeline worker).
 
     Parameters
     ----------
@@ -268,18 +270,75 @@ def resample(data, mapping, *, order=1):
     ny_in, nx_in = source.shape
     out = np.empty(mapping.shape_out, dtype=np.float32)
     footprint = np.empty(mapping.shape_out, dtype=bool)
-    for y0 in range(0, mapping.shape_out[0], _BLOCK_ROWS):
-        y1 = min(y0 + _BLOCK_ROWS, mapping.shape_out[0])
-        yc, xc = mapping.rows(y0, y1)
-        inside = (yc >= -0.5) & (yc <= ny_in - 0.5) & (xc >= -0.5) & (xc <= nx_in - 0.5)
-        np.clip(yc, 0, ny_in - 1, out=yc)  # the outer half of a border pixel takes its value
-        np.clip(xc, 0, nx_in - 1, out=xc)
-        coords = np.stack([yc, xc])
-        ndimage.map_coordinates(source, coords, output=out[y0:y1], order=order, mode="mirror",
-                                prefilter=False)
-        if holes is not None:
-            inside &= ndimage.map_coordinates(holes, coords, order=0, mode="mirror", prefilter=False) == 0
-        footprint[y0:y1] = inside
+
+    def rows(start, stop):  # a thread's rows, a block at a time; map_coordinates releases the GIL
+        for y0 in range(start, stop, _BLOCK_ROWS):
+            y1 = min(y0 + _BLOCK_ROWS, stop)
+            yc, xc = mapping.rows(y0, y1)
+            inside = (yc >= -0.5) & (yc <= ny_in - 0.5) & (xc >= -0.5) & (xc <= nx_in - 0.5)
+            np.clip(yc, 0, ny_in - 1, out=yc)  # the outer half of a border pixel takes its value
+            np.clip(xc, 0, nx_in - 1, out=xc)
+            coords = np.stack([yc, xc])
+            ndimage.map_coordinates(source, coords, output=out[y0:y1], order=order, mode="mirror",
+                                    prefilter=False)
+            if holes is not None:
+                inside &= ndimage.map_coordinates(holes, coords, order=0, mode="mirror", prefilter=False) == 0
+            footprint[y0:y1] = inside
+
+    map_row_blocks(rows, mapping.shape_out[0], min_rows=_BLOCK_ROWS)
     footprint &= np.isfinite(out)
     out[~footprint] = np.nan
     return out, footprint
+
+
+def affine_warp(data, matrix, offset, *, order=3):
+    """Resample an image through an affine map, as `scipy.ndimage.affine_transform`, its rows split over threads.
+
+    The same as ``ndimage.affine_transform(data, matrix, offset=offset,
+    order=order, mode="constant", cval=0.0)`` (to float rounding of the
+    coordinates): the spline coefficients are computed once, as SciPy does,
+    and each thread of `astrokit._threads.thread_count` interpolates its
+    own block of output rows (SciPy releases the GIL there).
+
+    Parameters
+    ----------
+    data : 2D ndarray, shape (ny, nx)
+        The image (finite values; pixels mapped from outside it are 0).
+    matrix : ndarray, shape (2, 2)
+        Output ``(y, x)`` to input ``(y, x)``: ``input = matrix @ output + offset``.
+    offset : ndarray, shape (2,)
+        Offset of that map (px).
+    order : int
+        Spline order, 0-5 (3: cubic).
+
+    Returns
+    -------
+    ndarray, shape (ny, nx)
+        The resampled image, of ``data``'s dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not 2D or ``matrix`` is not 2 x 2.
+
+    References
+    ----------
+    .. [1] Unser 1999, IEEE Signal Processing Magazine 16, 22 (splines: B-spline interpolation)
+    """
+    data = np.asarray(data)
+    matrix = np.asarray(matrix, dtype=float)
+    offset = np.asarray(offset, dtype=float)
+    if data.ndim != 2 or matrix.shape != (2, 2):
+        msg = f"affine_warp: data must be 2D and matrix 2 x 2, got {data.shape} and {matrix.shape}"
+        raise ValueError(msg)
+    # SciPy's own prefilter for mode="constant" (no padding), once for every block
+    source = ndimage.spline_filter(data, order=order, output=np.float64, mode="constant") if order > 1 else data
+    out = np.empty(data.shape, dtype=data.dtype)
+
+    def rows(y0, y1):
+        ndimage.affine_transform(source, matrix, offset=offset + matrix @ np.array([y0, 0.0]),
+                                 output_shape=(y1 - y0, data.shape[1]), output=out[y0:y1], order=order,
+                                 mode="constant", cval=0.0, prefilter=False)
+
+    map_row_blocks(rows, data.shape[0])
+    return out
