@@ -142,9 +142,11 @@ def _peak_rss_gb():
 
 def run_night(paths, store_dir, n_workers):
     """Run every stage on a fresh store; return {stage: seconds}, the reports and the peak RSS per worker (GB)."""
+    from distributed import Client, LocalCluster
+
     import astrokit.linking  # noqa: F401 - imports are outside the timings
     from astrokit.pipeline import (
-        dask_client,
+        WORKER_ENV,
         plan_differences,
         run_difference,
         run_inference,
@@ -163,7 +165,10 @@ def run_night(paths, store_dir, n_workers):
     except Exception:  # noqa: BLE001, S110 - then the inference stage reports why it cannot run
         pass
     times, reports = {}, {}
-    with dask_client(None, n_workers) as client:
+    # a LocalCluster of n single-threaded workers, also for n = 1 (dask_client runs one worker's units in the
+    # calling process, whose FFTs and interpolations would then use every core)
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=dict(WORKER_ENV)) as cluster, Client(cluster) as client:
         for module in ("astrokit.catalog", "astrokit.photometry", "astrokit.differencing"):
             client.run(__import__, module)  # the workers' imports are outside the timings
 

@@ -171,16 +171,40 @@ def _flag_streaks(cands, images, fwhm):
     return n_streaks, flagged
 
 
+#: Most pixel x epoch x velocity evaluations of one field and night's shift-and-stack (about 2 minutes
+#: here): a night of 20 DECam CCDs searched at 4-150 arcsec/h would need 1.3 million velocities
+#: over 16 Mpx and 21 epochs (4e14), a GPU's work (KBMOD). Beyond it the stack is skipped, and said so.
+STACK_BUDGET = 2e11
+
+
+def _stack_grid(cands, order, *, max_rate, min_rate, tolerance):
+    """Return the velocity grid of a field and night's shift-and-stack, the epoch times (h), their mean MJD."""
+    from astrokit.linking import velocity_grid
+
+    mjd = np.array([float(np.median(cands["mjd"][np.asarray(cands["difference_id"]) == d])) for d in order])
+    t_mid = float(mjd.mean())
+    times = (mjd - t_mid) * 24.0
+    scale_arcsec = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
+    grid = velocity_grid(min_rate=min_rate, max_rate=max_rate, duration=max(float(np.ptp(times)), 1e-3),
+                         pixel_scale=scale_arcsec, tolerance=tolerance)
+    return grid, times, t_mid
+
+
+def _stack_too_large(cands, images, order, *, max_rate, min_rate, tolerance):
+    """Say why one field and night is too large to stack within `STACK_BUDGET`, or return None."""
+    grid, times, _ = _stack_grid(cands, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance)
+    n_pixels = images[order[0]][0].size
+    work = float(len(grid)) * n_pixels * len(order)
+    if work <= STACK_BUDGET:
+        return None
+    return (f"shift-and-stack skipped: {len(grid):,} velocities ({min_rate:g}-{max_rate:g} arcsec/h over "
+            f"{np.ptp(times):.1f} h) x {n_pixels / 1e6:.1f} Mpx x {len(order)} epochs = {work:.1e} evaluations, "
+            f"more than {STACK_BUDGET:.0e}; lower max_rate or split the night")
+
+
 def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fwhm_px, progress):
     """Shift-and-stack of the S_corr images of one field and night; returns the trajectory table and the grid."""
-    from astrokit.linking import (
-        candidate_mask,
-        grid_offsets,
-        likelihood_images,
-        pixel_velocities,
-        shift_and_stack,
-        velocity_grid,
-    )
+    from astrokit.linking import candidate_mask, grid_offsets, likelihood_images, pixel_velocities, shift_and_stack
 
     ref_img, ref_wcs = images[order[0]]
     shape = ref_img.shape
@@ -207,12 +231,7 @@ def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fw
         phi.append(q)
     if deviation > 0.5:
         offsets = np.zeros_like(offsets)
-    mjd = np.array([float(np.median(cands["mjd"][np.asarray(cands["difference_id"]) == d])) for d in order])
-    t_mid = float(mjd.mean())
-    times = (mjd - t_mid) * 24.0
-    scale_arcsec = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
-    grid = velocity_grid(min_rate=min_rate, max_rate=max_rate, duration=max(float(np.ptp(times)), 1e-3),
-                         pixel_scale=scale_arcsec, tolerance=tolerance)
+    grid, times, t_mid = _stack_grid(cands, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance)
     vx, vy = pixel_velocities(grid["rate"], grid["position_angle"], ref_wcs, x=(shape[1] - 1) / 2,
                               y=(shape[0] - 1) / 2)
     traj = shift_and_stack(np.array(psi), np.array(phi), times, vx, vy, threshold=threshold, offsets=offsets,
@@ -300,7 +319,7 @@ def _link_field(item, *, store, max_rate, min_rate, stack, stack_threshold, tole
     """Streaks, fast tracklets and shift-and-stack of one field and night (reads S_corr; writes nothing).
 
     Returns the ``tracklets`` rows (without ``created_at``), the streak-flagged candidates per
-    difference, and the number of streaks.
+    difference, the number of streaks, and why the stack was skipped (None when it ran or was not asked).
     """
     from astrokit.linking import link_tracklets
 
@@ -317,7 +336,9 @@ def _link_field(item, *, store, max_rate, min_rate, stack, stack_threshold, tole
     rows = [{k: _plain(v) for k, v in zip(tracklets.colnames, r, strict=True)} for r in tracklets]
     for r in rows:
         r["confirmed"], r["likelihood"] = False, None
-    if stack:
+    too_large = _stack_too_large(cands, images, order, max_rate=max_rate, min_rate=min_rate,
+                                 tolerance=tolerance) if stack else None
+    if stack and not too_large:
         traj, times, t_mid, offsets, ref_wcs = _stack(
             cands, images, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance,
             threshold=stack_threshold, fwhm_px=fwhm_px, progress=progress_)
@@ -342,7 +363,7 @@ def _link_field(item, *, store, max_rate, min_rate, stack, stack_threshold, tole
         for name, value in list(r.items()):
             if isinstance(value, float) and not np.isfinite(value):
                 r[name] = None
-    return rows, flagged, n_streaks
+    return rows, flagged, n_streaks, too_large
 
 
 def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, stack_threshold=7.0,
@@ -396,8 +417,9 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
     StageReport
         ``processed`` units, ``rows`` tracklets written, ``failed`` units with reasons, plus
         ``skipped`` (units with fewer than three epochs, and frames without an observation time),
-        ``skips`` (those frames, each with its reason), ``streaks`` (streaks found) and ``tracks``
-        (tracks across nights written).
+        ``skips`` (those frames, each with its reason), ``streaks`` (streaks found), ``tracks``
+        (tracks across nights written) and ``stack_skipped`` (fields and nights whose shift-and-stack
+        would exceed `STACK_BUDGET` evaluations, each with its reason; their fast tracklets are written).
 
     Raises
     ------
@@ -415,7 +437,7 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
 
     store = _store(store)
     report = StageReport("link")
-    report.update(skipped=0, streaks=0, tracks=0)
+    report.update(skipped=0, streaks=0, tracks=0, stack_skipped=[])
     params = {"max_rate": float(max_rate), "min_rate": float(min_rate), "stack": bool(stack),
               "stack_threshold": float(stack_threshold), "tolerance": float(tolerance)}
     every = across_nights and fields is None
@@ -450,7 +472,9 @@ def run_link(store, *, fields=None, max_rate=150.0, min_rate=4.0, stack=True, st
                           outputs=[("tracklets", _key(field_key))]))
 
     def write(unit, out):
-        rows, flagged, n_streaks = out
+        rows, flagged, n_streaks, too_large = out
+        if too_large:
+            report["stack_skipped"].append({"field": unit.label, "reason": too_large})
         now = datetime.now(timezone.utc)
         for did, ids in flagged.items():  # the link stage's own table, one file per difference
             store.write("candidate_flags", [{"candidate_id": c, "flags": STREAK_FLAG, "set_at": now} for c in ids],

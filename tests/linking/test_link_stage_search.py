@@ -157,3 +157,22 @@ def test_link_notebook_runs_in_the_pipeline(linked):
     assert '"stack": false' in records[0]["parameters"]
     after = sorted(r["tracklet_id"] for r in store.read("tracklets").to_pylist())
     assert after == before  # the stack off: the fast tracklets only, the unit replaced
+
+
+def test_a_stack_beyond_its_budget_is_skipped_and_said_so(linked, monkeypatch):
+    import astrokit.pipeline._link as link
+
+    store = linked["store"]
+    before = sorted((r["method"], r["confirmed"]) for r in store.read("tracklets").to_pylist() if r["method"] == "fast")
+    monkeypatch.setattr(link, "STACK_BUDGET", 1e6)  # a 600 x 600 field of 4 epochs needs far more
+    report = run_link(store, max_rate=80.0, progress=False, force=True)
+    assert report["failed"] == 0 and len(report["stack_skipped"]) == 1
+    note = report["stack_skipped"][0]
+    assert note["field"].startswith("Virgo") and "shift-and-stack skipped" in note["reason"]
+    assert "velocities" in note["reason"] and "lower max_rate or split the night" in note["reason"]
+    rows = store.read("tracklets").to_pylist()
+    assert not [r for r in rows if r["method"] == "shift_and_stack"]  # no stack ...
+    fast = [r for r in rows if r["method"] == "fast"]
+    assert len(fast) == len(before) == 3 and not any(r["confirmed"] for r in fast)  # ... the fast tracklets kept
+    monkeypatch.undo()
+    assert run_link(store, max_rate=80.0, progress=False, force=True)["stack_skipped"] == []
