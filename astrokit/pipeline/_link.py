@@ -292,10 +292,13 @@ order by mjd, candidate_id
 
 def _link_across_nights(df, *, window):
     """Tracks across nights of every candidate of the store (pipeline and alerts), as ``tracklets`` rows."""
-    from astrokit.linking import link_detections
+    from astrokit.linking import as_detections, link_detections
 
     rows = []
-    if len(df) >= 6:  # three nights of two detections at least
+    # a track needs three nights (link_nights' min_nights) of two detections at least: with fewer nights there
+    # is nothing to link across, and the intra-night pairs of a dense night (every pair of a field's
+    # detections within 360 arcsec/h over hours) would be built for nothing
+    if len(df) >= 6 and as_detections(df)["night"].nunique() >= 3:
         df["band"] = df["band"].fillna("unknown")
         linked, tracks = link_detections(df, nights={"window": window})
         now = datetime.now(timezone.utc)
