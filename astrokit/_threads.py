@@ -34,7 +34,8 @@ def map_row_blocks(func, n_rows, *, threads=None, min_rows=64):
 
     For NumPy/SciPy routines that release the GIL (``scipy.ndimage``'s
     interpolation, for one): each block writes its own rows of a shared
-    output, so the result is the same, bit for bit, as one call on all rows.
+    output, so when ``func`` computes every row the same way whatever its
+    block, the result is the same, bit for bit, as one call on all rows.
 
     Parameters
     ----------

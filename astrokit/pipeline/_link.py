@@ -190,9 +190,8 @@ def _stack_grid(cands, order, *, max_rate, min_rate, tolerance):
     return grid, times, t_mid
 
 
-def _stack_too_large(cands, images, order, *, max_rate, min_rate, tolerance):
+def _stack_too_large(grid, times, images, order, *, max_rate, min_rate):
     """Say why one field and night is too large to stack within `STACK_BUDGET`, or return None."""
-    grid, times, _ = _stack_grid(cands, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance)
     n_pixels = images[order[0]][0].size
     work = float(len(grid)) * n_pixels * len(order)
     if work <= STACK_BUDGET:
@@ -202,8 +201,8 @@ def _stack_too_large(cands, images, order, *, max_rate, min_rate, tolerance):
             f"more than {STACK_BUDGET:.0e}; lower max_rate or split the night")
 
 
-def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fwhm_px, progress):
-    """Shift-and-stack of the S_corr images of one field and night; returns the trajectory table and the grid."""
+def _stack(cands, images, order, grid, times, t_mid, *, threshold, fwhm_px, progress):
+    """Shift-and-stack of the S_corr images of one field and night along ``grid`` (`_stack_grid`)."""
     from astrokit.linking import candidate_mask, grid_offsets, likelihood_images, pixel_velocities, shift_and_stack
 
     ref_img, ref_wcs = images[order[0]]
@@ -231,12 +230,11 @@ def _stack(cands, images, order, *, max_rate, min_rate, tolerance, threshold, fw
         phi.append(q)
     if deviation > 0.5:
         offsets = np.zeros_like(offsets)
-    grid, times, t_mid = _stack_grid(cands, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance)
     vx, vy = pixel_velocities(grid["rate"], grid["position_angle"], ref_wcs, x=(shape[1] - 1) / 2,
                               y=(shape[0] - 1) / 2)
     traj = shift_and_stack(np.array(psi), np.array(phi), times, vx, vy, threshold=threshold, offsets=offsets,
                            progress=progress)
-    return traj, times, t_mid, offsets, ref_wcs
+    return traj, offsets, ref_wcs
 
 
 def _trajectory_rows(traj, times, t_mid, offsets, ref_wcs, cands, order, fwhm_px, zero_point):
@@ -339,12 +337,13 @@ def _link_field(item, *, store, max_rate, min_rate, stack, stack_threshold, tole
     rows = [{k: _plain(v) for k, v in zip(tracklets.colnames, r, strict=True)} for r in tracklets]
     for r in rows:
         r["confirmed"], r["likelihood"] = False, None
-    too_large = _stack_too_large(cands, images, order, max_rate=max_rate, min_rate=min_rate,
-                                 tolerance=tolerance) if stack else None
+    too_large = None
+    if stack:
+        grid, times, t_mid = _stack_grid(cands, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance)
+        too_large = _stack_too_large(grid, times, images, order, max_rate=max_rate, min_rate=min_rate)
     if stack and not too_large:
-        traj, times, t_mid, offsets, ref_wcs = _stack(
-            cands, images, order, max_rate=max_rate, min_rate=min_rate, tolerance=tolerance,
-            threshold=stack_threshold, fwhm_px=fwhm_px, progress=progress_)
+        traj, offsets, ref_wcs = _stack(cands, images, order, grid, times, t_mid,
+                                        threshold=stack_threshold, fwhm_px=fwhm_px, progress=progress_)
         # the stack's fluxes are in reference units: the zero point of a unit flux on the reference's scale
         from astrokit.photometry import magnitudes
 
