@@ -9,7 +9,8 @@ from astropy.table import QTable
 from astrokit.background import estimate_background, prepare_image
 from astrokit.exceptions import AstrokitWarning
 
-__all__ = ["DETECTION_COLUMNS", "DETECTION_METHODS", "FWHM_PER_SIGMA", "detect_sources", "empty_detections"]
+__all__ = ["DETECTION_COLUMNS", "DETECTION_METHODS", "FWHM_PER_SIGMA", "check_detection_options", "detect_sources",
+           "detect_subtracted", "empty_detections", "subtract_background"]
 
 #: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2).
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -53,9 +54,9 @@ def _table(cols):
     return out
 
 
-def _empty_with_warning(reason):
+def _empty_with_warning(reason, stacklevel=3):
     msg = f"no sources detected: {reason}"
-    warnings.warn(msg, AstrokitWarning, stacklevel=3)
+    warnings.warn(msg, AstrokitWarning, stacklevel=stacklevel)
     return empty_detections()
 
 
@@ -135,17 +136,8 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     .. [3] Stetson 1987, PASP 99, 191 (DAOFIND).
     .. [4] Bradley et al., photutils (segmentation, DAOStarFinder), doi:10.5281/zenodo.596036.
     """
-    if method not in DETECTION_METHODS:
-        msg = f"unknown detection method {method!r}; choose one of {list(DETECTION_METHODS)}"
-        raise ValueError(msg)
-    if noise not in _NOISE:
-        msg = f"unknown noise {noise!r}; choose one of {list(_NOISE)}"
-        raise ValueError(msg)
-    for name, value in (("threshold", threshold), ("minarea", minarea), ("max_sources", max_sources),
-                        ("fwhm", fwhm), ("workers", workers)):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            msg = f"{name} must be a positive number, got {value!r}"
-            raise ValueError(msg)
+    check_detection_options(method=method, noise=noise, threshold=threshold, minarea=minarea,
+                            max_sources=max_sources, fwhm=fwhm, workers=workers)
     data, bad = prepare_image(data, mask)
     if bad.all():
         return _empty_with_warning("every pixel is masked or not finite")
@@ -158,14 +150,94 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
         grms = float(global_rms)
     else:
         grms = float(np.median(rms[~bad])) if np.ndim(rms) == 2 else float(rms)
+    return detect_subtracted(subtract_background(data, background, bad), rms, grms, bad, method=method,
+                             threshold=threshold, noise=noise, minarea=minarea, deblend_cont=deblend_cont,
+                             deblend_nthresh=deblend_nthresh, filter_kernel=filter_kernel, fwhm=fwhm,
+                             max_sources=max_sources, workers=workers)
+
+
+def check_detection_options(*, method, noise, threshold, minarea, max_sources=None, fwhm=None, workers=1):
+    """Raise ValueError for a detection option of `detect_sources` out of range, before any pixel is read.
+
+    Parameters
+    ----------
+    method, noise, threshold, minarea, max_sources, fwhm, workers
+        As for `detect_sources`.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` or ``noise`` is unknown, or a number is not positive.
+    """
+    if method not in DETECTION_METHODS:
+        msg = f"unknown detection method {method!r}; choose one of {list(DETECTION_METHODS)}"
+        raise ValueError(msg)
+    if noise not in _NOISE:
+        msg = f"unknown noise {noise!r}; choose one of {list(_NOISE)}"
+        raise ValueError(msg)
+    for name, value in (("threshold", threshold), ("minarea", minarea), ("max_sources", max_sources),
+                        ("fwhm", fwhm), ("workers", workers)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            msg = f"{name} must be a positive number, got {value!r}"
+            raise ValueError(msg)
+
+
+def subtract_background(data, background, bad, out=None):
+    """Return ``data - background`` as C-contiguous float32, with the masked pixels set to 0.
+
+    Parameters
+    ----------
+    data : 2D ndarray of float32, shape (ny, nx)
+        Image (as returned by `astrokit.background.prepare_image`).
+    background : 2D ndarray, shape (ny, nx), or float
+        Background map or level.
+    bad : 2D bool ndarray, shape (ny, nx)
+        True for masked pixels.
+    out : 2D ndarray of float32, shape (ny, nx), optional
+        Where to write the result (a shared-memory array, for instance).
+
+    Returns
+    -------
+    ndarray of float32, shape (ny, nx)
+    """
+    if out is None:
+        out = np.empty(data.shape, np.float32)
+    np.subtract(data, np.asarray(background, np.float32), out=out, casting="unsafe")
+    out[bad] = 0.0
+    return out
+
+
+def detect_subtracted(sub, rms, grms, bad, *, method="sep", threshold=3.0, noise="map", minarea=5,
+                      deblend_cont=0.005, deblend_nthresh=32, filter_kernel=True, fwhm=None, max_sources=None,
+                      workers=1, shared=None):
+    """`detect_sources` on an image already background-subtracted and masked (`subtract_background`).
+
+    Parameters
+    ----------
+    sub : 2D ndarray of float32, shape (ny, nx)
+        Background-subtracted image, masked pixels 0.
+    rms : 2D ndarray, shape (ny, nx), or float
+        Background noise map or level.
+    grms : float
+        The global noise.
+    bad : 2D bool ndarray, shape (ny, nx)
+        True for masked pixels.
+    method, threshold, noise, minarea, deblend_cont, deblend_nthresh, filter_kernel, fwhm, max_sources, workers
+        As for `detect_sources` (not checked again here).
+    shared : astrokit.detection._tiles.SharedArrays, optional
+        ``sub``, ``rms`` and ``mask`` already in shared memory for ``workers > 1``.
+
+    Returns
+    -------
+    astropy.table.QTable
+        As `detect_sources`.
+    """
     rms_used = grms if (noise == "global" or np.ndim(rms) == 0) else np.ascontiguousarray(rms, dtype=np.float32)
     if not grms > 0:
-        return _empty_with_warning("the background rms is 0 (constant image?)")
-    sub = np.ascontiguousarray(data - np.asarray(background, np.float32), dtype=np.float32)
-    sub[bad] = 0.0
+        return _empty_with_warning("the background rms is 0 (constant image?)", stacklevel=4)
     if method == "sep":
         cols = _detect_sep(sub, rms_used, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh,
-                           filter_kernel, int(workers))
+                           filter_kernel, int(workers), shared)
     elif method == "dao":
         cols = _detect_dao(sub, rms_used, bad, threshold, fwhm or 3.0)
     else:
@@ -179,7 +251,8 @@ def detect_sources(data, *, background=None, rms=None, method="sep", threshold=3
     return table
 
 
-def _detect_sep(sub, rms, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel, workers=1):
+def _detect_sep(sub, rms, grms, bad, threshold, minarea, deblend_cont, deblend_nthresh, filter_kernel, workers=1,
+                shared=None):
     import sep
 
     kwargs = {} if filter_kernel else {"filter_kernel": None}
@@ -188,7 +261,7 @@ def _detect_sep(sub, rms, grms, bad, threshold, minarea, deblend_cont, deblend_n
         from astrokit.detection._tiles import extract_tiled
 
         objects, _ = extract_tiled(sub, threshold, err=rms, mask=bad if bad.any() else None, workers=workers,
-                                   **kwargs)
+                                   shared=shared, **kwargs)
     else:
         sep.set_extract_pixstack(max(3_000_000, sub.size // 2))
         sep.set_sub_object_limit(4096)

@@ -99,17 +99,44 @@ class SharedArrays:
         self._blocks = []
         self.spec = {}
         try:
-            for name, arr in arrays.items():
-                if arr is None:
-                    continue
-                arr = np.ascontiguousarray(arr)
-                block = shared_memory.SharedMemory(create=True, size=max(arr.nbytes, 1))
-                self._blocks.append(block)
-                np.ndarray(arr.shape, arr.dtype, buffer=block.buf)[...] = arr
-                self.spec[name] = (block.name, arr.shape, arr.dtype.str)
+            self.put(**arrays)
         except BaseException:
             self.close()
             raise
+
+    def new(self, name, shape, dtype):
+        """Allocate a shared array ``name`` (zeros) and return it, to be filled in place.
+
+        Parameters
+        ----------
+        name : str
+            Its name in `spec`.
+        shape : tuple of int
+        dtype : numpy dtype
+
+        Returns
+        -------
+        ndarray
+            A view of the shared block, valid until `close`.
+        """
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape)) * dtype.itemsize
+        block = shared_memory.SharedMemory(create=True, size=max(size, 1))
+        self._blocks.append(block)
+        self.spec[name] = (block.name, tuple(shape), dtype.str)
+        return np.ndarray(shape, dtype, buffer=block.buf)
+
+    def put(self, **arrays):
+        """Copy arrays into new shared blocks (None values are skipped).
+
+        Parameters
+        ----------
+        **arrays : ndarray or None
+        """
+        for name, arr in arrays.items():
+            if arr is not None:
+                arr = np.ascontiguousarray(arr)
+                self.new(name, arr.shape, arr.dtype)[...] = arr
 
     def close(self):
         """Release and remove the shared blocks."""
@@ -152,8 +179,8 @@ def _extract_strip(spec, rows, own, threshold, err, kwargs):
     arrays = _attach(spec)
     r0, r1 = rows
     sub = arrays["sub"][r0:r1]
-    if "err" in arrays:
-        err = arrays["err"][r0:r1]
+    if err is None:
+        err = arrays["rms"][r0:r1]
     mask = arrays["mask"][r0:r1] if "mask" in arrays else None
     ny = arrays["sub"].shape[0]
     sep.set_extract_pixstack(max(3_000_000, sub.size // 2))
@@ -176,7 +203,7 @@ def _strips(ny, n, overlap):
     return [((max(0, a - overlap), min(ny, b + overlap)), (a, b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def extract_tiled(sub, threshold, *, err, mask=None, workers=2, overlap=OVERLAP, **kwargs):
+def extract_tiled(sub, threshold, *, err, mask=None, workers=2, overlap=OVERLAP, shared=None, **kwargs):
     """`sep.extract` of a large frame by overlapping strips on ``workers`` processes.
 
     Parameters
@@ -193,6 +220,10 @@ def extract_tiled(sub, threshold, *, err, mask=None, workers=2, overlap=OVERLAP,
         Worker processes; the frame is cut into ``2 * workers`` strips (for balance).
     overlap : int
         Rows shared by neighbouring strips.
+    shared : SharedArrays, optional
+        ``sub`` (and the noise map as ``rms``, the mask as ``mask``) already
+        in shared memory, as `astrokit.photometry.measure_sources` puts them
+        once for detection and measurement; nothing is copied then.
     **kwargs
         Passed to ``sep.extract`` (minarea, deblend_cont, deblend_nthresh, filter_kernel).
 
@@ -206,15 +237,19 @@ def extract_tiled(sub, threshold, *, err, mask=None, workers=2, overlap=OVERLAP,
     """
     ny = sub.shape[0]
     n = max(1, min(2 * int(workers), ny // max(4 * overlap, 1)))
-    arrays = {"sub": np.asarray(sub, np.float32), "mask": mask}
-    if np.ndim(err) == 2:
-        arrays["err"] = np.asarray(err, np.float32)
-        err = None
-    with SharedArrays(**arrays) as shared:
+    own_blocks = shared is None
+    if own_blocks:
+        shared = SharedArrays(sub=np.asarray(sub, np.float32), mask=mask,
+                              rms=np.asarray(err, np.float32) if np.ndim(err) == 2 else None)
+    err = None if np.ndim(err) == 2 else err
+    try:
         pool = process_pool(workers)
         futures = [pool.submit(_extract_strip, shared.spec, rows, own, threshold, err, kwargs)
                    for rows, own in _strips(ny, n, overlap)]
         parts = [f.result() for f in futures]
+    finally:
+        if own_blocks:
+            shared.close()
     objects = np.concatenate([p[0] for p in parts])
     return objects, sum(p[1] for p in parts)
 
@@ -229,7 +264,7 @@ def _call_chunk(func, spec, array_args, chunk, kwargs):
     return func(*[arrays[a] for a in array_args], *chunk, **kwargs)
 
 
-def map_sources(func, shared, array_args, per_source, kwargs, *, workers=2):
+def map_sources(func, shared, array_args, per_source, kwargs, *, workers=2, chunks=None):
     """Run ``func(*arrays, *per_source_chunk, **kwargs)`` on chunks of the sources in worker processes.
 
     Parameters
@@ -246,6 +281,9 @@ def map_sources(func, shared, array_args, per_source, kwargs, *, workers=2):
         Keyword arguments; a `Shared` value is replaced by that shared array.
     workers : int
         Worker processes.
+    chunks : int, optional
+        Number of chunks (default ``workers``); more chunks than workers
+        balance sources of unequal cost (large galaxies next to faint stars).
 
     Returns
     -------
@@ -253,7 +291,7 @@ def map_sources(func, shared, array_args, per_source, kwargs, *, workers=2):
         ``func``'s result for each chunk, in order (the caller joins them).
     """
     n = len(per_source[0])
-    bounds = np.linspace(0, n, max(1, min(int(workers), n)) + 1).round().astype(int)
+    bounds = np.linspace(0, n, max(1, min(int(chunks or workers), n)) + 1).round().astype(int)
     pool = process_pool(workers)
     futures = [pool.submit(_call_chunk, func, shared.spec, array_args, [np.asarray(p)[a:b] for p in per_source],
                            kwargs) for a, b in zip(bounds[:-1], bounds[1:])]

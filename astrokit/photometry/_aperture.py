@@ -203,7 +203,7 @@ def _range_stats(v, c1, c2, ref, lo, hi, rows):
 
 
 def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=None, zero_point=None,
-                        mask=None, local_background=True, saturated=None):
+                        mask=None, local_background=True, saturated=None, measure_annulus=True):
     """Measure circular-aperture fluxes (one or several radii) with a sigma-clipped local annulus background.
 
     flux = sum(data in aperture) - median_clipped(annulus) * area. The error
@@ -242,6 +242,10 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
     saturated : 2D bool ndarray, shape (ny, nx), optional
         True for pixels at or above the saturation level (of the raw image);
         an aperture holding one is flagged ``saturated``.
+    measure_annulus : bool
+        With ``local_background=False``, False skips the annulus altogether
+        (``background`` 0, ``background_std`` NaN, ``n_annulus`` 0, no
+        annulus flags): the sum alone, as SExtractor's FLUX_APER.
 
     Returns
     -------
@@ -285,8 +289,12 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
     ny, nx = data.shape
     finite = np.isfinite(x) & np.isfinite(y)
     xs, ys = np.where(finite, x, -1e6), np.where(finite, y, -1e6)
-    bkg, bkg_std, n_ann = annulus_background(data, xs, ys, r_in=r_in, r_out=r_out, mask=bad)
-    empty = ~np.isfinite(bkg) | (n_ann <= 0)
+    if local_background or measure_annulus:
+        bkg, bkg_std, n_ann = annulus_background(data, xs, ys, r_in=r_in, r_out=r_out, mask=bad)
+        empty = ~np.isfinite(bkg) | (n_ann <= 0)
+    else:
+        bkg, bkg_std, n_ann = np.zeros(n), np.full(n, np.nan), np.zeros(n, np.int64)
+        empty = np.zeros(n, bool)
     bkg, bkg_std = np.where(empty, 0.0, bkg), np.where(empty, np.nan, bkg_std)
     has_bad = bool(bad.any())
     err = None
@@ -298,7 +306,8 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
         near = lambda q: (xs - q < -0.5) | (ys - q < -0.5) | (xs + q > nx - 0.5) | (ys + q > ny - 0.5)  # noqa: E731
         off = ~finite | (xs + rad < -0.5) | (ys + rad < -0.5) | (xs - rad > nx - 0.5) | (ys - rad > ny - 0.5)
         flags[near(rad)] |= _BIT["aperture_truncated"]
-        flags[near(r_out)] |= _BIT["annulus_truncated"]
+        if local_background or measure_annulus:
+            flags[near(r_out)] |= _BIT["annulus_truncated"]
         flags[empty] |= _BIT["annulus_empty"]
         kwargs = {"subpix": 5}
         if has_bad:

@@ -1,5 +1,6 @@
 """Whole-frame source measurement and forced photometry (accept any image form, return tables)."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ from astropy import units as u
 from astropy.table import QTable
 
 from astrokit.background import estimate_background, prepare_image
-from astrokit.detection import detect_sources
+from astrokit.detection import check_detection_options, detect_subtracted, subtract_background
 from astrokit.exceptions import AstrokitWarning, DataError
 from astrokit.io import as_ccddata
 from astrokit.photometry._aperture import (
@@ -94,52 +95,75 @@ def _saturated_pixels(data, header, saturation):
         return np.asarray(data) >= saturation
 
 
-def _measure(sub, det, rms, bad, saturated, *, aperture_radius, annulus, gain, zp, kron, windowed, workers):
-    """Aperture, Kron and windowed measurements of the detections, here or by chunks of sources on processes."""
-    x, y, a, b, theta = (det[c].value for c in ("x", "y", "a", "b", "theta"))
-    radii = {"r": aperture_radius, "local_background": False} if annulus is None else \
-        {"r": aperture_radius, "r_in": annulus[0] * aperture_radius, "r_out": annulus[1] * aperture_radius}
-    if workers > 1 and len(x) >= 2 * workers:
-        return _measure_on_processes(sub, det, rms, bad, saturated, radii, gain, zp, kron, windowed, workers)
-    phot = aperture_photometry(sub, x, y, rms=rms, gain=gain, zero_point=zp, mask=bad, saturated=saturated, **radii)
+def measure_chunk(sub, x, y, a, b, theta, flux_iso, *, rms, mask, saturated, radii, gain, zp, kron, windowed):
+    """Aperture, Kron and windowed measurements of detections on a background-subtracted image.
+
+    Module-level so that `astrokit.detection._tiles.map_sources` can run it on
+    chunks of the sources in worker processes.
+
+    Parameters
+    ----------
+    sub : 2D ndarray of float32, shape (ny, nx)
+        Background-subtracted image.
+    x, y, a, b, theta, flux_iso : 1D ndarray, shape (n,)
+        Detections (pix, pix, pix, pix, rad, image units).
+    rms, mask, saturated : 2D ndarray, shape (ny, nx), or None
+        Noise map, bad pixels, saturated pixels.
+    radii : dict
+        Aperture keywords of `aperture_photometry` (``r``, annulus or
+        ``local_background=False, measure_annulus=False``).
+    gain, zp : float or None
+        e-/ADU and zero point.
+    kron, windowed : bool
+        Measure Kron fluxes and windowed centroids.
+
+    Returns
+    -------
+    tuple
+        ``(phot, flux_auto, flux_auto_err, kron_radius, xwin, ywin)``; ``phot``
+        the `aperture_photometry` table, the others arrays of shape (n,).
+    """
+    phot = aperture_photometry(sub, x, y, rms=rms, gain=gain, zero_point=zp, mask=mask, saturated=saturated,
+                               **radii)
     if kron:
-        flux_auto, flux_auto_err, kr = kron_photometry(sub, x, y, a, b, theta, rms=rms, gain=gain, mask=bad)
+        flux_auto, flux_auto_err, kr = kron_photometry(sub, x, y, a, b, theta, rms=rms, gain=gain, mask=mask)
     else:
         flux_auto = flux_auto_err = kr = np.full(len(x), np.nan)
     if windowed:
-        norm = np.where(np.isfinite(flux_auto) & (flux_auto > 0), flux_auto, np.asarray(det["flux_iso"]))
-        xwin, ywin = windowed_centroids(sub, x, y, norm, a, mask=bad)
+        norm = np.where(np.isfinite(flux_auto) & (flux_auto > 0), flux_auto, flux_iso)
+        xwin, ywin = windowed_centroids(sub, x, y, norm, a, mask=mask)
     else:
         xwin, ywin = x, y
     return phot, flux_auto, flux_auto_err, kr, xwin, ywin
 
 
-def _measure_on_processes(sub, det, rms, bad, saturated, radii, gain, zp, kron, windowed, workers):
+def _measure(sub, det, rms, bad, saturated, *, aperture_radius, annulus, gain, zp, kron, windowed, workers, shared):
+    """`measure_chunk` of all detections, here or (with ``shared``) by chunks on the worker processes."""
+    per_source = [np.asarray(det[c].value if hasattr(det[c], "unit") else det[c], float)
+                  for c in ("x", "y", "a", "b", "theta", "flux_iso")]
+    radii = {"r": aperture_radius, "local_background": False, "measure_annulus": False} if annulus is None else \
+        {"r": aperture_radius, "r_in": annulus[0] * aperture_radius, "r_out": annulus[1] * aperture_radius}
+    kwargs = {"radii": radii, "gain": gain, "zp": zp, "kron": kron, "windowed": windowed}
+    if shared is None or workers < 2 or len(per_source[0]) < 2 * workers:
+        return measure_chunk(sub, *per_source, rms=rms, mask=bad, saturated=saturated, **kwargs)
     from astropy.table import vstack
 
-    from astrokit.detection._tiles import Shared, SharedArrays, map_sources
+    from astrokit.detection._tiles import Shared, map_sources
 
-    x, y, a, b, theta = (det[c].value for c in ("x", "y", "a", "b", "theta"))
-    n = len(x)
-    with SharedArrays(sub=sub, rms=rms, bad=bad, saturated=saturated) as shared:
-        phot = vstack(map_sources(aperture_photometry, shared, ["sub"], [x, y],
-                                  {"rms": Shared("rms"), "gain": gain, "zero_point": zp, "mask": Shared("bad"),
-                                   "saturated": None if saturated is None else Shared("saturated"), **radii},
-                                  workers=workers), metadata_conflicts="silent")
-        if kron:
-            parts = map_sources(kron_photometry, shared, ["sub"], [x, y, a, b, theta],
-                                {"rms": Shared("rms"), "gain": gain, "mask": Shared("bad")}, workers=workers)
-            flux_auto, flux_auto_err, kr = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        else:
-            flux_auto = flux_auto_err = kr = np.full(n, np.nan)
-        if windowed:
-            norm = np.where(np.isfinite(flux_auto) & (flux_auto > 0), flux_auto, np.asarray(det["flux_iso"]))
-            parts = map_sources(windowed_centroids, shared, ["sub"], [x, y, norm, a], {"mask": Shared("bad")},
-                                workers=workers)
-            xwin, ywin = (np.concatenate([p[i] for p in parts]) for i in range(2))
-        else:
-            xwin, ywin = x, y
-    return phot, flux_auto, flux_auto_err, kr, xwin, ywin
+    arrays = {name: Shared(name) if name in shared.spec else None for name in ("rms", "mask", "saturated")}
+    parts = map_sources(measure_chunk, shared, ["sub"], per_source, {**arrays, **kwargs}, workers=workers,
+                        chunks=4 * workers)
+    phot = vstack([p[0] for p in parts], metadata_conflicts="silent")
+    return (phot, *(np.concatenate([p[i] for p in parts]) for i in range(1, 6)))
+
+
+def _frame_arrays(workers):
+    """Shared-memory arrays for a frame measured on ``workers`` processes; a no-op context for one."""
+    if workers < 2:
+        return contextlib.nullcontext()
+    from astrokit.detection._tiles import SharedArrays
+
+    return SharedArrays()
 
 
 def _sky_to_pixel(ccd, ra, dec):
@@ -205,7 +229,9 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         help): with more than 1, sep detection runs by overlapping strips
         (see `astrokit.detection.detect_sources`) and the per-source
         measurements by chunks of sources, on a pool of worker processes
-        started once (`astrokit.detection._tiles.process_pool`). The sources
+        started once (`astrokit.detection._tiles.process_pool`); the
+        background-subtracted image and the maps are put in shared memory
+        once for both. The sources
         are those of one process but for components taller than 128 rows,
         in strip order; each is measured on the whole frame, as with 1. Use
         1 inside workers that already run one frame per core (Dask).
@@ -216,7 +242,9 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         One row per source with the columns of `SOURCE_COLUMNS` (the
         ``sources`` table): ``source_id, x, y`` (pix), ``ra, dec`` (deg; NaN
         without WCS), ``flux, flux_err`` (adu), ``mag, mag_err`` (mag),
-        ``background`` (adu/pix), ``fwhm, a, b`` (pix), ``theta`` (rad),
+        ``background`` (adu/pix: the sky under the source, the background
+        map at the nearest pixel plus, with an annulus, the annulus median
+        of the map-subtracted image), ``fwhm, a, b`` (pix), ``theta`` (rad),
         ``snr``, ``flags`` (sep flags | `astrokit.photometry.FLAGS`, ``saturated`` included),
         ``aperture_radius, xwin, ywin`` (pix), ``flux_auto, flux_auto_err``
         (adu), ``kron_radius``, ``peak`` (adu), ``npix``. ``meta`` holds
@@ -237,6 +265,8 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
     .. [1] Bertin & Arnouts 1996, A&AS 117, 393 (SExtractor).
     .. [2] Barbary 2016, JOSS 1, 58 (sep).
     """
+    check_detection_options(method=method, noise=noise, threshold=threshold, minarea=minarea,
+                            max_sources=max_sources, workers=workers)
     ccd = as_ccddata(image)
     own = None if ccd.mask is None else np.asarray(ccd.mask, bool)
     if mask is not None:
@@ -258,20 +288,24 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         return empty_sources(meta)
     maps = estimate_background(data, mask=bad, box_size=box_size, method=background_method)
     meta.update(global_rms=maps.global_rms, global_background=maps.global_background)
-    det = detect_sources(data, background=maps.background, rms=maps.rms, method=method, threshold=threshold,
-                         noise=noise, minarea=minarea, mask=bad, deblend_cont=deblend_cont, max_sources=max_sources,
-                         global_rms=maps.global_rms, workers=workers if method == "sep" else 1)
-    n = len(det)
-    if n == 0:
-        return empty_sources(meta)
-    if aperture_radius is None:
-        clean = det["fwhm"][(det["flags"] == 0)].value
-        aperture_radius = max(2.0, 1.5 * float(np.median(clean))) if len(clean) else 4.0
-    sub = np.ascontiguousarray(data - maps.background, dtype=np.float32)
-    sub[bad] = 0.0
-    phot, flux_auto, flux_auto_err, kr, xwin, ywin = _measure(
-        sub, det, maps.rms, bad, saturated, aperture_radius=aperture_radius, annulus=annulus, gain=gain, zp=zp,
-        kron=kron, windowed=windowed, workers=int(workers))
+    workers = int(workers) if method == "sep" else 1
+    with _frame_arrays(workers) as shared:
+        sub = subtract_background(data, maps.background, bad,
+                                  out=None if shared is None else shared.new("sub", data.shape, np.float32))
+        if shared is not None:
+            shared.put(rms=maps.rms, mask=bad if bad.any() else None, saturated=saturated)
+        det = detect_subtracted(sub, maps.rms, maps.global_rms, bad, method=method, threshold=threshold,
+                                noise=noise, minarea=minarea, deblend_cont=deblend_cont, max_sources=max_sources,
+                                workers=workers, shared=shared)
+        n = len(det)
+        if n == 0:
+            return empty_sources(meta)
+        if aperture_radius is None:
+            clean = det["fwhm"][(det["flags"] == 0)].value
+            aperture_radius = max(2.0, 1.5 * float(np.median(clean))) if len(clean) else 4.0
+        phot, flux_auto, flux_auto_err, kr, xwin, ywin = _measure(
+            sub, det, maps.rms, bad, saturated, aperture_radius=aperture_radius, annulus=annulus, gain=gain,
+            zp=zp, kron=kron, windowed=windowed, workers=workers, shared=shared)
     x, y = det["x"].value, det["y"].value
     a, b, theta = det["a"].value, det["b"].value, det["theta"].value
     if ccd.wcs is not None:
@@ -284,8 +318,13 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
             "peak": np.asarray(det["peak"]), "npix": np.asarray(det["npix"]),
             "flags": np.asarray(det["flags"]) | np.asarray(phot["flags"]),
             "aperture_radius": phot["aperture_radius"].value}
-    for name in ("flux", "flux_err", "background", "snr"):
+    for name in ("flux", "flux_err", "snr"):
         cols[name] = np.asarray(phot[name])
+    ny, nx = data.shape
+    cols["background"] = maps.background[np.clip(np.round(y).astype(int), 0, ny - 1),
+                                          np.clip(np.round(x).astype(int), 0, nx - 1)].astype(float)
+    if annulus is not None:  # the sky under the source: the map plus the annulus' residual level
+        cols["background"] += np.asarray(phot["background"], float)
     cols["mag"], cols["mag_err"] = phot["mag"].value, phot["mag_err"].value
     return _sources_table(cols, meta)
 

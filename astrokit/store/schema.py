@@ -116,7 +116,8 @@ TABLES = {
         _c("flux_err", F64, "adu", "1-sigma error of flux (background rms and Poisson term with the gain)"),
         _c("mag", F64, "mag", "instrumental magnitude -2.5 log10(flux) + zero_point (zero_point 0 when unknown)"),
         _c("mag_err", F64, "mag", "1-sigma error of mag"),
-        _c("background", F64, "adu / pix", "local annulus background per pixel (sigma-clipped median)"),
+        _c("background", F64, "adu / pix", "sky background per pixel under the source: the background map at "
+           "(x, y), plus the sigma-clipped annulus median of the map-subtracted image when an annulus is used"),
         _c("fwhm", F64, "pix", "full width at half maximum, 2 sqrt(2 ln 2) x sqrt((a^2 + b^2)/2)"),
         _c("a", F64, "pix", "semi-major axis (second moments)"),
         _c("b", F64, "pix", "semi-minor axis (second moments)"),
