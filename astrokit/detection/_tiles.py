@@ -70,7 +70,11 @@ def process_pool(workers):
 
 
 def _warm():
+    import os
+
     import sep  # noqa: F401 - imported once per worker, not per task
+
+    os.environ["ASTROKIT_FFT_WORKERS"] = "1"  # the pool's processes already use every core: no threads in them
 
 
 @atexit.register

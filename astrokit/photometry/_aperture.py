@@ -4,6 +4,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
+from astrokit._threads import map_row_blocks
 from astrokit.background import prepare_image
 
 __all__ = ["FLAGS", "ZERO_POINT_KEYS", "annulus_background", "aperture_photometry", "empty_photometry", "flag_names",
@@ -82,7 +83,7 @@ def _radii(r):
     return radii
 
 
-def annulus_background(data, x, y, *, r_in, r_out, mask=None, sigma=3.0, maxiters=5, chunk=2048):
+def annulus_background(data, x, y, *, r_in, r_out, mask=None, sigma=3.0, maxiters=5, chunk=512):
     """Sigma-clipped median, standard deviation and pixel count in circular annuli.
 
     Pixels whose centre lies at ``r_in <= d < r_out`` from (x, y) are used.
@@ -105,7 +106,9 @@ def annulus_background(data, x, y, *, r_in, r_out, mask=None, sigma=3.0, maxiter
     maxiters : int
         Maximum clipping iterations.
     chunk : int
-        Annuli processed at once (memory ~ chunk x annulus area x 24 bytes).
+        Annuli processed at once (memory ~ chunk x annulus area x 24 bytes;
+        512 keeps them in cache). Blocks of sources run on `astrokit._threads.thread_count`
+        threads, with the same result bit for bit.
 
     Returns
     -------
@@ -139,41 +142,54 @@ def annulus_background(data, x, y, *, r_in, r_out, mask=None, sigma=3.0, maxiter
     ox, oy = ox[keep], oy[keep]
     ny, nx = data.shape
     finite_xy = np.isfinite(x) & np.isfinite(y) & (np.abs(x) < 1e9) & (np.abs(y) < 1e9)
-    for s in range(0, n, chunk):
-        xs = np.where(finite_xy[s: s + chunk], x[s: s + chunk], -1e6)
-        ys = np.where(finite_xy[s: s + chunk], y[s: s + chunk], -1e6)
-        ix = np.rint(xs).astype(np.int64)[:, None] + ox
-        iy = np.rint(ys).astype(np.int64)[:, None] + oy
-        d2 = (ix - xs[:, None]) ** 2 + (iy - ys[:, None]) ** 2
-        ok = (d2 >= r_in**2) & (d2 < r_out**2) & (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-        ixc, iyc = np.clip(ix, 0, nx - 1), np.clip(iy, 0, ny - 1)
-        ok &= ~bad[iyc, ixc]
-        v = np.where(ok, data[iyc, ixc], np.inf).astype(np.float32)
-        v.sort(axis=1)
-        v = v.astype(np.float64)
-        k = ok.sum(axis=1)
-        count[s: s + chunk] = k
-        rows = np.arange(len(xs))
-        ref = v[rows, np.maximum(k - 1, 0) // 2]
-        ref = np.where(k > 0, ref, 0.0)
-        w = np.where(np.isfinite(v), v - ref[:, None], 0.0)
-        c1 = np.concatenate([np.zeros((len(xs), 1)), np.cumsum(w, axis=1)], axis=1)
-        c2 = np.concatenate([np.zeros((len(xs), 1)), np.cumsum(w * w, axis=1)], axis=1)
-        lo, hi = np.zeros_like(k), k.copy()
-        for _ in range(max(int(maxiters), 1)):
-            m_med, m_std = _range_stats(v, c1, c2, ref, lo, hi, rows)
-            lower, upper = m_med - sigma * m_std, m_med + sigma * m_std
-            new_lo = np.maximum(lo, _row_search(v, lower, rows, right=False))
-            new_hi = np.minimum(hi, _row_search(v, upper, rows, right=True))
-            new_hi = np.maximum(new_hi, new_lo)
-            if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
-                break
-            lo, hi = np.where(new_hi > new_lo, new_lo, lo), np.where(new_hi > new_lo, new_hi, hi)
-        m_med, m_std = _range_stats(v, c1, c2, ref, lo, hi, rows)
-        valid = k > 0
-        med[s: s + chunk] = np.where(valid, m_med, np.nan)
-        std[s: s + chunk] = np.where(valid, m_std, np.nan)
+
+    def annuli(first, stop):
+        for s in range(first, stop, chunk):
+            _annulus_chunk(data, bad, x, y, finite_xy, s, min(s + chunk, stop), ox, oy, r_in, r_out, sigma, maxiters,
+                           med, std, count)
+
+    # each annulus is computed alone, so blocks of sources on threads (NumPy's sorts and gathers release the
+    # GIL) give the same values, bit for bit
+    map_row_blocks(annuli, n, min_rows=512)
     return med, std, count
+
+
+def _annulus_chunk(data, bad, x, y, finite_xy, s, e, ox, oy, r_in, r_out, sigma, maxiters, med, std, count):
+    """`annulus_background` of the sources ``s`` to ``e - 1``, written into ``med``, ``std``, ``count``."""
+    ny, nx = data.shape
+    xs = np.where(finite_xy[s:e], x[s:e], -1e6)
+    ys = np.where(finite_xy[s:e], y[s:e], -1e6)
+    ix = np.rint(xs).astype(np.int64)[:, None] + ox
+    iy = np.rint(ys).astype(np.int64)[:, None] + oy
+    d2 = (ix - xs[:, None]) ** 2 + (iy - ys[:, None]) ** 2
+    ok = (d2 >= r_in**2) & (d2 < r_out**2) & (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    ixc, iyc = np.clip(ix, 0, nx - 1), np.clip(iy, 0, ny - 1)
+    ok &= ~bad[iyc, ixc]
+    v = np.where(ok, data[iyc, ixc], np.inf).astype(np.float32)
+    v.sort(axis=1)
+    v = v.astype(np.float64)
+    k = ok.sum(axis=1)
+    count[s:e] = k
+    rows = np.arange(len(xs))
+    ref = v[rows, np.maximum(k - 1, 0) // 2]
+    ref = np.where(k > 0, ref, 0.0)
+    w = np.where(np.isfinite(v), v - ref[:, None], 0.0)
+    c1 = np.concatenate([np.zeros((len(xs), 1)), np.cumsum(w, axis=1)], axis=1)
+    c2 = np.concatenate([np.zeros((len(xs), 1)), np.cumsum(w * w, axis=1)], axis=1)
+    lo, hi = np.zeros_like(k), k.copy()
+    for _ in range(max(int(maxiters), 1)):
+        m_med, m_std = _range_stats(v, c1, c2, ref, lo, hi, rows)
+        lower, upper = m_med - sigma * m_std, m_med + sigma * m_std
+        new_lo = np.maximum(lo, _row_search(v, lower, rows, right=False))
+        new_hi = np.minimum(hi, _row_search(v, upper, rows, right=True))
+        new_hi = np.maximum(new_hi, new_lo)
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break
+        lo, hi = np.where(new_hi > new_lo, new_lo, lo), np.where(new_hi > new_lo, new_hi, hi)
+    m_med, m_std = _range_stats(v, c1, c2, ref, lo, hi, rows)
+    valid = k > 0
+    med[s:e] = np.where(valid, m_med, np.nan)
+    std[s:e] = np.where(valid, m_std, np.nan)
 
 
 def _row_search(v, t, rows, *, right):
