@@ -127,23 +127,24 @@ def fit_linear_motion(t, xi, eta, sigma):
     """
     t, xi, eta = (np.asarray(a, dtype=float) for a in (t, xi, eta))
     w = 1.0 / np.asarray(sigma, dtype=float) ** 2
-    sw, swt, swtt = w.sum(), (w * t).sum(), (w * t * t).sum()
+    wt = w * t
+    # the sums as dot products: this fit runs hundreds of thousands of times in a dense field's search
+    sw, swt, swtt = w.sum(), wt.sum(), wt @ t
     det = sw * swtt - swt**2
     if len(t) < 2 or det <= 0:
         msg = "fit_linear_motion: need at least 2 distinct times"
         raise ValueError(msg)
-    out = {}
-    for name, y in (("x", xi), ("y", eta)):
-        swy, swty = (w * y).sum(), (w * t * y).sum()
-        out[f"{name}0"] = (swtt * swy - swt * swty) / det
-        out[f"v{name}"] = (sw * swty - swt * swy) / det
+    swx, swtx, swy, swty = w @ xi, wt @ xi, w @ eta, wt @ eta
+    out = {"x0": (swtt * swx - swt * swtx) / det, "vx": (sw * swtx - swt * swx) / det,
+           "y0": (swtt * swy - swt * swty) / det, "vy": (sw * swty - swt * swy) / det}
     rx = xi - out["x0"] - out["vx"] * t
     ry = eta - out["y0"] - out["vy"] * t
+    r2 = rx * rx + ry * ry
     out["var_v"] = sw / det
     out["var_x0"] = swtt / det
-    out["chi2"] = float((w * (rx**2 + ry**2)).sum())
+    out["chi2"] = float(w @ r2)
     out["dof"] = 2 * len(t) - 4
-    out["residuals"] = np.hypot(rx, ry)
+    out["residuals"] = np.sqrt(r2)
     return out
 
 
@@ -282,7 +283,7 @@ def link_tracklets(candidates, *, max_rate=200.0, min_epochs=3, fwhm=2.0, astrom
         return empty_tracklets()
     t_all = (mjd[idx] - epoch_mjd[0]) * 24.0
     members = [np.flatnonzero(epoch_of == e) for e in range(n_ep)]
-    trees = [cKDTree(np.column_stack([xi[m], eta[m]])) if len(m) else None for m in members]
+    index = _EpochIndex(xi, eta, epoch_of, sig, n_sigma)
     t_ep = (epoch_mjd - epoch_mjd[0]) * 24.0
     sig_max = float(sig.max())
 
@@ -290,67 +291,55 @@ def link_tracklets(candidates, *, max_rate=200.0, min_epochs=3, fwhm=2.0, astrom
         """Variance (arcsec^2) added along a trail of this rate: uniform over its length."""
         return (rate * exptime / 3600.0) ** 2 / 12.0
 
-    def search(line, e, exclude=()):
-        """Nearest candidate of epoch e within tolerance of the line (x0, y0, vx, vy, var function)."""
-        if trees[e] is None:
-            return None
-        x0, y0, vx, vy, var, tv = line
-        px, py = x0 + vx * t_ep[e], y0 + vy * t_ep[e]
-        reach = n_sigma * np.sqrt(var(t_ep[e]) + sig_max**2 + tv)
-        hits = trees[e].query_ball_point([px, py], reach)
-        best, best_d = None, np.inf
-        for h in hits:
-            j = members[e][h]
-            if j in exclude:
-                continue
-            d2 = (xi[j] - px) ** 2 + (eta[j] - py) ** 2
-            if d2 <= n_sigma**2 * (var(t_ep[e]) + sig[j] ** 2 + tv) and d2 < best_d:
-                best, best_d = j, d2
-        return best
+    def search_line(x0, y0, vx, vy, var_ep, tv):
+        """Nearest candidate of every epoch within tolerance of one line: an array (n_ep,), -1 where none."""
+        epochs = np.arange(n_ep)
+        return index.nearest(epochs, x0 + vx * t_ep, y0 + vy * t_ep, var_ep, np.full(n_ep, tv))
 
     found = {}
     in_tracklet = {}
     for ea in range(n_ep - 1):
         for eb in range(ea + 1, n_ep):
             dt = t_ep[eb] - t_ep[ea]
-            if dt <= 0 or trees[ea] is None or trees[eb] is None:
+            if dt <= 0 or not len(members[ea]) or not len(members[eb]):
                 continue
             radius = max_rate * dt + n_sigma * np.sqrt(2) * sig_max
-            pairs = trees[ea].query_ball_tree(trees[eb], radius)
-            for ia, hits in enumerate(pairs):
-                a = members[ea][ia]
-                for ib in hits:
-                    b = members[eb][ib]
-                    if a in in_tracklet and in_tracklet[a] is in_tracklet.get(b):
-                        continue
-                    vx, vy = (xi[b] - xi[a]) / dt, (eta[b] - eta[a]) / dt
-                    if np.hypot(vx, vy) > max_rate + n_sigma * np.sqrt(2) * sig_max / dt:
-                        continue
-                    tv = trail_var(np.hypot(vx, vy))
-                    sa, sb = np.sqrt(sig[a] ** 2 + tv), np.sqrt(sig[b] ** 2 + tv)
-
-                    def var(t, ta=t_ep[ea], sa=sa, sb=sb, dt=dt):
-                        u = (t - ta) / dt
-                        return sa**2 * (1 - u) ** 2 + sb**2 * u**2
-
-                    line = (xi[a] - vx * t_ep[ea], eta[a] - vy * t_ep[ea], vx, vy, var, tv)
-                    sel = {ea: a, eb: b}
-                    for e in range(n_ep):
-                        if e not in sel:
-                            j = search(line, e)
-                            if j is not None:
-                                sel[e] = j
-                    if len(sel) < min_epochs:
-                        continue
-                    result = _refine(sel, t_all, xi, eta, sig, search, n_ep, min_epochs, n_sigma, trail_var)
-                    if result is None:
-                        continue
-                    key = frozenset(result[0].values())
-                    if key in found:
-                        continue
-                    found[key] = result
-                    for j in key:
-                        in_tracklet.setdefault(j, key)
+            hits = index.trees[ea].query_ball_tree(index.trees[eb], radius)
+            a = np.repeat(members[ea], [len(h) for h in hits])
+            b = members[eb][np.fromiter((ib for h in hits for ib in h), dtype=np.int64, count=len(a))]
+            vx, vy = (xi[b] - xi[a]) / dt, (eta[b] - eta[a]) / dt
+            fast = np.hypot(vx, vy) > max_rate + n_sigma * np.sqrt(2) * sig_max / dt
+            a, b, vx, vy = a[~fast], b[~fast], vx[~fast], vy[~fast]
+            if not len(a):
+                continue
+            tv = trail_var(np.hypot(vx, vy))
+            sa2, sb2 = sig[a] ** 2 + tv, sig[b] ** 2 + tv
+            x0, y0 = xi[a] - vx * t_ep[ea], eta[a] - vy * t_ep[ea]
+            # the seed line of every pair, searched at every other epoch at once (a pure function of the pair)
+            best = np.full((len(a), n_ep), -1, dtype=np.int64)
+            best[:, ea], best[:, eb] = a, b
+            for e in range(n_ep):
+                if e in (ea, eb) or not len(members[e]):
+                    continue
+                u = (t_ep[e] - t_ep[ea]) / dt
+                best[:, e] = index.nearest(np.full(len(a), e), x0 + vx * t_ep[e], y0 + vy * t_ep[e],
+                                           sa2 * (1 - u) ** 2 + sb2 * u**2, tv)
+            enough = np.flatnonzero((best >= 0).sum(axis=1) >= min_epochs)
+            for k in enough:
+                ak, bk = int(a[k]), int(b[k])
+                if ak in in_tracklet and in_tracklet[ak] is in_tracklet.get(bk):
+                    continue
+                sel = {ea: ak, eb: bk}
+                sel.update((e, int(best[k, e])) for e in range(n_ep) if e not in sel and best[k, e] >= 0)
+                result = _refine(sel, t_all, t_ep, xi, eta, sig, search_line, min_epochs, n_sigma, trail_var)
+                if result is None:
+                    continue
+                key = frozenset(result[0].values())
+                if key in found:
+                    continue
+                found[key] = result
+                for j in key:
+                    in_tracklet.setdefault(j, key)
 
     # accept: most epochs, then best chi2/dof; each candidate once; significant motion; good fit
     ranked = sorted(found.values(), key=lambda r: (-len(r[0]), r[1]["chi2"] / max(r[1]["dof"], 1)))
@@ -405,7 +394,54 @@ def _residuals(fit, js, t, xi, eta):
     return np.hypot(xi[js] - fit["x0"] - fit["vx"] * t[js], eta[js] - fit["y0"] - fit["vy"] * t[js])
 
 
-def _refine(sel, t, xi, eta, sig, search, n_ep, min_epochs, n_sigma, trail_var, iterations=3):
+class _EpochIndex:
+    """The candidates of every epoch in one k-d tree, for nearest-candidate searches of many predictions at once.
+
+    Points are ``(xi, eta, epoch x GAP)``: a query at epoch ``e`` (z = e x GAP) finds only that epoch's
+    candidates, at their planar distance, as long as its radius stays below ``GAP`` (10^7 arcsec, far
+    beyond any field). Per-epoch trees are kept for the pair search.
+    """
+
+    GAP = 1e7
+    K = 8
+
+    def __init__(self, xi, eta, epoch_of, sig, n_sigma):
+        self.xi, self.eta, self.sig, self.n_sigma = xi, eta, sig, n_sigma
+        self.sig_max2 = float(sig.max()) ** 2
+        self.n = len(xi)
+        self.tree = cKDTree(np.column_stack([xi, eta, epoch_of * self.GAP]))
+        self.trees = [cKDTree(np.column_stack([xi[epoch_of == e], eta[epoch_of == e]]))
+                      for e in range(int(epoch_of.max()) + 1)]
+
+    def nearest(self, epoch, px, py, var, tv):
+        """For each prediction, the nearest candidate of its epoch within ``n_sigma`` combined errors.
+
+        A candidate j at distance d from the prediction (px, py) qualifies when
+        ``d**2 <= n_sigma**2 * (var + sig[j]**2 + tv)``; the nearest qualifying one is returned
+        (-1 when none). Arrays of shape (m,); ``tv`` may be a scalar or an array.
+        """
+        m = len(px)
+        tv = np.broadcast_to(np.asarray(tv, float), (m,))
+        reach = np.minimum(self.n_sigma * np.sqrt(var + self.sig_max2 + tv), 0.5 * self.GAP)
+        pts = np.column_stack([px, py, np.asarray(epoch, float) * self.GAP])
+        k = min(self.K, self.n)
+        d, h = self.tree.query(pts, k=k, distance_upper_bound=float(reach.max()) * (1 + 1e-12) + 1e-12)
+        d, h = d.reshape(m, k), h.reshape(m, k)
+        hit = (h < self.n) & (d <= reach[:, None])
+        j = np.where(hit, h, 0)
+        d2 = (self.xi[j] - px[:, None]) ** 2 + (self.eta[j] - py[:, None]) ** 2
+        ok = hit & (d2 <= self.n_sigma**2 * (var[:, None] + self.sig[j] ** 2 + tv[:, None]))
+        best = np.where(ok.any(axis=1), j[np.arange(m), np.argmax(ok, axis=1)], -1)
+        # more candidates within reach than the k nearest: the full ball decides
+        for r in np.flatnonzero(hit[:, -1] & (k < self.n)):
+            cand = np.asarray(self.tree.query_ball_point(pts[r], reach[r]), dtype=np.int64)
+            dd = (self.xi[cand] - px[r]) ** 2 + (self.eta[cand] - py[r]) ** 2
+            good = dd <= self.n_sigma**2 * (var[r] + self.sig[cand] ** 2 + tv[r])
+            best[r] = cand[good][np.argmin(dd[good])] if good.any() else -1
+        return best
+
+
+def _refine(sel, t, t_ep, xi, eta, sig, search_line, min_epochs, n_sigma, trail_var, iterations=3):
     """Fit, drop the worst outlier beyond n_sigma, search all epochs with the fit; repeat."""
     sel = dict(sel)
     fit = None
@@ -422,13 +458,12 @@ def _refine(sel, t, xi, eta, sig, search, n_ep, min_epochs, n_sigma, trail_var, 
         if norm[worst] > n_sigma * np.sqrt(2):
             del sel[list(sel)[worst]]
             continue
-        line = (fit["x0"], fit["y0"], fit["vx"], fit["vy"],
-                lambda at, fit=fit, w=s_eff[js], tj=t[js]: _var_at(fit, tj, w, at), tv)
+        best = search_line(fit["x0"], fit["y0"], fit["vx"], fit["vy"], _var_at(fit, t[js], s_eff[js], t_ep), tv)
         changed = False
-        for e in range(n_ep):
-            j = search(line, e)
-            if j is not None and sel.get(e) != j:
-                sel[e] = j
+        for e in np.flatnonzero(best >= 0):
+            j = int(best[e])
+            if sel.get(int(e)) != j:
+                sel[int(e)] = j
                 changed = True
         if not changed:
             break
