@@ -203,7 +203,8 @@ def bench_night(frames, threshold):
     from concurrent.futures import ProcessPoolExecutor
 
     path = get_path("des_coadd")
-    print(f"\n== {frames} DES 4k frames: astrokit one frame per process on 2 processes, SExtractor one after another ==")
+    print(f"\n== {frames} DES 4k frames: astrokit one frame per process on 2 processes, "
+          "SExtractor one after another ==")
     with ProcessPoolExecutor(2) as pool:
         list(pool.map(_measure_frame, [path] * 2, [threshold] * 2))  # warm: imports
         t0 = time.perf_counter()
