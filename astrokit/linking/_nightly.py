@@ -193,11 +193,35 @@ def _stationary(p, t, *, radius, min_rate, min_dt):
     return out
 
 
-def _night_pairs(p, t, *, max_rate, min_dt, pos_err):
-    """Pairs (i, j), t_i < t_j, separated by at least ``min_dt`` and within ``max_rate``."""
-    span = (t.max() - t.min()) * 24.0
-    radius = (max_rate * span + 3 * pos_err) * _ARCSEC
-    pairs = cKDTree(p).query_pairs(radius, output_type="ndarray")
+def _night_pairs(p, t, *, max_rate, min_dt, pos_err, n_bins=16):
+    """Pairs (i, j), t_i < t_j, separated by at least ``min_dt`` and within ``max_rate``; sorted by (i, j).
+
+    The night is cut into up to ``n_bins`` time bins, and each pair of bins is searched with the
+    radius its largest time difference allows (a k-d tree per bin), so that a dense field is not
+    searched at the radius of the whole night for every pair.
+    """
+    if len(t) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    t0, span = t.min(), t.max() - t.min()
+    n_bins = max(1, min(int(n_bins), len(np.unique(t))))
+    edge = np.minimum((t - t0) / span * n_bins, n_bins - 1).astype(np.int64) if span > 0 else np.zeros(len(t), int)
+    members = [np.flatnonzero(edge == k) for k in range(n_bins)]
+    trees = [cKDTree(p[m]) if len(m) else None for m in members]
+    found = []
+    for b1 in range(n_bins):
+        for b2 in range(b1, n_bins):
+            if trees[b1] is None or trees[b2] is None:
+                continue
+            m1, m2 = members[b1], members[b2]
+            dt_max = (max(t[m1].max(), t[m2].max()) - min(t[m1].min(), t[m2].min())) * 24.0
+            radius = (max_rate * dt_max + 3 * pos_err) * _ARCSEC
+            if b1 == b2:
+                ij = trees[b1].query_pairs(radius, output_type="ndarray")
+                found.append(np.column_stack([m1[ij[:, 0]], m1[ij[:, 1]]]) if len(ij) else np.zeros((0, 2), int))
+            else:
+                sd = trees[b1].sparse_distance_matrix(trees[b2], radius, output_type="ndarray")
+                found.append(np.column_stack([m1[sd["i"]], m2[sd["j"]]]))
+    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -206,7 +230,8 @@ def _night_pairs(p, t, *, max_rate, min_dt, pos_err):
     dt = (t[j] - t[i]) * 24.0
     sep = np.linalg.norm(p[i] - p[j], axis=1) / _ARCSEC
     ok = (dt >= min_dt * 24.0) & (sep <= max_rate * dt + 3 * pos_err)
-    return np.column_stack([i[ok], j[ok]])
+    out = np.column_stack([i[ok], j[ok]]).astype(np.int64)
+    return out[np.lexsort((out[:, 1], out[:, 0]))]
 
 
 def _line_residual(t, p):
@@ -218,18 +243,45 @@ def _line_residual(t, p):
     return np.linalg.norm(res, axis=2).max(axis=1) / _ARCSEC
 
 
+#: Candidate triplets examined at once (memory ~ 100 bytes each).
+_TRIPLET_CHUNK = 2_000_000
+
+
 def _triplets(pairs, t, p, max_residual):
-    """Consistent triplets a -> b -> c sharing the middle detection, with their line residual (arcsec)."""
+    """Consistent triplets a -> b -> c sharing the middle detection, with their line residual (arcsec).
+
+    Every pair (a, b) is joined with every pair (b, c), in the order of ``pairs`` then of the (b, c)
+    pairs; the joins are made and checked by chunks of at most ``_TRIPLET_CHUNK`` candidate triplets
+    (more only for a single pair whose b starts more pairs), so that a dense field costs time, not
+    memory.
+    """
     if len(pairs) == 0:
         return np.zeros((0, 3), dtype=np.int64), np.zeros(0)
-    left = pd.DataFrame({"a": pairs[:, 0], "b": pairs[:, 1]})
-    right = pd.DataFrame({"b": pairs[:, 0], "c": pairs[:, 1]})
-    tri = left.merge(right, on="b").to_numpy()
-    if len(tri) == 0:
+    n = len(t)
+    right = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    out_degree = np.bincount(pairs[:, 0], minlength=n)
+    first = np.concatenate([[0], np.cumsum(out_degree)[:-1]])
+    sizes = out_degree[pairs[:, 1]]
+    ends = np.cumsum(sizes)
+    tris, residuals = [], []
+    s = 0
+    while s < len(pairs):
+        e = max(s + 1, int(np.searchsorted(ends, (ends[s - 1] if s else 0) + _TRIPLET_CHUNK, side="right")))
+        left, size = pairs[s:e], sizes[s:e]
+        s = e
+        total = int(size.sum())
+        if total == 0:
+            continue
+        offset = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
+        c = right[np.repeat(first[left[:, 1]], size) + offset, 1]
+        tri = np.column_stack([np.repeat(left[:, 0], size), np.repeat(left[:, 1], size), c])
+        res = _line_residual(t[tri], p[tri])
+        ok = res <= max_residual
+        tris.append(tri[ok])
+        residuals.append(res[ok])
+    if not tris:
         return np.zeros((0, 3), dtype=np.int64), np.zeros(0)
-    res = _line_residual(t[tri], p[tri])
-    ok = res <= max_residual
-    return tri[ok], res[ok]
+    return np.concatenate(tris), np.concatenate(residuals)
 
 
 class _Groups:
