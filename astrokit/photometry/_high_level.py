@@ -233,8 +233,12 @@ def measure_sources(image, *, method="sep", threshold=3.0, noise="map", minarea=
         background-subtracted image and the maps are put in shared memory
         once for both. The sources
         are those of one process but for components taller than 128 rows,
-        in strip order; each is measured on the whole frame, as with 1. Use
-        1 inside workers that already run one frame per core (Dask).
+        in strip order, and sep's deblended children after the first strip
+        (its deblending draws from a sequence over the whole frame); each is
+        measured on the whole frame, as with 1, so the sources sep did not
+        deblend are identical given a fixed ``aperture_radius`` (the default
+        follows the median FWHM of the detections). Use 1 inside workers
+        that already run one frame per core (Dask).
 
     Returns
     -------

@@ -13,13 +13,21 @@ from astrokit.photometry import measure_sources
 _COLUMNS = ("flux", "flux_err", "flux_auto", "xwin", "ywin", "a", "b", "theta", "npix", "flags", "peak", "background")
 
 
-def test_two_workers_give_the_catalog_of_one_on_the_des_coadd():
+@pytest.mark.parametrize("kw", [
+    {"threshold": 1.5, "noise": "global", "aperture_radius": 5.0, "annulus": None},
+    # the noise map, the default clipped annulus, masked pixels and a saturation level (a fixed radius: the
+    # default, 1.5 x the median FWHM of the clean detections, moves with one deblended source more or less)
+    {"threshold": 2.0, "noise": "map", "aperture_radius": 5.0, "saturation": 200.0, "masked": True},
+], ids=["global-no-annulus", "map-annulus-masked"])
+def test_two_workers_give_the_catalog_of_one_on_the_des_coadd(kw):
     from astropy.io import fits
 
     with fits.open(get_path("des_coadd")) as hdul:
         data = np.asarray(hdul[0].data[:1800], dtype=np.float32)  # 1800 x 4106 of the real DES g-band coadd
         header = fits.Header({"GAIN": hdul[0].header.get("GAIN", 1.0)})
-    kw = {"threshold": 1.5, "noise": "global", "aperture_radius": 5.0, "annulus": None}
+    kw = dict(kw)
+    if kw.pop("masked", False):
+        data[700:760, 1000:1400] = np.nan  # a bad block across the second strip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         one = measure_sources((data, header), **kw)
