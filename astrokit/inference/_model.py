@@ -128,16 +128,19 @@ def _normalise_chunk(x, method="asinh"):
         has_bad = bad.any(axis=1)
     if has_bad.any():
         # median of the finite pixels: sort with the missing ones last (+inf), take the middle of the finite
-        rows = np.where(bad[has_bad], np.inf, s[has_bad])
+        which = np.flatnonzero(has_bad)
+        rows, missing = s[which], bad[which]  # copies of the affected rows only
+        original = rows.copy()
+        rows[missing] = np.inf
         rows.sort(axis=1)
-        nfin = (~bad[has_bad]).sum(axis=1)
-        lo = np.take_along_axis(rows, np.maximum((nfin - 1) // 2, 0)[:, None], axis=1)[:, 0]
-        hi = np.take_along_axis(rows, np.maximum(nfin // 2, 0)[:, None], axis=1)[:, 0]
+        nfin = npix - np.count_nonzero(missing, axis=1)
+        at = np.arange(len(which))
+        lo, hi = rows[at, np.maximum((nfin - 1) // 2, 0)], rows[at, np.maximum(nfin // 2, 0)]
         m = np.where(nfin > 0, 0.5 * (lo + hi), 0.0).astype(np.float32)
-        q = np.take_along_axis(rows, np.round(_SIGMA_QUANTILE * np.maximum(nfin - 1, 0)).astype(int)[:, None],
-                               axis=1)[:, 0]
+        q = rows[at, np.round(_SIGMA_QUANTILE * np.maximum(nfin - 1, 0)).astype(int)]
         sigma_bad = np.where(nfin > 0, m - q, 0.0).astype(np.float32)  # from the finite pixels only
-        s[has_bad] = np.where(bad[has_bad], m[:, None], s[has_bad])  # filled: the median is unchanged
+        np.copyto(original, m[:, None], where=missing)  # filled with the median: the median is unchanged
+        s[which] = original
     k = npix // 2
     part = s.copy()
     part.partition(k, axis=1)
