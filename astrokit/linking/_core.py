@@ -283,7 +283,7 @@ def link_tracklets(candidates, *, max_rate=200.0, min_epochs=3, fwhm=2.0, astrom
         return empty_tracklets()
     t_all = (mjd[idx] - epoch_mjd[0]) * 24.0
     members = [np.flatnonzero(epoch_of == e) for e in range(n_ep)]
-    index = _EpochIndex(xi, eta, epoch_of, sig, n_sigma)
+    index = _EpochIndex(xi, eta, epoch_of, members, sig, n_sigma)
     t_ep = (epoch_mjd - epoch_mjd[0]) * 24.0
     sig_max = float(sig.max())
 
@@ -294,7 +294,7 @@ def link_tracklets(candidates, *, max_rate=200.0, min_epochs=3, fwhm=2.0, astrom
     def search_line(x0, y0, vx, vy, var_ep, tv):
         """Nearest candidate of every epoch within tolerance of one line: an array (n_ep,), -1 where none."""
         epochs = np.arange(n_ep)
-        return index.nearest(epochs, x0 + vx * t_ep, y0 + vy * t_ep, var_ep, np.full(n_ep, tv))
+        return index.nearest(epochs, x0 + vx * t_ep, y0 + vy * t_ep, var_ep, tv)
 
     found = {}
     in_tracklet = {}
@@ -405,13 +405,12 @@ class _EpochIndex:
     GAP = 1e7
     K = 8
 
-    def __init__(self, xi, eta, epoch_of, sig, n_sigma):
+    def __init__(self, xi, eta, epoch_of, members, sig, n_sigma):
         self.xi, self.eta, self.sig, self.n_sigma = xi, eta, sig, n_sigma
         self.sig_max2 = float(sig.max()) ** 2
         self.n = len(xi)
         self.tree = cKDTree(np.column_stack([xi, eta, epoch_of * self.GAP]))
-        self.trees = [cKDTree(np.column_stack([xi[epoch_of == e], eta[epoch_of == e]]))
-                      for e in range(int(epoch_of.max()) + 1)]
+        self.trees = [cKDTree(np.column_stack([xi[m], eta[m]])) for m in members]  # members: indices per epoch
 
     def nearest(self, epoch, px, py, var, tv):
         """For each prediction, the nearest candidate of its epoch within ``n_sigma`` combined errors.

@@ -305,7 +305,8 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
     ny, nx = data.shape
     finite = np.isfinite(x) & np.isfinite(y)
     xs, ys = np.where(finite, x, -1e6), np.where(finite, y, -1e6)
-    if local_background or measure_annulus:
+    use_annulus = local_background or measure_annulus
+    if use_annulus:
         bkg, bkg_std, n_ann = annulus_background(data, xs, ys, r_in=r_in, r_out=r_out, mask=bad)
         empty = ~np.isfinite(bkg) | (n_ann <= 0)
     else:
@@ -322,7 +323,7 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
         near = lambda q: (xs - q < -0.5) | (ys - q < -0.5) | (xs + q > nx - 0.5) | (ys + q > ny - 0.5)  # noqa: E731
         off = ~finite | (xs + rad < -0.5) | (ys + rad < -0.5) | (xs - rad > nx - 0.5) | (ys - rad > ny - 0.5)
         flags[near(rad)] |= _BIT["aperture_truncated"]
-        if local_background or measure_annulus:
+        if use_annulus:
             flags[near(r_out)] |= _BIT["annulus_truncated"]
         flags[empty] |= _BIT["annulus_empty"]
         kwargs = {"subpix": 5}

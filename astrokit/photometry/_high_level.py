@@ -139,7 +139,7 @@ def measure_chunk(sub, x, y, a, b, theta, flux_iso, *, rms, mask, saturated, rad
 
 def _measure(sub, det, rms, bad, saturated, *, aperture_radius, annulus, gain, zp, kron, windowed, workers, shared):
     """`measure_chunk` of all detections, here or (with ``shared``) by chunks on the worker processes."""
-    per_source = [np.asarray(det[c].value if hasattr(det[c], "unit") else det[c], float)
+    per_source = [np.asarray(getattr(det[c], "value", det[c]), float)
                   for c in ("x", "y", "a", "b", "theta", "flux_iso")]
     radii = {"r": aperture_radius, "local_background": False, "measure_annulus": False} if annulus is None else \
         {"r": aperture_radius, "r_in": annulus[0] * aperture_radius, "r_out": annulus[1] * aperture_radius}
