@@ -129,8 +129,13 @@ def test_scanner_and_photometry_render_bokeh_in_jupyterlab(chromium, lab):
         page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").click()
         path = lab["root"] / "widgets.ipynb"
         deadline = time.monotonic() + 30
+        saved, shown = {"cells": []}, []
         while time.monotonic() < deadline:  # the scanner and the viewer saved as widget outputs
-            saved = json.loads(path.read_text())
+            try:
+                saved = json.loads(path.read_text())
+            except json.JSONDecodeError:  # Jupyter Server rewrites the file in place (its "atomic_writing"
+                time.sleep(0.5)           # keeps a backup copy, not a rename): read it again after the write
+                continue
             shown = [o for c in saved["cells"] for o in c["outputs"]
                      if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
             if len(shown) == 2:
