@@ -522,8 +522,14 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     g_n = gains[0] or header_float(science.meta, _GAIN_KEYS) or _effective_gain(back_n, rms_n)
     g_r = gains[1] or header_float(reference.meta, _GAIN_KEYS) or _effective_gain(back_r, rms_r)
 
-    var_n = rms_n**2 + np.clip(n, 0, None) / np.float32(g_n) if g_n else None
-    var_r = rms_r**2 + np.clip(r, 0, None) / np.float32(g_r) if g_r else None
+    # A saturated star's clipped core, hundreds of sigma with sharp edges and different in the two images,
+    # rings across D far beyond its mask (stripes 60 px and more from it on GOTO frames); its masked area
+    # (everything within psf_size px of a saturated pixel) goes into the subtraction as sky instead.
+    zn, zr = n, r
+    if saturated.any():
+        zn, zr = np.where(saturated, np.float32(0), n), np.where(saturated, np.float32(0), r)
+    var_n = rms_n**2 + np.clip(zn, 0, None) / np.float32(g_n) if g_n else None
+    var_r = rms_r**2 + np.clip(zr, 0, None) / np.float32(g_r) if g_r else None
     fwhm_variation = None
     if subimages == "auto":
         subimages, fwhm_variation = _auto_subimages(n, r, ((xn, yn), (xr, yr)), sci.shape)
@@ -539,14 +545,14 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
                                flux_scale=flux_scale, valid=inner, exclude=exclude)
         first_noise = 1.0
     elif subimages is None:
-        zres = zogy(n, r, psf_n, psf_r, sigma_science=rms_n, sigma_reference=rms_r, flux_science=flux_scale,
+        zres = zogy(zn, zr, psf_n, psf_r, sigma_science=rms_n, sigma_reference=rms_r, flux_science=flux_scale,
                     flux_reference=1.0, sigma_astrometric=sigma_ast, var_science=var_n, var_reference=var_r)
         first_noise = _robust_std(zres.D[inner])
     else:
         stars = common if common is not None else (xn[i_n], yn[i_n])
         margin = 2 * (psf_size // 2 + 1) + math.ceil(3 * max(fwhm_n, fwhm_r))
         zres, tiles = zogy_subimages(
-            n, r, ((psf_n, fwhm_n), (psf_r, fwhm_r)), n_tiles=subimages, margin=margin, positions=stars, bad=bad,
+            zn, zr, ((psf_n, fwhm_n), (psf_r, fwhm_r)), n_tiles=subimages, margin=margin, positions=stars, bad=bad,
             psf_size=psf_size, rms=(rms_n, rms_r), saturation=(sat_n - back_n, sat_r - back_r),
             sigma_science=rms_n, sigma_reference=rms_r, flux_science=flux_scale, sigma_astrometric=sigma_ast,
             var_science=var_n, var_reference=var_r)
