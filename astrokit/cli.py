@@ -601,7 +601,7 @@ def build_parser(argv=None):
     sp.add_argument("--model", default="real_bogus", choices=("real_bogus", "unet"),
                     help="model to train: the real-bogus CNN, or the U-Net segmenting difference tiles")
     sp.add_argument("--epochs", type=int, default=None,
-                    help="maximum training epochs (early stopping); default 20, with --out the recipe's 20")
+                    help="maximum training epochs (early stopping); default 20, with --out the recipe's 30")
     sp.add_argument("--images", type=_images_arg, default=None,
                     help="synthetic epochs made from each real training frame: N, or NAME=N,NAME=N per frame "
                          "(frames of astrokit.inference.DEFAULT_FRAMES, e.g. goto_left=24,des_a=12); default 4, "

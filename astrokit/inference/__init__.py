@@ -35,6 +35,7 @@ from astrokit.inference._metrics import (
     expected_calibration_error,
     fit_platt,
     fpr_at_fnr,
+    fpr_at_fnr_interval,
     roc_auc,
     roc_auc_interval,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "fine_tune_head",
     "fine_tune_on_alerts",
     "fpr_at_fnr",
+    "fpr_at_fnr_interval",
     "in_domain",
     "list_models",
     "load_alert_triplets",

@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from astrokit.exceptions import DataError, require
-from astrokit.inference._metrics import evaluate_scores, expected_calibration_error, fit_platt, fpr_at_fnr, roc_auc
+from astrokit.inference._metrics import (
+    evaluate_scores,
+    expected_calibration_error,
+    fit_platt,
+    fpr_at_fnr,
+    fpr_at_fnr_interval,
+    roc_auc,
+)
 from astrokit.inference._model import (
     augment_dataset,
     build_real_bogus_model,
@@ -245,9 +252,16 @@ def _fpr_fnr(y, score):
     return fpr_at_fnr(y, score, 0.01)
 
 
+def _fpr_interval(y, score):
+    """95 % bootstrap interval [lo, hi] of the FPR at 1 % FNR of a subset, or None where a class is missing."""
+    if np.unique(y).size < 2:
+        return None
+    return list(fpr_at_fnr_interval(y, score, 0.01, n_boot=500)[1:])
+
+
 def _subset_metrics(meta, y, score):
     """Metrics of an evaluation set by instrument and on its galaxy subset (issue 15's acceptance)."""
-    out = {}
+    out = {"fpr_at_fnr_1pct_interval_95": _fpr_interval(y, score)}
     _, threshold = _fpr_fnr(y, score)
     if "frame" in meta.colnames:
         instrument = np.array([frame_instrument(str(f)) or str(f) for f in meta["frame"]])
@@ -257,6 +271,7 @@ def _subset_metrics(meta, y, score):
             fpr, t = _fpr_fnr(y[sel], score[sel])
             out["by_instrument"][str(name)] = {
                 "n": int(sel.sum()), "n_real": int(y[sel].sum()), "fpr_at_fnr_1pct": fpr, "threshold_at_fnr_1pct": t,
+                "fpr_at_fnr_1pct_interval_95": _fpr_interval(y[sel], score[sel]),
                 "roc_auc": roc_auc(y[sel], score[sel]) if fpr is not None else None,
                 "expected_calibration_error": expected_calibration_error(y[sel], score[sel])}
     origin = np.asarray(meta["origin"], dtype=str)
@@ -266,6 +281,7 @@ def _subset_metrics(meta, y, score):
         bogus = sel & (y == 0)
         out["galaxy_subset"] = {
             "n": int(sel.sum()), "n_real": int(y[sel].sum()), "fpr_at_fnr_1pct": fpr, "threshold_at_fnr_1pct": t,
+            "fpr_at_fnr_1pct_interval_95": _fpr_interval(y[sel], score[sel]),
             "bogus_above_global_threshold": (float(np.mean(score[bogus] >= threshold))
                                              if bogus.any() and threshold is not None else None),
             "bogus_fraction_ge_0.99": float(np.mean(score[bogus] >= 0.99)) if bogus.any() else None}
@@ -546,7 +562,7 @@ def _training_data_text():
             + "; evaluated on sky never trained on: " + part("eval"))
 
 
-def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=20, batch_size=64, patience=10,
+def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
                   progress=True, sets_dir=None):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 

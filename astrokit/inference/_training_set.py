@@ -471,7 +471,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
 
     * real (1): difference candidates within ``match_radius`` px of an
       injection (injections that were not detected are not used; their count
-      is in ``info``);
+      is in ``info``). Real candidates of any kind within 3 FWHM +
+      ``match_radius`` of an artefact added to the science image (cosmic
+      ray, hot pixel, bad column, trail) are left out: a transient under a
+      cosmic ray has no clear label (``info["n_real_on_artefact"]``);
     * real (1): candidates at ``n_variable`` stars of the frame given extra
       PSF flux in the epoch (``variable``: transients on top of a source in
       the reference, like most alerts of real surveys);
@@ -594,10 +597,15 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             "n_galaxies": int(gal_x.size), "n_galaxy_injected": 0, "n_galaxy_detected": 0,
             "n_cosmic_patterns": len(patterns)}
 
-    def add(images, origin, epoch, x, y, mag=None, s_corr=None, positive=None, flux_error=None, rms=None):
+    ambiguous_rows = []  # real candidates on an artefact of the science image, left out at the end
+
+    def add(images, origin, epoch, x, y, mag=None, s_corr=None, positive=None, flux_error=None, rms=None,
+            ambiguous=None):
         n = len(x)
         if n == 0:
             return
+        if ambiguous is not None:
+            ambiguous_rows.extend(len(rows) + np.flatnonzero(ambiguous))
         scale = np.where(rng.uniform(size=n) < rescale_fraction, rng.uniform(*rescale_range, n), 1.0)
         if origin == "edge":
             scale[:] = 1.0
@@ -710,21 +718,28 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         kx, ky = np.asarray(cand["x"], dtype=float), np.asarray(cand["y"], dtype=float)
         pos = np.asarray(cand["is_positive"], dtype=bool)
         s_corr = np.asarray(cand["s_corr"], dtype=float)
+        clear = 3 * max(fwhm, 1.0) + match_radius
+        # a transient under a cosmic ray, hot pixel, bad column or trail of the science image has no clear
+        # label (a scanner calls the stamp bogus): such candidates are left out of the real classes, and
+        # of the bogus ones below (the extent of a real cosmic-ray pattern, up to 7 px from its peak, added)
+        on_artefact = ((_nearest(kx, ky, cx, cy)[0] <= clear) | (_nearest(kx, ky, *points["hot_pixel"])[0] <= clear)
+                       | (_nearest(kx, ky, *points["cosmic_real"])[0] <= clear + 7.0)
+                       | (_column_distance(kx, ky, columns) <= clear) | (_trail_distance(kx, ky, trails) <= clear))
         is_inj, j_inj, d_inj = match(kx, ky, ix, iy, pos)
         info["n_injected_detected"] += int(is_inj.sum())
         add(images, "injected", e, kx[is_inj], ky[is_inj], np.asarray(inj["mag"], dtype=float)[j_inj[is_inj]],
-            s_corr[is_inj])
+            s_corr[is_inj], ambiguous=on_artefact[is_inj])
         is_var, j_var, d_var = match(kx, ky, vx, vy, pos & ~is_inj)
         info["n_variable_detected"] += int(is_var.sum())
-        add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var])
+        add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var],
+            ambiguous=on_artefact[is_var])
         is_gal, j_gal, d_gal = match(kx, ky, gx, gy, pos & ~is_inj & ~is_var)
         info["n_galaxy_detected"] += int(is_gal.sum())
         for origin, sel in (("galaxy_nuclear", nuclear), ("galaxy_offset", ~nuclear)):
             k = is_gal & sel[j_gal] if gx.size else np.zeros(kx.size, dtype=bool)
-            add(images, origin, e, kx[k], ky[k], gmag[j_gal[k]], s_corr[k])
+            add(images, origin, e, kx[k], ky[k], gmag[j_gal[k]], s_corr[k], ambiguous=on_artefact[k])
         is_cos, _, d_cos = match(kx, ky, cx, cy, ~is_inj & ~is_var & ~is_gal)
         add(images, "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos], positive=pos[is_cos])
-        clear = 3 * max(fwhm, 1.0) + match_radius
         # detector and sky artefacts of the science image: every candidate at one is that artefact
         taken = is_inj | is_var | is_gal | is_cos
         near_art = np.zeros(kx.size, dtype=bool)
@@ -814,6 +829,11 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     meta["is_positive"][fading] = False
     meta["s_corr"][fading] *= -1.0
     info["n_fading"] = int(fading.size)
+    info["n_real_on_artefact"] = len(ambiguous_rows)
+    if ambiguous_rows:  # dropped last, so that the random draws of the rest do not depend on them
+        keep = np.setdiff1d(np.arange(len(meta)), ambiguous_rows)
+        X, meta = X[keep], meta[keep]
+        info["n_fading"] = int(np.sum(np.isin(fading, keep)))
     y = np.array([ORIGINS[o][0] for o in meta["origin"]], dtype=np.int8)
     meta["label"] = y
     return TrainingSet(X, y, meta, info)

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from astrokit.inference import average_precision, calibration_curve, evaluate_scores, fpr_at_fnr, roc_auc
+from astrokit.inference import (
+    average_precision,
+    calibration_curve,
+    evaluate_scores,
+    fpr_at_fnr,
+    fpr_at_fnr_interval,
+    roc_auc,
+)
 
 # 3 real (scores 0.9, 0.6, 0.4), 3 bogus (0.7, 0.3, 0.1)
 Y = np.array([1, 0, 1, 1, 0, 0])
@@ -82,3 +89,18 @@ def test_metrics_reject_bad_input(y, s):
 def test_fpr_at_fnr_rejects_bad_fnr():
     with pytest.raises(ValueError, match="fnr"):
         fpr_at_fnr(Y, S, 1.0)
+
+
+def test_fpr_at_fnr_interval_brackets_the_rate_and_is_wide_when_few_reals_set_it():
+    # 100 reals, 1 % FNR: the threshold is the second-lowest real score, so the one real at 0.05 and
+    # whether a resample draws it twice decide the rate; 1000 bogus spread over the scores
+    y = np.r_[np.ones(100), np.zeros(1000)]
+    s = np.r_[0.05, 0.3, np.linspace(0.6, 1.0, 98), np.linspace(0.0, 0.7, 1000)]
+    fpr, lo, hi = fpr_at_fnr_interval(y, s, 0.01, n_boot=300)
+    assert fpr == pytest.approx(fpr_at_fnr(y, s, 0.01)[0])  # threshold 0.3 -> bogus >= 0.3
+    assert lo <= fpr <= hi and hi - lo > 0.1  # the interval reaches the thresholds 0.05 and 0.6
+    assert fpr_at_fnr_interval(Y, S, 0.0, n_boot=50, seed=1) == fpr_at_fnr_interval(Y, S, 0.0, n_boot=50, seed=1)
+    with pytest.raises(ValueError, match="level"):
+        fpr_at_fnr_interval(y, s, level=0.0)
+    with pytest.raises(ValueError, match="fnr"):
+        fpr_at_fnr_interval(y, s, 1.5)
