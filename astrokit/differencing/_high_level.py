@@ -146,11 +146,12 @@ def _robust_std(values, max_size=2_000_000):
 
 
 def _saturation_taper(hot, psf_size):
-    """Weight (ny, nx) float32: 0 within w/2 px of the ``hot`` pixels, 1 beyond 3w/2 px, smooth between.
+    """Weight (ny, nx) float32: below 1 on the ``hot`` pixels, 1 beyond 3w/2 px of them, smooth between.
 
     ``w = 2 psf_size // 3``: the hot pixels grown by w/2 px, blurred twice by a box of width w (a
     quadratic B-spline ramp), then doubled and clipped, so the ramp ends inside the ``psf_size`` growth
-    of the saturated mask. Measured on the GOTO and DES pairs of ``test_acceptance`` and the crowded HST
+    of the saturated mask. The weight is 0 only inside cores wider than about w; on a core of a few
+    pixels it is 0.4-0.7 (the clipped top is damped, not removed). Measured on the GOTO and DES pairs of ``test_acceptance`` and the crowded HST
     ACS field of the gallery against narrower tapers (w = 8, 12) and a hard zero over the whole mask:
     the narrow ones leave DES's large saturated stars ringing, the hard zero cuts the HST field's stars.
     """
@@ -159,6 +160,32 @@ def _saturation_taper(hot, psf_size):
     for _ in range(2):
         core = ndimage.uniform_filter(core, size=width, mode="constant")
     return np.float32(1) - np.clip(core * np.float32(2), 0, 1, dtype=np.float32)
+
+
+def _runs(flags, reach):
+    """(start, stop) of the runs of ``flags`` (1D bool) grown by ``reach`` on both sides."""
+    grown = ndimage.maximum_filter1d(flags.view(np.uint8), size=2 * reach + 1, mode="constant") > 0
+    edges = np.flatnonzero(np.diff(np.r_[0, grown.view(np.uint8), 0]))
+    return zip(edges[::2], edges[1::2], strict=True)
+
+
+def _taper_saturated(n, r, hot, psf_size):
+    """Return copies of ``n`` and ``r`` multiplied by `_saturation_taper`, computed only near hot pixels.
+
+    The taper is below 1 only within 3w/2 px of a hot pixel (``w = 2 psf_size // 3``). It is computed in
+    disjoint boxes holding every hot pixel with that margin: the bands of rows within reach of a hot
+    pixel, cut into the runs of columns within reach of one of the band's. Over the whole frame it took
+    1.5 s for a 4k frame.
+    """
+    reach = 3 * max(2 * psf_size // 3, 1) // 2 + 1
+    zn, zr = n.copy(), r.copy()
+    for r0, r1 in _runs(hot.any(axis=1), reach):
+        for c0, c1 in _runs(hot[r0:r1].any(axis=0), reach):
+            box = (slice(r0, r1), slice(c0, c1))
+            weight = _saturation_taper(hot[box], psf_size)
+            zn[box] *= weight
+            zr[box] *= weight
+    return zn, zr
 
 
 def _stars(sub, rms, bad, saturation):
@@ -545,8 +572,7 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
     # edge cut the stars of crowded fields in two).
     zn, zr = n, r
     if saturated.any():
-        weight = _saturation_taper(hot & valid, psf_size)
-        zn, zr = n * weight, r * weight
+        zn, zr = _taper_saturated(n, r, hot & valid, psf_size)
     var_n = rms_n**2 + np.clip(zn, 0, None) / np.float32(g_n) if g_n else None
     var_r = rms_r**2 + np.clip(zr, 0, None) / np.float32(g_r) if g_r else None
     fwhm_variation = None

@@ -5,6 +5,7 @@
 import numpy as np
 import pytest
 from astropy.nddata import CCDData
+from scipy import ndimage
 from synth_fields import simple_wcs, star_field, synthetic_pair
 
 from astrokit.differencing import METHODS, DifferenceResult, subtract
@@ -196,3 +197,24 @@ def test_without_wcs_uses_astroalign():
     assert len(clean) == 1
     assert np.hypot(clean["x"][0] - 250.3, clean["y"][0] - 120.8) < 0.5 and clean["is_positive"][0]
     assert np.all(np.isnan(res.candidates["ra"]))
+
+
+def test_saturation_taper_in_boxes_equals_the_full_frame_one():
+    """The taper computed in boxes around the saturated pixels is the one computed over the whole frame."""
+    from astrokit.differencing._high_level import _saturation_taper, _taper_saturated
+
+    rng = np.random.default_rng(3)
+    hot = np.zeros((600, 500), dtype=bool)
+    for y, x in zip(rng.integers(0, 600, 12), rng.integers(0, 500, 12), strict=True):
+        hot[y:y + rng.integers(1, 30), x:x + rng.integers(1, 6)] = True  # cores with bleed columns
+    hot[:2, 40:60] = True  # at the edges
+    hot[-3:, -4:] = True
+    n, r = (rng.normal(size=hot.shape).astype(np.float32) for _ in range(2))
+    weight = _saturation_taper(hot, 25)
+    # 1 beyond 24 px of a hot pixel, below 1 on every hot pixel (0 only inside cores wider than the ramp)
+    far = ~ndimage.binary_dilation(hot, structure=np.ones((49, 49), dtype=bool))
+    assert np.all(weight[far] == 1.0) and weight[hot].max() < 1.0 and 0.0 <= weight.min()
+    zn, zr = _taper_saturated(n, r, hot, 25)
+    np.testing.assert_array_equal(zn, n * weight)
+    np.testing.assert_array_equal(zr, r * weight)
+    assert zn is not n and np.array_equal(_taper_saturated(n, r, np.zeros_like(hot), 25)[0], n)
