@@ -151,9 +151,10 @@ def _saturation_taper(hot, psf_size):
     ``w = 2 psf_size // 3``: the hot pixels grown by w/2 px, blurred twice by a box of width w (a
     quadratic B-spline ramp), then doubled and clipped, so the ramp ends inside the ``psf_size`` growth
     of the saturated mask. The weight is 0 only inside cores wider than about w; on a core of a few
-    pixels it is 0.4-0.7 (the clipped top is damped, not removed). Measured on the GOTO and DES pairs of ``test_acceptance`` and the crowded HST
-    ACS field of the gallery against narrower tapers (w = 8, 12) and a hard zero over the whole mask:
-    the narrow ones leave DES's large saturated stars ringing, the hard zero cuts the HST field's stars.
+    pixels it is 0.4-0.7 (the clipped top is damped, not removed). Chosen on the GOTO and DES pairs of
+    ``test_acceptance`` and the crowded HST ACS field of the gallery, against narrower tapers (w = 8, 12)
+    and a hard zero over the whole mask: the narrow ones leave DES's large saturated stars ringing, the
+    hard zero cuts the HST field's stars.
     """
     width = max(2 * psf_size // 3, 1)
     core = grow_mask(hot, width // 2).astype(np.float32)
@@ -567,9 +568,9 @@ def subtract(science, reference, *, method="zogy", threshold=5.0, cutout_size=63
 
     # A saturated star's clipped core, hundreds of sigma with sharp edges and different in the two images,
     # rings across D far beyond its mask (stripes 60 px and more from it on GOTO frames). Both images are
-    # tapered to sky over the core: a weight 0 at the saturated pixels rising smoothly to 1 within psf_size
-    # px of them (inside the mask), the same in both, so no sharp edge is made (a hard cut at the mask's
-    # edge cut the stars of crowded fields in two).
+    # tapered to sky over the core: a weight below 1 on the saturated pixels (0 inside wide cores) rising
+    # smoothly to 1 within psf_size px of them (inside the mask), the same in both, so no sharp edge is
+    # made (a hard cut at the mask's edge cut the stars of crowded fields in two).
     zn, zr = n, r
     if saturated.any():
         zn, zr = _taper_saturated(n, r, hot & valid, psf_size)
