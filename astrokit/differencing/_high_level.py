@@ -145,6 +145,11 @@ def _robust_std(values, max_size=2_000_000):
     return float(1.4826 * np.median(np.abs(values - med)))
 
 
+def _taper_width(psf_size):
+    """Width w (px) of the saturation taper's box blur: ``2 psf_size // 3``, at least 1."""
+    return max(2 * psf_size // 3, 1)
+
+
 def _saturation_taper(hot, psf_size):
     """Weight (ny, nx) float32: below 1 on the ``hot`` pixels, 1 beyond 3w/2 px of them, smooth between.
 
@@ -156,7 +161,7 @@ def _saturation_taper(hot, psf_size):
     and a hard zero over the whole mask: the narrow ones leave DES's large saturated stars ringing, the
     hard zero cuts the HST field's stars.
     """
-    width = max(2 * psf_size // 3, 1)
+    width = _taper_width(psf_size)
     core = grow_mask(hot, width // 2).astype(np.float32)
     for _ in range(2):
         core = ndimage.uniform_filter(core, size=width, mode="constant")
@@ -178,7 +183,7 @@ def _taper_saturated(n, r, hot, psf_size):
     pixel, cut into the runs of columns within reach of one of the band's. Over the whole frame it took
     1.5 s for a 4k frame.
     """
-    reach = 3 * max(2 * psf_size // 3, 1) // 2 + 1
+    reach = 3 * _taper_width(psf_size) // 2 + 1
     zn, zr = n.copy(), r.copy()
     for r0, r1 in _runs(hot.any(axis=1), reach):
         for c0, c1 in _runs(hot[r0:r1].any(axis=0), reach):
