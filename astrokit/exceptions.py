@@ -52,7 +52,7 @@ def _import_without_banners(module):
             sys.stderr.write("".join(line for line in lines if not any(b in line for b in _TF_BANNERS)))
 
 
-def require(module: str, extra: str):
+def require(module: str, extra: str, *, load: bool = True):
     """Import ``module`` or raise `MissingExtraError` naming the pip extra that provides it.
 
     Parameters
@@ -61,19 +61,34 @@ def require(module: str, extra: str):
         Dotted module name, e.g. ``"tensorflow"``.
     extra : str
         The astrokit extra that installs it, e.g. ``"ml"``.
+    load : bool
+        False only checks that the module is installed (`importlib.util.find_spec`),
+        without importing it: for a module that another process will run (Voila's
+        server takes seconds to import).
 
     Returns
     -------
-    module
-        The imported module.
+    module or None
+        The imported module (None when ``load`` is False).
 
     Raises
     ------
     MissingExtraError
-        If the module cannot be imported.
+        If the module cannot be imported (with ``load=False``: cannot be found).
     """
     import importlib
 
+    if not load:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            msg = f"{module} is required for this feature: pip install 'astrokit[{extra}]' (not installed)"
+            raise MissingExtraError(msg)
+        return None
     try:
         if module.partition(".")[0] in ("tensorflow", "keras") and "tensorflow" not in sys.modules:
             return _import_without_banners(module)

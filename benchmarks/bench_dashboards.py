@@ -34,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 180_000  # ms
+#: Seconds between two visits: the server replaces the kernel a page took after POOL_FILL_DELAY (6 s), and
+#: the new kernel imports what the page needs (2-3 s) -- a warm visit finds it ready, as on a running server.
+WAIT_PREHEAT = 12
 
 
 def _store(root):
@@ -98,6 +101,7 @@ def _stop(proc):
 def main():
     from playwright.sync_api import sync_playwright
 
+    from astrokit.widgets._serve import PAGE_EXTENSIONS, POOL_FILL_DELAY
     from astrokit.widgets._testing import CHROMIUM, CHROMIUM_ARGS, free_port
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -129,7 +133,7 @@ def main():
             context.close()
             warm = []
             for i in range(args.repeat):
-                time.sleep(3)  # the pool pre-heats the next kernel
+                time.sleep(WAIT_PREHEAT)  # the pool pre-heats the next kernel
                 shot = args.screenshots / "curation.png" if i == args.repeat - 1 else None
                 elapsed, page, context = _visit(browser, f"{url}?origin=alert", "img.astrokit-cutout-difference",
                                                 screenshot=shot, height=1400)
@@ -143,17 +147,19 @@ def main():
             results["warm_s"] = warm
         finally:
             _stop(proc)
-        # the bare Voila page, served the same way (pre-heated kernel, same template)
+        # the bare Voila page, served the same way (pre-heated kernel, same template, same extensions)
         port = free_port()
         proc = _serve([sys.executable, str(REPO / "astrokit" / "widgets" / "_voila_app.py"), str(bare), "--port",
-                       str(port), "--no-browser", "--preheat_kernel=True", "--pool_size=1", "--template=astrokit"],
+                       str(port), "--no-browser", "--preheat_kernel=True", "--pool_size=1", "--template=astrokit",
+                       f"--VoilaConfiguration.extension_allowlist={list(PAGE_EXTENSIONS['curation'])!r}",
+                       f"--VoilaKernelManager.fill_delay={POOL_FILL_DELAY}"],
                       port, log, JUPYTER_PATH=str(REPO / "dashboards" / "jupyter"))
         try:
             url = f"http://127.0.0.1:{port}/"
             _wait_http(f"{url}voila/static/voila.js", proc)
             bare_times = []
             for _ in range(args.repeat):
-                time.sleep(3)
+                time.sleep(WAIT_PREHEAT)
                 elapsed, _, context = _visit(browser, url, "h1")
                 bare_times.append(elapsed)
                 context.close()
@@ -169,7 +175,7 @@ def main():
             _wait_http(f"{url}voila/static/voila.js", proc)
             phot = []
             for i in range(max(1, args.repeat // 2)):
-                time.sleep(3)
+                time.sleep(WAIT_PREHEAT)
                 shot = args.screenshots / "photometry.png" if i == 0 else None
                 elapsed, _, context = _visit(browser, url, ".astrokit-photometry canvas", screenshot=shot, height=1100)
                 phot.append(elapsed)

@@ -1,77 +1,51 @@
-"""Jupyter widgets and Voila dashboards: the candidate scanner and its helpers."""
+"""Jupyter widgets and Voila dashboards: the candidate scanner and its helpers.
 
-from astrokit.widgets._catalog import CatalogBrowser, growth_figure, integration_figure
-from astrokit.widgets._dashboard import curation_dashboard, request_query
-from astrokit.widgets._figures import score_histogram, sources_figure, triplet_figure
-from astrokit.widgets._lightcurve import LightCurvePlot, light_curve_figure
-from astrokit.widgets._photometry_viewer import (
-    PhotometryViewer,
-    background_histogram_figure,
-    diagnostics_figure,
-    growth_curve_figure,
-    photometry_dashboard,
-    photometry_image_figure,
-    radial_profile_figure,
-    snr_radius_figure,
-)
-from astrokit.widgets._queue import (
-    CUTOUT_COLUMNS,
-    DECIDED_LABELS,
-    FILTER_DEFAULTS,
-    LABELS,
-    SORTS,
-    build_queue,
-    delete_query,
-    load_queue,
-    night_of,
-    parse_query,
-    read_cutouts,
-    read_cutouts_batch,
-    save_query,
-    saved_queries,
-    score_domains,
-    validate_filters,
-)
-from astrokit.widgets._render import (
-    STRETCHES,
-    ZOOMS,
-    external_links,
-    format_sexagesimal,
-    stamp_orientation,
-    stamp_png,
-    stretch,
-    to_png,
-    triplet_pngs,
-    triplet_strip_png,
-)
-from astrokit.widgets._scanner import KEYS, CandidateScanner, cross_matches, default_user
-from astrokit.widgets._serve import dashboard_path, dashboards_dir, list_dashboards, serve_dashboard
-from astrokit.widgets._summary import LabelsSummary, summary_html
+The names below are imported from their modules on first use (PEP 562), so that
+``astrokit dashboard`` and the other commands that need one helper of this
+package do not import all of them (astropy, bokeh, ipywidgets: about 1.5 s).
+"""
 
-__all__ = ["CUTOUT_COLUMNS", "DECIDED_LABELS", "LABELS", "STRETCHES", "CandidateScanner", "build_queue",
-           "dashboard_path", "dashboards_dir", "default_user", "format_sexagesimal", "list_dashboards",
-           "load_queue", "read_cutouts", "score_histogram", "serve_dashboard", "sources_figure", "stamp_png", "stretch",
-           "to_png", "triplet_figure"]
-__all__ += ["FILTER_DEFAULTS", "KEYS", "SORTS", "ZOOMS", "LabelsSummary", "LightCurvePlot", "cross_matches",
-            "curation_dashboard", "request_query", "night_of", "parse_query", "read_cutouts_batch", "summary_html",
-            "triplet_pngs", "validate_filters"]
-__all__ += ["PhotometryViewer", "background_histogram_figure", "diagnostics_figure", "growth_curve_figure",
-            "photometry_image_figure", "radial_profile_figure", "snr_radius_figure"]
-__all__ += ["CatalogBrowser", "growth_figure", "integration_figure"]
-__all__ += ["photometry_dashboard"]
-__all__ += ["light_curve_figure"]
-__all__ += ["score_domains"]
-__all__ += ["delete_query", "external_links", "save_query", "saved_queries", "stamp_orientation", "triplet_strip_png"]
+import importlib
 
-from astrokit.widgets._tracklets import TrackletViewer, tracklet_figure  # noqa: E402  (issue 9)
+#: Where each public name lives: ``astrokit.widgets.<module>``.
+_WHERE = {
+    "bokeh_widget": "_bokehjs", "bokehjs_script": "_bokehjs",
+    "CatalogBrowser": "_catalog", "growth_figure": "_catalog", "integration_figure": "_catalog",
+    "curation_dashboard": "_dashboard", "request_query": "_dashboard",
+    "FrameExplorer": "_explorer", "VIEWS": "_explorer", "explore": "_explorer", "explorer_dashboard": "_explorer",
+    "BUILTIN_LAYERS": "_explorer_overlays", "Layer": "_explorer_overlays",
+    "score_histogram": "_figures", "sources_figure": "_figures", "triplet_figure": "_figures",
+    "LightCurvePlot": "_lightcurve", "light_curve_figure": "_lightcurve",
+    "PhotometryViewer": "_photometry_viewer", "background_histogram_figure": "_photometry_viewer",
+    "diagnostics_figure": "_photometry_viewer", "growth_curve_figure": "_photometry_viewer",
+    "photometry_dashboard": "_photometry_viewer", "photometry_image_figure": "_photometry_viewer",
+    "radial_profile_figure": "_photometry_viewer", "snr_radius_figure": "_photometry_viewer",
+    "CUTOUT_COLUMNS": "_queue", "DECIDED_LABELS": "_queue", "FILTER_DEFAULTS": "_queue", "LABELS": "_queue",
+    "SORTS": "_queue", "build_queue": "_queue", "delete_query": "_queue", "load_queue": "_queue", "night_of":
+    "_queue", "parse_query": "_queue", "read_cutouts": "_queue", "read_cutouts_batch": "_queue", "save_query":
+    "_queue", "saved_queries": "_queue", "score_domains": "_queue", "validate_filters": "_queue",
+    "STRETCHES": "_render", "ZOOMS": "_render", "external_links": "_render", "format_sexagesimal": "_render",
+    "stamp_orientation": "_render", "stamp_png": "_render", "stretch": "_render", "to_png": "_render",
+    "triplet_pngs": "_render", "triplet_strip_png": "_render",
+    "CandidateScanner": "_scanner", "KEYS": "_scanner", "cross_matches": "_scanner", "default_user": "_scanner",
+    "dashboard_path": "_serve", "dashboards_dir": "_serve", "list_dashboards": "_serve", "serve_dashboard": "_serve",
+    "LabelsSummary": "_summary", "summary_html": "_summary",
+    "TrackletViewer": "_tracklets", "tracklet_figure": "_tracklets",
+}
 
-__all__ += ["TrackletViewer", "tracklet_figure"]
+__all__ = sorted(_WHERE)
 
-from astrokit.widgets._bokehjs import bokeh_widget, bokehjs_script  # noqa: E402  (issue 18)
 
-__all__ += ["bokeh_widget", "bokehjs_script"]
+def __getattr__(name):
+    """Import a public name from its module on first use, and keep it in the package's namespace."""
+    module = _WHERE.get(name)
+    if module is None:
+        msg = f"module 'astrokit.widgets' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"astrokit.widgets.{module}"), name)
+    globals()[name] = value
+    return value
 
-from astrokit.widgets._explorer import VIEWS, FrameExplorer, explore, explorer_dashboard  # noqa: E402  (issue 23)
-from astrokit.widgets._explorer_overlays import BUILTIN_LAYERS, Layer  # noqa: E402
 
-__all__ += ["BUILTIN_LAYERS", "VIEWS", "FrameExplorer", "Layer", "explore", "explorer_dashboard"]
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

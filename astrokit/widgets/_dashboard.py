@@ -19,6 +19,9 @@ def request_query():
     str
         The query string, without ``?``.
     """
+    from astrokit.widgets._voila_app import skip_slow_iri_checker
+
+    skip_slow_iri_checker()  # voila.utils imports Jupyter Server, hence jsonschema
     try:
         from voila.utils import get_query_string
     except ImportError:
@@ -55,6 +58,8 @@ def signed_in_user():
 def _import_what_the_page_needs(*extra):
     """Import the modules a dashboard imports on first use: bokeh's models, DuckDB, jupyter_bokeh, PIL's plugins.
 
+    (and astrokit's model registry, which says where a score was validated, and the light-curve panel).
+
     Called before `request_query`, so that a pre-heated Voila kernel pays for them while it
     waits for a browser, not while the browser waits for the page.
 
@@ -65,11 +70,80 @@ def _import_what_the_page_needs(*extra):
     """
     import importlib
 
-    for name in ("bokeh.models", "bokeh.plotting", "duckdb", "jupyter_bokeh", *extra):
+    for name in ("bokeh.models", "bokeh.plotting", "duckdb", "jupyter_bokeh", "astrokit.inference",
+                 "astrokit.widgets._lightcurve", "astrokit.widgets._bokehjs", *extra):
         importlib.import_module(name)
     from PIL import Image
 
     Image.preinit()  # PIL's format plugins, imported on the first PNG written
+
+
+# Polls for the hook's button (its view may be made after this output's) until the page shows it (Voila
+# keeps the cells hidden until every widget is drawn), lets the browser paint and the reader see the page
+# (250 ms: what comes next, e.g. BokehJS, keeps the browser busy for 0.3-0.5 s), clicks it once; gives up
+# after 60 s.
+_WHEN_DRAWN_JS = """(function() {
+  let tries = 0;
+  const timer = setInterval(function() {
+    const button = document.querySelector(%(selector)s);
+    if (button !== null && button.parentElement.offsetParent !== null) {
+      clearInterval(timer);
+      requestAnimationFrame(function() { setTimeout(function() { button.click(); }, 250); });
+    } else if (++tries > 1200) { clearInterval(timer); }
+  }, 50);
+})();"""
+
+
+def when_drawn(callback):
+    """Return a hidden widget that runs ``callback()`` in the kernel once the page has drawn it.
+
+    A dashboard shows what the user needs first (the scanner's stamps) and
+    adds the rest (BokehJS plots, summaries) when the page is up, instead of
+    making the browser wait for all of it. The widget holds a hidden button
+    and a script that clicks it when the browser renders the widget, as the
+    scanner's keyboard does, once the page shows it. The callback runs once, however often the page
+    is drawn or the button clicked.
+
+    Parameters
+    ----------
+    callback : callable
+        Called with no argument in the kernel. Its exceptions are shown in
+        the widget, not raised.
+
+    Returns
+    -------
+    ipywidgets.Box
+        The hook, to be put in the page (it takes no room); ``hook.fire()``
+        runs the callback directly (outside a browser, e.g. in tests).
+    """
+    import json
+    import uuid
+
+    import ipywidgets as w
+
+    name = f"astrokit-drawn-{uuid.uuid4().hex}"
+    done = []
+
+    def fire(_button=None):
+        if done:
+            return
+        done.append(True)
+        try:
+            callback()
+        except Exception as exc:  # noqa: BLE001 - shown in the page, never a traceback
+            hook.children = (*hook.children, _error_box(f"{type(exc).__name__}: {exc}"))
+
+    button = w.Button(layout=w.Layout(display="none"))
+    button.add_class(name)
+    button.on_click(fire)
+    script = w.Output(layout=w.Layout(height="0px", overflow="hidden"))
+    script.outputs = ({"output_type": "display_data", "metadata": {},
+                       "data": {"application/javascript": _WHEN_DRAWN_JS % {"selector": json.dumps(f".{name}")},
+                                "text/plain": "when drawn"}},)
+    hook = w.VBox([button, script])
+    hook.add_class("astrokit-when-drawn")
+    hook.fire = fire
+    return hook
 
 
 def _error_box(text):
@@ -83,6 +157,10 @@ def _error_box(text):
 
 def curation_dashboard(store=None, *, user=None, query=None, summary=True):
     """Build the curation dashboard: a `CandidateScanner` and a `LabelsSummary`, set from the URL query.
+
+    The page shows the scanner's first candidate first; the light curve and
+    the summary follow once the browser has drawn it (`when_drawn`;
+    ``box.when_drawn.fire()`` adds them outside a browser).
 
     The labeller is the signed-in user when the server has sign-in
     (`signed_in_user`); otherwise the URL's ``user``, else ``user``.
@@ -117,16 +195,18 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
 
     try:
         store = _as_store(store)
-        _import_what_the_page_needs()  # a pre-heated kernel does this before the page is asked for
+        _import_what_the_page_needs()
+        # a pre-heated kernel builds the scanner's widgets (no data yet) before the page is asked for
+        scanner = CandidateScanner(store, user=user or default_user(), light_curve=False)
+        ui = scanner.widget
+        box = w.VBox([ui])
         options = parse_query(request_query() if query is None else query, store_root=store.root)
         signed = signed_in_user()
         if signed is not None and options["user"] not in (None, signed):
             msg = f"you are signed in as {signed!r}: labels go under that name, ?user= is not accepted"
             raise AstrokitError(msg)
-        labeller = signed or options["user"] or user or default_user()
-        scanner = CandidateScanner(store, user=labeller, **options["filters"])
-        scanner.load()
-        ui = scanner.widget
+        scanner.user = signed or options["user"] or user or default_user()
+        scanner.set_filters(**options["filters"])  # reads the store, shows the first candidate
         if options["candidate"]:
             try:
                 scanner.go_to(options["candidate"])
@@ -134,9 +214,13 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
                 scanner.message = str(exc)
     except Exception as exc:  # noqa: BLE001 - the page shows the reason, never a traceback
         return _error_box(str(exc) if isinstance(exc, AstrokitError) else f"{type(exc).__name__}: {exc}")
-    parts = [ui]  # the light-curve widget brings its own BokehJS (astrokit.widgets.bokeh_widget)
-    if summary:
-        parts.append(LabelsSummary(store).widget)
-    box = w.VBox(parts)
     box.scanner = scanner
+
+    def the_rest():  # the light curve and the summary bring BokehJS (astrokit.widgets.bokeh_widget)
+        scanner.show_light_curve()
+        if summary:
+            box.children = (*box.children[:1], LabelsSummary(store).widget, *box.children[1:])
+
+    box.when_drawn = when_drawn(the_rest)
+    box.children = (ui, box.when_drawn)
     return box

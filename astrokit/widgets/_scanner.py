@@ -124,6 +124,10 @@ class CandidateScanner(traitlets.HasTraits):
         Use the scores of this model version only (a filter, see `set_filters`).
     page_size : int
         Candidates per gallery page (1 to 200).
+    light_curve : bool
+        Show the light-curve panel from the first candidate on. False leaves
+        it empty until `show_light_curve` is called: a dashboard draws the
+        stamps first and the panel, with its BokehJS (about 1.3 MB), after.
     **filters
         Initial queue filters (see `~astrokit.widgets.validate_filters`):
         ``night``, ``band``, ``score_min``, ``score_max``, ``origin``,
@@ -192,7 +196,8 @@ class CandidateScanner(traitlets.HasTraits):
     mode = traitlets.Enum(("single", "gallery"), default_value="single")
     page = traitlets.Int(0)
 
-    def __init__(self, store=None, *, user="anonymous", model_version=None, page_size=20, **filters):
+    def __init__(self, store=None, *, user="anonymous", model_version=None, page_size=20, light_curve=True,
+                 **filters):
         super().__init__(user=user or default_user())
         if not 1 <= int(page_size) <= 200:
             msg = f"page_size must be between 1 and 200, got {page_size!r}"
@@ -209,6 +214,7 @@ class CandidateScanner(traitlets.HasTraits):
         self._cutouts = {}
         self._catalog = None
         self._sources = None
+        self._light_curve_on = bool(light_curve)
 
     @property
     def model_version(self):
@@ -229,6 +235,8 @@ class CandidateScanner(traitlets.HasTraits):
             ``self``, so that ``CandidateScanner(store).load()`` displays in a notebook.
         """
         self.queue = load_queue(self.store, user=self.user, **self.filters)
+        if self._widget is not None:
+            self._refresh_queries(selected=self._w_queries.value)  # the team's saved queries, as they are now
         self.sort_in_force = self.queue.attrs.get("sort") or ""
         self.sort_note = self.queue.attrs.get("sort_note") or ""
         self._catalog = None
@@ -266,6 +274,8 @@ class CandidateScanner(traitlets.HasTraits):
         new = dict(self.filters)
         new.update(filters)
         self.filters = validate_filters(**new)
+        if self._widget is not None:
+            self._sync_filter_widgets()
         return self.load()
 
     def go_to(self, candidate_id):
@@ -768,8 +778,6 @@ class CandidateScanner(traitlets.HasTraits):
     def _build(self):
         import ipywidgets as w
 
-        from astrokit.widgets._lightcurve import LightCurvePlot
-
         self._w_title = w.HTML("<b>Candidate scanner</b>")
         # filters
         f = self.filters
@@ -874,7 +882,7 @@ class CandidateScanner(traitlets.HasTraits):
         self._w_matches.add_class("astrokit-matches")
         self._w_history = w.HTML()
         self._w_history.add_class("astrokit-history")
-        self._lightcurve = LightCurvePlot()
+        self._lightcurve = None  # the bokeh figure, made when the panel is first filled
         # the bokeh widget is made after the first update: jupyter_bokeh sends the figure as it is when
         # the widget is created, and changes made before the page shows it would be lost
         lc = self._w_lightcurve = w.Box([])
@@ -991,9 +999,28 @@ class CandidateScanner(traitlets.HasTraits):
         self._w_links.value = _links_html(row.get("ra"), row.get("dec"))
         self._w_matches.value = _matches_html(self.matches(row))
         self._w_history.value = _history_html(self.history_of(cid))
-        self._lightcurve.update(self.light_curve(row), current=cid)
+        self._render_light_curve(row)
+
+    def _render_light_curve(self, row):
+        if not self._light_curve_on:
+            return
+        if self._lightcurve is None:
+            from astrokit.widgets._lightcurve import LightCurvePlot
+
+            self._lightcurve = LightCurvePlot()
+        self._lightcurve.update(self.light_curve(row), current=str(row["candidate_id"]))
         if not self._w_lightcurve.children:
             self._w_lightcurve.children = [_lightcurve_widget(self._lightcurve)]
+
+    def show_light_curve(self):
+        """Fill the light-curve panel (a scanner made with ``light_curve=False``); then it follows each candidate."""
+        self._light_curve_on = True
+        row = self.current
+        if self._widget is not None and row is not None and self.mode != "gallery":
+            try:
+                self._render_light_curve(row)
+            except Exception as exc:  # noqa: BLE001 - a rendering failure must not kill the UI
+                self.message = f"{type(exc).__name__}: {exc}"
 
     def _render_gallery(self):
         self._fill_gallery()
@@ -1083,7 +1110,6 @@ class CandidateScanner(traitlets.HasTraits):
             self.percentiles = (float(lo), float(hi))
         except Exception as exc:  # noqa: BLE001 - shown in the UI
             self._show_error(exc)
-
 
     def _on_comment(self):
         try:

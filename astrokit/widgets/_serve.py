@@ -68,6 +68,21 @@ CULL_IDLE_TIMEOUT = 600
 #: How often (s) idle kernels are looked for.
 CULL_INTERVAL = 60
 _STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+#: Seconds Voila waits after handing a pre-heated kernel to a page before it starts the next one (Voila's
+#: default is 1 s). Starting a kernel and importing what a dashboard needs takes both cores of a small
+#: machine for 2-3 s; started at once, it competes with the page being drawn.
+POOL_FILL_DELAY = 6
+
+#: The JupyterLab extensions a dashboard's page loads (Voila's ``extension_allowlist``). By default Voila
+#: loads every widget extension installed in the environment (bqplot's four, ipyevents, pygments...) into
+#: every page, about 0.6 s of a visit here; the dashboards named below need only these. Any other
+#: notebook in `dashboards_dir` gets every extension.
+_WIDGET_EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8",
+                      "@bokeh/jupyter_bokeh")
+_BQPLOT_EXTENSIONS = ("bqplot", "bqscales", "bqplot-gl", "bqplot-image-gl")
+PAGE_EXTENSIONS = {"curation": _WIDGET_EXTENSIONS, "catalog": _WIDGET_EXTENSIONS,
+                   "photometry": _WIDGET_EXTENSIONS, "tracklets": _WIDGET_EXTENSIONS,
+                   "explore": _WIDGET_EXTENSIONS + _BQPLOT_EXTENSIONS}
 
 
 def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=False, block=True, log_file=None,
@@ -81,7 +96,8 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     `~astrokit.widgets.request_query`). Voila's static-file route serves
     only images next to the notebook; the notebooks themselves, data files
     and hidden files are refused, so no URL reads a file outside the store
-    and the dashboards.
+    and the dashboards. The page of a built-in dashboard loads only the
+    JupyterLab extensions it uses (`PAGE_EXTENSIONS`).
 
     Nothing is left running: closing a browser tab shuts its kernel down (the
     page's shutdown request is accepted, see ``_voila_app.py``), a kernel
@@ -107,7 +123,8 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     log_file : path-like, optional
         Send Voila's output there instead of the terminal.
     preheat : bool
-        Keep ``pool_size`` kernels started and the notebook's first cells run in advance.
+        Keep ``pool_size`` kernels started and the notebook's first cells run in advance. A kernel
+        taken by a page is replaced `POOL_FILL_DELAY` seconds later, once the page is drawn.
     pool_size : int
         Number of pre-heated kernels (when ``preheat``).
     cull_idle_timeout : float
@@ -140,7 +157,7 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
     from astrokit.store import default_store_path
 
     path = dashboard_path(name)
-    require("voila", "dashboards")
+    require("voila", "dashboards", load=False)  # its server runs in a process of its own
     env = dict(os.environ)
     store_path = Path(store if store is not None else default_store_path())
     env["ASTROKIT_STORE"] = str(store_path.expanduser().resolve())
@@ -167,8 +184,11 @@ def serve_dashboard(name="curation", *, store=None, port=8866, open_browser=Fals
            "--Voila.port_retries=0", "--show_tracebacks=False",
            f"--VoilaConfiguration.file_allowlist={_FILE_ALLOW!r}",
            f"--VoilaConfiguration.file_denylist={_FILE_DENY!r}"]
+    if name in PAGE_EXTENSIONS:
+        cmd.append(f"--VoilaConfiguration.extension_allowlist={list(PAGE_EXTENSIONS[name])!r}")
     if preheat:
-        cmd += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}"]
+        cmd += ["--preheat_kernel=True", f"--pool_size={int(pool_size)}",
+                f"--VoilaKernelManager.fill_delay={POOL_FILL_DELAY}"]
     template_root = dashboards_dir() / "jupyter"
     if (template_root / "voila" / "templates" / _TEMPLATE).is_dir():
         # our template: Voila's "lab" without CDN links (the machine may have no network)

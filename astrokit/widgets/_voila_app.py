@@ -19,6 +19,24 @@ import sys
 USER_HEADER = "X-Astrokit-User"
 
 
+def skip_slow_iri_checker():
+    """Keep jsonschema from importing ``rfc3987_syntax``, which takes 1.7-2 s to import here.
+
+    Jupyter Server (through jupyter_events) and ``voila.utils`` import
+    ``jsonschema``, whose format module imports ``rfc3987_syntax`` when it is
+    installed; that module builds about 35 Lark Earley parsers at import time
+    (python-jsonschema/jsonschema#1428, jupyter-server/jupyter_server#1559).
+    Only the ``iri`` and ``iri-reference`` formats use it, and no Jupyter or
+    Voila schema does. Marking the module absent before ``jsonschema`` is
+    first imported makes jsonschema leave those two formats unchecked, as it
+    does when the package is not installed. Called by the dashboard server
+    and by a dashboard kernel before it imports ``voila.utils``; it changes
+    nothing once ``jsonschema`` has been imported.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def _users_identity_provider(path):
     """Return a Jupyter Server identity provider class whose users and hashed tokens are in ``path``.
 
@@ -87,6 +105,7 @@ def main(argv=None):
     """
     import os
 
+    skip_slow_iri_checker()
     from voila.app import Voila
     from voila.tornado.handler import TornadoVoilaHandler
 

@@ -160,7 +160,15 @@ def test_curation_dashboard_messages(store):
     assert "outside the store" in box.value and "root:" not in box.value
     box = curation_dashboard(store, query="user=ada&candidate=demo:2")
     assert box.scanner.user == "ada" and box.scanner.candidate_id == "demo:2"
-    assert "astrokit-summary" in box.children[1]._dom_classes
+    # the first candidate's stamps come first; the light curve and the summary once the page is drawn
+    assert box.children == (box.scanner.widget, box.when_drawn)
+    assert box.scanner._w_lightcurve.children == ()
+    box.when_drawn.fire()
+    box.when_drawn.fire()  # once only
+    assert len(box.children) == 3 and "astrokit-summary" in box.children[1]._dom_classes
+    assert len(box.scanner._w_lightcurve.children) == 1
+    box.scanner.next()
+    assert box.scanner._lightcurve.highlight.data["mjd"].size <= 1
     box = curation_dashboard(store, query="candidate=nope")
     assert "not in this queue" in box.scanner.message
 
