@@ -58,7 +58,7 @@ def signed_in_user():
 def _import_what_the_page_needs(*extra):
     """Import the modules a dashboard imports on first use: bokeh's models, DuckDB, jupyter_bokeh, PIL's plugins.
 
-    (and astrokit's model registry, which says where a score was validated, and the light-curve panel).
+    Also astrokit's model registry (where a score was validated) and the light-curve panel.
 
     Called before `request_query`, so that a pre-heated Voila kernel pays for them while it
     waits for a browser, not while the browser waits for the page.
@@ -100,8 +100,8 @@ def when_drawn(callback):
     A dashboard shows what the user needs first (the scanner's stamps) and
     adds the rest (BokehJS plots, summaries) when the page is up, instead of
     making the browser wait for all of it. The widget holds a hidden button
-    and a script that clicks it when the browser renders the widget, as the
-    scanner's keyboard does, once the page shows it. The callback runs once, however often the page
+    and a script that clicks it, as the scanner's keyboard does, once the
+    page shows the widget. The callback runs once, however often the page
     is drawn or the button clicked.
 
     Parameters
