@@ -133,14 +133,12 @@ def when_drawn(callback):
         except Exception as exc:  # noqa: BLE001 - shown in the page, never a traceback
             hook.children = (*hook.children, _error_box(f"{type(exc).__name__}: {exc}"))
 
+    from astrokit.widgets._scanner import script_output
+
     button = w.Button(layout=w.Layout(display="none"))
     button.add_class(name)
     button.on_click(fire)
-    script = w.Output(layout=w.Layout(height="0px", overflow="hidden"))
-    script.outputs = ({"output_type": "display_data", "metadata": {},
-                       "data": {"application/javascript": _WHEN_DRAWN_JS % {"selector": json.dumps(f".{name}")},
-                                "text/plain": "when drawn"}},)
-    hook = w.VBox([button, script])
+    hook = w.VBox([button, script_output(_WHEN_DRAWN_JS % {"selector": json.dumps(f".{name}")}, "when drawn")])
     hook.add_class("astrokit-when-drawn")
     hook.fire = fire
     return hook
@@ -199,7 +197,6 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
         # a pre-heated kernel builds the scanner's widgets (no data yet) before the page is asked for
         scanner = CandidateScanner(store, user=user or default_user(), light_curve=False)
         ui = scanner.widget
-        box = w.VBox([ui])
         options = parse_query(request_query() if query is None else query, store_root=store.root)
         signed = signed_in_user()
         if signed is not None and options["user"] not in (None, signed):
@@ -214,6 +211,7 @@ def curation_dashboard(store=None, *, user=None, query=None, summary=True):
                 scanner.message = str(exc)
     except Exception as exc:  # noqa: BLE001 - the page shows the reason, never a traceback
         return _error_box(str(exc) if isinstance(exc, AstrokitError) else f"{type(exc).__name__}: {exc}")
+    box = w.VBox()
     box.scanner = scanner
 
     def the_rest():  # the light curve and the summary bring BokehJS (astrokit.widgets.bokeh_widget)

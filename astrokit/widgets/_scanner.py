@@ -1258,13 +1258,19 @@ def _page_keyboard():
     """Return an output widget whose JavaScript sends key presses anywhere on the page to the scanner's buttons."""
     import json
 
+    js = _KEYS_JS % {"actions": json.dumps(KEYS), "buttons": json.dumps(_KEY_BUTTONS)}
+    out = script_output(js, "scanner keyboard")
+    out.add_class("astrokit-keyboard")
+    return out
+
+
+def script_output(js, label):
+    """Return an output widget that takes no room and runs ``js`` in the page each time it is drawn."""
     import ipywidgets as w
 
-    js = _KEYS_JS % {"actions": json.dumps(KEYS), "buttons": json.dumps(_KEY_BUTTONS)}
     out = w.Output(layout=w.Layout(height="0px", overflow="hidden"))
-    out.outputs = ({"output_type": "display_data", "data": {"application/javascript": js,
-                                                             "text/plain": "scanner keyboard"}, "metadata": {}},)
-    out.add_class("astrokit-keyboard")
+    out.outputs = ({"output_type": "display_data", "metadata": {},
+                    "data": {"application/javascript": js, "text/plain": label}},)
     return out
 
 def _lightcurve_widget(plot):

@@ -80,8 +80,7 @@ POOL_FILL_DELAY = 6
 _WIDGET_EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8",
                       "@bokeh/jupyter_bokeh")
 _BQPLOT_EXTENSIONS = ("bqplot", "bqscales", "bqplot-gl", "bqplot-image-gl")
-PAGE_EXTENSIONS = {"curation": _WIDGET_EXTENSIONS, "catalog": _WIDGET_EXTENSIONS,
-                   "photometry": _WIDGET_EXTENSIONS, "tracklets": _WIDGET_EXTENSIONS,
+PAGE_EXTENSIONS = {**dict.fromkeys(("curation", "catalog", "photometry", "tracklets"), _WIDGET_EXTENSIONS),
                    "explore": _WIDGET_EXTENSIONS + _BQPLOT_EXTENSIONS}
 
 
