@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from astrokit._allocator import retain_freed_memory
 from astrokit._argtypes import nonnegative_float, positive_int
 from astrokit._cli_util import format_table
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
@@ -730,6 +731,7 @@ def main(argv=None):
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     for key, value in _QUIET_TF_ENV.items():  # before any TensorFlow import, also in the kernels started here
         os.environ.setdefault(key, value)
+    retain_freed_memory()  # full-frame arrays reused, not mapped afresh (astrokit._allocator)
     if args.endpoint_url:  # every Store, boto3 client and notebook kernel of this command
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     try:

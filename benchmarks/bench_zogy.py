@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_zogy.py [--repeat 3] [--pair goto|des]
+    python benchmarks/bench_zogy.py [--repeat 3] [--pair goto|des] [--allocator both|default|retain]
 
 ``--pair des`` is a 4000 x 4000 cut of the real DES g coadd against a "real sky,
 synthetic epoch" of it (`make_epoch`: shift (0.37, -0.81) px with the WCS moved,
@@ -11,7 +11,10 @@ The registration is timed side by side: `reproject.reproject_interp` (bilinear, 
 WCS transformed at every pixel) against `astrokit.registration.resample` through the
 coarse-grid `pixel_mapping`, with the largest difference of the two images. The peak
 memory of ``subtract`` is measured with tracemalloc (numpy's allocations) and the peak
-resident size of the process.
+resident size of the process. ``subtract`` is timed twice, each in a fresh process: with
+glibc's default allocator (full-frame arrays mapped afresh and unmapped when freed) and with
+freed memory retained for reuse (`astrokit._allocator.retain_freed_memory`, what the
+``astrokit`` command, the pipeline's stages and their Dask workers use).
 
 Prints the median wall time of each step and the quality figures of ``subtract``, the
 time of each step inside ``subtract`` (``DifferenceResult.extra["timings"]``), and
@@ -25,6 +28,8 @@ import argparse
 import os
 import platform
 import resource
+import subprocess
+import sys
 import time
 import tracemalloc
 import warnings
@@ -112,32 +117,53 @@ def _peak_memory(func):
     return out, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
+def _des_subtract(repeat, allocator):
+    """Peak memory, time and quality figures of ``subtract`` on the DES 4k pair, with one allocator setting."""
+    from astrokit._allocator import retain_freed_memory
+    from astrokit.differencing import match_injections
+
+    label = "glibc default" if allocator == "default" else "freed memory retained (astrokit._allocator)"
+    if allocator == "retain" and not retain_freed_memory():
+        print("subtract: the allocator setting is not available here (not glibc, or ASTROKIT_RETAIN_MEMORY=0)")
+        return
+    science, reference, inj = _des_pair()
+    res, traced, rss = _peak_memory(lambda: subtract(science, reference))
+    print(f"subtract, {label}: peak memory tracemalloc {traced:.2f} GB, process peak RSS {rss:.2f} GB "
+          "(target <= 3 GB)")
+    t_med, t_min, res = _timeit(lambda: subtract(science, reference), repeat)
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in res.extra["timings"].items())
+    matched, unmatched = match_injections(res.candidates, inj)
+    snr10 = np.asarray(matched["snr"]) >= 10
+    print(f"subtract, {label}: {t_med:.2f} s median, {t_min:.2f} s min (target <= 10 s); steps (last run, s): "
+          f"{steps}; load average {os.getloadavg()}")
+    print(f"  fakes found {int(matched['found'].sum())}/{len(matched)} ({np.mean(matched['found'][snr10]):.3f} "
+          f"of SNR >= 10), {len(unmatched)} candidates match no fake, D robust std {res.diff_noise:.3f}, "
+          f"alignment rms {res.alignment_rms:.3f} px")
+
+
 def main(argv=None):
     """Run the benchmark and print a small report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per step; the median is printed")
     parser.add_argument("--pair", choices=("goto", "des"), default="goto",
                         help="the real GOTO pair (default) or the DES 4k real-sky synthetic-epoch pair")
+    parser.add_argument("--allocator", choices=("both", "default", "retain"), default="both",
+                        help="DES pair: time subtract with glibc's default allocator, with freed memory retained "
+                             "(astrokit._allocator, what astrokit's compute processes use), or both (default)")
     args = parser.parse_args(argv)
 
+    if args.pair == "des" and args.allocator != "both":
+        _des_subtract(args.repeat, args.allocator)
+        return
     if args.pair == "des":
-        science, reference, inj = _des_pair()
-        print(f"DES 4k pair {science.shape} ('real sky, synthetic epoch'), python {platform.python_version()}, "
-              f"{os.cpu_count()} cpus, load average {os.getloadavg()}")
+        print(f"DES 4k pair (4000 x 4000, 'real sky, synthetic epoch'), python {platform.python_version()}, "
+              f"{os.cpu_count()} cpus, load average {os.getloadavg()}", flush=True)
+        # each in a fresh process (the allocator's setting is per process), while this one holds no frame
+        for mode in ("default", "retain"):
+            subprocess.run([sys.executable, __file__, "--pair", "des", "--repeat", str(args.repeat),
+                            "--allocator", mode], check=True)
+        science, reference, _ = _des_pair()
         _registration_side_by_side(reference, science, args.repeat)
-        res, traced, rss = _peak_memory(lambda: subtract(science, reference))
-        print(f"subtract peak memory: tracemalloc {traced:.2f} GB, process peak RSS {rss:.2f} GB (target <= 3 GB)")
-        t_med, t_min, res = _timeit(lambda: subtract(science, reference), args.repeat)
-        steps = ", ".join(f"{k} {v:.2f}" for k, v in res.extra["timings"].items())
-        from astrokit.differencing import match_injections
-
-        matched, unmatched = match_injections(res.candidates, inj)
-        snr10 = np.asarray(matched["snr"]) >= 10
-        print(f"subtract: {t_med:.2f} s median, {t_min:.2f} s min (target <= 10 s); steps (last run, s): {steps}; "
-              f"load average {os.getloadavg()}")
-        print(f"fakes found {int(matched['found'].sum())}/{len(matched)} ({np.mean(matched['found'][snr10]):.3f} "
-              f"of SNR >= 10), {len(unmatched)} candidates match no fake, D robust std {res.diff_noise:.3f}, "
-              f"alignment rms {res.alignment_rms:.3f} px")
         return
 
     with warnings.catch_warnings():

@@ -18,7 +18,7 @@ ROOT = Path(astrokit.__file__).parent
 
 #: Lowest first: a package may import its own layer and the layers below.
 LAYERS = [
-    {"astrokit", "exceptions", "_argtypes", "_resources", "_threads", "_version"},
+    {"astrokit", "exceptions", "_allocator", "_argtypes", "_resources", "_threads", "_version"},
     {"io"},
     {"store"},
     {"background", "detection", "registration", "calibration", "notify"},

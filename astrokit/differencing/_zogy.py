@@ -91,9 +91,19 @@ def pad_psf(psf, shape):
     if not np.isfinite(total) or total <= 0:
         msg = "PSF must have a finite, positive sum"
         raise ValueError(msg)
-    out = np.zeros(shape, dtype=float)
-    out[:k, :l_] = psf / total
-    return np.roll(out, (-(k // 2), -(l_ // 2)), axis=(0, 1))
+    return _wrapped(psf / total, shape, (k // 2, l_ // 2), float)
+
+
+def _wrapped(small, shape, centre, dtype):
+    """``small`` on a zero grid of ``shape``, moved so that its pixel ``centre`` is at (0, 0), wrapping around.
+
+    The same as zero-padding and `numpy.roll` by ``-centre``, without rolling the whole grid.
+    """
+    out = np.zeros(shape, dtype=dtype)
+    rows = (np.arange(small.shape[0]) - centre[0]) % shape[0]
+    cols = (np.arange(small.shape[1]) - centre[1]) % shape[1]
+    out[np.ix_(rows, cols)] = small
+    return out
 
 
 def _prepare(image, name):
@@ -165,11 +175,8 @@ def _kernels(psf_science, psf_reference, sn, sr, fn, fr, shape):
 def _embed(kernel, shape):
     """Put a small kernel with its origin at (0, 0) (wrapped) onto a larger grid, keeping the wrap."""
     ky, kx = kernel.shape
-    out = np.zeros(shape, dtype=np.float32)
     hy, hx = ky // 2, kx // 2
-    rolled = np.roll(kernel, (hy, hx), axis=(0, 1))  # centre at (hy, hx)
-    out[:ky, :kx] = rolled
-    return np.roll(out, (-hy, -hx), axis=(0, 1))
+    return _wrapped(np.roll(kernel, (hy, hx), axis=(0, 1)), shape, (hy, hx), np.float32)  # centre at (hy, hx)
 
 
 def zogy(science, reference, psf_science, psf_reference, *, sigma_science, sigma_reference,

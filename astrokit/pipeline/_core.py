@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 
 import pyarrow.compute as pc
 
+from astrokit._allocator import retain_freed_memory
 from astrokit.exceptions import AstrokitWarning
 
 __all__ = ["REPORT_MIMETYPE", "StageReport", "Unit", "digest", "fingerprint", "inputs_unchanged", "plan_units",
@@ -248,6 +249,7 @@ def record_inputs(store, stage, token, parameters):
 
 
 def _apply(unit, *, compute, **kwargs):
+    retain_freed_memory()  # in the process that computes: a Dask worker, or this one (astrokit._allocator)
     return compute(unit.item, **kwargs)
 
 

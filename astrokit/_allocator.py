@@ -1,0 +1,68 @@
+"""Keep freed full-frame arrays in the process for reuse, instead of handing them back to the kernel.
+
+glibc's ``malloc`` serves every block above its mmap threshold (at most 32 MB, the size of a 2,900 x 2,900
+float32 image) with a fresh ``mmap`` and unmaps it on ``free``. A 4k frame's arrays (64 MB as float32,
+128 MB as complex64 spectra) therefore come back from the kernel as new pages each time, and NumPy asks
+for transparent huge pages on them (``madvise``), which may stall on memory compaction. `subtract`
+allocates and frees several dozen such arrays per pair: measured on the DES 4k pair on this project's
+2-core VM (benchmarks/bench_zogy.py), its median went from 11.5 s to 6.9 s, the ZOGY step alone from
+about 3 s to 1 s, with the peak resident size 2.8 GB instead of 2.5 GB.
+
+`retain_freed_memory` raises the mmap threshold to 1 GiB and the trim threshold to 2 GiB with
+``mallopt(3)`` (the same as ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` in the
+environment, which glibc reads only at start-up): large arrays come from the heap and freed ones stay
+there for the next allocation. The process then keeps up to its peak memory until it exits. astrokit
+calls it in its own compute processes only: the ``astrokit`` command, a stage run (`run_units`) and the
+local Dask workers that `astrokit.pipeline.dask_client` starts, whose default (``distributed``'s
+``MALLOC_TRIM_THRESHOLD_=65536``) returns freed memory as soon as possible. ``ASTROKIT_RETAIN_MEMORY=0``
+turns it off. On a C library other than glibc it does nothing.
+"""
+
+import ctypes
+import os
+import platform
+
+__all__ = ["retain_freed_memory"]
+
+_M_TRIM_THRESHOLD = -1  # <malloc.h>
+_M_MMAP_THRESHOLD = -3
+#: Blocks up to this size (bytes) come from the heap, not from their own mmap.
+MMAP_THRESHOLD = 1 << 30
+#: Free memory at the top of the heap kept for reuse (bytes; mallopt takes an int).
+TRIM_THRESHOLD = (1 << 31) - 1
+
+_state = {}
+
+
+def retain_freed_memory():
+    """Make glibc keep freed large blocks for reuse in this process (once per process; later calls return at once).
+
+    Returns
+    -------
+    bool
+        True when the thresholds are set; False when turned off by ``ASTROKIT_RETAIN_MEMORY=0``, on a C
+        library other than glibc, or if ``mallopt`` refuses them.
+
+    Notes
+    -----
+    The process keeps up to its peak memory after the arrays are freed. See the module's docstring for the
+    measurement that motivates it, and ``mallopt(3)`` for the thresholds.
+    """
+    if "applied" not in _state:
+        _state["applied"] = _apply()
+    return _state["applied"]
+
+
+def _apply():
+    if os.environ.get("ASTROKIT_RETAIN_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
