@@ -147,7 +147,10 @@ def _prepare(data, mask, background, rms, saturation):
             rms = bkg.globalrms
     else:
         back = background
-    sub = np.ascontiguousarray(np.where(bad, np.float32(0), filled - back), dtype=np.float32)
+    if np.ndim(back) == 0 and back == 0 and filled.dtype == np.float32:  # already subtracted (subtract's images)
+        sub = np.ascontiguousarray(filled)
+    else:
+        sub = np.ascontiguousarray(np.where(bad, np.float32(0), filled - back), dtype=np.float32)
     if rms is None:
         good = sub[~bad]
         rms = 1.4826 * np.median(np.abs(good - np.median(good)))
