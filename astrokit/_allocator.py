@@ -4,18 +4,20 @@ glibc's ``malloc`` serves every block above its mmap threshold (at most 32 MB, t
 float32 image) with a fresh ``mmap`` and unmaps it on ``free``. A 4k frame's arrays (64 MB as float32,
 128 MB as complex64 spectra) therefore come back from the kernel as new pages each time, and NumPy asks
 for transparent huge pages on them (``madvise``), which may stall on memory compaction. `subtract`
-allocates and frees several dozen such arrays per pair: measured on the DES 4k pair on this project's
-2-core VM (benchmarks/bench_zogy.py), its median went from 11.5 s to 6.9 s, the ZOGY step alone from
-about 3 s to 1 s, with the peak resident size 2.8 GB instead of 2.5 GB.
+allocates and frees several dozen such arrays per pair. Measured on the DES 4k pair on this project's
+2-core VM (benchmarks/bench_zogy.py, each setting in a fresh process of one run), its median went from
+10.8 s to 9.8 s and the ZOGY step from 3.3 s to 1.4 s, with the peak resident size 1.87 GB instead of
+1.73 GB; in other runs of the day, from 11.5 s to 6.9-8.8 s. A night through the pipeline on 2 workers
+(benchmarks/bench_night.py) went from 1.48x to 1.72x the speed of 1 worker.
 
 `retain_freed_memory` raises the mmap threshold to 1 GiB and the trim threshold to 2 GiB with
 ``mallopt(3)`` (the same as ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` in the
 environment, which glibc reads only at start-up): large arrays come from the heap and freed ones stay
 there for the next allocation. The process then keeps up to its peak memory until it exits. astrokit
-calls it in its own compute processes only: the ``astrokit`` command, a stage run (`run_units`) and the
-local Dask workers that `astrokit.pipeline.dask_client` starts, whose default (``distributed``'s
-``MALLOC_TRIM_THRESHOLD_=65536``) returns freed memory as soon as possible. ``ASTROKIT_RETAIN_MEMORY=0``
-turns it off. On a C library other than glibc it does nothing.
+calls it in the processes that run its own computations: the ``astrokit`` command, and every stage unit
+(`astrokit.pipeline.run_units`), in the stage's process or on the Dask worker that computes it, where
+``distributed``'s default (``MALLOC_TRIM_THRESHOLD_=65536``) would return freed memory at once.
+``ASTROKIT_RETAIN_MEMORY=0`` turns it off. On a C library other than glibc it does nothing.
 """
 
 import ctypes
