@@ -21,6 +21,7 @@ calls it in the processes that run its own computations: the ``astrokit`` comman
 """
 
 import ctypes
+import functools
 import os
 import platform
 
@@ -33,9 +34,8 @@ MMAP_THRESHOLD = 1 << 30
 #: Free memory at the top of the heap kept for reuse (bytes; mallopt takes an int).
 TRIM_THRESHOLD = (1 << 31) - 1
 
-_state = {}
 
-
+@functools.cache
 def retain_freed_memory():
     """Make glibc keep freed large blocks for reuse in this process (once per process; later calls return at once).
 
@@ -50,12 +50,6 @@ def retain_freed_memory():
     The process keeps up to its peak memory after the arrays are freed. See the module's docstring for the
     measurement that motivates it, and ``mallopt(3)`` for the thresholds.
     """
-    if "applied" not in _state:
-        _state["applied"] = _apply()
-    return _state["applied"]
-
-
-def _apply():
     if os.environ.get("ASTROKIT_RETAIN_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":

@@ -1,5 +1,6 @@
 """astrokit._allocator: a freed full-frame array's memory is reused by the next one, not faulted in afresh."""
 
+import os
 import platform
 import subprocess
 import sys
@@ -39,7 +40,5 @@ def test_freed_frames_are_reused_without_page_faults():
 
 
 def test_turned_off_by_the_environment():
-    import os
-
     applied, _ = _reuse_faults("retain", env={**os.environ, "ASTROKIT_RETAIN_MEMORY": "0"})
     assert not applied
