@@ -291,11 +291,6 @@ def link_tracklets(candidates, *, max_rate=200.0, min_epochs=3, fwhm=2.0, astrom
         """Variance (arcsec^2) added along a trail of this rate: uniform over its length."""
         return (rate * exptime / 3600.0) ** 2 / 12.0
 
-    def search_line(x0, y0, vx, vy, var_ep, tv):
-        """Nearest candidate of every epoch within tolerance of one line: an array (n_ep,), -1 where none."""
-        epochs = np.arange(n_ep)
-        return index.nearest(epochs, x0 + vx * t_ep, y0 + vy * t_ep, var_ep, tv)
-
     found = {}
     in_tracklet = {}
     for ea in range(n_ep - 1):
@@ -325,33 +320,39 @@ def link_tracklets(candidates, *, max_rate=200.0, min_epochs=3, fwhm=2.0, astrom
                 best[:, e] = index.nearest(np.full(len(a), e), x0 + vx * t_ep[e], y0 + vy * t_ep[e],
                                            sa2 * (1 - u) ** 2 + sb2 * u**2, tv)
             enough = np.flatnonzero((best >= 0).sum(axis=1) >= min_epochs)
-            for k in enough:
-                ak, bk = int(a[k]), int(b[k])
-                if ak in in_tracklet and in_tracklet[ak] is in_tracklet.get(bk):
+            # seeds whose two candidates already lie in one tracklet add nothing (entries are never replaced)
+            pairs = list(zip(a[enough].tolist(), b[enough].tolist(), strict=True))
+            fresh = [not _same_tracklet(in_tracklet, ja, jb) for ja, jb in pairs]
+            enough = enough[fresh]
+            if not len(enough):
+                continue
+            pairs = [p for p, f in zip(pairs, fresh, strict=True) if f]
+            # every seed refined at once (a pure function of the seed); then taken in seed order as before
+            final, fits, ok = _refine(best[enough], t_all, t_ep, xi, eta, sig, index, min_epochs, n_sigma, trail_var)
+            final, fits = final.tolist(), {name: v.tolist() for name, v in fits.items()}
+            for row in np.flatnonzero(ok).tolist():
+                if _same_tracklet(in_tracklet, *pairs[row]):
                     continue
-                sel = {ea: ak, eb: bk}
-                sel.update((e, int(best[k, e])) for e in range(n_ep) if e not in sel and best[k, e] >= 0)
-                result = _refine(sel, t_all, t_ep, xi, eta, sig, search_line, min_epochs, n_sigma, trail_var)
-                if result is None:
-                    continue
-                key = frozenset(result[0].values())
+                sel = {e: j for e, j in enumerate(final[row]) if j >= 0}
+                key = frozenset(sel.values())
                 if key in found:
                     continue
-                found[key] = result
+                found[key] = (sel, {name: v[row] for name, v in fits.items()})
                 for j in key:
                     in_tracklet.setdefault(j, key)
 
     # accept: most epochs, then best chi2/dof; each candidate once; significant motion; good fit
     ranked = sorted(found.values(), key=lambda r: (-len(r[0]), r[1]["chi2"] / max(r[1]["dof"], 1)))
+    p_value = stats.chi2.sf([fit["chi2"] for _, fit in ranked], [max(fit["dof"], 1) for _, fit in ranked])
     used = set()
     rows = []
-    for sel, fit in ranked:
+    for (sel, fit), p in zip(ranked, p_value, strict=True):
         js = sorted(sel.values(), key=lambda j: t_all[j])
         if used.intersection(js):
             continue
         rate = float(np.hypot(fit["vx"], fit["vy"]))
         rate_err = float(np.sqrt(fit["var_v"]))
-        if rate > max_rate or (fit["dof"] > 0 and stats.chi2.sf(fit["chi2"], fit["dof"]) < min_p_value):
+        if rate > max_rate or (fit["dof"] > 0 and p < min_p_value):
             continue
         used.update(js)
         if rate < min_rate_sigma * rate_err:  # a stationary source: its detections explain no mover
@@ -379,14 +380,6 @@ def _mean_position(ra, dec):
     v = np.array([np.cos(np.radians(dec)) * np.cos(np.radians(ra)),
                   np.cos(np.radians(dec)) * np.sin(np.radians(ra)), np.sin(np.radians(dec))]).sum(axis=1)
     return float(np.degrees(np.arctan2(v[1], v[0])) % 360.0), float(np.degrees(np.arcsin(v[2] / np.linalg.norm(v))))
-
-
-def _var_at(fit, t, sigma, at):
-    """Per-axis variance of the fitted position at time ``at`` (h)."""
-    w = 1.0 / sigma**2
-    sw, swt, swtt = w.sum(), (w * t).sum(), (w * t * t).sum()
-    det = sw * swtt - swt**2
-    return (swtt - 2 * at * swt + at * at * sw) / det
 
 
 def _residuals(fit, js, t, xi, eta):
@@ -440,34 +433,90 @@ class _EpochIndex:
         return best
 
 
-def _refine(sel, t, t_ep, xi, eta, sig, search_line, min_epochs, n_sigma, trail_var, iterations=3):
-    """Fit, drop the worst outlier beyond n_sigma, search all epochs with the fit; repeat."""
-    sel = dict(sel)
-    fit = None
-    tv = 0.0
+def _same_tracklet(in_tracklet, ja, jb):
+    return ja in in_tracklet and in_tracklet[ja] is in_tracklet.get(jb)
+
+
+def _fit_rows(sel, t, xi, eta, var):
+    """`fit_linear_motion` of many selections at once: its values (m,), and ``residuals`` (m, n_ep).
+
+    ``sel`` (m, n_ep) holds candidate indices, -1 where an epoch has none; ``var`` (m, n_ep) the
+    per-axis variance of each selected position.
+    """
+    have = sel >= 0
+    j = np.where(have, sel, 0)
+    w = np.where(have, 1.0 / var, 0.0)
+    tj = t[j]
+    wt = w * tj
+    sw, swt, swtt = w.sum(axis=1), wt.sum(axis=1), (wt * tj).sum(axis=1)
+    det = sw * swtt - swt**2
+    swx, swtx, swy, swty = (w * xi[j]).sum(axis=1), (wt * xi[j]).sum(axis=1), (w * eta[j]).sum(axis=1), \
+        (wt * eta[j]).sum(axis=1)
+    fit = {"x0": (swtt * swx - swt * swtx) / det, "vx": (sw * swtx - swt * swx) / det,
+           "y0": (swtt * swy - swt * swty) / det, "vy": (sw * swty - swt * swy) / det}
+    r2 = (xi[j] - fit["x0"][:, None] - fit["vx"][:, None] * tj) ** 2 + \
+        (eta[j] - fit["y0"][:, None] - fit["vy"][:, None] * tj) ** 2
+    fit.update(var_v=sw / det, var_x0=swtt / det, chi2=(w * r2).sum(axis=1), dof=2 * have.sum(axis=1) - 4,
+               residuals=np.sqrt(r2))
+    return fit
+
+
+def _refine(seeds, t, t_ep, xi, eta, sig, index, min_epochs, n_sigma, trail_var, iterations=3):
+    """Refine many seed lines at once: fit, drop the worst outlier beyond n_sigma, search every epoch; repeat.
+
+    ``seeds`` (m, n_ep) holds each seed's candidate per epoch (-1 where none). Each row follows the
+    steps of one line on its own (rows stop when their selection no longer changes); this runs over
+    ~10^5 seeds on a dense night, so the fits and the searches are array operations over the rows.
+    Returns the final selections (m, n_ep), the final fit of each row (`fit_linear_motion`'s values,
+    each of shape (m,)) and whether the row kept at least ``min_epochs`` epochs (m,).
+    """
+    sel = seeds.copy()
+    m, n_ep = sel.shape
+    tv = np.zeros(m)
+    active = np.ones(m, dtype=bool)
+    dead = np.zeros(m, dtype=bool)
     for _ in range(iterations):
-        js = np.array(list(sel.values()))
-        if len(js) < min_epochs:
-            return None
-        fit = fit_linear_motion(t[js], xi[js], eta[js], np.sqrt(sig[js] ** 2 + tv))
-        tv = trail_var(np.hypot(fit["vx"], fit["vy"]))
-        s_eff = np.sqrt(sig[js] ** 2 + tv)  # of the selected candidates only: this runs ~10^5 times a dense night
-        norm = _residuals(fit, js, t, xi, eta) / s_eff
-        worst = int(np.argmax(norm))
-        if norm[worst] > n_sigma * np.sqrt(2):
-            del sel[list(sel)[worst]]
-            continue
-        best = search_line(fit["x0"], fit["y0"], fit["vx"], fit["vy"], _var_at(fit, t[js], s_eff, t_ep), tv)
-        changed = False
-        for e in np.flatnonzero(best >= 0):
-            j = int(best[e])
-            if sel.get(int(e)) != j:
-                sel[int(e)] = j
-                changed = True
-        if not changed:
+        rows = np.flatnonzero(active)
+        short = (sel[rows] >= 0).sum(axis=1) < min_epochs
+        dead[rows[short]] = True
+        active[rows[short]] = False
+        rows = rows[~short]
+        if not len(rows):
             break
-    js = np.array(list(sel.values()))
-    if len(js) < min_epochs:
-        return None
-    fit = fit_linear_motion(t[js], xi[js], eta[js], np.sqrt(sig[js] ** 2 + tv))
-    return sel, fit
+        cur = sel[rows]
+        have = cur >= 0
+        s2 = sig[np.where(have, cur, 0)] ** 2
+        fit = _fit_rows(cur, t, xi, eta, s2 + tv[rows, None])
+        tv[rows] = trail_var(np.hypot(fit["vx"], fit["vy"]))
+        s2_eff = s2 + tv[rows, None]
+        norm = np.where(have, fit["residuals"] / np.sqrt(s2_eff), -np.inf)
+        worst = np.argmax(norm, axis=1)
+        drop = norm[np.arange(len(rows)), worst] > n_sigma * np.sqrt(2)
+        sel[rows[drop], worst[drop]] = -1
+        keep = ~drop
+        rows, cur, fit_rows = rows[keep], cur[keep], {k: v[keep] for k, v in fit.items()}
+        if not len(rows):
+            continue
+        # the fit's own per-axis position variance at every epoch, with the weights of the effective errors
+        w = np.where(cur >= 0, 1.0 / s2_eff[keep], 0.0)
+        tj = t[np.where(cur >= 0, cur, 0)]
+        sw, swt, swtt = w.sum(axis=1), (w * tj).sum(axis=1), (w * tj * tj).sum(axis=1)
+        var_ep = (swtt[:, None] - 2 * t_ep[None, :] * swt[:, None] + t_ep[None, :] ** 2 * sw[:, None]) / \
+            (sw * swtt - swt**2)[:, None]
+        px = fit_rows["x0"][:, None] + fit_rows["vx"][:, None] * t_ep[None, :]
+        py = fit_rows["y0"][:, None] + fit_rows["vy"][:, None] * t_ep[None, :]
+        found = index.nearest(np.tile(np.arange(n_ep), len(rows)), px.ravel(), py.ravel(), var_ep.ravel(),
+                              np.repeat(tv[rows], n_ep)).reshape(len(rows), n_ep)
+        changed = ((found >= 0) & (found != cur)).any(axis=1)
+        sel[rows] = np.where(found >= 0, found, cur)
+        active[rows[~changed]] = False
+    ok = ~dead & ((sel >= 0).sum(axis=1) >= min_epochs)
+    fits = dict.fromkeys(("x0", "y0", "vx", "vy", "var_v", "chi2", "dof"), np.zeros(m))
+    if ok.any():  # the final fit of every row, with the trail variance of its last step
+        rows = np.flatnonzero(ok)
+        have = sel[rows] >= 0
+        final = _fit_rows(sel[rows], t, xi, eta, sig[np.where(have, sel[rows], 0)] ** 2 + tv[rows, None])
+        fits = {k: np.zeros(m, dtype=final[k].dtype) for k in fits}
+        for k in fits:
+            fits[k][rows] = final[k]
+    return sel, fits, ok
