@@ -1,6 +1,7 @@
 """The link stage: streak flags, fast tracklets and shift-and-stack trajectories per field and night."""
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -10,6 +11,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from astrokit._threads import thread_count
 from astrokit.exceptions import AstrokitError, DataError
 from astrokit.pipeline._core import (
     StageReport,
@@ -141,22 +143,22 @@ def _key(field_key):
     return "link-" + short_id(field_key)
 
 
-def _flag_streaks(cands, images, fwhm):
-    """Find streaks on every S_corr and set the streak bit of the candidates on them.
+def _flag_streaks(cands, streaks):
+    """Set the streak bit of the candidates on the streaks found on each S_corr.
 
+    ``streaks`` maps each difference to `astrokit.linking.find_streaks`'s result on its S_corr.
     Returns the number of streaks and ``{difference_id: candidate ids with the streak bit}``: the
     ``candidate_flags`` rows the writer records (readers see them OR-ed into ``candidates.flags``);
     the difference stage's candidate file is not rewritten.
     """
-    from astrokit.linking import STREAK_FLAG, find_streaks
+    from astrokit.linking import STREAK_FLAG
 
     n_streaks, flagged = 0, {}
     flags = np.asarray(cands["flags"], dtype=np.int64).copy()
-    for did, (s_corr, _) in images.items():
-        streaks, mask = find_streaks(s_corr, fwhm=fwhm[did])
-        n_streaks += len(streaks)
+    for did, (found, mask) in streaks.items():
+        n_streaks += len(found)
         sel = np.flatnonzero(np.asarray(cands["difference_id"]) == did)
-        if not len(streaks) or not len(sel):
+        if not len(found) or not len(sel):
             continue
         ny, nx = mask.shape
         ix = np.clip(np.rint(np.asarray(cands["x"], float)[sel]).astype(int), 0, nx - 1)
@@ -322,14 +324,21 @@ def _link_field(item, *, store, max_rate, min_rate, stack, stack_threshold, tole
     Returns the ``tracklets`` rows (without ``created_at``), the streak-flagged candidates per
     difference, the number of streaks, and why the stack was skipped (None when it ran or was not asked).
     """
-    from astrokit.linking import link_tracklets
+    from astrokit.linking import find_streaks, link_tracklets
 
     field_key, cands = item
     order = list(dict.fromkeys(cands["difference_id"][np.argsort(np.asarray(cands["mjd"], float))]))
-    images = {did: _read_fits(store, cands["s_corr_path"][np.asarray(cands["difference_id"]) == did][0])
-              for did in order}
-    fwhm = {did: float(cands["psf_fwhm_science"][np.asarray(cands["difference_id"]) == did][0]) for did in order}
-    n_streaks, flagged = _flag_streaks(cands, images, fwhm)
+    first = {did: int(np.flatnonzero(np.asarray(cands["difference_id"]) == did)[0]) for did in order}
+    fwhm = {did: float(cands["psf_fwhm_science"][i]) for did, i in first.items()}
+
+    def read_and_find(did):  # reading and labelling release the GIL: the images are taken in parallel threads
+        image = _read_fits(store, cands["s_corr_path"][first[did]])
+        return image, find_streaks(image[0], fwhm=fwhm[did])
+
+    with ThreadPoolExecutor(thread_count()) as pool:
+        done = dict(zip(order, pool.map(read_and_find, order), strict=True))
+    images = {did: image for did, (image, _) in done.items()}
+    n_streaks, flagged = _flag_streaks(cands, {did: found for did, (_, found) in done.items()})
     fwhm_px = float(np.median(list(fwhm.values())))
     scale = float(np.nanmedian(np.asarray(cands["pixel_scale"], float)))
     exptime = float(np.nanmedian(np.asarray(cands["exptime"], float)))
