@@ -652,7 +652,9 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
         key = r["difference_id"] or "alerts-" + short_id(r["candidate_id"], 1)
         groups.setdefault(key, [r.get("difference_path")]).append(r["candidate_id"])
     key_of = f"{name}-{version}-".replace("/", "_").replace(":", "_")
-    units = [Unit(key, ids, ids[1:], outputs=[("scores", key_of + key)]) for key, ids in sorted(groups.items())]
+    dids = {r["difference_id"] for r in rows}
+    units = [Unit(key, ids, (key if key in dids else None, ids[1:]), outputs=[("scores", key_of + key)])
+             for key, ids in sorted(groups.items())]
 
     def write(unit, scored):
         store.write("scores", scored, key=key_of + unit.key)  # a rescore by this version replaces the unit's file
@@ -663,13 +665,21 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
                      version=version, batch_size=batch_size, report_=report)
 
 
-def _score_unit(ids, *, store, model, name, version, batch_size, report_):
-    """Score one unit's candidates (in this process: the model is loaded here); unusable cutouts are recorded."""
+def _score_unit(item, *, store, model, name, version, batch_size, report_):
+    """Score one unit's candidates (in this process: the model is loaded here); unusable cutouts are recorded.
+
+    ``item`` is the unit's difference (None for alerts) and its candidate ids. A difference's
+    candidates are read by ``difference_id``, which skips the other differences' files by their
+    statistics; no DuckDB connection per unit.
+    """
     from astrokit.inference import score_candidates
 
-    rows = store.sql("""select candidate_id, is_positive, origin, cutout_science, cutout_reference, cutout_difference
-                        from candidates where list_contains(?, candidate_id) order by candidate_id""",
-                     [list(ids)]).to_pylist()
+    difference_id, ids = item
+    columns = ["candidate_id", "is_positive", "origin", "cutout_science", "cutout_reference", "cutout_difference"]
+    where = pc.field("candidate_id").isin(list(ids))
+    if difference_id is not None:
+        where = (pc.field("difference_id") == difference_id) & where
+    rows = store.read("candidates", columns=columns, filter=where).sort_by("candidate_id").to_pylist()
 
     def score(batch):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
         return score_candidates(batch, model, model_name=name, model_version=version, batch_size=batch_size)
