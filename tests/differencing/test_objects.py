@@ -132,3 +132,37 @@ def test_forced_photometry_at_a_candidate_gives_its_flux(goto_paths):
     err = blank_flux_error(result.difference, z.P_D, f_d=z.F_D, f_s=z.F_S, flux_science=z.flux_science)
     assert 0.5 < err / np.median(cands["flux_err"]) < 2.0
     del injected
+
+
+@pytest.mark.parametrize("k", [15, 16])
+def test_forced_photometry_equals_the_sum_with_each_shifted_psf(k):
+    # inside, on an edge, half off the image, off it, and over NaN pixels: sum(P(x - x0) D) / F_S
+    from astrokit.differencing._injection import shifted_psf
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(60, 70)).astype(np.float32)
+    image[20:24, 30:33] = np.nan
+    yy, xx = np.mgrid[:k, :k] - k // 2
+    psf = np.exp(-(xx**2 + yy**2) / 6.0) + 0.02 * rng.random((k, k))
+    x = np.array([35.3, 31.6, 0.4, -5.2, 69.7, -30.0, np.nan, 12.0])
+    y = np.array([28.8, 21.9, 30.1, 10.0, 59.6, 5.0, 3.0, 0.0])
+    flux = forced_photometry(image, psf, x, y, min_coverage=0.0)
+    p = psf / psf.sum()
+    expected = np.full(len(x), np.nan)
+    for n in range(len(x)):
+        if not np.isfinite(x[n]):
+            continue
+        ix, iy = int(np.round(x[n])), int(np.round(y[n]))
+        stamp = shifted_psf(p, x[n] - ix, y[n] - iy, pad=0)
+        big = np.full((60 + 2 * k, 70 + 2 * k), np.nan)
+        big[k:-k, k:-k] = image
+        y0, x0 = iy - k // 2 + k, ix - k // 2 + k
+        if y0 < 0 or x0 < 0 or y0 + k > big.shape[0] or x0 + k > big.shape[1]:
+            continue
+        cut = big[y0:y0 + k, x0:x0 + k]
+        if not np.isfinite(cut).any():
+            continue
+        expected[n] = np.nansum(cut * stamp) / np.sum(p**2)
+    assert np.array_equal(np.isnan(flux), np.isnan(expected))
+    assert np.allclose(flux[np.isfinite(flux)], expected[np.isfinite(expected)], rtol=1e-12, atol=1e-12)
+    assert np.isnan(flux[[5, 6]]).all()  # off the image; no position

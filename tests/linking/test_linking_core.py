@@ -210,3 +210,23 @@ def test_find_streaks_flags_a_trail_and_not_a_point_source():
     assert list(cands["flags"]) == [STREAK_FLAG, 4]
     with pytest.raises(ValueError, match="2D"):
         find_streaks(np.zeros(5))
+
+
+def test_find_streaks_mask_is_the_streaks_grown_as_binary_dilation_grows_them():
+    # two trails, one touching the image's edge, in single precision; the mask is grown region by region
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    img = np.zeros((150, 180))
+    rr = np.linspace(0, 1, 300)
+    img[np.rint(2 + 60 * rr).astype(int), np.rint(0 + 90 * rr).astype(int)] = 1.0
+    img[np.rint(140 - 50 * rr).astype(int), np.rint(60 + 110 * rr).astype(int)] = 1.0
+    img = (ndimage.gaussian_filter(img, 1.2) * 40 + rng.normal(0, 1, img.shape)).astype(np.float32)
+    streaks, regions = find_streaks(img, fwhm=2.8, grow=0)
+    assert len(streaks) == 2
+    labels, _ = ndimage.label(np.abs(img.astype(float)) > 2.5, structure=np.ones((3, 3), dtype=bool))
+    assert np.array_equal(regions, np.isin(labels, np.unique(labels[regions])))  # whole regions
+    assert regions[:, 0].any()  # one touches the edge
+    for grow in (1, 3):
+        assert np.array_equal(find_streaks(img, fwhm=2.8, grow=grow)[1],
+                              ndimage.binary_dilation(regions, iterations=grow))
