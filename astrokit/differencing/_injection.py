@@ -27,6 +27,34 @@ def _undersampled(psf):
     return max(f[k0, :].max(), f[:, k1].max()) > NYQUIST_POWER_LIMIT * abs(f[0, 0])
 
 
+def fourier_shift_phases(shape, dx, dy):
+    """Phase ramps of the Fourier shift theorem for many shifts, as `scipy.ndimage.fourier_shift` applies them.
+
+    ``fft2(stamp) * fourier_shift_phases(stamp.shape, dx, dy)[i]`` is ``fourier_shift(fft2(stamp),
+    (dy[i], dx[i]))``: frequency index ``i`` of an axis of length ``n`` is ``i`` below ``(n + 1) / 2``
+    and ``i - n`` above (scipy's convention, which takes the Nyquist term of an even axis as positive).
+    For shifting a stamp to many positions at once (`forced_photometry`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(k0, k1)``, the stamp's shape.
+    dx, dy : 1D ndarray, shape (m,)
+        Shifts along x and y (px).
+
+    Returns
+    -------
+    3D ndarray of complex128, shape (m, k0, k1)
+    """
+    def freq(n):
+        i = np.arange(n)
+        return np.where(i < (n + 1) / 2, i, i - n) / n
+
+    phase_y = np.exp(-2j * np.pi * np.asarray(dy, float)[:, None] * freq(shape[0]))
+    phase_x = np.exp(-2j * np.pi * np.asarray(dx, float)[:, None] * freq(shape[1]))
+    return phase_y[:, :, None] * phase_x[:, None, :]
+
+
 def shifted_psf(psf, dx, dy, pad=2, method="fourier"):
     """Shift a PSF stamp by a sub-pixel offset with the Fourier shift theorem (or a cubic spline).
 

@@ -136,31 +136,17 @@ def associate(ra, dec, *, mjd=None, ids=None, radius=DEFAULT_MATCH_RADIUS, prefi
     return np.array([names[label] for label in labels])
 
 
-def _shift_phases(shape, dx, dy):
-    """Phase ramps of the Fourier shift theorem, shape (m, k0, k1), as `scipy.ndimage.fourier_shift` applies them.
-
-    Frequency index ``i`` of an axis of length ``n`` is ``i`` below ``(n + 1) / 2`` and ``i - n`` above
-    (scipy's convention, which takes the Nyquist term of an even axis as positive).
-    """
-    def freq(n):
-        i = np.arange(n)
-        return np.where(i < (n + 1) / 2, i, i - n) / n
-
-    phase_y = np.exp(-2j * np.pi * np.asarray(dy, float)[:, None] * freq(shape[0]))
-    phase_x = np.exp(-2j * np.pi * np.asarray(dx, float)[:, None] * freq(shape[1]))
-    return phase_y[:, :, None] * phase_x[:, None, :]
-
-
 def _stamp_sums(difference, psf, x, y, chunk=2048):
     """sum(P(x - x0) D) and the fraction of the PSF on finite pixels, for each position.
 
     The PSF is moved to each sub-pixel position by the Fourier shift theorem (`shifted_psf`'s
-    method), for ``chunk`` positions at a time: one transform of the PSF, and one inverse
-    transform of a stack of shifted spectra.
+    method), ``chunk`` positions at a time: one transform of the PSF, one inverse transform of a
+    stack of shifted spectra, and one gather of the image under the stamps (pixels off the image
+    count as not finite).
     """
-    image = np.asarray(difference)  # single precision stays so: the cuts are taken to double exactly
-    if not np.issubdtype(image.dtype, np.floating):
-        image = image.astype(float)
+    from astrokit.differencing._injection import fourier_shift_phases
+
+    image = np.asarray(difference)  # single precision stays so until the cuts, taken to double exactly
     psf = np.asarray(psf, dtype=float)
     psf = psf / psf.sum()
     ny, nx = image.shape
@@ -172,28 +158,17 @@ def _stamp_sums(difference, psf, x, y, chunk=2048):
     iy = np.round(np.where(finite, y, 0.0)).astype(int)
     y0, x0 = iy - k0 // 2, ix - k1 // 2
     on = finite & (y0 < ny) & (y0 + k0 > 0) & (x0 < nx) & (x0 + k1 > 0)
-    inside = on & (y0 >= 0) & (y0 + k0 <= ny) & (x0 >= 0) & (x0 + k1 <= nx)
     spectrum = np.fft.fft2(psf)
-    rows, cols = np.arange(k0), np.arange(k1)
     todo = np.flatnonzero(on)
     for start in range(0, len(todo), chunk):
-        idx = todo[start:start + chunk]
-        stamps = np.fft.ifft2(spectrum * _shift_phases(psf.shape, x[idx] - ix[idx], y[idx] - iy[idx])).real
-        full = inside[idx]
-        if full.any():  # whole stamps on the image: gathered at once
-            m = idx[full]
-            cut = image[(y0[m, None] + rows)[:, :, None], (x0[m, None] + cols)[:, None, :]].astype(float)
-            good = np.isfinite(cut)
-            w = stamps[full]
-            covered[m] = np.where(good, w, 0.0).sum(axis=(1, 2))
-            out[m] = (np.where(good, cut, 0.0) * w).sum(axis=(1, 2))
-        for n, stamp in zip(idx[~full], stamps[~full], strict=True):  # on an edge: the part on the image
-            ys, xs, ye, xe = max(y0[n], 0), max(x0[n], 0), min(y0[n] + k0, ny), min(x0[n] + k1, nx)
-            cut = image[ys:ye, xs:xe].astype(float)
-            weights = stamp[ys - y0[n]:ye - y0[n], xs - x0[n]:xe - x0[n]]
-            good = np.isfinite(cut)
-            covered[n] = weights[good].sum()
-            out[n] = np.sum(np.where(good, cut, 0.0) * weights)
+        m = todo[start:start + chunk]
+        stamps = np.fft.ifft2(spectrum * fourier_shift_phases(psf.shape, x[m] - ix[m], y[m] - iy[m])).real
+        rows = (y0[m, None] + np.arange(k0))[:, :, None]
+        cols = (x0[m, None] + np.arange(k1))[:, None, :]
+        cut = image[np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)].astype(float)
+        good = np.isfinite(cut) & (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+        covered[m] = np.where(good, stamps, 0.0).sum(axis=(1, 2))
+        out[m] = (np.where(good, cut, 0.0) * stamps).sum(axis=(1, 2))
     return out, covered
 
 

@@ -461,6 +461,19 @@ def _fit_rows(sel, t, xi, eta, var):
     return fit
 
 
+def _var_at(sel, t, var, at):
+    """Per-axis variance of each selection's fitted position at the times ``at`` (h), shape (m, len(at)).
+
+    ``sel`` (m, n_ep) holds candidate indices (-1 where none), ``var`` (m, n_ep) their per-axis
+    variances, the weights of the fit.
+    """
+    have = sel >= 0
+    w = np.where(have, 1.0 / var, 0.0)
+    tj = t[np.where(have, sel, 0)]
+    sw, swt, swtt = w.sum(axis=1)[:, None], (w * tj).sum(axis=1)[:, None], (w * tj * tj).sum(axis=1)[:, None]
+    return (swtt - 2 * at * swt + at * at * sw) / (sw * swtt - swt**2)
+
+
 def _refine(seeds, t, t_ep, xi, eta, sig, index, min_epochs, n_sigma, trail_var, iterations=3):
     """Refine many seed lines at once: fit, drop the worst outlier beyond n_sigma, search every epoch; repeat.
 
@@ -497,12 +510,7 @@ def _refine(seeds, t, t_ep, xi, eta, sig, index, min_epochs, n_sigma, trail_var,
         rows, cur, fit_rows = rows[keep], cur[keep], {k: v[keep] for k, v in fit.items()}
         if not len(rows):
             continue
-        # the fit's own per-axis position variance at every epoch, with the weights of the effective errors
-        w = np.where(cur >= 0, 1.0 / s2_eff[keep], 0.0)
-        tj = t[np.where(cur >= 0, cur, 0)]
-        sw, swt, swtt = w.sum(axis=1), (w * tj).sum(axis=1), (w * tj * tj).sum(axis=1)
-        var_ep = (swtt[:, None] - 2 * t_ep[None, :] * swt[:, None] + t_ep[None, :] ** 2 * sw[:, None]) / \
-            (sw * swtt - swt**2)[:, None]
+        var_ep = _var_at(cur, t, s2_eff[keep], t_ep)  # with the weights of the effective errors
         px = fit_rows["x0"][:, None] + fit_rows["vx"][:, None] * t_ep[None, :]
         py = fit_rows["y0"][:, None] + fit_rows["vy"][:, None] * t_ep[None, :]
         found = index.nearest(np.tile(np.arange(n_ep), len(rows)), px.ravel(), py.ravel(), var_ep.ravel(),
@@ -511,12 +519,11 @@ def _refine(seeds, t, t_ep, xi, eta, sig, index, min_epochs, n_sigma, trail_var,
         sel[rows] = np.where(found >= 0, found, cur)
         active[rows[~changed]] = False
     ok = ~dead & ((sel >= 0).sum(axis=1) >= min_epochs)
-    fits = dict.fromkeys(("x0", "y0", "vx", "vy", "var_v", "chi2", "dof"), np.zeros(m))
-    if ok.any():  # the final fit of every row, with the trail variance of its last step
-        rows = np.flatnonzero(ok)
-        have = sel[rows] >= 0
-        final = _fit_rows(sel[rows], t, xi, eta, sig[np.where(have, sel[rows], 0)] ** 2 + tv[rows, None])
-        fits = {k: np.zeros(m, dtype=final[k].dtype) for k in fits}
-        for k in fits:
-            fits[k][rows] = final[k]
+    # the final fit of every row that kept enough epochs, with the trail variance of its last step
+    rows = np.flatnonzero(ok)
+    final = _fit_rows(sel[rows], t, xi, eta, sig[np.where(sel[rows] >= 0, sel[rows], 0)] ** 2 + tv[rows, None])
+    fits = {}
+    for k in ("x0", "y0", "vx", "vy", "var_v", "chi2", "dof"):
+        fits[k] = np.zeros(m, dtype=final[k].dtype)
+        fits[k][rows] = final[k]
     return sel, fits, ok
