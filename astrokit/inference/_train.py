@@ -311,12 +311,22 @@ DEFAULT_FRAMES = {
               ("des_a", "des_coadd", (0, 2000, 0, 2000), {"instrument": "DECam"}),
               ("ztf_a", "ztf_quadrant", (0, 1500, 0, 1500), {"instrument": "ZTF"}),
               ("acs_a", "hst_acs_flt", (0, 560, 0, 1024), {"instrument": "ACS", "hdu": "SCI"}),
-              ("isaac_a", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024), {"instrument": "ISAAC"})),
+              ("isaac_a", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024), {"instrument": "ISAAC"}),
+              ("goto_left_2x2", "goto_reference", (0, 1850, 0, 1000), {"instrument": "GOTO", "bin": 2}),
+              ("acs_a_2x2", "hst_acs_flt", (0, 560, 0, 1024),
+               {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 90}),
+              ("isaac_a_2x2", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024),
+               {"instrument": "ISAAC", "bin": 2, "min_inject": 90})),
     "eval": (("goto_right", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO"}),
              ("des_d", "des_coadd", (2006, 4006, 2106, 4106), {"instrument": "DECam"}),
              ("ztf_d", "ztf_quadrant", (1580, 3080, 1572, 3072), {"instrument": "ZTF"}),
              ("acs_b", "hst_acs_flt", (584, 1024, 0, 1024), {"instrument": "ACS", "hdu": "SCI"}),
-             ("isaac_b", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024), {"instrument": "ISAAC"})),
+             ("isaac_b", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024), {"instrument": "ISAAC"}),
+             ("goto_right_2x2", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO", "bin": 2}),
+             ("acs_b_2x2", "hst_acs_flt", (584, 1024, 0, 1024),
+              {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 90}),
+             ("isaac_b_2x2", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024),
+              {"instrument": "ISAAC", "bin": 2, "min_inject": 90})),
 }
 
 
@@ -388,9 +398,45 @@ def default_frames(part="train"):
             ccd.wcs = _nominal_wcs(ccd.shape)
         wcs = ccd.wcs[y0:y1, x0:x1]
         unit = ccd.unit or "adu"
-        out.append((name, CCDData(np.array(ccd.data[y0:y1, x0:x1], dtype=np.float32), wcs=wcs, unit=unit,
-                                  meta=dict(ccd.meta))))
+        data, meta = np.array(ccd.data[y0:y1, x0:x1], dtype=np.float32), dict(ccd.meta)
+        factor = int(options.get("bin", 1))
+        if factor > 1:
+            data, wcs, meta = _binned(data, wcs, meta, factor)
+        out.append((name, CCDData(data, wcs=wcs, unit=unit, meta=meta)))
     return out
+
+
+def _binned(data, wcs, meta, factor):
+    """Return a frame as a camera binning ``factor`` x ``factor`` pixels would record it: block means.
+
+    The PSF FWHM in pixels falls by up to ``factor`` (ePSF FWHM by `estimate_psf`:
+    ISAAC 3.03 -> 1.85 px, GOTO 3.57 -> 2.10 px, ACS 2.44 -> 1.80 px), the
+    undersampled PSFs of binned small-telescope cameras (the raw SAAO frame: 1.4-2.1 px). Block means (`astropy.nddata.block_reduce`) keep the saturation
+    level; the header gains (``GAIN``, ``EGAIN``, ``CCDGAIN``; e-/ADU) are
+    multiplied by ``factor**2``, as a mean of ``factor**2`` pixels has that
+    many times fewer ADU per electron of noise. The WCS becomes a nominal TAN
+    WCS of the binned pixel scale (`_nominal_wcs`): astropy's sliced WCS does
+    not scale a CD matrix by a step, and the synthetic epochs need only a WCS
+    that moves with them.
+    """
+    from astropy.nddata import block_reduce
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    binned = block_reduce(data, factor, func=np.mean).astype(np.float32)
+    scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0 if wcs.has_celestial else 1.0
+    meta = dict(meta)
+    for key in ("GAIN", "EGAIN", "CCDGAIN"):
+        if key in meta:
+            try:
+                meta[key] = float(meta[key]) * factor**2
+            except (TypeError, ValueError):
+                meta.pop(key)
+    for key in ("XBINNING", "YBINNING"):
+        try:
+            meta[key] = int(meta.get(key, 1)) * factor
+        except (TypeError, ValueError):
+            meta[key] = factor
+    return binned, _nominal_wcs(binned.shape, scale_arcsec=scale * factor), meta
 
 
 def _nominal_wcs(shape, scale_arcsec=1.0):
@@ -412,7 +458,8 @@ def _nominal_wcs(shape, scale_arcsec=1.0):
 
 #: Synthetic epochs per training frame of the shipped model's recipe: the GOTO part leaves few subtraction
 #: residuals per epoch (about 10, against 75 for the DES quadrant), so it gets twice the epochs.
-DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a": 16}
+DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a": 16, "goto_left_2x2": 12,
+                  "acs_a_2x2": 24, "isaac_a_2x2": 16}
 
 
 def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None):
@@ -516,7 +563,8 @@ EVAL_SNR_RANGE = (5.0, 1000.0)
 
 #: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
 _FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,
-               "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2}
+               "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2, "goto_left_2x2": 0.4,
+               "goto_right_2x2": 0.4, "acs_a_2x2": 0.5, "acs_b_2x2": 0.5, "isaac_a_2x2": 0.4, "isaac_b_2x2": 0.4}
 
 
 def _build_frame_set(job):
@@ -525,9 +573,10 @@ def _build_frame_set(job):
 
     part, _, name, n_epochs, n_inject, seed, snr_range = job
     ccd = dict(default_frames(part))[name]
+    options = next(o for n, _, _, o in DEFAULT_FRAMES[part] if n == name)
     # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
-    # halves) place them all clear of sources
-    n_inject = int(min(n_inject, max(50, n_inject * ccd.data.size / 1.0e6)))
+    # halves) place them all clear of sources; binned frames (a quarter of the pixels) ask for more
+    n_inject = int(min(n_inject, max(options.get("min_inject", 50), n_inject * ccd.data.size / 1.0e6)))
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
                               n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed)
 

@@ -199,26 +199,62 @@ def test_without_wcs_uses_astroalign():
     assert np.all(np.isnan(res.candidates["ra"]))
 
 
-def test_saturation_taper_in_boxes_equals_the_full_frame_one():
-    """The taper computed in boxes around the saturated pixels is the one computed over the whole frame, and undone."""
-    from astrokit.differencing._high_level import _saturation_taper, _taper_saturated, _untaper
+def test_saturation_mask_and_taper_in_boxes_equal_the_full_frame_ones():
+    """Each saturated region is grown by how far its star stays bright, computed in boxes as over the whole frame."""
+    from astrokit.differencing._candidates import grow_mask
+    from astrokit.differencing._high_level import (
+        SATURATION_FOOTPRINT,
+        _saturated_groups,
+        _saturated_mask,
+        _saturation_taper,
+        _taper_saturated,
+        _untaper,
+        saturation_growth,
+    )
 
     rng = np.random.default_rng(3)
     hot = np.zeros((600, 500), dtype=bool)
+    light = np.zeros(hot.shape, dtype=np.float32)
+    yy, xx = np.mgrid[:600, :500]
     for y, x in zip(rng.integers(0, 600, 12), rng.integers(0, 500, 12), strict=True):
         hot[y:y + rng.integers(1, 30), x:x + rng.integers(1, 6)] = True  # cores with bleed columns
+        light += np.float32(rng.uniform(20, 2000)) * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 50.0, dtype=np.float32)
     hot[:2, 40:60] = True  # at the edges
     hot[-3:, -4:] = True
+    groups = _saturated_groups(hot, 25, ((light, 1.0),))
+    # the same per region over the whole frame
+    eight = np.ones((3, 3), dtype=bool)
+    labels, k = ndimage.label(hot, structure=eight)
+    spread, _ = ndimage.label(hot | (light > SATURATION_FOOTPRINT), structure=eight)
+    area = np.bincount(labels.ravel())[1:]
+    footprint = np.array([np.sum(spread == spread[labels == i][0]) for i in range(1, k + 1)])
+    growth = saturation_growth(area, footprint, 25)
+    assert 8 <= growth.min() and growth.max() <= 25 and len(np.unique(growth)) > 2
+    expected = np.zeros(hot.shape, dtype=bool)
+    for i, g in enumerate(growth, start=1):
+        expected |= grow_mask(labels == i, g)
+    np.testing.assert_array_equal(_saturated_mask(groups, hot.shape), expected)
+    weight = np.ones(hot.shape, dtype=np.float32)
+    for g in np.unique(growth):
+        np.minimum(weight, _saturation_taper(np.isin(labels, np.flatnonzero(growth == g) + 1), g), out=weight)
+    assert np.all(weight[~grow_mask(hot, 25)] == 1.0) and weight[hot].max() < 1.0 and 0.0 <= weight.min()
+    assert np.all(weight[~expected] == 1.0)  # the taper ends inside each region's mask
     n, r = (rng.normal(size=hot.shape).astype(np.float32) for _ in range(2))
-    weight = _saturation_taper(hot, 25)
-    # 1 beyond 24 px of a hot pixel, below 1 on every hot pixel (0 only inside cores wider than the ramp)
-    far = ~ndimage.binary_dilation(hot, structure=np.ones((49, 49), dtype=bool))
-    assert np.all(weight[far] == 1.0) and weight[hot].max() < 1.0 and 0.0 <= weight.min()
     zn, zr = n.copy(), r.copy()
-    saved = _taper_saturated(zn, zr, hot, 25)
+    saved = _taper_saturated(zn, zr, groups)
     np.testing.assert_array_equal(zn, n * weight)
     np.testing.assert_array_equal(zr, r * weight)
     _untaper(zn, zr, saved)  # the original pixels come back exactly
     np.testing.assert_array_equal(zn, n)
     np.testing.assert_array_equal(zr, r)
-    assert _taper_saturated(zn, zr, np.zeros_like(hot), 25) == [] and np.array_equal(zn, n)
+    assert _saturated_groups(np.zeros_like(hot), 25, ((light, 1.0),)) == []
+
+
+def test_saturation_growth_follows_the_bright_footprint():
+    from astrokit.differencing._high_level import saturation_growth
+
+    # a bare core (footprint = core) gets the minimum; a star bright 20 px out of a 2 px core gets 20 + 5 px,
+    # capped at psf_size
+    growth = saturation_growth(np.array([6, 12, 12, 5]), np.array([6, 12, np.pi * 22**2, 10**5]), 25)
+    np.testing.assert_array_equal(growth, [8, 8, 25, 25])
+    assert saturation_growth(np.array([4]), np.array([np.pi * 12**2]), 25)[0] == 16  # 12 - 1.13 + 5, rounded up

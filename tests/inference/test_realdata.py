@@ -159,3 +159,29 @@ def test_training_is_reproducible_with_a_seed(small_set):
     _, b = train_real_bogus(sub, epochs=2, seed=5, progress=False)
     assert a["history"]["loss"] == b["history"]["loss"]
     assert a["roc_auc"] == b["roc_auc"]
+
+
+def test_binned_default_frames_are_block_means_with_half_the_fwhm():
+    """The 2x2-binned training frames (undersampled PSFs, as binned small-telescope cameras record them)."""
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    from astrokit.differencing import estimate_psf
+    from astrokit.inference import DEFAULT_FRAMES, default_frames
+    from astrokit.inference._train import _binned
+
+    frames = dict(default_frames("train"))
+    binned = [name for name, *_, options in DEFAULT_FRAMES["train"] if options.get("bin")]
+    assert {"acs_a_2x2", "isaac_a_2x2", "goto_left_2x2"} <= set(binned)
+    native, small = frames["isaac_a"], frames["isaac_a_2x2"]
+    ny, nx = native.shape
+    assert small.shape == (ny // 2, nx // 2) and small.meta["XBINNING"] == 2
+    block = native.data[: ny // 2 * 2, : nx // 2 * 2].reshape(ny // 2, 2, nx // 2, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(small.data, block, rtol=1e-6)
+    scale = proj_plane_pixel_scales(small.wcs.celestial).mean() / proj_plane_pixel_scales(native.wcs.celestial).mean()
+    assert scale == pytest.approx(2.0, rel=1e-6)
+    for name in ("isaac_a", "goto_left"):
+        fwhm = [estimate_psf(np.asarray(frames[n].data))[1] for n in (name, name + "_2x2")]
+        print(f"{name} ePSF FWHM native {fwhm[0]:.2f} px, binned 2x2 {fwhm[1]:.2f} px")  # measured 3.03/1.85, 3.57/2.10
+        assert 0.5 < fwhm[1] / fwhm[0] < 0.7  # the seeing disc in half as many pixels, plus the pixel's own width
+    data, _, meta = _binned(np.ones((5, 6), np.float32), native.wcs, {"GAIN": 1.5, "CCDGAIN": "x"}, 2)
+    assert data.shape == (2, 3) and meta["GAIN"] == 6.0 and "CCDGAIN" not in meta  # e-/ADU of a mean of 4 pixels
