@@ -314,9 +314,9 @@ DEFAULT_FRAMES = {
               ("isaac_a", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024), {"instrument": "ISAAC"}),
               ("goto_left_2x2", "goto_reference", (0, 1850, 0, 1000), {"instrument": "GOTO", "bin": 2}),
               ("acs_a_2x2", "hst_acs_flt", (0, 560, 0, 1024),
-               {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 90}),
+               {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 70}),
               ("isaac_a_2x2", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024),
-               {"instrument": "ISAAC", "bin": 2, "min_inject": 90})),
+               {"instrument": "ISAAC", "bin": 2, "min_inject": 70})),
     "eval": (("goto_right", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO"}),
              ("des_d", "des_coadd", (2006, 4006, 2106, 4106), {"instrument": "DECam"}),
              ("ztf_d", "ztf_quadrant", (1580, 3080, 1572, 3072), {"instrument": "ZTF"}),
@@ -324,9 +324,9 @@ DEFAULT_FRAMES = {
              ("isaac_b", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024), {"instrument": "ISAAC"}),
              ("goto_right_2x2", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO", "bin": 2}),
              ("acs_b_2x2", "hst_acs_flt", (584, 1024, 0, 1024),
-              {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 90}),
+              {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 70}),
              ("isaac_b_2x2", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024),
-              {"instrument": "ISAAC", "bin": 2, "min_inject": 90})),
+              {"instrument": "ISAAC", "bin": 2, "min_inject": 70})),
 }
 
 
