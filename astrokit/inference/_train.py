@@ -304,8 +304,10 @@ def _recall_by_mag(mag, y, score, n_bins=5):
 #: Real frames of DATA.md cut into disjoint parts: (name, dataset key, (y0, y1, x0, x1) pixel box, options) for
 #: training and for the fixed evaluation set (sky never seen in training). Options: ``hdu`` (the image HDU),
 #: ``raw`` (overscan subtracted and trimmed with `astrokit.calibration.prepare_raw_sections`), ``instrument``.
-#: Five instruments over 0.05-1.24"/px and PSFs of 1.8-5 px FWHM. Not the raw SAAO frame: its 15 stars are
-#: too few to split, and its synthetic epochs fail the subtraction's star matching.
+#: Five instruments over 0.05-1.24"/px and PSFs of 1.8-5 px FWHM, and the GOTO, ACS and ISAAC parts binned 2x2
+#: (``bin``, `_binned`: 0.1-2.5"/px, 1.8-2.1 px, the undersampled PSFs of binned small-telescope cameras).
+#: Not the raw SAAO frame: its 15 stars are too few to split, and its synthetic epochs fail the subtraction's
+#: star matching. ``min_inject``: injections per epoch at least (binned frames have a quarter of the pixels).
 DEFAULT_FRAMES = {
     "train": (("goto_left", "goto_reference", (0, 1850, 0, 1000), {"instrument": "GOTO"}),
               ("des_a", "des_coadd", (0, 2000, 0, 2000), {"instrument": "DECam"}),
@@ -604,7 +606,8 @@ def _training_data_text():
     """One paragraph naming the real frames of `DEFAULT_FRAMES` and how they were used."""
 
     def part(which):
-        return ", ".join(f"{name} ({options.get('instrument')}, {key} rows {y0}-{y1} columns {x0}-{x1})"
+        return ", ".join(f"{name} ({options.get('instrument')}, {key} rows {y0}-{y1} columns {x0}-{x1}"
+                         + (f", binned {options['bin']}x{options['bin']})" if options.get("bin") else ")")
                          for name, key, (y0, y1, x0, x1), options in DEFAULT_FRAMES[which])
 
     return ("real sky, synthetic epochs (DATA.md) of real frames of five instruments: training on " + part("train")
