@@ -313,23 +313,20 @@ DEFAULT_FRAMES = {
               ("des_a", "des_coadd", (0, 2000, 0, 2000), {"instrument": "DECam"}),
               ("ztf_a", "ztf_quadrant", (0, 1500, 0, 1500), {"instrument": "ZTF"}),
               ("acs_a", "hst_acs_flt", (0, 560, 0, 1024), {"instrument": "ACS", "hdu": "SCI"}),
-              ("isaac_a", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024), {"instrument": "ISAAC"}),
-              ("goto_left_2x2", "goto_reference", (0, 1850, 0, 1000), {"instrument": "GOTO", "bin": 2}),
-              ("acs_a_2x2", "hst_acs_flt", (0, 560, 0, 1024),
-               {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 70}),
-              ("isaac_a_2x2", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024),
-               {"instrument": "ISAAC", "bin": 2, "min_inject": 70})),
+              ("isaac_a", "eso_isaac_2006_04_13t06_32_38_944", (0, 560, 0, 1024), {"instrument": "ISAAC"})),
     "eval": (("goto_right", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO"}),
              ("des_d", "des_coadd", (2006, 4006, 2106, 4106), {"instrument": "DECam"}),
              ("ztf_d", "ztf_quadrant", (1580, 3080, 1572, 3072), {"instrument": "ZTF"}),
              ("acs_b", "hst_acs_flt", (584, 1024, 0, 1024), {"instrument": "ACS", "hdu": "SCI"}),
-             ("isaac_b", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024), {"instrument": "ISAAC"}),
-             ("goto_right_2x2", "goto_reference", (0, 1850, 1000, 1850), {"instrument": "GOTO", "bin": 2}),
-             ("acs_b_2x2", "hst_acs_flt", (584, 1024, 0, 1024),
-              {"instrument": "ACS", "hdu": "SCI", "bin": 2, "min_inject": 70}),
-             ("isaac_b_2x2", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024),
-              {"instrument": "ISAAC", "bin": 2, "min_inject": 70})),
+             ("isaac_b", "eso_isaac_2006_04_13t06_32_38_944", (584, 1024, 0, 1024), {"instrument": "ISAAC"})),
 }
+#: Native frames also used binned 2x2 (appended to their part, in this order, as ``<name>_2x2``), with the
+#: options they add: the ACS and ISAAC halves ask for 70 injections per epoch at least.
+_BINNED = {"goto_left": {}, "acs_a": {"min_inject": 70}, "isaac_a": {"min_inject": 70},
+           "goto_right": {}, "acs_b": {"min_inject": 70}, "isaac_b": {"min_inject": 70}}
+DEFAULT_FRAMES = {part: frames + tuple((f"{name}_2x2", key, box, {**options, "bin": 2, **_BINNED[name]})
+                                       for name, key, box, options in frames if name in _BINNED)
+                  for part, frames in DEFAULT_FRAMES.items()}
 
 
 def frame_instrument(name):
@@ -345,14 +342,19 @@ def frame_instrument(name):
     str or None
         The instrument, or None for an unknown name.
     """
+    return _frame_options(name).get("instrument")
+
+
+def _frame_options(name):
+    """Options of the `DEFAULT_FRAMES` frame called ``name`` (an empty dict for any other name)."""
     for part in DEFAULT_FRAMES.values():
         for frame, _, _, options in part:
             if frame == name:
-                return options.get("instrument")
-    return None
+                return options
+    return {}
 
 
-def default_frames(part="train"):
+def default_frames(part="train", names=None):
     """Return the real frames the default model is trained (or evaluated) on, as CCDData cut-outs.
 
     The GOTO-N frame (1850x1850, 1.24"/px) and the DES g-band coadd
@@ -366,6 +368,8 @@ def default_frames(part="train"):
     ----------
     part : {"train", "eval"}
         Which frames.
+    names : collection of str, optional
+        Only the frames of these names (all of the part by default); the other files are not read.
 
     Returns
     -------
@@ -391,6 +395,8 @@ def default_frames(part="train"):
 
     images, out = {}, []
     for name, key, (y0, y1, x0, x1), options in DEFAULT_FRAMES[part]:
+        if names is not None and name not in names:
+            continue
         if key not in images:
             images[key] = read_image(get_path(key), hdu=options.get("hdu"))
             if options.get("raw"):
@@ -413,10 +419,11 @@ def _binned(data, wcs, meta, factor):
 
     The PSF FWHM in pixels falls by up to ``factor`` (ePSF FWHM by `estimate_psf`:
     ISAAC 3.03 -> 1.85 px, GOTO 3.57 -> 2.10 px, ACS 2.44 -> 1.80 px), the
-    undersampled PSFs of binned small-telescope cameras (the raw SAAO frame: 1.4-2.1 px). Block means (`astropy.nddata.block_reduce`) keep the saturation
-    level; the header gains (``GAIN``, ``EGAIN``, ``CCDGAIN``; e-/ADU) are
-    multiplied by ``factor**2``, as a mean of ``factor**2`` pixels has that
-    many times fewer ADU per electron of noise. The WCS becomes a nominal TAN
+    undersampled PSFs of binned small-telescope cameras (the raw SAAO frame: 1.4-2.1 px).
+    Block means (`astropy.nddata.block_reduce`) keep the saturation level; the
+    header gains (``GAIN``, ``EGAIN``, ``CCDGAIN``; e-/ADU) are multiplied by
+    ``factor**2``, as a mean of ``factor**2`` pixels has that many times fewer
+    ADU per electron of noise. The WCS becomes a nominal TAN
     WCS of the binned pixel scale (`_nominal_wcs`): astropy's sliced WCS does
     not scale a CD matrix by a step, and the synthetic epochs need only a WCS
     that moves with them.
@@ -574,8 +581,8 @@ def _build_frame_set(job):
     from astrokit.inference._training_set import build_training_set
 
     part, _, name, n_epochs, n_inject, seed, snr_range = job
-    ccd = dict(default_frames(part))[name]
-    options = next(o for n, _, _, o in DEFAULT_FRAMES[part] if n == name)
+    ((_, ccd),) = default_frames(part, names=(name,))
+    options = _frame_options(name)
     # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
     # halves) place them all clear of sources; binned frames (a quarter of the pixels) ask for more
     n_inject = int(min(n_inject, max(options.get("min_inject", 50), n_inject * ccd.data.size / 1.0e6)))
