@@ -26,8 +26,8 @@ from astropy.io import fits
 from astropy.nddata import CCDData, Cutout2D
 from astropy.table import Table
 from astropy.wcs import WCS, FITSFixedWarning
-from scipy import ndimage
 
+from astrokit.differencing._geometry import resample_affine, rotation_matrix, transform_wcs_header
 from astrokit.exceptions import DataError
 
 __all__ = ["GALLERY", "TIME_KEYWORDS", "build_gallery", "gallery_figures", "gallery_table", "make_gallery_epochs",
@@ -58,7 +58,6 @@ TIME_KEYWORDS = (
 )
 
 _TIME_KINDS = {key: kind for key, kind, _ in TIME_KEYWORDS}
-_SIP = re.compile(r"^(A|B|AP|BP)_(\d+)_(\d+)$")
 _WCS_KEY = re.compile(r"^(WCSAXES|WCSNAME|CTYPE\d|CUNIT\d|CRPIX\d|CRVAL\d|CDELT\d|CROTA\d|CD\d_\d|PC\d_\d|"
                       r"PV\d_\d+|PS\d_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|"
                       r"(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$")
@@ -127,95 +126,6 @@ def strip_wcs_keywords(header):
     return removed
 
 
-def _rotation(theta_deg):
-    t = np.deg2rad(theta_deg)
-    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-
-
-def _transform_sip(header, rot, inv):
-    """Conjugate the SIP polynomials by the rotation: A'(u') = R A(R^-1 u') (same for AP/BP), exactly."""
-    for fwd, bwd, order_key in (("A", "B", "A_ORDER"), ("AP", "BP", "AP_ORDER")):
-        if order_key not in header:
-            continue
-        order = int(header[order_key])
-        terms = {}
-        for key in header:
-            m = _SIP.match(key)
-            if m and m[1] in (fwd, bwd):
-                terms[(m[1], int(m[2]), int(m[3]))] = float(header[key])
-        degrees = [p + q for (_, p, q) in terms] or [2]
-        lo = min(degrees)
-        monomials = [(p, k - p) for k in range(lo, order + 1) for p in range(k, -1, -1)]
-        g = np.linspace(-1.0, 1.0, 2 * order + 3)
-        uu, vv = (a.ravel() for a in np.meshgrid(g, g))
-        src = inv @ np.vstack([uu, vv])  # R^-1 u'
-        a_val = sum(c * src[0] ** p * src[1] ** q for (n, p, q), c in terms.items() if n == fwd)
-        b_val = sum(c * src[0] ** p * src[1] ** q for (n, p, q), c in terms.items() if n == bwd)
-        new = rot @ np.vstack([np.broadcast_to(a_val, uu.shape), np.broadcast_to(b_val, uu.shape)])
-        design = np.column_stack([uu**p * vv**q for p, q in monomials])
-        for name, target in ((fwd, new[0]), (bwd, new[1])):
-            coef = np.linalg.lstsq(design, target, rcond=None)[0]
-            for (p, q), c in zip(monomials, coef):
-                key = f"{name}_{p}_{q}"
-                if key in header or abs(c) > 1e-14 * max(1.0, np.max(np.abs(coef))):
-                    header[key] = float(c)
-
-
-def _transform_wcs(header, *, offset, rot, center, shift):
-    """Update the WCS keyword values for a cut-out at ``offset`` followed by p' = R (p - c) + c + d.
-
-    Only keywords already present change, except SIP terms that the rotation creates. Returns
-    False (nothing rotated) when the header has no CD or PC matrix to rotate.
-    """
-    x0, y0 = offset
-    for axis, off in ((1, x0), (2, y0)):
-        if f"CRPIX{axis}" in header:
-            header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - off
-        if f"LTV{axis}" in header:  # IRAF physical -> image offset moves with the section
-            header[f"LTV{axis}"] = float(header[f"LTV{axis}"]) - off
-    if "CRPIX1" not in header or "CRPIX2" not in header:
-        return True
-    inv = rot.T
-    q = np.array([header["CRPIX1"] - 1.0, header["CRPIX2"] - 1.0])
-    q_new = rot @ (q - center) + center + np.asarray(shift, dtype=float)
-    header["CRPIX1"], header["CRPIX2"] = float(q_new[0] + 1.0), float(q_new[1] + 1.0)
-    if np.allclose(rot, np.eye(2)):
-        return True
-    rotated = False
-    for prefix in ("CD", "PC"):  # both when both are written (wcslib then uses PC, e.g. GOTO's headers)
-        if any(f"{prefix}{i}_{j}" in header for i in (1, 2) for j in (1, 2)):
-            default = (lambda i, j: float(i == j)) if prefix == "PC" else (lambda i, j: 0.0)
-            m = np.array([[float(header.get(f"{prefix}{i}_{j}", default(i, j))) for j in (1, 2)] for i in (1, 2)])
-            m = m @ inv
-            for i in (1, 2):
-                for j in (1, 2):
-                    header[f"{prefix}{i}_{j}"] = float(m[i - 1, j - 1])
-            if "ORIENTAT" in header and not rotated:  # HST: position angle of the image y axis
-                header["ORIENTAT"] = float(np.degrees(np.arctan2(m[0, 1], m[1, 1])))
-            rotated = True
-    if rotated:
-        _transform_sip(header, rot, inv)
-    return rotated
-
-
-def _resample(data, rot, center, shift, *, order, cval):
-    """Resample an image so that input pixel p lands on p' = R (p - c) + c + d (x, y order)."""
-    inv = rot.T
-    swap = np.array([[0, 1], [1, 0]])
-    matrix = swap @ inv @ swap
-    offset_xy = center - inv @ (center + np.asarray(shift, dtype=float))
-    data = np.asarray(data, dtype=float)
-    bad = ~np.isfinite(data)
-    if bad.any():  # the spline prefilter would spread a NaN along its row and column
-        data = np.where(bad, np.nanmedian(data), data)
-    mode = "constant" if np.isnan(cval) else "nearest"
-    out = ndimage.affine_transform(data, matrix, offset=offset_xy[::-1], order=order, mode=mode, cval=cval)
-    if bad.any():
-        out[ndimage.affine_transform(bad.astype(np.uint8), matrix, offset=offset_xy[::-1], order=0, mode="constant",
-                                     cval=0) > 0] = np.nan
-    return out
-
-
 def _section(text, shape):
     """IRAF section ``[x1:x2,y1:y2]`` (1-based, inclusive) -> (y slice, x slice), or None if absent or invalid."""
     m = re.match(r"^\s*\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]\s*$", str(text or ""))
@@ -228,12 +138,13 @@ def _section(text, shape):
 
 
 def _move(data, trim, rot, center, shift, *, order, cval):
-    """`_resample` the whole image, or only its ``trim`` section (the rest, e.g. an overscan, stays put)."""
+    """`resample_affine` the whole image, or only its ``trim`` section (the rest, e.g. an overscan, stays put)."""
     if trim is None:
-        return _resample(data, rot, center, shift, order=order, cval=cval)
+        return resample_affine(data, rot, center, shift, order=order, cval=cval)
     ys, xs = trim
     out = np.array(data, dtype=float, copy=True)
-    out[ys, xs] = _resample(out[ys, xs], rot, center - np.array([xs.start, ys.start]), shift, order=order, cval=cval)
+    out[ys, xs] = resample_affine(out[ys, xs], rot, center - np.array([xs.start, ys.start]), shift, order=order,
+                                  cval=cval)
     return out
 
 
@@ -426,14 +337,14 @@ def make_gallery_epochs(path, out_dir, *, n_epochs=3, nights=3, seed=0, cutout=N
         flux_scale = rng.uniform(0.9, 1.1) if series is None else 1.0
         hdus = [h.copy() for h in source]
         for i in same_shape:
-            if not _transform_wcs(hdus[i].header, offset=(0, 0), rot=_rotation(theta), center=center,
+            if not transform_wcs_header(hdus[i].header, offset=(0, 0), rot=rotation_matrix(theta), center=center,
                                   shift=(dx, dy)):
                 theta = 0.0  # no CD/PC matrix to hold a rotation: shift only
                 hdus = [h.copy() for h in source]
                 for j in same_shape:
-                    _transform_wcs(hdus[j].header, offset=(0, 0), rot=np.eye(2), center=center, shift=(dx, dy))
+                    transform_wcs_header(hdus[j].header, offset=(0, 0), rot=np.eye(2), center=center, shift=(dx, dy))
                 break
-        rot = _rotation(theta)
+        rot = rotation_matrix(theta)
         is_int = source[index].header.get("BITPIX", -32) > 0
         moved = data if not geometry else _move(data, trim, rot, center, (dx, dy), order=3,
                                                  cval=0.0 if is_int else np.nan)
@@ -480,7 +391,7 @@ def _load(path, hdu, cutout):
         ys, xs = Cutout2D(np.zeros(full_shape, dtype=np.uint8), centre, size, mode="trim").slices_original
         for i in same_shape:
             hdul[i].data = np.ascontiguousarray(hdul[i].data[ys, xs])
-            _transform_wcs(hdul[i].header, offset=(xs.start, ys.start), rot=np.eye(2), center=np.zeros(2),
+            transform_wcs_header(hdul[i].header, offset=(xs.start, ys.start), rot=np.eye(2), center=np.zeros(2),
                            shift=(0.0, 0.0))
     return hdul, index, same_shape
 

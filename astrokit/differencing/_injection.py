@@ -9,6 +9,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy import ndimage
 
+from astrokit.differencing._geometry import resample_affine, rotation_matrix, transform_wcs
 from astrokit.differencing._psf import normalised_psf
 from astrokit.exceptions import DataError
 
@@ -164,11 +165,12 @@ def shift_wcs(wcs, dx, dy):
 
 def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale=1.0, noise_factor=1.0,
                n_inject=50, mag_range=None, snr_range=(10.0, 100.0), zero_point=25.0, edge=64,
-               gain=None):
+               gain=None, rotation=0.0):
     """Make a "real sky, synthetic epoch" from a real frame, with injected point sources.
 
-    The frame is (1) shifted by ``shift`` with cubic-spline resampling (the WCS
-    reference pixel moves with it, so sky coordinates stay right), (2) convolved with a
+    The frame is (1) shifted by ``shift`` (and rotated by ``rotation`` about its
+    centre) with cubic-spline resampling (the WCS moves with it, so sky
+    coordinates stay right), (2) convolved with a
     Gaussian to a seeing ``seeing_factor`` times worse, (3) multiplied by
     ``flux_scale`` (a transparency change), (4) given independent Gaussian noise of
     standard deviation ``noise_factor`` times the frame's background rms, and (5)
@@ -210,12 +212,19 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
         Injections are at least this far from the border (px).
     gain : float, optional
         Gain (e-/ADU). When given, Poisson noise of the injected sources is added.
+    rotation : float, optional
+        Rotation of the sky on the pixel grid (deg, counter-clockwise) about the frame
+        centre ``((nx - 1) / 2, (ny - 1) / 2)``: a star at ``p`` is at
+        ``R (p - c) + c + shift`` in the epoch. Epochs of one field taken on different
+        nights differ by such rotations; in an undersampled frame the resampling then
+        leaves residuals at stars that vary across the frame. Pixels from outside the
+        frame are NaN. Only where the WCS has a CD or PC matrix to hold it (else ignored).
 
     Returns
     -------
     epoch : `~astropy.nddata.CCDData`, shape (ny, nx)
         The synthetic epoch (ADU, float32), with the shifted WCS and
-        ``meta['SYNTHEP'] = True`` plus the parameters (``SYN_DX``, ``SYN_DY``,
+        ``meta['SYNTHEP'] = True`` plus the parameters (``SYN_DX``, ``SYN_DY``, ``SYN_ROT``,
         ``SYN_SEE``, ``SYN_FLUX``, ``SYN_NOIS``, ``SYN_NINJ``).
     injections : `~astropy.table.Table`
         One row per injected source: ``x``, ``y`` (0-based px in the epoch), ``ra``,
@@ -249,8 +258,19 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
     bkg0 = sep.Background(np.ascontiguousarray(data, dtype=np.float32))
     rms0 = float(bkg0.globalrms)
 
-    # (1) shift
-    if dx or dy:
+    # (1) shift (and rotation)
+    ny, nx = data.shape
+    center = np.array([(nx - 1) / 2.0, (ny - 1) / 2.0])
+    rot, wcs = rotation_matrix(rotation), None
+    if rotation and ccd.wcs is not None:
+        wcs, rotated = transform_wcs(ccd.wcs, rot, center, (dx, dy))
+        if not rotated:
+            rotation, rot, wcs = 0.0, np.eye(2), None
+    if rotation:
+        data = resample_affine(np.where(finite, data, np.nan), rot, center, (dx, dy), order=3, cval=np.nan)
+        finite = np.isfinite(data)
+        data = np.where(finite, data, np.nanmedian(data))
+    elif dx or dy:
         data = ndimage.shift(data, (dy, dx), order=3, mode="nearest")
     # (2) seeing
     psf = np.asarray(psf, dtype=float)
@@ -309,14 +329,14 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
     data = data + model
     data[~finite] = np.nan
 
-    wcs = None
     ra = dec = np.full(n_inject, np.nan)
     if ccd.wcs is not None:
-        wcs = shift_wcs(ccd.wcs, dx, dy)
+        wcs = wcs if wcs is not None else shift_wcs(ccd.wcs, dx, dy)
         if wcs.has_celestial:
             ra, dec = wcs.pixel_to_world_values(xs, ys)
     meta = ccd.meta.copy()
-    meta.update({"SYNTHEP": True, "SYN_DX": dx, "SYN_DY": dy, "SYN_SEE": float(seeing_factor),
+    meta.update({"SYNTHEP": True, "SYN_DX": dx, "SYN_DY": dy, "SYN_ROT": float(rotation),
+                 "SYN_SEE": float(seeing_factor),
                  "SYN_FLUX": float(flux_scale), "SYN_NOIS": float(noise_factor), "SYN_NINJ": int(n_inject)})
     epoch = CCDData(data.astype(np.float32), unit=ccd.unit, wcs=wcs, meta=meta)
     injections = Table({"x": xs, "y": ys,

@@ -222,6 +222,89 @@ def _reference_stars(data, size):
     return np.asarray(objs["x"][keep], dtype=float), np.asarray(objs["y"][keep], dtype=float)
 
 
+def _background_subtracted(data):
+    """Return ``data`` (NaN filled with 0) minus its sep background, float32."""
+    import sep
+
+    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
+    return d - sep.Background(d).back()
+
+
+def _aperture_flux(sub, x, y, radius):
+    """Aperture sums of a background-subtracted frame at ``(x, y)`` (sep, radius in px); NaN where not positive."""
+    import sep
+
+    if len(x) == 0:
+        return np.zeros(0)
+    flux, _, _ = sep.sum_circle(sub, np.asarray(x, dtype=float), np.asarray(y, dtype=float), radius)
+    return np.where(flux > 0, flux, np.nan)
+
+
+#: Residual level of an epoch's subtraction at its stars: this quantile of the fractional residuals.
+STAR_RESIDUAL_QUANTILE = 0.84
+
+#: A variable-star injection counts as real only above this many times the epoch's star residual level.
+STAR_RESIDUAL_FACTOR = 3.0
+
+
+def star_residual_level(result, x, y, flux, *, box=1, max_noise=0.05, min_stars=8, noise_excess=1.5):
+    """Return the fraction of a star's flux that a subtraction leaves at the stars that did not vary.
+
+    At each star, the largest absolute PSF flux of the difference within
+    ``box`` px (ZOGY's ``S F_n / F_S``, the candidates' ``flux``) is divided
+    by the star's flux in the science image, after ``noise_excess`` times the
+    PSF-flux error is taken off (the largest of several noisy values is
+    biased high). Only stars whose PSF-flux error is below ``max_noise`` of
+    their flux count, so that the ratio measures the subtraction
+    (interpolation of undersampled PSFs, PSF mismatch, misregistration), not
+    the noise. The level is the `STAR_RESIDUAL_QUANTILE` quantile of these
+    ratios.
+
+    Parameters
+    ----------
+    result : `~astrokit.differencing.DifferenceResult`
+        The subtraction (its ``extra["zogy"]``: ``S``, ``V_S``, ``F_S``, ``flux_science``).
+    x, y : 1D array of float, shape (n,)
+        Positions of stars that did not vary, in science pixels (0-based).
+    flux : 1D array of float, shape (n,)
+        Their fluxes in science-image ADU (NaN: not used).
+    box : int, optional
+        Half-width of the box searched around each star (px): residuals of a
+        misregistration peak beside the star.
+    max_noise : float, optional
+        Largest relative PSF-flux error of a star used.
+    min_stars : int, optional
+        Fewer usable stars give a level of 0 (nothing to measure it on).
+    noise_excess : float, optional
+        Multiple of each star's PSF-flux error subtracted from its residual.
+
+    Returns
+    -------
+    float
+        The fractional residual level (0 when unmeasurable).
+    """
+    z = result.extra.get("zogy") if isinstance(result.extra, dict) else None
+    if z is None or len(x) == 0:
+        return 0.0
+    S, V_S = np.asarray(z.S), np.asarray(z.V_S)
+    ny, nx = S.shape
+    scale = np.broadcast_to(np.asarray(z.flux_science, dtype=float) / np.asarray(z.F_S, dtype=float), S.shape)
+    ix, iy = np.rint(np.asarray(x)).astype(int), np.rint(np.asarray(y)).astype(int)
+    inside = (ix >= box) & (ix < nx - box) & (iy >= box) & (iy < ny - box) & np.isfinite(flux)
+    ix, iy, flux = ix[inside], iy[inside], np.asarray(flux, dtype=float)[inside]
+    best = np.zeros(ix.size)
+    for oy in range(-box, box + 1):
+        for ox in range(-box, box + 1):
+            best = np.fmax(best, np.abs(S[iy + oy, ix + ox] * scale[iy + oy, ix + ox]))
+    err = np.sqrt(np.abs(V_S[iy, ix])) * scale[iy, ix]
+    ok = np.isfinite(best) & np.isfinite(err) & (err < max_noise * flux)
+    if ok.sum() < min_stars:
+        return 0.0
+    # the largest of 3x3 noisy values exceeds zero by about 1.5 sigma (neighbouring S pixels are correlated)
+    excess = np.maximum(best[ok] - noise_excess * err[ok], 0.0)
+    return float(np.quantile(excess / flux[ok], STAR_RESIDUAL_QUANTILE))
+
+
 def _blur_psf(psf, fwhm, seeing_factor):
     """Convolve the PSF with a Gaussian to ``seeing_factor`` times its FWHM; normalise to sum 1."""
     from scipy import ndimage
@@ -264,13 +347,41 @@ def _cut_scaled(science, reference, difference, x, y, scale, size):
     return out
 
 
+#: Largest rotation of a training epoch (deg): epochs of different nights are rotated by up to a few tenths
+#: of a degree, which changes the sub-pixel phase of the stars across the frame; in undersampled frames (HST
+#: ACS, binned cameras) the resampling then leaves residuals of several per cent at every star, which a
+#: shift alone (one phase everywhere, absorbed into the PSF) never shows the model.
+MAX_ROTATION = 0.5
+
+
+class _EpochGeometry:
+    """Frame pixel -> epoch pixel of `make_epoch`: p' = R (p - c) + c + d (0-based x, y; c the frame centre)."""
+
+    def __init__(self, shift, rotation, shape):
+        from astrokit.differencing._geometry import rotation_matrix
+
+        self.rot = rotation_matrix(rotation)
+        self.shift = np.asarray(shift, dtype=float)
+        self.center = np.array([(shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0])
+
+    def __call__(self, x, y):
+        p = self.rot @ (np.vstack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) - self.center[:, None])
+        return p[0] + self.center[0] + self.shift[0], p[1] + self.center[1] + self.shift[1]
+
+    def inverse(self, x, y):
+        q = np.vstack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) - (self.center + self.shift)[:, None]
+        p = self.rot.T @ q
+        return p[0] + self.center[0], p[1] + self.center[1]
+
+
 def _epoch_params(rng):
-    """Random conditions of a synthetic epoch: shift (px), seeing factor, flux scale, extra noise factor."""
+    """Random conditions of a synthetic epoch: shift (px), seeing factor, flux scale, extra noise, rotation (deg)."""
     return {
         "shift": (float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))),
         "seeing_factor": float(rng.uniform(1.0, 1.6)),
         "flux_scale": float(rng.uniform(0.85, 1.15)),
         "noise_factor": float(rng.uniform(0.3, 1.2)),
+        "rotation": float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)),
     }
 
 
@@ -477,7 +588,18 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
       cosmic ray has no clear label (``info["n_real_on_artefact"]``);
     * real (1): candidates at ``n_variable`` stars of the frame given extra
       PSF flux in the epoch (``variable``: transients on top of a source in
-      the reference, like most alerts of real surveys);
+      the reference, like most alerts of real surveys). A variable whose
+      added flux is below `STAR_RESIDUAL_FACTOR` times the fraction of their
+      flux that the epoch's subtraction leaves at the stars that did not vary
+      (`star_residual_level`, recorded per epoch in ``info``) is left out:
+      it looks exactly like those residuals, which are bogus
+      (``info["n_variable_below_residual"]``; undersampled crowded fields,
+      HST ACS, leave several per cent at every star);
+    * real (1): transients on ``n_galaxy`` galaxies of the frame (nuclear and
+      offset), left out in the same way when their flux is below
+      `STAR_RESIDUAL_FACTOR` times that level times the host's light in the
+      same aperture (``info["n_galaxy_below_residual"]``: in a crowded
+      field most "galaxies" are blends of stars);
     * bogus (0): candidates matching no injection and no cosmic ray
       (``residual``), stars of the frame that did not vary (``star``; half
       of them with a simulated flux-scale error of the subtraction, which
@@ -585,6 +707,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     size = 63
 
     stars_x, stars_y = _reference_stars(data, size)
+    data_sub = _background_subtracted(data)
+    aperture = 2.5 * max(fwhm, 1.0)
+    stars_flux = _aperture_flux(data_sub, stars_x, stars_y, aperture)  # reference ADU
     gal_x, gal_y, gal_a, gal_b, gal_t = _galaxies(data, fwhm, size)
     bright_x, bright_y = _bright_stars(data, size)
     patterns = _cosmic_patterns(data, noise) if n_cosmic_real else []
@@ -594,6 +719,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     Xs, rows = [], []
     info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
             "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0,
+            "n_variable_below_residual": 0, "n_galaxy_below_residual": 0,
             "n_galaxies": int(gal_x.size), "n_galaxy_injected": 0, "n_galaxy_detected": 0,
             "n_cosmic_patterns": len(patterns)}
 
@@ -653,12 +779,16 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             kwargs["snr_range"] = tuple(snr_range)
         if zero_point is not None:
             kwargs["zero_point"] = zero_point
+        if "rotation" not in epoch_params:
+            kwargs.pop("rotation")
         epoch, inj = mod.make_epoch(reference, psf=psf, rng=rng, **kwargs)
         epoch.data = np.array(epoch.data, dtype=np.float32, copy=True)
+        # frame pixel -> epoch pixel (make_epoch's shift, and rotation where the WCS could hold it)
+        params["rotation"] = float(epoch.meta.get("SYN_ROT", 0.0))
+        to_epoch = _EpochGeometry(params["shift"], params["rotation"], (ny, nx))
         # variable stars: extra PSF flux on stars of the frame, at the epoch's seeing
-        dx, dy = params["shift"]
         pick = rng.choice(stars_x.size, min(n_variable, stars_x.size), replace=False)
-        vx, vy = stars_x[pick] + dx, stars_y[pick] + dy
+        vx, vy = to_epoch(stars_x[pick], stars_y[pick])
         epoch_rms = float(np.sqrt(1.0 + params["noise_factor"] ** 2) * noise * params["flux_scale"])
         snr_lo, snr_hi = snr_range if snr_range is not None else (5.0, 100.0)
         vflux = np.exp(rng.uniform(np.log(snr_lo), np.log(snr_hi), vx.size)) * epoch_rms * np.sqrt(
@@ -675,8 +805,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         phi = rng.uniform(0.0, 2.0 * np.pi, n_g)
         u, v = r * np.cos(phi), r * np.sin(phi) * np.where(nuclear, 1.0, gal_b[gpick] / np.maximum(gal_a[gpick], 1e-6))
         cos_t, sin_t = np.cos(gal_t[gpick]), np.sin(gal_t[gpick])
-        gx = gal_x[gpick] + u * cos_t - v * sin_t + dx
-        gy = gal_y[gpick] + u * sin_t + v * cos_t + dy
+        gx, gy = to_epoch(gal_x[gpick] + u * cos_t - v * sin_t, gal_y[gpick] + u * sin_t + v * cos_t)
         inside = (gx > half) & (gx < nx - half) & (gy > half) & (gy < ny - half)
         gx, gy, nuclear = gx[inside], gy[inside], nuclear[inside]
         gflux = np.exp(rng.uniform(np.log(snr_lo), np.log(snr_hi), gx.size)) * epoch_rms * np.sqrt(
@@ -711,14 +840,28 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                   np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32))
         cand = res.candidates
         ix, iy = np.asarray(inj["x"], dtype=float), np.asarray(inj["y"], dtype=float)
-        info["epochs"].append(dict(params, n_candidates=len(cand)))
+        clear = 3 * max(fwhm, 1.0) + match_radius
+        # what the subtraction leaves at the stars that did not vary, as a fraction of their flux: a
+        # variable below a few times that is indistinguishable from a residual and has no clear label
+        rest_stars = np.setdiff1d(np.arange(stars_x.size), pick)
+        rsx, rsy = to_epoch(stars_x[rest_stars], stars_y[rest_stars])
+        clean = ((_nearest(rsx, rsy, np.r_[ix, cx, vx, gx, points["hot_pixel"][0], points["cosmic_real"][0]],
+                           np.r_[iy, cy, vy, gy, points["hot_pixel"][1], points["cosmic_real"][1]])[0] > clear + 7.0)
+                 & (_column_distance(rsx, rsy, columns) > clear) & (_trail_distance(rsx, rsy, trails) > clear))
+        residual_level = star_residual_level(res, rsx[clean], rsy[clean],
+                                             stars_flux[rest_stars][clean] * params["flux_scale"])
+        # the same for transients on galaxies, against the host's light within the aperture (its nucleus)
+        var_fraction = vflux / (stars_flux[pick] * params["flux_scale"]) if vx.size else np.zeros(0)
+        faint_var = ~(var_fraction >= STAR_RESIDUAL_FACTOR * residual_level)  # NaN star flux: unclear too
+        host = _aperture_flux(data_sub, *to_epoch.inverse(gx, gy), aperture) * params["flux_scale"]
+        faint_gal = np.where(np.isfinite(host), gflux < STAR_RESIDUAL_FACTOR * residual_level * host, False)
+        info["epochs"].append(dict(params, n_candidates=len(cand), star_residual_level=residual_level))
         info["n_injected"] += len(inj)
         info["n_variable"] += int(vx.size)
 
         kx, ky = np.asarray(cand["x"], dtype=float), np.asarray(cand["y"], dtype=float)
         pos = np.asarray(cand["is_positive"], dtype=bool)
         s_corr = np.asarray(cand["s_corr"], dtype=float)
-        clear = 3 * max(fwhm, 1.0) + match_radius
         # a transient under a cosmic ray, hot pixel, bad column or trail of the science image has no clear
         # label (a scanner calls the stamp bogus): such candidates are left out of the real classes, and
         # of the bogus ones below (the extent of a real cosmic-ray pattern, up to 7 px from its peak, added)
@@ -731,13 +874,16 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             s_corr[is_inj], ambiguous=on_artefact[is_inj])
         is_var, j_var, d_var = match(kx, ky, vx, vy, pos & ~is_inj)
         info["n_variable_detected"] += int(is_var.sum())
+        info["n_variable_below_residual"] += int(np.sum(faint_var[j_var[is_var]] & ~on_artefact[is_var]))
         add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var],
-            ambiguous=on_artefact[is_var])
+            ambiguous=on_artefact[is_var] | faint_var[j_var[is_var]])
         is_gal, j_gal, d_gal = match(kx, ky, gx, gy, pos & ~is_inj & ~is_var)
         info["n_galaxy_detected"] += int(is_gal.sum())
         for origin, sel in (("galaxy_nuclear", nuclear), ("galaxy_offset", ~nuclear)):
             k = is_gal & sel[j_gal] if gx.size else np.zeros(kx.size, dtype=bool)
-            add(images, origin, e, kx[k], ky[k], gmag[j_gal[k]], s_corr[k], ambiguous=on_artefact[k])
+            below = faint_gal[j_gal[k]] if k.any() else np.zeros(0, dtype=bool)
+            info["n_galaxy_below_residual"] += int(np.sum(below & ~on_artefact[k]))
+            add(images, origin, e, kx[k], ky[k], gmag[j_gal[k]], s_corr[k], ambiguous=on_artefact[k] | below)
         is_cos, _, d_cos = match(kx, ky, cx, cy, ~is_inj & ~is_var & ~is_gal)
         add(images, "cosmic", e, kx[is_cos], ky[is_cos], s_corr=s_corr[is_cos], positive=pos[is_cos])
         # detector and sky artefacts of the science image: every candidate at one is that artefact
@@ -762,9 +908,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         k = np.flatnonzero((d_inj > clear) & (d_var > clear) & (d_gal > clear) & (d_cos > clear) & ~near_art & ~taken)
         if k.size > max_residuals:
             k = np.sort(rng.choice(k, max_residuals, replace=False))
-        d_galaxy, j_galaxy = _nearest(kx[k], ky[k], gal_x + dx, gal_y + dy)
+        d_galaxy, j_galaxy = _nearest(kx[k], ky[k], *to_epoch(gal_x, gal_y))
         on_galaxy = d_galaxy <= 2.5 * (gal_a[j_galaxy] if gal_a.size else 0.0) + fwhm
-        on_bright = _nearest(kx[k], ky[k], bright_x + dx, bright_y + dy)[0] <= 3 * max(fwhm, 1.0) + match_radius
+        on_bright = _nearest(kx[k], ky[k], *to_epoch(bright_x, bright_y))[0] <= 3 * max(fwhm, 1.0) + match_radius
         for origin, sel in (("galaxy_residual", on_galaxy), ("bright_star", ~on_galaxy & on_bright),
                             ("residual", ~on_galaxy & ~on_bright)):
             add(images, origin, e, kx[k[sel]], ky[k[sel]], s_corr=s_corr[k[sel]], positive=pos[k[sel]])
@@ -775,18 +921,18 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             return _nearest(x, y, tx, ty)[0] > 10
 
         rest = np.setdiff1d(np.arange(stars_x.size), pick)
-        sx, sy = stars_x[rest] + dx, stars_y[rest] + dy
+        sx, sy = to_epoch(stars_x[rest], stars_y[rest])
         ok = np.flatnonzero(away(sx, sy))
         ok = rng.permutation(ok)[:n_star]
         ferr = np.where(rng.uniform(size=ok.size) < 0.5, np.exp(rng.uniform(np.log(5.0), np.log(500.0), ok.size)), 0.0)
         add(images, "star", e, sx[ok], sy[ok], flux_error=ferr)
         # galaxies that did not vary (half with a flux-scale error: an extended residual), bright stars
         rest = np.setdiff1d(np.arange(gal_x.size), gpick)
-        ok = rng.permutation(np.flatnonzero(away(gal_x[rest] + dx, gal_y[rest] + dy)))[:n_galaxy]
+        ok = rng.permutation(np.flatnonzero(away(*to_epoch(gal_x[rest], gal_y[rest]))))[:n_galaxy]
         ferr = np.where(rng.uniform(size=ok.size) < 0.5, np.exp(rng.uniform(np.log(5.0), np.log(500.0), ok.size)), 0.0)
-        add(images, "galaxy", e, gal_x[rest][ok] + dx, gal_y[rest][ok] + dy, flux_error=ferr)
-        ok = rng.permutation(np.flatnonzero(away(bright_x + dx, bright_y + dy)))[:n_bright]
-        add(images, "bright_star", e, bright_x[ok] + dx, bright_y[ok] + dy)
+        add(images, "galaxy", e, *to_epoch(gal_x[rest][ok], gal_y[rest][ok]), flux_error=ferr)
+        ok = rng.permutation(np.flatnonzero(away(*to_epoch(bright_x, bright_y))))[:n_bright]
+        add(images, "bright_star", e, *to_epoch(bright_x[ok], bright_y[ok]))
         # artefacts the differencing did not report: cut them directly
         for origin in ("hot_pixel", "cosmic_real"):
             ax_, ay_ = points[origin]
@@ -829,7 +975,8 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     meta["is_positive"][fading] = False
     meta["s_corr"][fading] *= -1.0
     info["n_fading"] = int(fading.size)
-    info["n_real_on_artefact"] = len(ambiguous_rows)
+    info["n_real_on_artefact"] = (len(ambiguous_rows) - info["n_variable_below_residual"]
+                                  - info["n_galaxy_below_residual"])
     if ambiguous_rows:  # dropped last, so that the random draws of the rest do not depend on them
         keep = np.setdiff1d(np.arange(len(meta)), ambiguous_rows)
         X, meta = X[keep], meta[keep]

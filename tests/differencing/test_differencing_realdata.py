@@ -144,3 +144,59 @@ def test_injection_recovery(epoch_result):
     # S_corr scales with the injected SNR
     assert np.corrcoef(np.asarray(inj["snr"][found]), np.asarray(pos["s_corr"][idx[found]]))[0, 1] > 0.8
     assert 0.8 < _robust_std(res.s_corr) < 1.3
+
+
+def test_make_epoch_rotation_moves_stars_and_wcs_together(goto):
+    """A rotated epoch of the real GOTO frame (TAN-SIP): the stars and the WCS (SIP conjugated) move together."""
+    from astropy.nddata import Cutout2D
+
+    from astrokit.differencing._geometry import rotation_matrix
+
+    _, reference = goto
+    cut = Cutout2D(reference.data, (1000, 900), (700, 800), wcs=reference.wcs)
+    assert cut.wcs.sip is not None
+    ccd = CCDData(np.asarray(cut.data, dtype=np.float32), unit="adu", wcs=cut.wcs)
+    psf, _ = estimate_psf(ccd.data)
+    shift, theta = (1.3, -0.6), 0.4
+    epoch, _ = make_epoch(ccd, psf=psf, rng=np.random.default_rng(2), shift=shift, rotation=theta,
+                          seeing_factor=1.0, noise_factor=0.0, n_inject=3)
+    assert epoch.meta["SYN_ROT"] == pytest.approx(theta)
+    ny, nx = ccd.shape
+    center = np.array([(nx - 1) / 2, (ny - 1) / 2])
+    rot = rotation_matrix(theta)
+
+    def to_epoch(x, y):
+        p = rot @ (np.vstack([x, y]) - center[:, None])
+        return p[0] + center[0] + shift[0], p[1] + center[1] + shift[1]
+
+    # the training sets' frame -> epoch mapping is this one, and its inverse undoes it
+    from astrokit.inference._training_set import _EpochGeometry
+
+    geometry = _EpochGeometry(shift, theta, ccd.shape)
+    px, py = np.array([0.0, 350.5, 799.0]), np.array([0.0, 20.0, 699.0])
+    assert np.allclose(geometry(px, py), to_epoch(px, py))
+    assert np.allclose(geometry.inverse(*geometry(px, py)), (px, py))
+
+    # the WCS: the same sky at p and at R (p - c) + c + d, over the whole frame (SIP included), to 1e-3 px
+    gx, gy = (a.ravel().astype(float) for a in np.meshgrid(np.linspace(0, nx - 1, 7), np.linspace(0, ny - 1, 7)))
+    ra0, dec0 = ccd.wcs.pixel_to_world_values(gx, gy)
+    ex, ey = epoch.wcs.world_to_pixel_values(ra0, dec0)
+    tx, ty = to_epoch(gx, gy)
+    assert np.max(np.hypot(ex - tx, ey - ty)) < 1e-3
+    # the stars: sep centroids of the frame, moved, land on those of the epoch (median offset < 0.05 px)
+    def stars(data):
+        d = np.ascontiguousarray(np.nan_to_num(data, nan=float(np.nanmedian(data))), dtype=np.float32)
+        bkg = sep.Background(d)
+        objs = sep.extract(d - bkg.back(), 30.0, err=bkg.globalrms, minarea=5)
+        objs = objs[(objs["flag"] == 0) & (objs["peak"] < 0.3 * objs["peak"].max())]
+        return objs["x"], objs["y"]
+
+    x0, y0 = stars(ccd.data)
+    x1, y1 = stars(epoch.data)
+    mx, my = to_epoch(x0, y0)
+    d, j = cKDTree(np.c_[x1, y1]).query(np.c_[mx, my])
+    near = d < 1.0
+    assert near.sum() >= 30
+    assert np.median(d[near]) < 0.05
+    # the corners the rotation brings in from outside the frame are NaN, not stretched edge pixels
+    assert np.isnan(epoch.data[0, -1]) or np.isnan(epoch.data[-1, 0]) or np.isnan(epoch.data[0, 0])

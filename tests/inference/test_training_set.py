@@ -90,3 +90,32 @@ def test_default_sets_with_no_epochs_for_any_frame():
 
     # frames not named in the dict get no epochs; no epochs at all gives no set (nothing is read or built)
     assert build_default_sets(0, n_epochs={"unknown_frame": 3}, n_eval_epochs=0, progress=False) == (None, None)
+
+
+def test_star_residual_level_formula():
+    """The fraction of the flux left at stars: the largest |PSF flux| within 1 px, less 1.5 sigma, 84th percentile."""
+    from types import SimpleNamespace
+
+    from astrokit.inference._training_set import star_residual_level
+
+    shape = (200, 200)
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(10, 190, 40), rng.uniform(10, 190, 40)
+    flux = np.full(40, 1.0e5)
+
+    def result(S, V_S, flux_science=2.0, F_S=4.0):
+        return SimpleNamespace(extra={"zogy": SimpleNamespace(S=S, V_S=V_S, flux_science=flux_science, F_S=F_S)})
+
+    V_S = np.full(shape, (100.0 / 0.5) ** 2)  # PSF-flux error 100 ADU (S x flux_science / F_S)
+    S = np.zeros(shape)
+    assert star_residual_level(result(S, V_S), x, y, flux) == 0.0
+    # a 5 % residual beside each star (a dipole lobe one pixel away), 1.5 sigma taken off
+    S[np.rint(y).astype(int), np.rint(x).astype(int) + 1] = 0.05 * 1.0e5 / 0.5
+    assert star_residual_level(result(S, V_S), x, y, flux) == pytest.approx(0.05 - 1.5 * 100 / 1e5)
+    # an F_S map (ZOGY in sub-images) works the same
+    assert star_residual_level(result(S, V_S, F_S=np.full(shape, 4.0)), x, y, flux) == pytest.approx(0.0485)
+    # stars too noisy to measure it (PSF-flux error above 5 % of their flux), or too few of them: 0
+    assert star_residual_level(result(S, np.full(shape, (6000.0 / 0.5) ** 2)), x, y, flux) == 0.0
+    assert star_residual_level(result(S, V_S), x[:5], y[:5], flux[:5]) == 0.0
+    # NaN stars (no flux measured) are skipped, not propagated
+    assert star_residual_level(result(S, V_S), x, y, np.r_[flux[:20], np.full(20, np.nan)]) == pytest.approx(0.0485)
