@@ -31,13 +31,7 @@ SEED = 14
 
 # Instruments that miss the acceptance today, with the figures measured (seed 14) and why. The reason is
 # a measurement, not an excuse: xfail is strict, so the test fails as soon as an instrument passes.
-FIGURES_XFAIL = {
-    "HST": "measured 2026-12-04 (stop 33) with the real-bogus model retrained that stop: all 83 fakes with S/N >= 10 "
-           "recovered (100 %; 72 before, when 34 % of the crowded ACS field was masked around saturated stars), but "
-           "67 false candidates >= 0.5 in 3.15 Mpx (21.3/Mpx; the previous model: 10, 3.2/Mpx, on the same "
-           "subtractions): 64 of them on a reference star (flag on_reference_source), the positive residuals of "
-           "non-varying stars at S_corr 5-11 that the model scores 0.53-0.89 like a variable brightening: issue 15",
-}
+FIGURES_XFAIL = {}  # every instrument meets the figures since stop 34 (HST ACS: 1.6 false/Mpx, 83/83 fakes)
 # Frames of which some pair or frame fails while the stages stay ok (recorded failures).
 UNITS_XFAIL = {}
 # The same frames with their WCS removed (solved by astrometry.net or aligned to a frame with a WCS).
