@@ -850,9 +850,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                  & (_column_distance(rsx, rsy, columns) > clear) & (_trail_distance(rsx, rsy, trails) > clear))
         residual_level = star_residual_level(res, rsx[clean], rsy[clean],
                                              stars_flux[rest_stars][clean] * params["flux_scale"])
-        # the same for transients on galaxies, against the host's light within the aperture (its nucleus)
         var_fraction = vflux / (stars_flux[pick] * params["flux_scale"]) if vx.size else np.zeros(0)
         faint_var = ~(var_fraction >= STAR_RESIDUAL_FACTOR * residual_level)  # NaN star flux: unclear too
+        # the same for transients on galaxies, against the host's light within the aperture (its nucleus)
         host = _aperture_flux(data_sub, *to_epoch.inverse(gx, gy), aperture) * params["flux_scale"]
         faint_gal = np.where(np.isfinite(host), gflux < STAR_RESIDUAL_FACTOR * residual_level * host, False)
         info["epochs"].append(dict(params, n_candidates=len(cand), star_residual_level=residual_level))

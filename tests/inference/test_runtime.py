@@ -35,7 +35,8 @@ def test_onnx_scores_of_the_shipped_model_match_keras_on_ztf_alerts():
         assert np.max(np.abs(onnx - keras_scores)) <= 1e-5
     tf_scores = score_triplets(model, raw, runtime="tensorflow")
     assert np.max(np.abs(tf_scores - keras_scores)) <= 1e-5
-    assert np.unique(keras_scores).size > 40 and keras_scores.min() < 0.2 < 0.8 < keras_scores.max()
+    # distinct scores over several decades (the shipped model of stop 34 scores every alert below 0.09)
+    assert np.unique(keras_scores).size > 40 and np.log10(keras_scores.max() / keras_scores.min()) > 2
     assert onnx_predictor(model) is onnx_predictor(model)  # converted once per model
 
 
