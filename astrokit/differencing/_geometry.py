@@ -134,3 +134,37 @@ def transform_wcs(wcs, rot, center, shift):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header, relax=True), rotated
+
+
+class EpochGeometry:
+    """Frame pixel -> epoch pixel of a synthetic epoch: p' = R (p - c) + c + d (0-based x, y).
+
+    ``c`` is the frame centre ``((nx - 1) / 2, (ny - 1) / 2)``, ``R`` the rotation
+    (`rotation_matrix`) and ``d`` the shift: the mapping of
+    `astrokit.differencing.make_epoch` (`resample_affine`, `transform_wcs`).
+
+    Parameters
+    ----------
+    shift : array-like of float, shape (2,)
+        ``(dx, dy)`` (px).
+    rotation : float
+        Rotation (deg, counter-clockwise).
+    shape : tuple of int
+        ``(ny, nx)`` of the frame.
+    """
+
+    def __init__(self, shift, rotation, shape):
+        self.rot = rotation_matrix(rotation)
+        self.shift = np.asarray(shift, dtype=float)
+        self.center = np.array([(shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0])
+
+    def __call__(self, x, y):
+        """Epoch positions ``(x', y')`` of frame positions ``(x, y)`` (arrays of shape (n,))."""
+        p = self.rot @ (np.vstack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) - self.center[:, None])
+        return p[0] + self.center[0] + self.shift[0], p[1] + self.center[1] + self.shift[1]
+
+    def inverse(self, x, y):
+        """Frame positions of epoch positions (the inverse mapping)."""
+        q = np.vstack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) - (self.center + self.shift)[:, None]
+        p = self.rot.T @ q
+        return p[0] + self.center[0], p[1] + self.center[1]

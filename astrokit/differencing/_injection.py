@@ -9,7 +9,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy import ndimage
 
-from astrokit.differencing._geometry import resample_affine, rotation_matrix, transform_wcs
+from astrokit.differencing._geometry import EpochGeometry, resample_affine, transform_wcs
 from astrokit.differencing._psf import normalised_psf
 from astrokit.exceptions import DataError
 
@@ -259,15 +259,14 @@ def make_epoch(ccd, *, psf, rng, shift=(0.0, 0.0), seeing_factor=1.0, flux_scale
     rms0 = float(bkg0.globalrms)
 
     # (1) shift (and rotation)
-    ny, nx = data.shape
-    center = np.array([(nx - 1) / 2.0, (ny - 1) / 2.0])
-    rot, wcs = rotation_matrix(rotation), None
+    geometry, wcs = EpochGeometry((dx, dy), rotation, data.shape), None
     if rotation and ccd.wcs is not None:
-        wcs, rotated = transform_wcs(ccd.wcs, rot, center, (dx, dy))
+        wcs, rotated = transform_wcs(ccd.wcs, geometry.rot, geometry.center, (dx, dy))
         if not rotated:
-            rotation, rot, wcs = 0.0, np.eye(2), None
+            rotation, wcs = 0.0, None
     if rotation:
-        data = resample_affine(np.where(finite, data, np.nan), rot, center, (dx, dy), order=3, cval=np.nan)
+        data = resample_affine(np.where(finite, data, np.nan), geometry.rot, geometry.center, (dx, dy), order=3,
+                               cval=np.nan)
         finite = np.isfinite(data)
         data = np.where(finite, data, np.nanmedian(data))
     elif dx or dy:

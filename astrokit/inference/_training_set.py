@@ -206,10 +206,8 @@ def _extract(data, threshold):
     """
     import sep
 
-    d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
-    bkg = sep.Background(d)
-    sub = d - bkg.back()
-    return sep.extract(sub, threshold, err=bkg.globalrms, minarea=5), float(np.nanmax(sub))
+    sub, rms = _background_subtracted(data)
+    return sep.extract(sub, threshold, err=rms, minarea=5), float(np.nanmax(sub))
 
 
 def _reference_stars(data, size):
@@ -223,11 +221,12 @@ def _reference_stars(data, size):
 
 
 def _background_subtracted(data):
-    """Return ``data`` (NaN filled with 0) minus its sep background, float32."""
+    """Return ``data`` (NaN filled with 0) minus its sep background (float32), and the background's global rms."""
     import sep
 
     d = np.ascontiguousarray(np.nan_to_num(data), dtype=np.float32)
-    return d - sep.Background(d).back()
+    bkg = sep.Background(d)
+    return d - bkg.back(), bkg.globalrms
 
 
 def _aperture_flux(sub, x, y, radius):
@@ -352,26 +351,6 @@ def _cut_scaled(science, reference, difference, x, y, scale, size):
 #: ACS, binned cameras) the resampling then leaves residuals of several per cent at every star, which a
 #: shift alone (one phase everywhere, absorbed into the PSF) never shows the model.
 MAX_ROTATION = 0.5
-
-
-class _EpochGeometry:
-    """Frame pixel -> epoch pixel of `make_epoch`: p' = R (p - c) + c + d (0-based x, y; c the frame centre)."""
-
-    def __init__(self, shift, rotation, shape):
-        from astrokit.differencing._geometry import rotation_matrix
-
-        self.rot = rotation_matrix(rotation)
-        self.shift = np.asarray(shift, dtype=float)
-        self.center = np.array([(shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0])
-
-    def __call__(self, x, y):
-        p = self.rot @ (np.vstack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) - self.center[:, None])
-        return p[0] + self.center[0] + self.shift[0], p[1] + self.center[1] + self.shift[1]
-
-    def inverse(self, x, y):
-        q = np.vstack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) - (self.center + self.shift)[:, None]
-        p = self.rot.T @ q
-        return p[0] + self.center[0], p[1] + self.center[1]
 
 
 def _epoch_params(rng):
@@ -690,6 +669,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from tqdm.auto import tqdm
 
     from astrokit import differencing as mod
+    from astrokit.differencing._geometry import EpochGeometry
 
     backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
@@ -707,7 +687,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     size = 63
 
     stars_x, stars_y = _reference_stars(data, size)
-    data_sub = _background_subtracted(data)
+    data_sub, _ = _background_subtracted(data)
     aperture = 2.5 * max(fwhm, 1.0)
     stars_flux = _aperture_flux(data_sub, stars_x, stars_y, aperture)  # reference ADU
     gal_x, gal_y, gal_a, gal_b, gal_t = _galaxies(data, fwhm, size)
@@ -785,7 +765,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         epoch.data = np.array(epoch.data, dtype=np.float32, copy=True)
         # frame pixel -> epoch pixel (make_epoch's shift, and rotation where the WCS could hold it)
         params["rotation"] = float(epoch.meta.get("SYN_ROT", 0.0))
-        to_epoch = _EpochGeometry(params["shift"], params["rotation"], (ny, nx))
+        to_epoch = EpochGeometry(params["shift"], params["rotation"], (ny, nx))
         # variable stars: extra PSF flux on stars of the frame, at the epoch's seeing
         pick = rng.choice(stars_x.size, min(n_variable, stars_x.size), replace=False)
         vx, vy = to_epoch(stars_x[pick], stars_y[pick])

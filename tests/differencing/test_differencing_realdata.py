@@ -169,10 +169,10 @@ def test_make_epoch_rotation_moves_stars_and_wcs_together(goto):
         p = rot @ (np.vstack([x, y]) - center[:, None])
         return p[0] + center[0] + shift[0], p[1] + center[1] + shift[1]
 
-    # the training sets' frame -> epoch mapping is this one, and its inverse undoes it
-    from astrokit.inference._training_set import _EpochGeometry
+    # the frame -> epoch mapping that make_epoch and the training sets use is this one, and its inverse undoes it
+    from astrokit.differencing._geometry import EpochGeometry
 
-    geometry = _EpochGeometry(shift, theta, ccd.shape)
+    geometry = EpochGeometry(shift, theta, ccd.shape)
     px, py = np.array([0.0, 350.5, 799.0]), np.array([0.0, 20.0, 699.0])
     assert np.allclose(geometry(px, py), to_epoch(px, py))
     assert np.allclose(geometry.inverse(*geometry(px, py)), (px, py))
