@@ -21,9 +21,10 @@ as the median of ``--repeat`` runs after one warm-up call:
   and run by ``tf.lite.Interpreter`` with the XNNPACK delegate (the kernels of LiteRT / ``ai-edge-litert``);
 * ``onnxruntime bs=B``: the model converted in memory with tf2onnx and run by ONNX Runtime
   (`astrokit.inference._runtime.onnx_predictor`, what astrokit uses when onnxruntime is installed);
-* ``score_triplets tf`` / ``score_triplets onnx``: the whole public call on raw stamps (checks,
-  normalisation of the next batch in a second thread overlapping the model) with ``runtime="tensorflow"``
-  (traced model) and ``runtime="onnxruntime"`` (the default when installed); ``score_triplets tf serial``
+* ``score_triplets tf`` / ``score_triplets onnx``: the whole public call on raw stamps (checks and
+  normalisation) with ``runtime="tensorflow"`` (traced model, the next batch normalised in a second thread
+  overlapping the model) and ``runtime="onnxruntime"`` (the default when installed: one thread per CPU,
+  each normalising and scoring whole batches of its own); ``score_triplets tf serial``
   is the TensorFlow path with normalisation and model taking turns (no overlap), and
   ``score_triplets bf16`` the TensorFlow path with ``precision="bfloat16"``.
 

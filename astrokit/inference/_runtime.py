@@ -114,7 +114,7 @@ def _session(onnx_bytes, threads):
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    # no busy-waiting between kernels: the stamps of the next batch are normalised in another thread meanwhile
+    # no busy-waiting between kernels: other threads normalise stamps on the same cores meanwhile
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 

@@ -275,9 +275,9 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
     """Real-bogus scores of science/reference/difference triplets.
 
     Triplets are checked (`check_triplets`), normalised per stamp
-    (`normalise_triplets`) and run through the model in batches, the next
-    batch being normalised in a thread while the model runs. The model runs
-    on ONNX Runtime when it is installed (converted in memory from the Keras
+    (`normalise_triplets`) and run through the model in batches. The model runs
+    on ONNX Runtime when it is installed, each CPU of the process normalising
+    and scoring whole batches of its own with one thread (converted in memory from the Keras
     model once per model object and checked against it, scores within 1e-5;
     about twice as fast as TensorFlow, benchmarks/bench_inference.py), else
     as a traced ``model(x, training=False)`` (`predict_batches`). Load the
@@ -356,23 +356,34 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
 
 
 def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime="tensorflow"):
-    """Normalise and predict batch by batch, normalising the next batch in a thread while the model runs."""
+    """Normalise and predict batch by batch.
+
+    On ONNX Runtime, each of the process's CPUs (`_threads`) takes whole
+    batches, normalising and predicting each with one thread (data
+    parallelism: no thread waits for another, and no two compete for a
+    core). On TensorFlow, the next batch is normalised in a thread while the
+    model runs on the current one with its own threads.
+    """
     from functools import partial
 
-    from astrokit.inference._runtime import onnx_predictor
+    from astrokit.inference._runtime import _threads, onnx_predictor
 
     keras = require("keras", "ml")
     normalise = partial(normalise_triplets, method=model_normalisation(model))
-    fn = onnx_predictor(model) if runtime == "onnxruntime" else None
+    workers = _threads() if runtime == "onnxruntime" else 1
+    fn = onnx_predictor(model, threads=1 if workers > 1 else None) if runtime == "onnxruntime" else None
     if fn is None and (arr.shape[0] <= batch_size or not isinstance(model, keras.Model)):
         return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision)
-    if fn is None:
-        traced = _predict_function(model, precision)
-        fn = lambda x: traced(x).numpy()  # noqa: E731
-    if arr.shape[0] <= batch_size:
-        return np.asarray(fn(normalise(arr)), dtype=np.float32)
     from concurrent.futures import ThreadPoolExecutor
 
+    if fn is not None:  # NumPy's selection and ONNX Runtime release the GIL: the workers run side by side
+        size = max(1, min(batch_size, -(-arr.shape[0] // workers)))
+        if workers == 1 or arr.shape[0] <= size:
+            return np.asarray(fn(normalise(arr)), dtype=np.float32)
+        with ThreadPoolExecutor(workers) as pool:
+            out = list(pool.map(lambda start: fn(normalise(arr[start:start + size])), range(0, arr.shape[0], size)))
+        return np.concatenate(out).astype(np.float32, copy=False)
+    traced = _predict_function(model, precision)
     out = []
     with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
         pending = pool.submit(normalise, arr[:batch_size])
@@ -380,7 +391,7 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
             x = pending.result()
             if start + batch_size < arr.shape[0]:
                 pending = pool.submit(normalise, arr[start + batch_size:start + 2 * batch_size])
-            out.append(fn(x))
+            out.append(traced(x).numpy())
     return np.concatenate(out)
 
 

@@ -104,6 +104,30 @@ def test_model_is_small_and_maps_to_probabilities():
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
 
 
+def test_model_blocks_and_their_cost():
+    import keras
+
+    def convs(model):
+        return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+    def mult_adds(model):  # per triplet: output pixels x kernel size x input channels x filters
+        return sum(int(np.prod(c.output.shape[1:3])) * 9 * c.input.shape[-1] * c.filters for c in convs(model))
+
+    braai = build_real_bogus_model(seed=0)  # the default
+    cheap = build_real_bogus_model(seed=0, filters=(16, 32, 32), convs=(1, 1, 1), pools=(2, 2, 2))
+    assert [c.filters for c in convs(cheap)] == [16, 32, 32]
+    assert [c.filters for c in convs(braai)] == [16, 16, 32, 32]
+    assert [c.name for c in convs(braai)] == ["conv1", "conv2", "conv3", "conv4"]
+    assert [tuple(c.output.shape[1:3]) for c in convs(cheap)] == [(63, 63), (31, 31), (15, 15)]
+    assert cheap.get_layer("flatten").output.shape[1] == braai.get_layer("flatten").output.shape[1] == 7 * 7 * 32
+    # braai: 24.1 million multiply-adds per triplet, 9.1 of them in its second convolution at 63x63
+    assert mult_adds(braai) == 63 * 63 * 9 * (3 * 16 + 16 * 16) + 31 * 31 * 9 * (16 * 32 + 32 * 32) == 24_144_048
+    assert mult_adds(cheap) == 63 * 63 * 9 * 3 * 16 + 31 * 31 * 9 * 16 * 32 + 15 * 15 * 9 * 32 * 32 == 8_216_496
+    for bad in ({"convs": (0, 2)}, {"pools": (2, 2, 2)}, {"filters": (16, 0)}, {"pools": (2, 0)}):
+        with pytest.raises(ValueError, match="each block"):
+            build_real_bogus_model(**bad)
+
+
 def test_augmentation_is_a_symmetry_of_the_square():
     import tensorflow as tf
 
