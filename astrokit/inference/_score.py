@@ -356,7 +356,7 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
 
 
 def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime="tensorflow"):
-    """Normalise and predict batch by batch.
+    """Normalise and predict batch by batch (never more than a few batches normalised at once).
 
     On ONNX Runtime, each of the process's CPUs (`_threads`) takes whole
     batches, normalising and predicting each with one thread (data
@@ -364,25 +364,23 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
     core). On TensorFlow, the next batch is normalised in a thread while the
     model runs on the current one with its own threads.
     """
+    from concurrent.futures import ThreadPoolExecutor
     from functools import partial
 
     from astrokit.inference._runtime import _threads, onnx_predictor
 
     keras = require("keras", "ml")
     normalise = partial(normalise_triplets, method=model_normalisation(model))
-    workers = _threads() if runtime == "onnxruntime" else 1
-    fn = onnx_predictor(model, threads=1 if workers > 1 else None) if runtime == "onnxruntime" else None
-    if fn is None and (arr.shape[0] <= batch_size or not isinstance(model, keras.Model)):
-        return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision)
-    from concurrent.futures import ThreadPoolExecutor
-
+    fn = onnx_predictor(model, threads=1) if runtime == "onnxruntime" else None
     if fn is not None:  # NumPy's selection and ONNX Runtime release the GIL: the workers run side by side
+        workers = _threads()
         size = max(1, min(batch_size, -(-arr.shape[0] // workers)))
-        if workers == 1 or arr.shape[0] <= size:
-            return np.asarray(fn(normalise(arr)), dtype=np.float32)
-        with ThreadPoolExecutor(workers) as pool:
-            out = list(pool.map(lambda start: fn(normalise(arr[start:start + size])), range(0, arr.shape[0], size)))
+        starts = range(0, arr.shape[0], size)
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            out = list(pool.map(lambda start: fn(normalise(arr[start:start + size])), starts))
         return np.concatenate(out).astype(np.float32, copy=False)
+    if arr.shape[0] <= batch_size or not isinstance(model, keras.Model):
+        return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision)
     traced = _predict_function(model, precision)
     out = []
     with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
