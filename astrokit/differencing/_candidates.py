@@ -98,12 +98,19 @@ def cutouts(image, x, y, size=63):
         The cutouts; pixels outside the image are NaN.
     """
     image = np.asarray(image, dtype=np.float32)
+    ny, nx = image.shape
     half = size // 2
-    padded = np.pad(image, half + 1, mode="constant", constant_values=np.nan)
-    ix = np.round(np.asarray(x)).astype(int) + 1
-    iy = np.round(np.asarray(y)).astype(int) + 1
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size))
-    return np.ascontiguousarray(windows[iy, ix], dtype=np.float32).reshape(len(ix), size, size)
+    x0 = np.round(np.asarray(x, dtype=float)).astype(int).ravel() - half  # window corners
+    y0 = np.round(np.asarray(y, dtype=float)).astype(int).ravel() - half
+    out = np.full((x0.size, size, size), np.nan, dtype=np.float32)
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + size <= nx) & (y0 + size <= ny)
+    if inside.any() and size <= min(ny, nx):  # whole windows: one gather, no padded copy of the image
+        out[inside] = np.lib.stride_tricks.sliding_window_view(image, (size, size))[y0[inside], x0[inside]]
+    for i in np.flatnonzero(~inside):  # windows that reach past the border: the part on the image
+        ya, yb, xa, xb = max(y0[i], 0), min(y0[i] + size, ny), max(x0[i], 0), min(x0[i] + size, nx)
+        if ya < yb and xa < xb:
+            out[i, ya - y0[i]:yb - y0[i], xa - x0[i]:xb - x0[i]] = image[ya:yb, xa:xb]
+    return out
 
 
 def grow_mask(mask, radius):

@@ -171,16 +171,14 @@ def cutout_triplets(science, reference, difference, x, y, *, size=63):
     if not (images[0].shape == images[1].shape == images[2].shape):
         msg = f"science, reference and difference must have the same shape, got {[a.shape for a in images]}"
         raise ValueError(msg)
-    half = size // 2
-    x = np.atleast_1d(np.asarray(x, dtype=float))
-    y = np.atleast_1d(np.asarray(y, dtype=float))
-    cube = np.pad(np.stack(images, axis=-1), ((half + 1, half + 1), (half + 1, half + 1), (0, 0)),
-                  constant_values=np.nan)
+    from astrokit.differencing._candidates import cutouts
+
+    # each stamp centred on the pixel floor(x + 0.5), floor(y + 0.5) (already integers: cutouts' rounding keeps them)
+    x = np.floor(np.atleast_1d(np.asarray(x, dtype=float)) + 0.5)
+    y = np.floor(np.atleast_1d(np.asarray(y, dtype=float)) + 0.5)
     out = np.empty((x.size, size, size, 3), dtype=np.float32)
-    for i, (xi, yi) in enumerate(zip(x, y)):
-        ix = int(np.floor(xi + 0.5)) + half + 1
-        iy = int(np.floor(yi + 0.5)) + half + 1
-        out[i] = cube[iy - half:iy + half + 1, ix - half:ix + half + 1]
+    for c, image in enumerate(images):
+        out[..., c] = cutouts(image, x, y, size)
     return out
 
 

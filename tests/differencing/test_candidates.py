@@ -99,6 +99,20 @@ def test_cutouts_are_centred_and_nan_padded():
     assert np.isnan(c[1, :, :5]).all() and np.isnan(c[1, 6:, :]).all() and c[1, 5, 5] == img[99, 0]
 
 
+@pytest.mark.parametrize("size", [1, 11, 63])
+def test_cutouts_equal_windows_of_the_nan_padded_image(size):
+    """Every window (inside, across each border and corner, off the image, larger than it) is the padded image's."""
+    rng = np.random.default_rng(3)
+    img = rng.normal(size=(40, 57)).astype(np.float32)
+    x = np.r_[rng.uniform(-3, 60, 200), 28.0, -40.0, 100.0, 0.5, 1.5]
+    y = np.r_[rng.uniform(-3, 43, 200), 20.0, 10.0, -50.0, 2.5, 39.4]
+    half, pad = size // 2, size + 60
+    padded = np.pad(img, pad, constant_values=np.nan)
+    ix, iy = np.round(x).astype(int) + pad - half, np.round(y).astype(int) + pad - half
+    expected = np.stack([padded[b:b + size, a:a + size] for a, b in zip(ix, iy)])
+    np.testing.assert_array_equal(cutouts(img, x, y, size), expected)
+    assert np.isnan(cutouts(img, [-40.0], [10.0], size)).all()
+
 def test_shape_mismatch():
     s = np.zeros((50, 50), np.float32)
     with pytest.raises(ValueError, match="science has shape"):
