@@ -317,6 +317,9 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
     err = None
     if rms is not None:
         err = float(rms) if np.ndim(rms) == 0 else np.ascontiguousarray(rms, dtype=np.float32)
+    # saturated pixels counted in each aperture as the sum of a 0/1 image, built once and only if any is set
+    saturated = np.ascontiguousarray(saturated, dtype=np.float32) if saturated is not None and np.any(saturated) \
+        else None
     tables = []
     for rad in radii:
         flags = np.zeros(n, np.int32)
@@ -336,7 +339,7 @@ def aperture_photometry(data, x, y, *, r, r_in=None, r_out=None, rms=None, gain=
         raw, raw_err, sflag = sep.sum_circle(data, xs, ys, rad, **kwargs)
         flags[(sflag & sep.APER_HASMASKED) != 0] |= _BIT["aperture_masked"]
         if saturated is not None:
-            n_sat = sep.sum_circle(np.ascontiguousarray(saturated, dtype=np.float32), xs, ys, rad, subpix=0)[0]
+            n_sat = sep.sum_circle(saturated, xs, ys, rad, subpix=0)[0]
             flags[n_sat > 0] |= _BIT["saturated"]
         area = np.pi * rad**2
         flux = raw - bkg * area if local_background else raw
