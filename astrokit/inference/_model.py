@@ -6,7 +6,7 @@ from astrokit.exceptions import require
 from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
 __all__ = ["NORMALISATIONS", "augment_dataset", "build_real_bogus_model", "calibrate_model", "model_logits",
-           "model_normalisation", "normalise_triplets"]
+           "model_normalisation", "normalise_triplets", "training_dataset"]
 
 
 #: Stamp normalisations: "asinh" (default since the second default model) and "l2" (braai's, the first one).
@@ -345,6 +345,79 @@ def calibrate_model(model, a, b):
     kernel, bias = last.get_weights()
     last.set_weights([kernel * np.float32(a), (bias * np.float32(a) + np.float32(b)).astype(bias.dtype)])
     return model
+
+
+def _aligned_empty(shape, dtype, alignment=64):
+    """Return an uninitialised C-contiguous array whose data starts on an ``alignment``-byte boundary.
+
+    TensorFlow's kernels assume 64-byte aligned buffers (Eigen); NumPy aligns
+    to 16 bytes, and a tensor read in place from such an array through DLPack
+    aborts the process in ``tf.gather``.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def training_dataset(x, y, index, *, seed=0, batch_size=64, transform=None):
+    """Return the training stream of a model: ``(x, y)[index]`` shuffled, repeated, augmented and batched.
+
+    The selected examples are gathered once into a new 64-byte aligned array,
+    which TensorFlow reads in place through DLPack (``from_tensor_slices`` of
+    a NumPy array copies it: 14-39 s for the 2 GB of the default training
+    set on the development machine, and NumPy's ``x[index]`` took 9-20 s
+    more). The shuffle buffer holds positions, and each example is gathered
+    after it, so no epoch starts by copying the whole set into the buffer.
+    The stream is the same as ``from_tensor_slices((x[index], y[index]))``
+    shuffled, repeated and augmented, example for example.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (N, ny, nx, c)
+        Inputs (normalised stamps or tiles).
+    y : ndarray, shape (N,) or (N, ny, nx, 1)
+        Targets (labels, or masks that get the same transformations).
+    index : 1D ndarray of int, shape (n,)
+        The examples to train on, in order.
+    seed : int
+        Seed of the shuffle (reshuffled in each epoch) and of the transformations.
+    batch_size : int
+        Mini-batch size.
+    transform : callable, optional
+        Applied to each gathered chunk of examples (an array of shape
+        (n, ny, nx, c) in, float32 of the same shape out), e.g. the stamp
+        normalisation, so that no normalised copy of the whole set is made.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Endless batches ``(x, y)``, two prefetched.
+
+    Raises
+    ------
+    astrokit.exceptions.MissingExtraError
+        If TensorFlow is not installed.
+    """
+    tf = require("tensorflow", "ml")
+    index = np.asarray(index, dtype=np.intp)
+    x = np.asarray(x)
+    x_train = _aligned_empty((index.size, *x.shape[1:]), np.float32)
+    for i in range(0, index.size, 256):  # by chunks: NumPy's x[index] or take(out=) of GBs was 10-60x slower here
+        chunk = np.take(x, index[i:i + 256], axis=0)
+        x_train[i:i + 256] = chunk if transform is None else transform(chunk)
+    try:  # the tensor keeps x_train alive through the DLPack capsule
+        x_tensor = tf.experimental.dlpack.from_dlpack(x_train.__dlpack__())
+    except (AttributeError, TypeError, ValueError, BufferError):  # an older NumPy or TensorFlow: a copy
+        x_tensor = tf.convert_to_tensor(x_train)
+    y_tensor = tf.convert_to_tensor(np.asarray(y)[index])
+    # the shuffle buffer holds positions, not examples: tf.data's shuffle draws the same permutation whatever
+    # the elements are, so gathering each example after it gives the same stream without a copy of the
+    # whole set into the buffer at the start of every epoch
+    ds = tf.data.Dataset.range(index.size).shuffle(index.size, seed=int(seed), reshuffle_each_iteration=True)
+    ds = ds.repeat().map(lambda i: (tf.gather(x_tensor, i), tf.gather(y_tensor, i)))
+    return augment_dataset(ds, seed=seed).batch(int(batch_size)).prefetch(2)
 
 
 def augment_dataset(dataset, *, seed=0):

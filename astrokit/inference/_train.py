@@ -19,12 +19,12 @@ from astrokit.inference._metrics import (
     roc_auc,
 )
 from astrokit.inference._model import (
-    augment_dataset,
     build_real_bogus_model,
     calibrate_model,
     model_logits,
     model_normalisation,
     normalise_triplets,
+    training_dataset,
 )
 from astrokit.inference._score import predict_batches
 
@@ -148,7 +148,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     .. [3] Platt 1999, in Advances in Large Margin Classifiers, 61
     .. [4] Guo, Pleiss, Sun & Weinberger 2017, ICML (On calibration of modern neural networks)
     """
-    tf = require("tensorflow", "ml")
+    require("tensorflow", "ml")
     keras = require("keras", "ml")
     if schedule not in ("cosine", "constant"):
         msg = f"schedule must be 'cosine' or 'constant', got {schedule!r}"
@@ -162,22 +162,24 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     if model is None:
         model = build_real_bogus_model(ts.X.shape[1:], seed=seed)
     method = model_normalisation(model)
-    X = normalise_triplets(ts.X, method)
+
+    def normalised(x):  # per stamp: a selection normalised alone equals the same rows of the whole set normalised
+        return normalise_triplets(x, method)
+
     if eval_set is None:
         rest, test = split_indices(y, validation_fraction, seed=seed)
-        X_test, y_test, meta_test = X[test], y[test], ts.meta[test]
+        X_test, y_test, meta_test = normalised(np.take(ts.X, test, axis=0)), y[test], ts.meta[test]
     else:
         rest = np.arange(y.size)
-        X_test, y_test, meta_test = normalise_triplets(eval_set.X, method), np.asarray(eval_set.y), eval_set.meta
+        X_test, y_test, meta_test = normalised(eval_set.X), np.asarray(eval_set.y), eval_set.meta
     rest_tr, rest_val = split_indices(y[rest], 0.1, seed=seed + 1)
     train, val = rest[rest_tr], rest[rest_val]
+    X_val = normalised(np.take(ts.X, val, axis=0))
 
     n_pos = int(y[train].sum())
     n_neg = int(train.size - n_pos)
     class_weight = {0: train.size / (2.0 * max(n_neg, 1)), 1: train.size / (2.0 * max(n_pos, 1))}
-    ds = tf.data.Dataset.from_tensor_slices((X[train], y[train].astype(np.float32)))
-    ds = ds.shuffle(train.size, seed=int(seed), reshuffle_each_iteration=True).repeat()
-    ds = augment_dataset(ds, seed=seed).batch(batch_size).prefetch(2)
+    ds = training_dataset(ts.X, y.astype(np.float32), train, seed=seed, batch_size=batch_size, transform=normalised)
     steps = int(np.ceil(train.size / batch_size))
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     if schedule == "cosine":
@@ -185,14 +187,14 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch, lr: lr0 * (0.01 + 0.99 * 0.5 * (1.0 + np.cos(np.pi * epoch / max(int(epochs), 1))))))
     hist = model.fit(ds, steps_per_epoch=steps, epochs=int(epochs),
-                     validation_data=(X[val], y[val].astype(np.float32)), class_weight=class_weight,
+                     validation_data=(X_val, y[val].astype(np.float32)), class_weight=class_weight,
                      callbacks=callbacks, shuffle=False, verbose=2 if progress else 0)
     train_seconds = time.perf_counter() - t0
 
     calibration = None
     if calibrate:
         uncalibrated = evaluate_scores(y_test, predict_batches(model, X_test).ravel())
-        a, b = fit_platt(model_logits(model, X[val]), y[val])
+        a, b = fit_platt(model_logits(model, X_val), y[val])
         if not (np.isfinite(a) and np.isfinite(b) and 0.0 < a < 100.0):  # a degenerate fit would wreck the ranking
             msg = f"Platt scaling fit gave slope {a:.3g} and intercept {b:.3g}; pass calibrate=False"
             raise DataError(msg)

@@ -521,9 +521,9 @@ def train_unet(train_set, *, eval_set=None, epochs=20, batch_size=32, seed=0, pa
     """
     import hashlib
 
-    tf = require("tensorflow", "ml")
+    require("tensorflow", "ml")
     keras = require("keras", "ml")
-    from astrokit.inference._model import augment_dataset
+    from astrokit.inference._model import training_dataset
 
     if len(train_set.X) < 10 or not train_set.masks.any():
         msg = f"U-Net training needs at least 10 tiles with some transient pixels, got {len(train_set.X)}"
@@ -536,8 +536,7 @@ def train_unet(train_set, *, eval_set=None, epochs=20, batch_size=32, seed=0, pa
     n_val = max(1, len(x) // 10)
     val, train = order[:n_val], order[n_val:]
     model = build_unet(seed=seed)
-    ds = tf.data.Dataset.from_tensor_slices((x[train], m[train])).shuffle(train.size, seed=int(seed)).repeat()
-    ds = augment_dataset(ds, seed=seed).batch(batch_size).prefetch(2)
+    ds = training_dataset(x, m, train, seed=seed, batch_size=batch_size)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     hist = model.fit(ds, steps_per_epoch=int(np.ceil(train.size / batch_size)), epochs=int(epochs),
                      validation_data=(x[val], m[val]), callbacks=[stop], verbose=2 if progress else 0)

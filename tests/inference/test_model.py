@@ -146,6 +146,34 @@ def test_augmentation_is_a_symmetry_of_the_square():
     assert len(seen) > 2  # the transformations actually vary
 
 
+def test_training_dataset_is_the_shuffled_augmented_selection():
+    """The DLPack-backed stream equals from_tensor_slices of the selection, batch for batch, over epochs."""
+    import gc
+
+    import tensorflow as tf
+
+    from astrokit.inference._model import training_dataset
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(120, 15, 15, 3)).astype(np.float32)
+    y = (rng.uniform(size=120) < 0.5).astype(np.float32)
+    index = rng.permutation(120)[:100]
+    new = training_dataset(x, y, index, seed=3, batch_size=16)
+    gc.collect()  # the gathered array lives as long as the dataset, not as long as this frame's names
+    def base():
+        return tf.data.Dataset.from_tensor_slices((x[index], y[index])).shuffle(100, seed=3).repeat()
+
+    old = augment_dataset(base(), seed=3).batch(16)
+    pairs = list(zip(old.take(20), new.take(20), strict=True))  # 3.2 epochs
+    for (xo, yo), (xn, yn) in pairs:
+        np.testing.assert_array_equal(xo.numpy(), xn.numpy())
+        np.testing.assert_array_equal(yo.numpy(), yn.numpy())
+    assert not np.array_equal(pairs[0][1][1].numpy(), y[index][:16])  # shuffled
+    doubled = training_dataset(x, y, index, seed=3, batch_size=16, transform=lambda chunk: 2.0 * chunk)
+    old = augment_dataset(base(), seed=3).batch(16)  # a new dataset: a second pass over one would reshuffle
+    for (xo, _), (xd, _) in zip(old.take(7), doubled.take(7), strict=True):
+        np.testing.assert_array_equal(2.0 * xo.numpy(), xd.numpy())
+
 class _DifferenceSumModel:
     """Stand-in model whose score is the sign of the central difference pixel (for convention tests)."""
 
