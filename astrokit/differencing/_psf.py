@@ -172,6 +172,16 @@ def estimate_psf(data, *, mask=None, size=25, background=None, rms=None, saturat
     ``max_stars`` of the brightest are stacked with photutils'
     `~photutils.psf.EPSFBuilder` (native sampling, sub-pixel recentring, 5 iterations) [1]_.
 
+    Native sampling is a choice for subtraction, measured: interpolating each star
+    onto the common grid widens an undersampled PSF (a ZTF quadrant of 1.24 px
+    seeing gives 1.8 px FWHM), and an ePSF built on a grid twice as fine fits
+    held-out raw stars better (core residual 0.34 % of the flux per pixel instead of
+    1.3 %). But the images that `subtract` convolves have themselves been
+    interpolated by the registration, and with the sharper PSFs the ZTF gallery's
+    differences held 1,687 positive candidates instead of 614 (3 epochs, before
+    the real-bogus cut), and the difference stage took 190 s instead of 23 s, the
+    grid chosen per image by cross-validation on held-out stars (stop 37).
+
     Parameters
     ----------
     data : 2D ndarray, shape (ny, nx)
