@@ -253,12 +253,12 @@ def cmd_score(args):
     """Score unscored candidates."""
     store = _store(args)
     with store.lock(wait=args.wait):  # never beside a running pipeline (whose inference stage scores too)
-        if _unscored(store, args.model) == 0:  # nothing to score: no TensorFlow, no model loaded
+        if not args.force and _unscored(store, args.model) == 0:  # nothing to score: no TensorFlow, no model loaded
             print("scored 0 candidates")
             return
         from astrokit.pipeline import run_inference
 
-        report = run_inference(store, model=args.model, progress=not args.quiet)
+        report = run_inference(store, model=args.model, progress=not args.quiet, force=args.force)
     print(f"scored {report['rows']} candidates")
 
 
@@ -596,6 +596,8 @@ def build_parser(argv=None):
     sp.add_argument("--wait", type=nonnegative_float, default=60.0, metavar="SECONDS",
                     help="seconds to wait for the store's lock held by a "
                     "run or another writer (default 60)")
+    sp.add_argument("--force", action="store_true",
+                    help="score every candidate again, even those the model already scored")
     sp.set_defaults(func=cmd_score)
 
     sp = with_store(sub.add_parser("train", help="train a real-bogus model on injected fakes, register it"))

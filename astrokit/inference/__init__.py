@@ -2,7 +2,9 @@
 
 The classifier is a small braai-like VGG network (Duev et al. 2019, MNRAS
 489, 3582) on 63x63 science/reference/difference triplets, scored in batches
-through a traced model call (`score_triplets`, `score_candidates`). Training
+through a traced model call (`score_triplets`, `score_candidates`), each
+triplet in the 8 orientations of the square, whose logits are averaged
+(`symmetry_views`, `average_logits`). Training
 and evaluation sets are made from real frames as "real sky, synthetic epochs"
 with injected point sources (see DATA.md), the evaluation set from sky never
 trained on (`build_default_sets`). `fine_tune_head` and
@@ -41,12 +43,15 @@ from astrokit.inference._metrics import (
 )
 from astrokit.inference._model import (
     NORMALISATIONS,
+    SYMMETRIES,
     augment_dataset,
+    average_logits,
     build_real_bogus_model,
     calibrate_model,
     model_logits,
     model_normalisation,
     normalise_triplets,
+    symmetry_views,
 )
 from astrokit.inference._registry import (
     DOMAIN_ORIGINS,
@@ -77,6 +82,7 @@ from astrokit.inference._train import (
     GALAXY_ORIGINS,
     build_default_sets,
     default_frames,
+    evaluation_metrics,
     frame_instrument,
     split_indices,
     train_default,
@@ -112,10 +118,12 @@ __all__ = [
     "GALAXY_ORIGINS",
     "ORIGINS",
     "REAL_ORIGINS",
+    "SYMMETRIES",
     "SegmentationSet",
     "TrainingSet",
     "export_training_set",
     "augment_dataset",
+    "average_logits",
     "average_precision",
     "build_default_sets",
     "build_real_bogus_model",
@@ -135,6 +143,7 @@ __all__ = [
     "default_model_path",
     "default_model_version",
     "evaluate_scores",
+    "evaluation_metrics",
     "expected_calibration_error",
     "fit_platt",
     "frame_instrument",
@@ -169,6 +178,7 @@ __all__ = [
     "score_triplets",
     "segment_image",
     "split_indices",
+    "symmetry_views",
     "train_default",
     "train_from_labels",
     "train_into_registry",

@@ -5,8 +5,9 @@ import numpy as np
 from astrokit.exceptions import require
 from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
-__all__ = ["NORMALISATIONS", "augment_dataset", "build_real_bogus_model", "calibrate_model", "model_logits",
-           "model_normalisation", "normalise_triplets", "training_dataset"]
+__all__ = ["NORMALISATIONS", "SYMMETRIES", "augment_dataset", "average_logits", "build_real_bogus_model",
+           "calibrate_model", "model_logits", "model_normalisation", "normalise_triplets", "symmetry_views",
+           "training_dataset"]
 
 
 #: Stamp normalisations: "asinh" (default since the second default model) and "l2" (braai's, the first one).
@@ -15,6 +16,81 @@ NORMALISATIONS = ("asinh", "l2")
 #: Models built by `build_real_bogus_model` are named ``<_MODEL_PREFIX>_<normalisation>``; the first
 #: shipped model (and registry models of that time) is named plain ``real_bogus_braai``: "l2".
 _MODEL_PREFIX = "real_bogus_braai"
+
+#: Orientations of a stamp that a real-bogus score averages by default (`symmetry_views`): the 8 of the
+#: square's symmetry group, the flips and rotations the models are trained with (`augment_dataset`).
+SYMMETRIES = 8
+
+_VIEW_ORDER = (0, 2, 1, 3)  # rotations by k x 90 deg: the first 2 are the identity and the half turn
+
+
+def symmetry_views(x, symmetries=SYMMETRIES):
+    """Yield ``symmetries`` orientations of a batch of stamps: rotations by 90 degrees, then their mirror images.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, ny, nx, c)
+        Stamps (square: ``ny == nx``).
+    symmetries : {1, 2, 4, 8}
+        1: the stamps as given; 2: and turned by 180 degrees; 4: the four
+        rotations by 90 degrees; 8: those and their mirror images (the
+        dihedral group of the square).
+
+    Yields
+    ------
+    ndarray, shape (N, ny, nx, c)
+        Each orientation, C-contiguous (the identity first).
+
+    Raises
+    ------
+    ValueError
+        If ``symmetries`` is not 1, 2, 4 or 8, or the stamps are not square.
+    """
+    _check_symmetries(symmetries)
+    if symmetries > 1 and x.shape[1] != x.shape[2]:
+        msg = f"symmetries > 1 need square stamps, got shape {x.shape[1:3]}"
+        raise ValueError(msg)
+    for i in range(int(symmetries)):
+        view = np.rot90(x, _VIEW_ORDER[i % 4], axes=(1, 2))
+        yield np.ascontiguousarray(view[:, :, ::-1] if i >= 4 else view)
+
+
+def _check_symmetries(symmetries):
+    if symmetries not in (1, 2, 4, 8) or isinstance(symmetries, bool):
+        msg = f"symmetries must be 1, 2, 4 or 8, got {symmetries!r}"
+        raise ValueError(msg)
+
+
+def average_logits(probabilities):
+    """Combine the probabilities of several orientations of the same stamps by the mean of their logits.
+
+    Test-time augmentation (Simard, Steinkraus & Platt 2003; Krizhevsky,
+    Sutskever & Hinton 2012): the model is trained on randomly flipped and
+    rotated stamps but is only approximately invariant, so each orientation
+    is a slightly different classifier. The mean of the logits (the geometric
+    mean of the odds) is the score of the ensemble. On the default model's
+    fixed evaluation set it lowered the FPR at 1 % FNR from 5.2 % to 4.3 %
+    (ACS 4.3 % -> 1.5 %, galaxy subset 2.4 % -> 0.0 %), with the expected
+    calibration error 0.010 -> 0.008 (`astrokit/inference/default_model/README.md`).
+
+    Parameters
+    ----------
+    probabilities : sequence of ndarray, each shape (N,) or (N, 1)
+        Each orientation's probabilities of "real", in [0, 1].
+
+    Returns
+    -------
+    ndarray of float32, shape like each input
+        ``sigmoid(mean(logit(p)))``; where every orientation gives the same
+        probability, that probability exactly. Probabilities of exactly 0 or
+        1 (float32 saturation) count as logits of -103 and +17.3, where
+        float32 rounding reaches them.
+    """
+    p = np.stack([np.asarray(v, dtype=np.float32) for v in probabilities])
+    q = np.clip(p.astype(np.float64), float(np.finfo(np.float32).smallest_subnormal), 1.0 - 2.0 ** -25)
+    logit = np.mean(np.log(q) - np.log1p(-q), axis=0)
+    out = (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    return np.where(np.all(p == p[0], axis=0), p[0], out)
 
 
 def _check_normalisation(value, argument):
@@ -281,7 +357,7 @@ def _output_layer(model):
     return last
 
 
-def model_logits(model, x, *, batch_size=1024):
+def model_logits(model, x, *, batch_size=1024, symmetries=1):
     """Pre-sigmoid outputs of a real-bogus model (exact, where the probability saturates at 0 or 1).
 
     Parameters
@@ -293,22 +369,29 @@ def model_logits(model, x, *, batch_size=1024):
         Normalised triplets (`normalise_triplets`).
     batch_size : int
         Prediction batch size.
+    symmetries : {1, 2, 4, 8}
+        Average the logits of that many orientations of each stamp
+        (`symmetry_views`, `average_logits`); 1: the stamps as given.
 
     Returns
     -------
     ndarray of float64, shape (N,)
-        The logits.
+        The logits (their mean over the orientations).
 
     Raises
     ------
     ValueError
-        If the last layer is not a one-unit Dense layer.
+        If the last layer is not a one-unit Dense layer, or ``symmetries`` is not 1, 2, 4 or 8.
     """
     keras = require("keras", "ml")
     last = _output_layer(model)
-    features = keras.Model(model.inputs, last.input).predict(x, batch_size=batch_size, verbose=0)
+    body = keras.Model(model.inputs, last.input)
     kernel, bias = last.get_weights()
-    return (np.asarray(features, dtype=np.float64) @ kernel.astype(np.float64)).ravel() + float(bias[0])
+    total = np.zeros(len(x), dtype=np.float64)
+    for view in symmetry_views(np.asarray(x), symmetries):
+        features = body.predict(view, batch_size=batch_size, verbose=0)
+        total += (np.asarray(features, dtype=np.float64) @ kernel.astype(np.float64)).ravel() + float(bias[0])
+    return total / int(symmetries)
 
 
 def calibrate_model(model, a, b):

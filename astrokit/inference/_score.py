@@ -6,7 +6,15 @@ from pathlib import Path
 import numpy as np
 
 from astrokit.exceptions import AstrokitError, DataError, require
-from astrokit.inference._model import MISSING_ABOVE, model_normalisation, normalise_triplets
+from astrokit.inference._model import (
+    MISSING_ABOVE,
+    SYMMETRIES,
+    _check_symmetries,
+    average_logits,
+    model_normalisation,
+    normalise_triplets,
+    symmetry_views,
+)
 
 __all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
            "score_candidates", "score_triplets"]
@@ -221,7 +229,7 @@ def _eager_call(model):
     return lambda x: model(tf.convert_to_tensor(x), training=False)
 
 
-def predict_batches(model, x, *, batch_size=1024, precision="float32"):
+def predict_batches(model, x, *, batch_size=1024, precision="float32", symmetries=1):
     """Run a Keras model on float32 inputs batch by batch, through a cached traced function.
 
     Parameters
@@ -241,6 +249,11 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32"):
         float32, products in bfloat16, 8-bit mantissa): faster on CPUs with
         bfloat16 instructions (AVX512-BF16, AMX), slower where it is
         emulated; scores move by about 0.01 (benchmarks/bench_inference.py).
+    symmetries : {1, 2, 4, 8}
+        For a real-bogus model (one probability per input): run that many
+        orientations of each stamp and combine them by the mean of their
+        logits (`astrokit.inference.average_logits`); 1 (default): the
+        inputs as given, for any model.
 
     Returns
     -------
@@ -250,12 +263,16 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32"):
     Raises
     ------
     ValueError
-        If ``batch_size`` is not positive or ``precision`` is unknown.
+        If ``batch_size`` is not positive, or ``precision`` or ``symmetries`` is unknown.
     """
     if int(batch_size) <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
     _check_precision(precision)
+    _check_symmetries(symmetries)
+    if symmetries > 1:
+        return average_logits([predict_batches(model, view, batch_size=batch_size, precision=precision)
+                               for view in symmetry_views(x, symmetries)])
     keras = require("keras", "ml")
     if not isinstance(model, keras.Model):
         return np.asarray(model.predict(x, batch_size=int(batch_size), verbose=0), dtype=np.float32)
@@ -271,11 +288,13 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32"):
 
 
 def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan_fraction=0.8,
-                   precision="float32", runtime="auto"):
+                   precision="float32", runtime="auto", symmetries=SYMMETRIES):
     """Real-bogus scores of science/reference/difference triplets.
 
     Triplets are checked (`check_triplets`), normalised per stamp
-    (`normalise_triplets`) and run through the model in batches. The model runs
+    (`normalise_triplets`) and run through the model in batches, in each of
+    the 8 orientations of the square by default, whose logits are averaged
+    (test-time augmentation, `astrokit.inference.average_logits`). The model runs
     on ONNX Runtime when it is installed, each CPU of the process normalising
     and scoring whole batches of its own with one thread (converted in memory from the Keras
     model once per model object and checked against it, scores within 1e-5;
@@ -311,6 +330,14 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         What runs the model: "auto" is ONNX Runtime when onnxruntime and
         tf2onnx are installed (``astrokit[ml]``) and the conversion agrees
         with Keras, else TensorFlow (`astrokit.inference._runtime`).
+    symmetries : {8, 4, 2, 1}
+        Orientations averaged per triplet (`astrokit.inference.symmetry_views`):
+        8 (default) costs 8 model calls per triplet and gives the scores the
+        default model's metrics describe (``metrics.json``: ``symmetries``);
+        1 scores each triplet once, as given (8 times the throughput,
+        ``benchmarks/bench_inference.py``). With 1, ONNX Runtime and
+        TensorFlow agree within 1e-6; with 8, within about 2e-5, as the logits
+        of float32 probabilities close to 0 or 1 are coarse.
 
     Returns
     -------
@@ -323,7 +350,7 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         If ``cutouts`` does not have shape (N, ny, nx, 3) matching the model's
         input, a stamp has too many NaN pixels, or ``is_positive`` has the wrong length.
     ValueError
-        If ``precision`` or ``runtime`` is unknown.
+        If ``precision``, ``runtime`` or ``symmetries`` is unknown.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed, or ``runtime`` is "onnxruntime"
         and onnxruntime or tf2onnx is not.
@@ -331,10 +358,12 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
     References
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    .. [2] Simard, Steinkraus & Platt 2003, ICDAR, 958 (training and testing on transformed images)
     """
     from astrokit.inference._runtime import resolve_runtime
 
     _check_precision(precision)
+    _check_symmetries(symmetries)
     if model is None:
         model, _ = load_default_model()
     runtime = resolve_runtime(runtime, model, precision)
@@ -351,12 +380,15 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         if neg.any():
             arr = np.array(arr, copy=True)
             arr[neg, :, :, 2] *= -1.0
-    out = _normalise_and_predict(model, arr, int(batch_size), precision, runtime).reshape(-1)
+    out = _normalise_and_predict(model, arr, int(batch_size), precision, runtime, symmetries).reshape(-1)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime="tensorflow"):
+def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime="tensorflow", symmetries=1):
     """Normalise and predict batch by batch (never more than a few batches normalised at once).
+
+    Each normalised batch is run in ``symmetries`` orientations whose logits are averaged
+    (`astrokit.inference.average_logits`).
 
     On ONNX Runtime, each of the process's CPUs (`_threads`) takes whole
     batches, normalising and predicting each with one thread (data
@@ -376,12 +408,24 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
         workers = _threads()
         size = max(1, min(batch_size, -(-arr.shape[0] // workers)))
         starts = range(0, arr.shape[0], size)
+
+        def run(start):
+            x = normalise(arr[start:start + size])
+            return fn(x) if symmetries == 1 else average_logits([fn(v) for v in symmetry_views(x, symmetries)])
+
         with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            out = list(pool.map(lambda start: fn(normalise(arr[start:start + size])), starts))
+            out = list(pool.map(run, starts))
         return np.concatenate(out).astype(np.float32, copy=False)
     if arr.shape[0] <= batch_size or not isinstance(model, keras.Model):
-        return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision)
+        return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision,
+                               symmetries=symmetries)
     traced = _predict_function(model, precision)
+
+    def predict(x):
+        if symmetries == 1:
+            return traced(x).numpy()
+        return average_logits([traced(v).numpy() for v in symmetry_views(x, symmetries)])
+
     out = []
     with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
         pending = pool.submit(normalise, arr[:batch_size])
@@ -389,12 +433,12 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
             x = pending.result()
             if start + batch_size < arr.shape[0]:
                 pending = pool.submit(normalise, arr[start + batch_size:start + 2 * batch_size])
-            out.append(traced(x).numpy())
+            out.append(predict(x))
     return np.concatenate(out)
 
 
 def score_candidates(candidates, model=None, *, model_name="real_bogus", model_version=None, batch_size=1024,
-                     max_nan_fraction=0.8, progress=False):
+                     max_nan_fraction=0.8, progress=False, symmetries=SYMMETRIES):
     """Score rows of the ``candidates`` table into rows of the ``scores`` table.
 
     Parameters
@@ -419,6 +463,8 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         See `check_triplets`.
     progress : bool
         Show a tqdm bar over batches.
+    symmetries : {8, 4, 2, 1}
+        Orientations averaged per triplet (see `score_triplets`).
 
     Returns
     -------
@@ -435,6 +481,8 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         (the message names the candidate_id).
     TypeError
         If ``candidates`` is not one of the accepted table types.
+    ValueError
+        If ``symmetries`` is not 1, 2, 4 or 8.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
@@ -449,6 +497,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
     from astrokit.io import decode_cutout
     from astrokit.store.schema import conform, empty_table
 
+    _check_symmetries(symmetries)
     rows = _as_rows(candidates)
     if not rows:
         return empty_table("scores")
@@ -483,7 +532,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
             raise DataError(msg) from exc
         positive = [r.get("is_positive") is not False or r.get("origin") == "alert" for r in batch]
         scores.append(score_triplets(model, x, is_positive=positive, batch_size=batch_size,
-                                     max_nan_fraction=max_nan_fraction))
+                                     max_nan_fraction=max_nan_fraction, symmetries=symmetries))
     now = datetime.now(timezone.utc)
     real_bogus = np.concatenate(scores).astype(float)
     return conform("scores", {"candidate_id": [str(r["candidate_id"]) for r in rows],

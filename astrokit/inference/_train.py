@@ -19,6 +19,7 @@ from astrokit.inference._metrics import (
     roc_auc,
 )
 from astrokit.inference._model import (
+    SYMMETRIES,
     build_real_bogus_model,
     calibrate_model,
     model_logits,
@@ -28,8 +29,8 @@ from astrokit.inference._model import (
 )
 from astrokit.inference._score import predict_batches
 
-__all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "build_default_sets", "default_frames", "frame_instrument",
-           "split_indices", "train_default", "train_into_registry", "train_real_bogus"]
+__all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "build_default_sets", "default_frames", "evaluation_metrics",
+           "frame_instrument", "split_indices", "train_default", "train_into_registry", "train_real_bogus"]
 
 
 def split_indices(y, fraction, *, seed=0):
@@ -116,13 +117,17 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         early-stopping split, which no gradient step saw, and bake it into the
         output layer (`calibrate_model`), so scores are probabilities: with
         balanced class weights the raw outputs are over-confident and shifted.
+        It is fitted to the mean logits of the 8 orientations of each stamp,
+        the scores `score_triplets` gives by default.
 
     Returns
     -------
     model : keras.Model
         The trained model (best validation-loss weights).
     metrics : dict
-        Metrics on the held-out split (see `evaluate_scores`: ``roc_auc``,
+        Metrics on the held-out split, scored as `score_triplets` scores by
+        default (mean logit of `SYMMETRIES` orientations, recorded as
+        ``symmetries``; see `evaluate_scores`: ``roc_auc``,
         ``average_precision``, ``fpr_at_fnr_1pct``, ``fpr_at_fnr_5pct``,
         ``calibration``, ...) plus ``n_train``, ``n_val``, ``n_eval``,
         ``training_set_sha256``, ``seed``, ``epochs`` (maximum),
@@ -193,8 +198,8 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
 
     calibration = None
     if calibrate:
-        uncalibrated = evaluate_scores(y_test, predict_batches(model, X_test).ravel())
-        a, b = fit_platt(model_logits(model, X_val), y[val])
+        uncalibrated = evaluate_scores(y_test, predict_batches(model, X_test, symmetries=SYMMETRIES).ravel())
+        a, b = fit_platt(model_logits(model, X_val, symmetries=SYMMETRIES), y[val])
         if not (np.isfinite(a) and np.isfinite(b) and 0.0 < a < 100.0):  # a degenerate fit would wreck the ranking
             msg = f"Platt scaling fit gave slope {a:.3g} and intercept {b:.3g}; pass calibrate=False"
             raise DataError(msg)
@@ -203,13 +208,10 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
                        "n": int(val.size),
                        "uncalibrated": {k: uncalibrated[k] for k in ("expected_calibration_error",
                                                                      "bogus_fraction_ge_0.99", "calibration")}}
-    score = predict_batches(model, X_test).ravel()
-    metrics = evaluate_scores(y_test, score)
+    score = predict_batches(model, X_test, symmetries=SYMMETRIES).ravel()  # as `score_triplets` scores
+    metrics = evaluation_metrics(meta_test, y_test, score)
     metrics["score_calibration"] = calibration
-    metrics.update(_subset_metrics(meta_test, y_test, score))
     val_loss = hist.history.get("val_loss", [])
-    origin = np.asarray(meta_test["origin"], dtype=str)
-    o, c = np.unique(origin, return_counts=True)
     metrics.update({
         "n_train": int(train.size),
         "n_val": int(val.size),
@@ -226,21 +228,57 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         "train_seconds": float(train_seconds),
         "n_params": int(model.count_params()),
         "normalisation": method,
-        "eval_origin_counts": {str(a): int(b) for a, b in zip(o, c)},
-        "mean_score_by_origin": {str(a): float(np.mean(score[origin == a])) for a in o},
-        "recall_by_mag": _recall_by_mag(np.asarray(meta_test["mag"], dtype=float), y_test, score),
         "training_set_info": ts.info,
     })
-    if "frame" in meta_test.colnames:  # the evaluation set's frames, one by one
-        frame = np.asarray(meta_test["frame"], dtype=str)
+    return model, metrics
+
+
+def evaluation_metrics(meta, y, score, *, symmetries=SYMMETRIES):
+    """Every metric of a model's ``metrics.json`` that its scores of an evaluation set determine.
+
+    Parameters
+    ----------
+    meta : astropy.table.Table
+        The evaluation set's ``meta`` (``origin``, ``mag`` and, for the
+        default sets, ``frame``), one row per triplet.
+    y : array-like of int, shape (N,)
+        Labels, 1 real, 0 bogus.
+    score : ndarray, shape (N,)
+        The model's scores of the set.
+    symmetries : int
+        How the scores were made (orientations averaged, `score_triplets`); recorded.
+
+    Returns
+    -------
+    dict
+        `evaluate_scores` (``roc_auc``, ``fpr_at_fnr_1pct``,
+        ``expected_calibration_error``, ``bogus_fraction_ge_0.99``, ...), the
+        figures by instrument and on the galaxy subset, ``by_frame``,
+        ``eval_origin_counts``, ``mean_score_by_origin``, ``recall_by_mag``
+        and ``symmetries``.
+    """
+    y = np.asarray(y)
+    score = np.asarray(score, dtype=float)
+    metrics = evaluate_scores(y, score)
+    metrics["symmetries"] = int(symmetries)
+    metrics.update(_subset_metrics(meta, y, score))
+    origin = np.asarray(meta["origin"], dtype=str)
+    o, c = np.unique(origin, return_counts=True)
+    metrics.update({
+        "eval_origin_counts": {str(a): int(b) for a, b in zip(o, c)},
+        "mean_score_by_origin": {str(a): float(np.mean(score[origin == a])) for a in o},
+        "recall_by_mag": _recall_by_mag(np.asarray(meta["mag"], dtype=float), y, score),
+    })
+    if "frame" in meta.colnames:  # the evaluation set's frames, one by one
+        frame = np.asarray(meta["frame"], dtype=str)
         metrics["by_frame"] = {}
         for f in np.unique(frame):
             sel = frame == f
-            if np.unique(y_test[sel]).size == 2:
-                m = evaluate_scores(y_test[sel], score[sel])
+            if np.unique(y[sel]).size == 2:
+                m = evaluate_scores(y[sel], score[sel])
                 metrics["by_frame"][str(f)] = {k: m[k] for k in ("roc_auc", "average_precision", "fpr_at_fnr_1pct",
                                                                  "fpr_at_fnr_5pct")} | {"n": int(sel.sum())}
-    return model, metrics
+    return metrics
 
 
 #: Origins of the galaxy subset of an evaluation set (transients on galaxies and galaxy residuals).

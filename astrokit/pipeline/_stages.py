@@ -636,7 +636,9 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
     Returns
     -------
     StageReport
-        ``rows`` = candidates scored in this call (0 on a rerun: idempotent).
+        ``rows`` = candidates scored in this call (0 on a rerun: idempotent). Units
+        scored by an astrokit that averaged another number of orientations
+        (`astrokit.inference.SYMMETRIES`) are scored again.
 
     References
     ----------
@@ -660,8 +662,11 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
         store.write("scores", scored, key=key_of + unit.key)  # a rescore by this version replaces the unit's file
         return scored.num_rows
 
-    return run_units(store, "inference", units, _score_unit, write, parameters={"model": name, "version": version},
-                     force=force, report=report, progress=progress, store=store, model=keras_model, name=name,
+    from astrokit.inference import SYMMETRIES
+
+    # the orientations averaged are part of how a score is made: a change rescores every unit
+    parameters = {"model": name, "version": version, "symmetries": SYMMETRIES}
+    return run_units(store, "inference", units, _score_unit, write, parameters=parameters, force=force, report=report, progress=progress, store=store, model=keras_model, name=name,
                      version=version, batch_size=batch_size, report_=report)
 
 

@@ -231,3 +231,22 @@ def test_label_stamps_follow_the_scoring_convention(tmp_store, injected):
     assert flipped.sum() == sum(1 for r in rows if not r["is_positive"] and r["origin"] != "alert") > 0
     model, _ = load_default_model()
     np.testing.assert_allclose(score_triplets(model, ts.X), [stored[c] for c in ids], atol=1e-5)
+
+
+def test_score_force_and_a_change_of_orientations_rescore(alert_store, monkeypatch, capsys):
+    """``astrokit score --force`` rescores every candidate; a new way of scoring (orientations) rescores on a run."""
+    import astrokit.inference
+    from astrokit.cli import main
+    from astrokit.pipeline import run_inference
+
+    root = str(alert_store.root)
+    assert main(["--quiet", "score", "--store", root]) == 0
+    assert "scored 0 candidates" in capsys.readouterr().out  # the fixture scored them all
+    before = alert_store.sql("select candidate_id, real_bogus from scores order by candidate_id").to_pylist()
+    assert main(["--quiet", "score", "--store", root, "--force"]) == 0
+    assert "scored 51 candidates" in capsys.readouterr().out
+    after = alert_store.sql("select candidate_id, real_bogus from scores order by candidate_id").to_pylist()
+    assert after == before  # the same model and scoring: the same scores, each unit's file replaced, no duplicate
+    assert run_inference(alert_store, progress=False)["rows"] == 0
+    monkeypatch.setattr(astrokit.inference, "SYMMETRIES", 1)  # scored by an astrokit averaging another number
+    assert run_inference(alert_store, progress=False)["rows"] == 51

@@ -9,7 +9,14 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
 
 from astrokit.exceptions import AstrokitWarning  # noqa: E402
-from astrokit.inference import build_real_bogus_model, load_default_model, normalise_triplets, score_triplets  # noqa: E402
+from astrokit.inference import (  # noqa: E402
+    average_logits,
+    build_real_bogus_model,
+    load_default_model,
+    normalise_triplets,
+    score_triplets,
+    symmetry_views,
+)
 from astrokit.inference._runtime import onnx_predictor, resolve_runtime  # noqa: E402
 
 
@@ -27,7 +34,9 @@ def test_onnx_scores_of_the_shipped_model_match_keras_on_ztf_alerts():
     model, _ = load_default_model()
     raw = _alert_triplets()  # 51 real triplets, 12 with masked NaN regions
     assert resolve_runtime("auto", model) == "onnxruntime"
-    keras_scores = np.clip(model.predict(normalise_triplets(raw, method="asinh"), verbose=0)[:, 0], 0, 1)
+    # the Keras model on each of the 8 orientations, their logits averaged (score_triplets' default)
+    views = symmetry_views(normalise_triplets(raw, method="asinh"), 8)
+    keras_scores = np.clip(average_logits([model.predict(v, verbose=0)[:, 0] for v in views]), 0, 1)
     for batch_size in (16, 1024):  # pipelined (normalised in a thread) and one call
         with warnings.catch_warnings():
             warnings.simplefilter("error", AstrokitWarning)  # the conversion must be used, not dropped

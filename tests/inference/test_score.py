@@ -139,4 +139,63 @@ def test_bfloat16_scores_close_to_float32_and_legacy_normalisation(make_triplets
     # a model of the first release (braai's L2 normalisation) is scored with the normalisation it was trained with
     legacy = build_real_bogus_model(seed=6, normalisation="l2")
     expect = legacy.predict(normalise_triplets(x, "l2"), verbose=0).ravel()
-    np.testing.assert_allclose(score_triplets(legacy, x), expect, atol=1e-6)
+    np.testing.assert_allclose(score_triplets(legacy, x, symmetries=1), expect, atol=1e-6)
+
+
+def test_symmetry_views_are_the_eight_orientations_of_the_square():
+    from astrokit.inference import symmetry_views
+
+    x = np.random.default_rng(0).normal(size=(3, 9, 9, 2)).astype(np.float32)
+    views = list(symmetry_views(x, 8))
+    expected = [np.rot90(x, k, axes=(1, 2)) for k in range(4)]
+    expected += [e[:, :, ::-1] for e in expected]
+    assert len(views) == 8 and all(v.flags["C_CONTIGUOUS"] and v.shape == x.shape for v in views)
+    for e in expected:  # each orientation exactly once
+        assert sum(np.array_equal(v, e) for v in views) == 1
+    np.testing.assert_array_equal(views[0], x)  # the identity first, then the half turn
+    np.testing.assert_array_equal(list(symmetry_views(x, 2))[1], x[:, ::-1, ::-1])
+    assert [np.array_equal(a, b) for a, b in zip(symmetry_views(x, 4), views)] == [True] * 4
+    for bad in (3, 0, True, 16):
+        with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8"):
+            list(symmetry_views(x, bad))
+    with pytest.raises(ValueError, match="square stamps"):
+        list(symmetry_views(x[:, :7], 8))
+
+
+def test_average_logits_is_the_mean_logit_and_keeps_saturated_agreement():
+    from astrokit.inference import average_logits
+
+    p = np.array([[0.9, 0.2, 1.0, 0.0, 0.5], [0.5, 0.2, 1.0, 0.0, 1.0]], dtype=np.float32)
+    out = average_logits(list(p))
+    assert out.dtype == np.float32
+    logit = np.log(p[:, 0] / (1 - p[:, 0])).mean()
+    np.testing.assert_allclose(out[0], 1 / (1 + np.exp(-logit)), rtol=1e-6)  # 0.75, not the mean 0.7
+    assert out[1] == np.float32(0.2) and out[2] == 1.0 and out[3] == 0.0  # all orientations agree: kept exactly
+    assert 0.99 < out[4] < 1.0  # a saturated 1.0 beside 0.5 counts as a logit of +17.3: odds 1 x e^17.3, mean
+    np.testing.assert_allclose(out[4], 1 / (1 + np.exp(-25 * np.log(2) / 2)), rtol=1e-6)
+
+
+def test_score_triplets_averages_the_orientations_on_both_runtimes(make_triplets):
+    from astrokit.inference import average_logits, model_logits, normalise_triplets, symmetry_views
+
+    model = build_real_bogus_model(seed=8)
+    x, _ = make_triplets(30, seed=9)
+    single = [score_triplets(model, v, symmetries=1, runtime="tensorflow") for v in symmetry_views(x, 8)]
+    eight = score_triplets(model, x, runtime="tensorflow")  # the default: 8 orientations
+    np.testing.assert_allclose(eight, average_logits(single), atol=1e-6)
+    assert np.max(np.abs(eight - single[0])) > 1e-3  # an untrained model is far from invariant: it averaged
+    np.testing.assert_allclose(score_triplets(model, x, runtime="tensorflow", batch_size=8), eight, atol=1e-6)
+    np.testing.assert_allclose(predict_batches(model, normalise_triplets(x), symmetries=8).ravel(), eight,
+                               atol=1e-6)
+    logits = model_logits(model, normalise_triplets(x), symmetries=8)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), eight, atol=1e-5)
+    two = score_triplets(model, x, runtime="tensorflow", symmetries=2)
+    np.testing.assert_allclose(two, average_logits(single[:2]), atol=1e-6)
+    onnx = pytest.importorskip("onnxruntime") and score_triplets(model, x, runtime="onnxruntime")
+    np.testing.assert_allclose(onnx, eight, atol=1e-5)
+    with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8, got 3"):
+        score_triplets(model, x, symmetries=3)
+    with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8"):
+        score_candidates([], model, symmetries=0)
+    with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8"):
+        predict_batches(model, x, symmetries=5)
