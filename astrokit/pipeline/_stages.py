@@ -666,8 +666,9 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
 
     # the orientations averaged are part of how a score is made: a change rescores every unit
     parameters = {"model": name, "version": version, "symmetries": SYMMETRIES}
-    return run_units(store, "inference", units, _score_unit, write, parameters=parameters, force=force, report=report, progress=progress, store=store, model=keras_model, name=name,
-                     version=version, batch_size=batch_size, report_=report)
+    return run_units(store, "inference", units, _score_unit, write, parameters=parameters, force=force,
+                     report=report, progress=progress, store=store, model=keras_model, name=name, version=version,
+                     batch_size=batch_size, report_=report)
 
 
 def _score_unit(item, *, store, model, name, version, batch_size, report_):
