@@ -43,16 +43,20 @@ CELLS = [
            "units and sky levels do not matter; alerts are scored with their stamps as given (no sign flip)."),
     ("md", "## The shipped model, as trained\nIts metrics on the fixed evaluation set (injected fakes and every kind "
            "of bogus on frames never seen in training), per instrument and on the galaxy subset (transients on "
-           "galaxies against galaxy residuals):"),
+           "galaxies against galaxy residuals). `score_triplets` scores each triplet in the 8 orientations of the "
+           "square and averages their logits (`symmetries`; `symmetries=1` scores once), and these figures are "
+           "those scores:"),
     ("code", "model, metrics = load_default_model()\n"
              "{k: metrics[k] for k in (\"roc_auc\", \"average_precision\", \"fpr_at_fnr_1pct\", \"fpr_at_fnr_5pct\",\n"
-             "                         \"expected_calibration_error\", \"bogus_fraction_ge_0.99\", \"validated_on\")}"),
+             "                         \"expected_calibration_error\", \"bogus_fraction_ge_0.99\", \"symmetries\",\n"
+             "                         \"validated_on\")}"),
     ("code", "import pandas as pd\n\n"
              "pd.DataFrame({**metrics[\"by_instrument\"], \"galaxy subset\": metrics[\"galaxy_subset\"]}).T[\n"
              "    [\"n\", \"n_real\", \"fpr_at_fnr_1pct\", \"roc_auc\", \"expected_calibration_error\"]].astype(float).round(4)"),
     ("md", "The scores are calibrated: Platt scaling (Platt 1999; temperature scaling with a bias, Guo et al. 2017) "
            "fitted on the early-stopping split, which no gradient step saw, and baked into the output layer. The "
-           "reliability diagram on the evaluation set, before and after:"),
+           "reliability diagram on the evaluation set, before (one orientation, as measured at training) and "
+           "after (as scored now):"),
     ("code", "# NBVAL_IGNORE_OUTPUT\n"
              "from bokeh.plotting import figure\n\n"
              "fig = figure(width=420, height=380, x_range=(0, 1), y_range=(0, 1), x_axis_label=\"mean score in bin\",\n"
