@@ -6,8 +6,8 @@ from astrokit.exceptions import require
 from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
 __all__ = ["NORMALISATIONS", "SYMMETRIES", "augment_dataset", "average_logits", "build_real_bogus_model",
-           "calibrate_model", "model_logits", "model_normalisation", "normalise_triplets", "symmetry_views",
-           "training_dataset"]
+           "calibrate_model", "model_logits", "model_normalisation", "normalise_triplets", "symmetric_predict",
+           "symmetry_views", "training_dataset"]
 
 
 #: Stamp normalisations: "asinh" (default since the second default model) and "l2" (braai's, the first one).
@@ -91,6 +91,33 @@ def average_logits(probabilities):
     logit = np.mean(np.log(q) - np.log1p(-q), axis=0)
     out = (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
     return np.where(np.all(p == p[0], axis=0), p[0], out)
+
+
+def symmetric_predict(predict, x, symmetries=SYMMETRIES):
+    """Run ``predict`` on ``symmetries`` orientations of the stamps ``x`` and average the logits.
+
+    Parameters
+    ----------
+    predict : callable
+        Maps stamps (N, ny, nx, c) to probabilities of "real", shape (N,) or (N, 1).
+    x : ndarray, shape (N, ny, nx, c)
+        Square stamps.
+    symmetries : {1, 2, 4, 8}
+        See `symmetry_views`; with 1, ``predict(x)`` itself.
+
+    Returns
+    -------
+    ndarray
+        ``predict(x)`` for 1, else `average_logits` of the orientations (float32).
+
+    Raises
+    ------
+    ValueError
+        If ``symmetries`` is not 1, 2, 4 or 8, or the stamps are not square.
+    """
+    if symmetries == 1 and not isinstance(symmetries, bool):
+        return predict(x)
+    return average_logits([predict(view) for view in symmetry_views(x, symmetries)])
 
 
 def _check_normalisation(value, argument):

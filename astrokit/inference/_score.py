@@ -10,10 +10,9 @@ from astrokit.inference._model import (
     MISSING_ABOVE,
     SYMMETRIES,
     _check_symmetries,
-    average_logits,
     model_normalisation,
     normalise_triplets,
-    symmetry_views,
+    symmetric_predict,
 )
 
 __all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
@@ -271,8 +270,8 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32", symmetrie
     _check_precision(precision)
     _check_symmetries(symmetries)
     if symmetries > 1:
-        return average_logits([predict_batches(model, view, batch_size=batch_size, precision=precision)
-                               for view in symmetry_views(x, symmetries)])
+        return symmetric_predict(lambda v: predict_batches(model, v, batch_size=batch_size, precision=precision),
+                                 x, symmetries)
     keras = require("keras", "ml")
     if not isinstance(model, keras.Model):
         return np.asarray(model.predict(x, batch_size=int(batch_size), verbose=0), dtype=np.float32)
@@ -408,24 +407,14 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
         workers = _threads()
         size = max(1, min(batch_size, -(-arr.shape[0] // workers)))
         starts = range(0, arr.shape[0], size)
-
-        def run(start):
-            x = normalise(arr[start:start + size])
-            return fn(x) if symmetries == 1 else average_logits([fn(v) for v in symmetry_views(x, symmetries)])
-
         with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            out = list(pool.map(run, starts))
+            out = list(pool.map(lambda start: symmetric_predict(fn, normalise(arr[start:start + size]), symmetries),
+                                starts))
         return np.concatenate(out).astype(np.float32, copy=False)
     if arr.shape[0] <= batch_size or not isinstance(model, keras.Model):
         return predict_batches(model, normalise(arr), batch_size=batch_size, precision=precision,
                                symmetries=symmetries)
     traced = _predict_function(model, precision)
-
-    def predict(x):
-        if symmetries == 1:
-            return traced(x).numpy()
-        return average_logits([traced(v).numpy() for v in symmetry_views(x, symmetries)])
-
     out = []
     with ThreadPoolExecutor(1) as pool:  # NumPy's selection and TensorFlow's kernels release the GIL
         pending = pool.submit(normalise, arr[:batch_size])
@@ -433,7 +422,7 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
             x = pending.result()
             if start + batch_size < arr.shape[0]:
                 pending = pool.submit(normalise, arr[start + batch_size:start + 2 * batch_size])
-            out.append(predict(x))
+            out.append(symmetric_predict(lambda v: traced(v).numpy(), x, symmetries))
     return np.concatenate(out)
 
 
