@@ -9,7 +9,7 @@ import argparse
 import math
 import re
 
-__all__ = ["finite_float", "positive_float", "nonnegative_float", "positive_int", "pixel_pair", "sky_pair",
+__all__ = ["finite_float", "positive_float", "nonnegative_float", "fraction", "positive_int", "pixel_pair", "sky_pair",
            "ra_angle", "dec_angle", "sky_position", "attach_negative_values", "value_options"]
 
 
@@ -44,6 +44,31 @@ def _at_least(text, low, *, strict):
     value = finite_float(text)
     if value < low or (strict and value == low):
         msg = f"expected a number {'>' if strict else '>='} {low:g}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def fraction(text):
+    """Parse a fraction: a finite float in the closed interval [0, 1].
+
+    Parameters
+    ----------
+    text : str
+        Command-line value, e.g. ``"0.5"``.
+
+    Returns
+    -------
+    float
+        The fraction.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a number, or lies outside [0, 1].
+    """
+    value = _at_least(text, 0.0, strict=False)
+    if value > 1.0:
+        msg = f"expected a fraction between 0 and 1, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from astrokit._allocator import retain_freed_memory
-from astrokit._argtypes import nonnegative_float, positive_int
+from astrokit._argtypes import fraction, nonnegative_float, positive_int
 from astrokit._cli_util import format_table
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
@@ -281,6 +281,10 @@ def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
+    if args.deep_references is not None and (not args.out or args.model != "real_bogus" or args.fine_tune_alerts
+                                             or args.from_labels):
+        msg = "--deep-references applies to --out (the recipe of the shipped real-bogus model) only"
+        raise AstrokitError(msg)
     if args.from_labels:  # people's labels + injected triplets; evaluated, promoted by the rule, rescored
         print(json.dumps(_train_from_labels(args), indent=1, default=str))
         return
@@ -303,7 +307,8 @@ def cmd_train(args):
         print(json.dumps(result, indent=1, default=str))
         return
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
-        recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets}
+        recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets,
+                  "deep_reference_fraction": args.deep_references}
         train_default(args.out, seed=args.seed, progress=not args.quiet,
                       **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -616,6 +621,10 @@ def build_parser(argv=None):
     sp.add_argument("--save-sets", default=None, metavar="DIR",
                     help="with --out: also write the training and evaluation sets to DIR as Parquet with their "
                          "SHA-256 (about 48 kB per triplet)")
+    sp.add_argument("--deep-references", type=fraction, default=None, metavar="FRACTION",
+                    help="with --out: fraction of the training epochs differenced against a reference far deeper "
+                         "than the epoch, as a survey's coadded template (default: the recipe's "
+                         "astrokit.inference._train.TRAIN_DEEP_REFERENCE_FRACTION)")
     sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
                     help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "
                          "file of ZTF alerts, labelled by drb >= 0.5 or the store's human labels; k-fold "

@@ -511,11 +511,15 @@ DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a
                   "acs_a_2x2": 24, "isaac_a_2x2": 16}
 
 
-def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None):
+def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None,
+                       deep_reference_fraction=None):
     """Build the training set and the fixed evaluation set of the default recipe.
 
     Training: ``n_epochs`` "real sky, synthetic epochs" of each training frame
-    of `default_frames` (`build_training_set`, seed ``seed`` + frame index).
+    of `default_frames` (`build_training_set`, seed ``seed`` + frame index),
+    a fraction `TRAIN_DEEP_REFERENCE_FRACTION` of them (none in the shipped
+    recipe) differenced against a reference far deeper than the epoch, as
+    survey templates are.
     Evaluation: ``n_eval_epochs`` epochs of each evaluation frame, with their
     own seeds (``10_000 + frame index``, independent of ``seed``), so the
     evaluation set is the same for every model and shares no sky, epoch,
@@ -540,6 +544,10 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
         CPU, at most one per frame), each with single-threaded FFTs; the sets
         are the same as built one after another in one process, as every
         frame has its own seed.
+    deep_reference_fraction : float, optional
+        Fraction of the training epochs differenced against a reference far
+        deeper than the epoch (`build_training_set`); default
+        `TRAIN_DEEP_REFERENCE_FRACTION`. The evaluation epochs never are.
 
     Returns
     -------
@@ -561,13 +569,18 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     from astrokit.inference._training_set import TrainingSet
 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
+    if deep_reference_fraction is not None and not 0.0 <= float(deep_reference_fraction) <= 1.0:
+        msg = f"deep_reference_fraction must be between 0 and 1, got {deep_reference_fraction!r}"
+        raise ValueError(msg)
     jobs = []  # (part, frame index, frame name, epochs, injections, seed, S/N range): one set per frame
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
         for i, (name, *_) in enumerate(DEFAULT_FRAMES[part]):
             k = int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
             if k > 0:
                 snr = tuple(TRAIN_SNR_RANGE) if part == "train" else tuple(EVAL_SNR_RANGE)  # the eval set is fixed
-                jobs.append((part, i, name, k, int(n_inject), base + i, snr))
+                deep = ((TRAIN_DEEP_REFERENCE_FRACTION if deep_reference_fraction is None
+                         else float(deep_reference_fraction)) if part == "train" else 0.0)
+                jobs.append((part, i, name, k, int(n_inject), base + i, snr, deep))
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     built = {}
     bar = tqdm(total=len(jobs), desc="training/evaluation sets (frames)", disable=not progress or not jobs)
@@ -610,6 +623,13 @@ TRAIN_SNR_RANGE = (5.0, 2000.0)
 #: PSF signal-to-noise range of the injections of the fixed evaluation set (log-uniform).
 EVAL_SNR_RANGE = (5.0, 1000.0)
 
+#: Fraction of the training epochs whose science image is far noisier than the real frame that serves as
+#: their reference (`build_training_set`'s ``deep_reference_fraction``), as against a survey's deep coadded
+#: template. 0 in the recipe of the shipped model: a model trained with 0.5 (stop 39) lowered the FPR at 1 %
+#: FNR on the fixed evaluation set from 4.3 % to 2.6 % (ZTF 10.8 % -> 1.8 %), but found only 40 of the 56
+#: fakes of the raw SAAO frame of the gallery of issue 14 (its acceptance: 90 %); see the model's README.
+TRAIN_DEEP_REFERENCE_FRACTION = 0.0
+
 #: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
 _FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,
                "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2, "goto_left_2x2": 0.4,
@@ -620,14 +640,15 @@ def _build_frame_set(job):
     """Build the set of one default frame (a worker's job, see `build_default_sets`)."""
     from astrokit.inference._training_set import build_training_set
 
-    part, _, name, n_epochs, n_inject, seed, snr_range = job
+    part, _, name, n_epochs, n_inject, seed, snr_range, deep_reference_fraction = job
     ((_, ccd),) = default_frames(part, names=(name,))
     options = _frame_options(name)
     # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
     # halves) place them all clear of sources; binned frames (a quarter of the pixels) ask for more
     n_inject = int(min(n_inject, max(options.get("min_inject", 50), n_inject * ccd.data.size / 1.0e6)))
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
-                              n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed)
+                              n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed,
+                              deep_reference_fraction=deep_reference_fraction)
 
 
 def _evaluation_set(models_dir, name, progress):
@@ -662,7 +683,7 @@ def _training_data_text():
 
 
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
-                  progress=True, sets_dir=None):
+                  progress=True, sets_dir=None, deep_reference_fraction=None):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -694,6 +715,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Also write the training and evaluation sets there as Parquet
         (``training_set.parquet``, ``evaluation_set.parquet``, each with its
         SHA-256 in the file, `save_training_set`); about 48 kB per triplet.
+    deep_reference_fraction : float, optional
+        Fraction of the training epochs with a reference far deeper than the
+        epoch (see `build_default_sets`); default
+        `TRAIN_DEEP_REFERENCE_FRACTION`. Recorded in ``metrics.json``.
 
     Returns
     -------
@@ -719,7 +744,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     from astrokit.inference._registry import _save_keras
 
     t0 = time.perf_counter()
-    ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress)
+    if deep_reference_fraction is None:
+        deep_reference_fraction = TRAIN_DEEP_REFERENCE_FRACTION
+    ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
+                                        deep_reference_fraction=deep_reference_fraction)
     build_seconds = time.perf_counter() - t0
     if sets_dir is not None:
         from astrokit.inference._training_set import save_training_set
@@ -731,6 +759,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     metrics.update({
         "validated_on": _validated_on(evaluation),
         "build_seconds": float(build_seconds),
+        "deep_reference_fraction": float(deep_reference_fraction),
         "training_data": _training_data_text(),
         "training_set_counts": ts.counts(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

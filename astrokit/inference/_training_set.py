@@ -351,15 +351,27 @@ def _cut_scaled(science, reference, difference, x, y, scale, size):
 MAX_ROTATION = 0.5
 
 
-def _epoch_params(rng):
-    """Random conditions of a synthetic epoch: shift (px), seeing factor, flux scale, extra noise, rotation (deg)."""
-    return {
+def _epoch_params(rng, deep_reference_fraction=0.0, deep_reference_noise=(1.2, 100.0)):
+    """Random conditions of a synthetic epoch: shift (px), seeing factor, flux scale, extra noise, rotation (deg).
+
+    With probability ``deep_reference_fraction`` the extra noise of the
+    science image is drawn log-uniform in ``deep_reference_noise`` (times the
+    frame's rms) instead of uniform in 0.3-1.2: the real frame then plays a
+    template much deeper than the science exposure (see `build_training_set`).
+    With a fraction of 0 no extra number is drawn, so the epochs are those
+    drawn before the option existed.
+    """
+    params = {
         "shift": (float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))),
         "seeing_factor": float(rng.uniform(1.0, 1.6)),
         "flux_scale": float(rng.uniform(0.85, 1.15)),
         "noise_factor": float(rng.uniform(0.3, 1.2)),
         "rotation": float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)),
     }
+    if deep_reference_fraction > 0 and rng.uniform() < deep_reference_fraction:
+        lo, hi = deep_reference_noise
+        params["noise_factor"] = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    return params
 
 
 def _nearest(x, y, xs, ys):
@@ -527,7 +539,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                        n_variable=100, n_star=80, fading_fraction=0.2, rescale_fraction=0.3,
                        rescale_range=(1.0, 2.0), misalign=(0.1, 1.0), match_radius=2.5, threshold=5.0, seed=0,
                        rng=None, n_galaxy=60, n_bright=20, n_hot=20, n_column=2, n_trail=1, n_cosmic_real=30,
-                       progress=False):
+                       deep_reference_fraction=0.0, deep_reference_noise=(1.2, 100.0), progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -643,6 +655,17 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         Hot pixels, bad-column segments, satellite trails and real cosmic rays
         (found by astroscrappy in the frame itself; none in a coadd) added to
         the science image only, per epoch (bogus, see `ORIGINS`).
+    deep_reference_fraction : float
+        Fraction of the epochs whose science image gets extra noise drawn
+        log-uniform in ``deep_reference_noise`` times the frame's rms, instead
+        of 0.3-1.2 times: the real frame is then a template far deeper than
+        the science exposure, as in surveys that difference against coadds of
+        many exposures (ZTF's templates coadd 15 or more; on the 51 sample
+        alerts, non-varying stars have a median 70 times (24-130) the per-pixel
+        S/N in the template that they have in the science stamp). The
+        injections' S/N is measured against the epoch's own noise.
+    deep_reference_noise : tuple of float
+        Range of that extra noise, in units of the frame's background rms.
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -749,7 +772,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         return keep, j, d
 
     for e in tqdm(range(n_epochs), desc="training-set epochs", disable=not progress):
-        params = _epoch_params(rng)
+        params = _epoch_params(rng, deep_reference_fraction, deep_reference_noise)
         kwargs = dict(params, n_inject=n_inject)
         if mag_range is not None:
             kwargs["mag_range"] = tuple(mag_range)

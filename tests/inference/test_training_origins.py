@@ -79,3 +79,39 @@ def test_rotated_epochs_and_the_star_residual_level(acs_set):
     assert info["n_variable_detected"] >= 0.5 * info["n_variable"]
     kept = int(np.sum(np.asarray(acs_set.meta["origin"], dtype=str) == "variable"))
     assert kept <= info["n_variable_detected"] - info["n_variable_below_residual"]
+
+
+def _robust_sigma(stamps, channel):
+    """Robust noise (1.4826 MAD) of each stamp's channel."""
+    s = stamps[..., channel].reshape(len(stamps), -1)
+    med = np.nanmedian(s, axis=1, keepdims=True)
+    return 1.4826 * np.nanmedian(np.abs(s - med), axis=1)
+
+
+def test_deep_reference_epochs(acs_set):
+    """With deep_reference_fraction=1 the science image is far noisier than the real frame (the template), as
+    against a survey's coadded template; with 0 the epochs are drawn exactly as before the option existed."""
+    from astrokit.datasets import get_path
+    from astrokit.inference import build_training_set
+    from astrokit.inference._training_set import _epoch_params
+    from astrokit.io import read_image
+
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    assert [_epoch_params(a) for _ in range(5)] == [_epoch_params(b, 0.0) for _ in range(5)]
+    assert a.uniform() == b.uniform()  # no extra number drawn
+    ccd = read_image(get_path("hst_acs_flt"), hdu="SCI")
+    deep = build_training_set(ccd, n_epochs=1, n_inject=120, n_variable=30, n_star=30, n_random=30, n_cosmic=30,
+                              n_edge=10, n_galaxy=40, snr_range=(5.0, 2000.0), seed=4,
+                              deep_reference_fraction=1.0, deep_reference_noise=(20.0, 30.0))
+    (epoch,) = deep.info["epochs"]
+    assert 20.0 <= epoch["noise_factor"] <= 30.0
+    assert 0.3 <= acs_set.info["epochs"][0]["noise_factor"] <= 1.2
+
+    def ratio(ts):  # science noise over reference noise in the unscaled random stamps
+        sel = (np.asarray(ts.meta["origin"], dtype=str) == "random") & (np.asarray(ts.meta["scale"]) == 1.0)
+        return float(np.median(_robust_sigma(ts.X[sel], 0) / _robust_sigma(ts.X[sel], 1)))
+
+    assert ratio(acs_set) < 2.0
+    assert ratio(deep) > 10.0
+    # the injections keep their S/N against the epoch's own noise: they are still found and labelled real
+    assert deep.counts().get("injected", 0) >= 0.5 * acs_set.counts().get("injected", 0)

@@ -85,6 +85,29 @@ def test_images_per_frame_on_the_command_line():
         _images_arg("goto_left=24,des_a=x")
 
 
+def test_deep_reference_fraction_is_checked_before_any_work(tmp_path, capsys):
+    """A wrong fraction is refused in one line, on the command line and in the API, before anything is built."""
+    import argparse
+    import subprocess
+    import sys
+
+    from astrokit._argtypes import fraction
+    from astrokit.inference import build_default_sets
+
+    assert fraction("0") == 0.0 and fraction("0.5") == 0.5 and fraction("1") == 1.0
+    for bad in ("-0.1", "1.5", "nan", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            fraction(bad)
+    with pytest.raises(ValueError, match="deep_reference_fraction must be between 0 and 1, got 2"):
+        build_default_sets(0, n_epochs=1, n_eval_epochs=0, deep_reference_fraction=2, progress=False)
+    out = tmp_path / "model"
+    for args, message in ((["--out", str(out), "--deep-references", "1.5"], "expected a fraction between 0 and 1"),
+                          (["--deep-references", "0.5"], "--deep-references applies to --out")):
+        run = subprocess.run([sys.executable, "-m", "astrokit.cli", "train", *args], capture_output=True, text=True)
+        assert run.returncode != 0 and message in run.stderr, run.stderr
+    assert not out.exists()
+
+
 def test_default_sets_with_no_epochs_for_any_frame():
     from astrokit.inference import build_default_sets
 
