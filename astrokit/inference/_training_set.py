@@ -678,6 +678,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     ------
     DataError
         If the frame is not 2D or no triplet could be made.
+    ValueError
+        If ``deep_reference_fraction`` is outside [0, 1] or
+        ``deep_reference_noise`` is not an increasing pair of positive numbers
+        (checked before the frame is read).
 
     References
     ----------
@@ -692,6 +696,13 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from astrokit import differencing as mod
     from astrokit.differencing._geometry import EpochGeometry
 
+    if not 0.0 <= float(deep_reference_fraction) <= 1.0:
+        msg = f"deep_reference_fraction must be between 0 and 1, got {deep_reference_fraction!r}"
+        raise ValueError(msg)
+    lo, hi = (float(v) for v in deep_reference_noise)
+    if not 0.0 < lo <= hi < np.inf:
+        msg = f"deep_reference_noise must be an increasing pair of positive numbers, got {deep_reference_noise!r}"
+        raise ValueError(msg)
     backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
     subtract_params = inspect.signature(mod.subtract).parameters

@@ -100,6 +100,16 @@ def test_deep_reference_fraction_is_checked_before_any_work(tmp_path, capsys):
             fraction(bad)
     with pytest.raises(ValueError, match="deep_reference_fraction must be between 0 and 1, got 2"):
         build_default_sets(0, n_epochs=1, n_eval_epochs=0, deep_reference_fraction=2, progress=False)
+    from astropy.nddata import CCDData
+
+    from astrokit.inference import build_training_set
+
+    frame = CCDData(np.zeros((64, 64), dtype=np.float32), unit="adu")
+    with pytest.raises(ValueError, match="deep_reference_fraction must be between 0 and 1, got -0.5"):
+        build_training_set(frame, deep_reference_fraction=-0.5)
+    for noise in ((0.0, 10.0), (10.0, 2.0), (1.0, float("inf"))):
+        with pytest.raises(ValueError, match="deep_reference_noise must be an increasing pair of positive numbers"):
+            build_training_set(frame, deep_reference_fraction=0.5, deep_reference_noise=noise)
     out = tmp_path / "model"
     for args, message in ((["--out", str(out), "--deep-references", "1.5"], "expected a fraction between 0 and 1"),
                           (["--deep-references", "0.5"], "--deep-references applies to --out")):
