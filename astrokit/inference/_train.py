@@ -566,12 +566,11 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     """
     from tqdm.auto import tqdm
 
-    from astrokit.inference._training_set import TrainingSet
+    from astrokit.inference._training_set import TrainingSet, _check_deep_references
 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
-    if deep_reference_fraction is not None and not 0.0 <= float(deep_reference_fraction) <= 1.0:
-        msg = f"deep_reference_fraction must be between 0 and 1, got {deep_reference_fraction!r}"
-        raise ValueError(msg)
+    if deep_reference_fraction is not None:  # checked here, before any worker starts
+        _check_deep_references(deep_reference_fraction)
     jobs = []  # (part, frame index, frame name, epochs, injections, seed, S/N range): one set per frame
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
         for i, (name, *_) in enumerate(DEFAULT_FRAMES[part]):

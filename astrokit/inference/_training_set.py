@@ -374,6 +374,17 @@ def _epoch_params(rng, deep_reference_fraction=0.0, deep_reference_noise=(1.2, 1
     return params
 
 
+def _check_deep_references(fraction, noise=(1.2, 100.0)):
+    """Raise ValueError, in one line, unless ``fraction`` is in [0, 1] and ``noise`` an increasing positive pair."""
+    if not 0.0 <= float(fraction) <= 1.0:
+        msg = f"deep_reference_fraction must be between 0 and 1, got {fraction!r}"
+        raise ValueError(msg)
+    lo, hi = (float(v) for v in noise)
+    if not 0.0 < lo <= hi < np.inf:
+        msg = f"deep_reference_noise must be an increasing pair of positive numbers, got {noise!r}"
+        raise ValueError(msg)
+
+
 def _nearest(x, y, xs, ys):
     """Distance and index of the nearest (xs, ys) point to each (x, y)."""
     if len(xs) == 0 or len(x) == 0:
@@ -696,13 +707,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from astrokit import differencing as mod
     from astrokit.differencing._geometry import EpochGeometry
 
-    if not 0.0 <= float(deep_reference_fraction) <= 1.0:
-        msg = f"deep_reference_fraction must be between 0 and 1, got {deep_reference_fraction!r}"
-        raise ValueError(msg)
-    lo, hi = (float(v) for v in deep_reference_noise)
-    if not 0.0 < lo <= hi < np.inf:
-        msg = f"deep_reference_noise must be an increasing pair of positive numbers, got {deep_reference_noise!r}"
-        raise ValueError(msg)
+    _check_deep_references(deep_reference_fraction, deep_reference_noise)
     backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
     subtract_params = inspect.signature(mod.subtract).parameters
