@@ -512,7 +512,7 @@ DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a
 
 
 def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None,
-                       deep_reference_fraction=None):
+                       deep_reference_fraction=None, bright_variable_fraction=None):
     """Build the training set and the fixed evaluation set of the default recipe.
 
     Training: ``n_epochs`` "real sky, synthetic epochs" of each training frame
@@ -548,6 +548,11 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
         Fraction of the training epochs differenced against a reference far
         deeper than the epoch (`build_training_set`); default
         `TRAIN_DEEP_REFERENCE_FRACTION`. The evaluation epochs never are.
+    bright_variable_fraction : float, optional
+        Fraction of the variable stars of the training epochs drawn among
+        the brighter stars, varying by a fraction of their own flux
+        (`build_training_set`); default `TRAIN_BRIGHT_VARIABLE_FRACTION`.
+        The evaluation epochs have none.
 
     Returns
     -------
@@ -566,20 +571,23 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     """
     from tqdm.auto import tqdm
 
-    from astrokit.inference._training_set import TrainingSet, _check_deep_references
+    from astrokit.inference._training_set import TrainingSet, _check_bright_variables, _check_deep_references
 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
-    if deep_reference_fraction is not None:  # checked here, before any worker starts
-        _check_deep_references(deep_reference_fraction)
-    jobs = []  # (part, frame index, frame name, epochs, injections, seed, S/N range): one set per frame
+    # checked here, before any worker starts
+    deep_train = TRAIN_DEEP_REFERENCE_FRACTION if deep_reference_fraction is None else deep_reference_fraction
+    bright_train = TRAIN_BRIGHT_VARIABLE_FRACTION if bright_variable_fraction is None else bright_variable_fraction
+    _check_deep_references(deep_train)
+    _check_bright_variables(bright_train)
+    # (part, frame index, frame name, epochs, injections, seed, S/N range, deep references, bright variables)
+    jobs = []
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
         for i, (name, *_) in enumerate(DEFAULT_FRAMES[part]):
             k = int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
             if k > 0:
                 snr = tuple(TRAIN_SNR_RANGE) if part == "train" else tuple(EVAL_SNR_RANGE)  # the eval set is fixed
-                deep = ((TRAIN_DEEP_REFERENCE_FRACTION if deep_reference_fraction is None
-                         else float(deep_reference_fraction)) if part == "train" else 0.0)
-                jobs.append((part, i, name, k, int(n_inject), base + i, snr, deep))
+                options = (float(deep_train), float(bright_train)) if part == "train" else (0.0, 0.0)
+                jobs.append((part, i, name, k, int(n_inject), base + i, snr, *options))
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     built = {}
     bar = tqdm(total=len(jobs), desc="training/evaluation sets (frames)", disable=not progress or not jobs)
@@ -629,6 +637,11 @@ EVAL_SNR_RANGE = (5.0, 1000.0)
 #: SAAO frame of the gallery of issue 14 (0.25: 52); see the model's README.
 TRAIN_DEEP_REFERENCE_FRACTION = 0.25
 
+#: Fraction of the variable stars of the training epochs drawn among the frame's brighter stars, varying by
+#: 10-200 % of their own flux (`build_training_set`'s ``bright_variable_fraction``), like the variable stars
+#: of 13-16 mag that fill survey alert streams.
+TRAIN_BRIGHT_VARIABLE_FRACTION = 0.0
+
 #: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
 _FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,
                "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2, "goto_left_2x2": 0.4,
@@ -639,7 +652,7 @@ def _build_frame_set(job):
     """Build the set of one default frame (a worker's job, see `build_default_sets`)."""
     from astrokit.inference._training_set import build_training_set
 
-    part, _, name, n_epochs, n_inject, seed, snr_range, deep_reference_fraction = job
+    part, _, name, n_epochs, n_inject, seed, snr_range, deep_reference_fraction, bright_variable_fraction = job
     ((_, ccd),) = default_frames(part, names=(name,))
     options = _frame_options(name)
     # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
@@ -647,7 +660,8 @@ def _build_frame_set(job):
     n_inject = int(min(n_inject, max(options.get("min_inject", 50), n_inject * ccd.data.size / 1.0e6)))
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
                               n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed,
-                              deep_reference_fraction=deep_reference_fraction)
+                              deep_reference_fraction=deep_reference_fraction,
+                              bright_variable_fraction=bright_variable_fraction)
 
 
 def _evaluation_set(models_dir, name, progress):
@@ -682,7 +696,7 @@ def _training_data_text():
 
 
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
-                  progress=True, sets_dir=None, deep_reference_fraction=None):
+                  progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -718,6 +732,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Fraction of the training epochs with a reference far deeper than the
         epoch (see `build_default_sets`); default
         `TRAIN_DEEP_REFERENCE_FRACTION`. Recorded in ``metrics.json``.
+    bright_variable_fraction : float, optional
+        Fraction of the training epochs' variable stars drawn among the
+        brighter stars (see `build_default_sets`); default
+        `TRAIN_BRIGHT_VARIABLE_FRACTION`. Recorded in ``metrics.json``.
 
     Returns
     -------
@@ -745,8 +763,11 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     t0 = time.perf_counter()
     if deep_reference_fraction is None:
         deep_reference_fraction = TRAIN_DEEP_REFERENCE_FRACTION
+    if bright_variable_fraction is None:
+        bright_variable_fraction = TRAIN_BRIGHT_VARIABLE_FRACTION
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
-                                        deep_reference_fraction=deep_reference_fraction)
+                                        deep_reference_fraction=deep_reference_fraction,
+                                        bright_variable_fraction=bright_variable_fraction)
     build_seconds = time.perf_counter() - t0
     if sets_dir is not None:
         from astrokit.inference._training_set import save_training_set
@@ -759,6 +780,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         "validated_on": _validated_on(evaluation),
         "build_seconds": float(build_seconds),
         "deep_reference_fraction": float(deep_reference_fraction),
+        "bright_variable_fraction": float(bright_variable_fraction),
         "training_data": _training_data_text(),
         "training_set_counts": ts.counts(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

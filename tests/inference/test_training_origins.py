@@ -115,3 +115,35 @@ def test_deep_reference_epochs(acs_set):
     assert ratio(deep) > 10.0
     # the injections keep their S/N against the epoch's own noise: they are still found and labelled real
     assert deep.counts().get("injected", 0) >= 0.5 * acs_set.counts().get("injected", 0)
+
+
+def test_bright_variable_stars():
+    """With bright_variable_fraction=1 every variable star is drawn among the brighter half of the frame's stars
+    and varies by a fraction of its own flux, like the variable stars of survey alerts on deep templates; with 0
+    the stars are drawn exactly as before the option existed."""
+    from astrokit.inference import build_training_set, default_frames
+    from astrokit.inference._training_set import _pick_variables
+
+    flux = np.linspace(1.0, 100.0, 50)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    pick, bright = _pick_variables(a, flux, 20, 0.0)
+    assert np.array_equal(pick, b.choice(50, 20, replace=False)) and not bright.any()
+    assert a.uniform() == b.uniform()  # no extra number drawn
+    pick, bright = _pick_variables(np.random.default_rng(3), flux, 20, 1.0)
+    assert bright.all() and np.all(flux[pick] >= np.median(flux)) and np.unique(pick).size == 20
+    pick, bright = _pick_variables(np.random.default_rng(3), flux, 40, 1.0)  # more than the brighter half
+    assert bright.sum() == 25 and np.unique(pick).size == 40
+    ((_, ccd),) = default_frames("train", names=("ztf_a",))  # the real ZTF science quadrant (ztfimg)
+
+    def variables(fraction):
+        ts = build_training_set(ccd, n_epochs=1, n_inject=150, n_variable=40, n_star=20, n_random=20, n_cosmic=20,
+                                n_edge=5, n_galaxy=10, snr_range=(5.0, 100.0), seed=5,
+                                bright_variable_fraction=fraction, bright_variable_amplitude=(0.3, 1.0))
+        assert ts.info["n_bright_variable"] == (40 if fraction else 0)
+        sel = (np.asarray(ts.meta["origin"], dtype=str) == "variable") & (np.asarray(ts.meta["scale"]) == 1.0)
+        return ts.X[sel & np.asarray(ts.meta["is_positive"], dtype=bool)]
+
+    usual, bright = variables(0.0), variables(1.0)
+    assert len(bright) >= 10  # found, and above the residual level at the stars: labelled real
+    # on brighter stars: the template's peak is several times higher, as in survey alerts
+    assert np.median(_centre_excess(bright, 1)) > 3.0 * np.median(_centre_excess(usual, 1))
