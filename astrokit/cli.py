@@ -281,7 +281,8 @@ def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
-    for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables)):
+    for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
+                          ("--crowded", args.crowded)):
         if value is not None and (not args.out or args.model != "real_bogus" or args.fine_tune_alerts
                                   or args.from_labels):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
@@ -309,7 +310,8 @@ def cmd_train(args):
         return
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
         recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets,
-                  "deep_reference_fraction": args.deep_references, "bright_variable_fraction": args.bright_variables}
+                  "deep_reference_fraction": args.deep_references, "bright_variable_fraction": args.bright_variables,
+                  "crowded_fraction": args.crowded}
         train_default(args.out, seed=args.seed, progress=not args.quiet,
                       **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -630,6 +632,9 @@ def build_parser(argv=None):
                     help="with --out: fraction of the training epochs' variable stars drawn among the brighter "
                          "stars, varying by 10-200 %% of their flux (default: the recipe's "
                          "astrokit.inference._train.TRAIN_BRIGHT_VARIABLE_FRACTION)")
+    sp.add_argument("--crowded", type=fraction, default=None, metavar="FRACTION",
+                    help="with --out: fraction of the training epochs made in a crowded field of added stars, as "
+                         "the Galactic plane (default: the recipe's astrokit.inference._train.TRAIN_CROWDED_FRACTION)")
     sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
                     help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "
                          "file of ZTF alerts, labelled by drb >= 0.5 or the store's human labels; k-fold "

@@ -512,7 +512,7 @@ DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a
 
 
 def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None,
-                       deep_reference_fraction=None, bright_variable_fraction=None):
+                       deep_reference_fraction=None, bright_variable_fraction=None, crowded_fraction=None):
     """Build the training set and the fixed evaluation set of the default recipe.
 
     Training: ``n_epochs`` "real sky, synthetic epochs" of each training frame
@@ -553,6 +553,10 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
         the brighter stars, varying by a fraction of their own flux
         (`build_training_set`); default `TRAIN_BRIGHT_VARIABLE_FRACTION`.
         The evaluation epochs have none.
+    crowded_fraction : float, optional
+        Fraction of the training epochs made in a crowded field of added
+        stars (`build_training_set`); default `TRAIN_CROWDED_FRACTION`. The
+        evaluation epochs never are.
 
     Returns
     -------
@@ -571,22 +575,31 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     """
     from tqdm.auto import tqdm
 
-    from astrokit.inference._training_set import TrainingSet, _check_bright_variables, _check_deep_references
+    from astrokit.inference._training_set import (
+        TrainingSet,
+        _check_bright_variables,
+        _check_crowding,
+        _check_deep_references,
+    )
 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
     # checked here, before any worker starts
     deep_train = TRAIN_DEEP_REFERENCE_FRACTION if deep_reference_fraction is None else deep_reference_fraction
     bright_train = TRAIN_BRIGHT_VARIABLE_FRACTION if bright_variable_fraction is None else bright_variable_fraction
     _check_deep_references(deep_train)
+    crowded_train = TRAIN_CROWDED_FRACTION if crowded_fraction is None else crowded_fraction
     _check_bright_variables(bright_train)
-    # (part, frame index, frame name, epochs, injections, seed, S/N range, deep references, bright variables)
+    _check_crowding(crowded_train)
+    # (part, frame index, frame name, epochs, injections, seed, S/N range, and the fractions of deep references,
+    # bright variables and crowded epochs)
     jobs = []
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
         for i, (name, *_) in enumerate(DEFAULT_FRAMES[part]):
             k = int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
             if k > 0:
                 snr = tuple(TRAIN_SNR_RANGE) if part == "train" else tuple(EVAL_SNR_RANGE)  # the eval set is fixed
-                options = (float(deep_train), float(bright_train)) if part == "train" else (0.0, 0.0)
+                options = ((float(deep_train), float(bright_train), float(crowded_train)) if part == "train"
+                           else (0.0, 0.0, 0.0))
                 jobs.append((part, i, name, k, int(n_inject), base + i, snr, *options))
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     built = {}
@@ -642,6 +655,10 @@ TRAIN_DEEP_REFERENCE_FRACTION = 0.25
 #: of 13-16 mag that fill survey alert streams.
 TRAIN_BRIGHT_VARIABLE_FRACTION = 0.0
 
+#: Fraction of the training epochs made in a crowded field of added stars (`build_training_set`'s
+#: ``crowded_fraction``), as the Galactic-plane fields that many survey alerts come from.
+TRAIN_CROWDED_FRACTION = 0.0
+
 #: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
 _FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,
                "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2, "goto_left_2x2": 0.4,
@@ -652,7 +669,7 @@ def _build_frame_set(job):
     """Build the set of one default frame (a worker's job, see `build_default_sets`)."""
     from astrokit.inference._training_set import build_training_set
 
-    part, _, name, n_epochs, n_inject, seed, snr_range, deep_reference_fraction, bright_variable_fraction = job
+    part, _, name, n_epochs, n_inject, seed, snr_range, deep, bright, crowded = job
     ((_, ccd),) = default_frames(part, names=(name,))
     options = _frame_options(name)
     # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
@@ -660,8 +677,8 @@ def _build_frame_set(job):
     n_inject = int(min(n_inject, max(options.get("min_inject", 50), n_inject * ccd.data.size / 1.0e6)))
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
                               n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed,
-                              deep_reference_fraction=deep_reference_fraction,
-                              bright_variable_fraction=bright_variable_fraction)
+                              deep_reference_fraction=deep, bright_variable_fraction=bright,
+                              crowded_fraction=crowded)
 
 
 def _evaluation_set(models_dir, name, progress):
@@ -696,7 +713,8 @@ def _training_data_text():
 
 
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
-                  progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None):
+                  progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None,
+                  crowded_fraction=None):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -736,6 +754,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Fraction of the training epochs' variable stars drawn among the
         brighter stars (see `build_default_sets`); default
         `TRAIN_BRIGHT_VARIABLE_FRACTION`. Recorded in ``metrics.json``.
+    crowded_fraction : float, optional
+        Fraction of the training epochs made in a crowded field (see
+        `build_default_sets`); default `TRAIN_CROWDED_FRACTION`. Recorded in
+        ``metrics.json``.
 
     Returns
     -------
@@ -765,9 +787,12 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         deep_reference_fraction = TRAIN_DEEP_REFERENCE_FRACTION
     if bright_variable_fraction is None:
         bright_variable_fraction = TRAIN_BRIGHT_VARIABLE_FRACTION
+    if crowded_fraction is None:
+        crowded_fraction = TRAIN_CROWDED_FRACTION
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
-                                        bright_variable_fraction=bright_variable_fraction)
+                                        bright_variable_fraction=bright_variable_fraction,
+                                        crowded_fraction=crowded_fraction)
     build_seconds = time.perf_counter() - t0
     if sets_dir is not None:
         from astrokit.inference._training_set import save_training_set
@@ -781,6 +806,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         "build_seconds": float(build_seconds),
         "deep_reference_fraction": float(deep_reference_fraction),
         "bright_variable_fraction": float(bright_variable_fraction),
+        "crowded_fraction": float(crowded_fraction),
         "training_data": _training_data_text(),
         "training_set_counts": ts.counts(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -395,6 +395,36 @@ def _check_bright_variables(fraction, amplitude=(0.1, 2.0)):
     _check_fraction_range(fraction, amplitude, ("bright_variable_fraction", "bright_variable_amplitude"))
 
 
+def _check_crowding(fraction, density=(0.02, 0.2)):
+    """Raise ValueError, in one line, unless ``fraction`` is in [0, 1] and ``density`` an increasing positive pair."""
+    _check_fraction_range(fraction, density, ("crowded_fraction", "crowded_density"))
+
+
+#: Slope of the cumulative count of the added field stars with S/N, N(> S) ~ S**-CROWDING_SLOPE (the Galactic
+#: star counts of the plane rise by about 0.3 dex per magnitude: 10**(0.3 m) ~ F**-0.75).
+CROWDING_SLOPE = 0.75
+
+
+def _crowded_field(shape, psf, rng, *, density, fwhm, noise, flux_max):
+    """Return a noiseless field of stars (shape ``shape``) to add to a frame, and the stars' fluxes.
+
+    ``density`` stars per FWHM^2, at integer pixels (the epoch made from the
+    frame resamples them), convolved with the frame's ``psf``; PSF S/N
+    against ``noise`` from 3 up, N(> S) ~ S**-`CROWDING_SLOPE`, at most
+    ``flux_max``.
+    """
+    from scipy.signal import fftconvolve
+
+    ny, nx = shape
+    n = int(rng.poisson(density * ny * nx / max(fwhm, 1.0) ** 2))
+    kernel = np.asarray(psf, dtype=np.float64) / np.sum(psf)
+    nea = 1.0 / float(np.sum(kernel ** 2))
+    flux = np.minimum(3.0 * noise * np.sqrt(nea) * rng.uniform(size=n) ** (-1.0 / CROWDING_SLOPE), flux_max)
+    points = np.zeros(shape, dtype=np.float64)
+    np.add.at(points, (rng.integers(0, ny, n), rng.integers(0, nx, n)), flux)
+    return fftconvolve(points, kernel, mode="same").astype(np.float32), flux
+
+
 def _pick_variables(rng, stars_flux, n_variable, bright_fraction):
     """Return the indices of the stars given extra flux in an epoch, and which of them are bright variables.
 
@@ -581,7 +611,8 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                        rescale_range=(1.0, 2.0), misalign=(0.1, 1.0), match_radius=2.5, threshold=5.0, seed=0,
                        rng=None, n_galaxy=60, n_bright=20, n_hot=20, n_column=2, n_trail=1, n_cosmic_real=30,
                        deep_reference_fraction=0.0, deep_reference_noise=(1.2, 100.0),
-                       bright_variable_fraction=0.0, bright_variable_amplitude=(0.1, 2.0), progress=False):
+                       bright_variable_fraction=0.0, bright_variable_amplitude=(0.1, 2.0), crowded_fraction=0.0,
+                       crowded_density=(0.02, 0.2), progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -721,6 +752,19 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         `STAR_RESIDUAL_FACTOR` times the epoch's star residual level).
     bright_variable_amplitude : tuple of float
         Range of that extra flux, as a fraction of the star's flux.
+    crowded_fraction : float
+        Fraction of the epochs in which a crowded field of stars is added to
+        the real frame before the epoch is made from it, so that template and
+        epoch both hold them (`_crowded_field`: noiseless stars of the
+        frame's PSF, N(> S) ~ S**-0.75 from S/N 3 up, never brighter than the
+        "not too bright" cut of the variable stars). Survey alerts come in
+        large part from the Galactic plane: the templates of the 51 sample
+        alerts have 16-20 % of their pixels above 5 sigma, the variable
+        stars of the evaluation set 3-6 %, and a model trained without such
+        fields scores every one of those alerts bogus.
+    crowded_density : tuple of float
+        Range of the density of the added stars (log-uniform per epoch), in
+        stars per PSF FWHM squared.
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -734,10 +778,11 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     DataError
         If the frame is not 2D or no triplet could be made.
     ValueError
-        If ``deep_reference_fraction`` or ``bright_variable_fraction`` is
-        outside [0, 1], or ``deep_reference_noise`` or
-        ``bright_variable_amplitude`` is not an increasing pair of positive
-        numbers (checked before the frame is read).
+        If ``deep_reference_fraction``, ``bright_variable_fraction`` or
+        ``crowded_fraction`` is outside [0, 1], or ``deep_reference_noise``,
+        ``bright_variable_amplitude`` or ``crowded_density`` is not an
+        increasing pair of positive numbers (checked before the frame is
+        read).
 
     References
     ----------
@@ -754,6 +799,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
 
     _check_deep_references(deep_reference_fraction, deep_reference_noise)
     _check_bright_variables(bright_variable_fraction, bright_variable_amplitude)
+    _check_crowding(crowded_fraction, crowded_density)
     backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
     subtract_params = inspect.signature(mod.subtract).parameters
@@ -773,6 +819,8 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     data_sub, _ = _background_subtracted(data)
     aperture = 2.5 * max(fwhm, 1.0)
     stars_flux = _aperture_flux(data_sub, stars_x, stars_y, aperture)  # reference ADU
+    # the added field stars stay below the "not too bright" cut of the variable stars (_reference_stars)
+    field_flux_max = 0.3 * float(np.nanmax(data_sub)) / float(np.max(psf / np.sum(psf))) if crowded_fraction else 0.0
     gal_x, gal_y, gal_a, gal_b, gal_t = _galaxies(data, fwhm, size)
     bright_x, bright_y = _bright_stars(data, size)
     patterns = _cosmic_patterns(data, noise) if n_cosmic_real else []
@@ -844,7 +892,16 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             kwargs["zero_point"] = zero_point
         if "rotation" not in epoch_params:
             kwargs.pop("rotation")
-        epoch, inj = mod.make_epoch(reference, psf=psf, rng=rng, **kwargs)
+        frame = reference
+        if crowded_fraction > 0 and rng.uniform() < crowded_fraction:  # template and epoch in a crowded field
+            lo, hi = crowded_density
+            params["crowded_density"] = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+            field, field_flux = _crowded_field(data.shape, psf, rng, density=params["crowded_density"],
+                                              fwhm=fwhm, noise=noise, flux_max=field_flux_max)
+            params["n_field_stars"] = int(field_flux.size)
+            frame = reference.copy()
+            frame.data = np.asarray(data + field, dtype=np.float32)
+        epoch, inj = mod.make_epoch(frame, psf=psf, rng=rng, **kwargs)
         epoch.data = np.array(epoch.data, dtype=np.float32, copy=True)
         # frame pixel -> epoch pixel (make_epoch's shift, and rotation where the WCS could hold it)
         params["rotation"] = float(epoch.meta.get("SYN_ROT", 0.0))
@@ -902,7 +959,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             epoch.wcs = new_wcs
             sub_kwargs["refine_shift"] = False
             params["registration_error"] = (float(error[0]), float(error[1]))
-        res = mod.subtract(epoch, reference, threshold=threshold, cutout_size=size, **sub_kwargs)
+        res = mod.subtract(epoch, frame, threshold=threshold, cutout_size=size, **sub_kwargs)
         images = (np.asarray(epoch.data, dtype=np.float32),
                   np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32),
                   np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32))

@@ -147,3 +147,46 @@ def test_bright_variable_stars():
     assert len(bright) >= 10  # found, and above the residual level at the stars: labelled real
     # on brighter stars: the template's peak is several times higher, as in survey alerts
     assert np.median(_centre_excess(bright, 1)) > 3.0 * np.median(_centre_excess(usual, 1))
+
+
+def test_crowded_epochs():
+    """crowded_fraction=1 adds a field of stars of the frame's PSF to template and epoch alike: the variable
+    stars' templates are crowded as in the Galactic plane, the added stars subtract as the frame's own (few
+    residuals), and the stars' count and brightness follow the requested density and slope."""
+    from astrokit.inference import build_training_set, default_frames
+    from astrokit.inference._training_set import CROWDING_SLOPE, _crowded_field
+
+    psf = np.exp(-0.5 * ((np.arange(15) - 7)[:, None] ** 2 + (np.arange(15) - 7) ** 2) / 1.5 ** 2)
+    field, flux = _crowded_field((400, 500), psf, np.random.default_rng(2), density=0.1, fwhm=3.5, noise=2.0,
+                                 flux_max=1e4)
+    n = flux.size
+    assert abs(n - 0.1 * 400 * 500 / 3.5 ** 2) < 5 * np.sqrt(n)  # Poisson
+    low = 3.0 * 2.0 / np.sqrt(np.sum((psf / psf.sum()) ** 2))  # PSF S/N 3
+    assert flux.min() >= low * (1 - 1e-9) and flux.max() <= 1e4
+    above = np.mean(flux > 10 * low)  # N(> S) ~ S**-slope
+    assert abs(above - 10 ** -CROWDING_SLOPE) < 5 * np.sqrt(above * (1 - above) / n)
+    assert abs(field.sum() / flux.sum() - 1.0) < 0.03  # the stars' flux, less what falls off the edges
+    ((_, ccd),) = default_frames("train", names=("ztf_a",))
+
+    def build(fraction):
+        return build_training_set(ccd, n_epochs=1, n_inject=150, n_variable=40, n_star=20, n_random=20,
+                                  n_cosmic=20, n_edge=5, n_galaxy=10, snr_range=(5.0, 100.0), seed=5,
+                                  bright_variable_fraction=1.0, crowded_fraction=fraction,
+                                  crowded_density=(0.1, 0.1))
+
+    plain, crowded = build(0.0), build(1.0)
+    (epoch,) = crowded.info["epochs"]
+    assert epoch["crowded_density"] == pytest.approx(0.1) and epoch["n_field_stars"] > 1e4
+    assert "n_field_stars" not in plain.info["epochs"][0]
+
+    def template_cover(ts):  # fraction of the variable stars' template pixels above 5 sigma
+        sel = (np.asarray(ts.meta["origin"], dtype=str) == "variable") & (np.asarray(ts.meta["scale"]) == 1.0)
+        t = ts.X[sel][..., 1].reshape(int(sel.sum()), -1)
+        med = np.nanmedian(t, axis=1, keepdims=True)
+        sigma = med - np.nanpercentile(t, 15.87, axis=1, keepdims=True)
+        return np.median(np.mean(t > med + 5 * sigma, axis=1))
+
+    assert template_cover(crowded) > 2.0 * template_cover(plain)
+    assert crowded.counts().get("variable", 0) >= 0.5 * plain.counts().get("variable", 0)
+    # template and epoch hold the same added stars: not a flood of subtraction residuals
+    assert crowded.counts().get("residual", 0) <= max(3 * plain.counts().get("residual", 0), 30)

@@ -86,8 +86,8 @@ def test_images_per_frame_on_the_command_line():
 
 
 def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
-    """A wrong deep-reference or bright-variable fraction is refused in one line, on the command line and in the API,
-    before anything is built."""
+    """A wrong deep-reference, bright-variable or crowded-epoch fraction is refused in one line, on the command line
+    and in the API, before anything is built."""
     import argparse
     import subprocess
     import sys
@@ -115,11 +115,16 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
         build_default_sets(0, n_epochs=1, n_eval_epochs=0, bright_variable_fraction=1.5, progress=False)
     with pytest.raises(ValueError, match="bright_variable_amplitude must be an increasing pair of positive numbers"):
         build_training_set(frame, bright_variable_fraction=0.5, bright_variable_amplitude=(2.0, 0.1))
+    with pytest.raises(ValueError, match="crowded_fraction must be between 0 and 1, got -1"):
+        build_default_sets(0, n_epochs=1, n_eval_epochs=0, crowded_fraction=-1, progress=False)
+    with pytest.raises(ValueError, match="crowded_density must be an increasing pair of positive numbers"):
+        build_training_set(frame, crowded_fraction=0.5, crowded_density=(0.0, 0.1))
     out = tmp_path / "model"
     for args, message in ((["--out", str(out), "--deep-references", "1.5"], "expected a fraction between 0 and 1"),
                           (["--deep-references", "0.5"], "--deep-references applies to --out"),
                           (["--out", str(out), "--bright-variables", "2"], "expected a fraction between 0 and 1"),
-                          (["--bright-variables", "0.5", "--from-labels"], "--bright-variables applies to --out")):
+                          (["--bright-variables", "0.5", "--from-labels"], "--bright-variables applies to --out"),
+                          (["--crowded", "0.5"], "--crowded applies to --out")):
         run = subprocess.run([sys.executable, "-m", "astrokit.cli", "train", *args], capture_output=True, text=True)
         assert run.returncode != 0 and message in run.stderr, run.stderr
     assert not out.exists()
