@@ -764,7 +764,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         fields scores every one of those alerts bogus.
     crowded_density : tuple of float
         Range of the density of the added stars (log-uniform per epoch), in
-        stars per PSF FWHM squared.
+        stars per PSF FWHM squared. A crowded epoch whose subtraction fails
+        (too few isolated stars to register) gives no triplet; the reason is
+        in ``info["crowded_epochs_failed"]``.
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -831,6 +833,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
             "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0,
             "n_variable_below_residual": 0, "n_galaxy_below_residual": 0, "n_bright_variable": 0,
+            "crowded_epochs_failed": [],
             "n_galaxies": int(gal_x.size), "n_galaxy_injected": 0, "n_galaxy_detected": 0,
             "n_cosmic_patterns": len(patterns)}
 
@@ -959,7 +962,14 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             epoch.wcs = new_wcs
             sub_kwargs["refine_shift"] = False
             params["registration_error"] = (float(error[0]), float(error[1]))
-        res = mod.subtract(epoch, frame, threshold=threshold, cutout_size=size, **sub_kwargs)
+        try:
+            res = mod.subtract(epoch, frame, threshold=threshold, cutout_size=size, **sub_kwargs)
+        except DataError as err:
+            if frame is reference:
+                raise
+            # too crowded to register or match stars (a deep epoch shows few isolated stars): no triplet
+            info["crowded_epochs_failed"].append(f"epoch {e}: {err}")
+            continue
         images = (np.asarray(epoch.data, dtype=np.float32),
                   np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32),
                   np.asarray(getattr(res.difference, "data", res.difference), dtype=np.float32))

@@ -31,7 +31,7 @@ SEED = 14
 
 # Instruments that miss the acceptance today, with the figures measured (seed 14) and why. The reason is
 # a measurement, not an excuse: xfail is strict, so the test fails as soon as an instrument passes.
-FIGURES_XFAIL = {}  # every instrument passes since stop 34 (the stop-39 model: SAAO 52/56 fakes, HST 1.0 false/Mpx)
+FIGURES_XFAIL = {}  # every instrument passes since stop 34 (the stop-40 model: SAAO 54/56 fakes, HST 1.3 false/Mpx)
 # Frames of which some pair or frame fails while the stages stay ok (recorded failures).
 UNITS_XFAIL = {}
 # The same frames with their WCS removed (solved by astrometry.net or aligned to a frame with a WCS).
