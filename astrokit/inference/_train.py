@@ -517,9 +517,10 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
 
     Training: ``n_epochs`` "real sky, synthetic epochs" of each training frame
     of `default_frames` (`build_training_set`, seed ``seed`` + frame index),
-    a fraction `TRAIN_DEEP_REFERENCE_FRACTION` of them (none in the shipped
-    recipe) differenced against a reference far deeper than the epoch, as
-    survey templates are.
+    a fraction `TRAIN_DEEP_REFERENCE_FRACTION` of them differenced against a
+    reference far deeper than the epoch, as survey templates are, a fraction
+    `TRAIN_BRIGHT_VARIABLE_FRACTION` of their variable stars on the brighter
+    stars, and a fraction `TRAIN_CROWDED_FRACTION` of them in a crowded field.
     Evaluation: ``n_eval_epochs`` epochs of each evaluation frame, with their
     own seeds (``10_000 + frame index``, independent of ``seed``), so the
     evaluation set is the same for every model and shares no sky, epoch,
