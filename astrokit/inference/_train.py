@@ -576,21 +576,15 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     """
     from tqdm.auto import tqdm
 
-    from astrokit.inference._training_set import (
-        TrainingSet,
-        _check_bright_variables,
-        _check_crowding,
-        _check_deep_references,
-    )
+    from astrokit.inference._training_set import TrainingSet, _check_fractions
 
     n_epochs = DEFAULT_EPOCHS if n_epochs is None else n_epochs
-    # checked here, before any worker starts
     deep_train = TRAIN_DEEP_REFERENCE_FRACTION if deep_reference_fraction is None else deep_reference_fraction
     bright_train = TRAIN_BRIGHT_VARIABLE_FRACTION if bright_variable_fraction is None else bright_variable_fraction
-    _check_deep_references(deep_train)
     crowded_train = TRAIN_CROWDED_FRACTION if crowded_fraction is None else crowded_fraction
-    _check_bright_variables(bright_train)
-    _check_crowding(crowded_train)
+    # checked here, before any worker starts
+    _check_fractions(deep_reference_fraction=deep_train, bright_variable_fraction=bright_train,
+                     crowded_fraction=crowded_train)
     # (part, frame index, frame name, epochs, injections, seed, S/N range, and the fractions of deep references,
     # bright variables and crowded epochs)
     jobs = []

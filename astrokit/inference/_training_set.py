@@ -374,30 +374,21 @@ def _epoch_params(rng, deep_reference_fraction=0.0, deep_reference_noise=(1.2, 1
     return params
 
 
-def _check_fraction_range(fraction, interval, names):
-    """Raise ValueError, in one line, unless ``fraction`` is in [0, 1] and ``interval`` an increasing positive pair."""
-    if not 0.0 <= float(fraction) <= 1.0:
-        msg = f"{names[0]} must be between 0 and 1, got {fraction!r}"
-        raise ValueError(msg)
-    lo, hi = (float(v) for v in interval)
-    if not 0.0 < lo <= hi < np.inf:
-        msg = f"{names[1]} must be an increasing pair of positive numbers, got {interval!r}"
-        raise ValueError(msg)
+def _check_fractions(**fractions):
+    """Raise ValueError, in one line naming the argument, unless every keyword's value is in [0, 1]."""
+    for name, value in fractions.items():
+        if not 0.0 <= float(value) <= 1.0:
+            msg = f"{name} must be between 0 and 1, got {value!r}"
+            raise ValueError(msg)
 
 
-def _check_deep_references(fraction, noise=(1.2, 100.0)):
-    """Raise ValueError, in one line, unless ``fraction`` is in [0, 1] and ``noise`` an increasing positive pair."""
-    _check_fraction_range(fraction, noise, ("deep_reference_fraction", "deep_reference_noise"))
-
-
-def _check_bright_variables(fraction, amplitude=(0.1, 2.0)):
-    """Raise ValueError, in one line, unless ``fraction`` is in [0, 1] and ``amplitude`` an increasing positive pair."""
-    _check_fraction_range(fraction, amplitude, ("bright_variable_fraction", "bright_variable_amplitude"))
-
-
-def _check_crowding(fraction, density=(0.02, 0.2)):
-    """Raise ValueError, in one line, unless ``fraction`` is in [0, 1] and ``density`` an increasing positive pair."""
-    _check_fraction_range(fraction, density, ("crowded_fraction", "crowded_density"))
+def _check_ranges(**ranges):
+    """Raise ValueError, in one line naming the argument, unless every value is an increasing positive pair."""
+    for name, value in ranges.items():
+        lo, hi = (float(v) for v in value)
+        if not 0.0 < lo <= hi < np.inf:
+            msg = f"{name} must be an increasing pair of positive numbers, got {value!r}"
+            raise ValueError(msg)
 
 
 #: Slope of the cumulative count of the added field stars with S/N, N(> S) ~ S**-CROWDING_SLOPE (the Galactic
@@ -799,9 +790,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from astrokit import differencing as mod
     from astrokit.differencing._geometry import EpochGeometry
 
-    _check_deep_references(deep_reference_fraction, deep_reference_noise)
-    _check_bright_variables(bright_variable_fraction, bright_variable_amplitude)
-    _check_crowding(crowded_fraction, crowded_density)
+    _check_fractions(deep_reference_fraction=deep_reference_fraction, bright_variable_fraction=bright_variable_fraction,
+                     crowded_fraction=crowded_fraction)
+    _check_ranges(deep_reference_noise=deep_reference_noise, bright_variable_amplitude=bright_variable_amplitude,
+                  crowded_density=crowded_density)
     backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
     subtract_params = inspect.signature(mod.subtract).parameters
