@@ -282,7 +282,7 @@ def cmd_train(args):
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
     for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
-                          ("--crowded", args.crowded)):
+                          ("--crowded", args.crowded), ("--precision", args.precision)):
         if value is not None and (not args.out or args.model != "real_bogus" or args.fine_tune_alerts
                                   or args.from_labels):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
@@ -311,7 +311,7 @@ def cmd_train(args):
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
         recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets,
                   "deep_reference_fraction": args.deep_references, "bright_variable_fraction": args.bright_variables,
-                  "crowded_fraction": args.crowded}
+                  "crowded_fraction": args.crowded, "precision": args.precision}
         train_default(args.out, seed=args.seed, progress=not args.quiet,
                       **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -635,6 +635,9 @@ def build_parser(argv=None):
     sp.add_argument("--crowded", type=fraction, default=None, metavar="FRACTION",
                     help="with --out: fraction of the training epochs made in a crowded field of added stars, as "
                          "the Galactic plane (default: the recipe's astrokit.inference._train.TRAIN_CROWDED_FRACTION)")
+    sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
+                    help="with --out: arithmetic of the gradient steps; the saved model is float32 either way "
+                         "(default: mixed_bfloat16 where the CPU has bfloat16 instructions, else float32)")
     sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
                     help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "
                          "file of ZTF alerts, labelled by drb >= 0.5 or the store's human labels; k-fold "

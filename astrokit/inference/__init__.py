@@ -52,6 +52,7 @@ from astrokit.inference._model import (
     model_normalisation,
     normalise_triplets,
     symmetry_views,
+    with_dtype_policy,
 )
 from astrokit.inference._registry import (
     DOMAIN_ORIGINS,
@@ -80,6 +81,7 @@ from astrokit.inference._train import (
     DEFAULT_EPOCHS,
     DEFAULT_FRAMES,
     GALAXY_ORIGINS,
+    TRAINING_PRECISIONS,
     build_default_sets,
     default_frames,
     evaluation_metrics,
@@ -88,6 +90,7 @@ from astrokit.inference._train import (
     train_default,
     train_into_registry,
     train_real_bogus,
+    training_precision,
 )
 from astrokit.inference._training_set import (
     ORIGINS,
@@ -120,6 +123,7 @@ __all__ = [
     "REAL_ORIGINS",
     "SYMMETRIES",
     "SegmentationSet",
+    "TRAINING_PRECISIONS",
     "TrainingSet",
     "export_training_set",
     "augment_dataset",
@@ -185,4 +189,6 @@ __all__ = [
     "train_real_bogus",
     "train_unet",
     "train_unet_into_registry",
+    "training_precision",
+    "with_dtype_policy",
 ]

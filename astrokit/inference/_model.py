@@ -7,7 +7,7 @@ from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like Na
 
 __all__ = ["NORMALISATIONS", "SYMMETRIES", "augment_dataset", "average_logits", "build_real_bogus_model",
            "calibrate_model", "model_logits", "model_normalisation", "normalise_triplets", "symmetric_predict",
-           "symmetry_views", "training_dataset"]
+           "symmetry_views", "training_dataset", "with_dtype_policy"]
 
 
 #: Stamp normalisations: "asinh" (default since the second default model) and "l2" (braai's, the first one).
@@ -456,6 +456,53 @@ def calibrate_model(model, a, b):
     kernel, bias = last.get_weights()
     last.set_weights([kernel * np.float32(a), (bias * np.float32(a) + np.float32(b)).astype(bias.dtype)])
     return model
+
+
+def with_dtype_policy(model, policy, *, output=None):
+    """Copy a model with every layer's Keras dtype policy replaced; the weights are copied unchanged.
+
+    ``"mixed_bfloat16"`` keeps the weights in float32 and computes in
+    bfloat16 [1]_ (Keras mixed precision); ``"float32"`` turns such a model
+    back into a plain float32 one with the same weights, e.g. after
+    mixed-precision training, so that it scores exactly as any float32 model.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional model (`build_real_bogus_model`).
+    policy : str
+        Keras dtype policy name: ``"float32"`` or ``"mixed_bfloat16"``.
+    output : str, optional
+        Policy of the last layer instead (``"float32"`` keeps the output
+        layer and its sigmoid in float32, as recommended for mixed-precision
+        training [2]_); default ``policy``.
+
+    Returns
+    -------
+    keras.Model
+        The copy, not compiled.
+
+    Raises
+    ------
+    ValueError
+        If ``policy`` is not a Keras dtype policy name.
+
+    References
+    ----------
+    .. [1] Kalamkar et al. 2019, arXiv:1905.12322 (a study of bfloat16 for deep learning training)
+    .. [2] Micikevicius et al. 2018, ICLR (mixed precision training)
+    """
+    import copy
+
+    keras = require("keras", "ml")
+    config = copy.deepcopy(model.get_config())
+    layers = [layer for layer in config.get("layers", []) if layer.get("class_name") != "InputLayer"]
+    for i, layer in enumerate(layers):
+        name = output if output is not None and i == len(layers) - 1 else policy
+        layer["config"]["dtype"] = keras.saving.serialize_keras_object(keras.DTypePolicy(name))
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def _aligned_empty(shape, dtype, alignment=64):

@@ -13,6 +13,7 @@ from astrokit.inference._model import (
     model_normalisation,
     normalise_triplets,
     symmetric_predict,
+    with_dtype_policy,
 )
 
 __all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
@@ -177,21 +178,6 @@ def _check_precision(precision):
         raise ValueError(msg)
 
 
-def _bfloat16_copy(model):
-    """Return a copy of ``model`` computing in bfloat16 (Keras ``mixed_bfloat16``: float32 weights and output)."""
-    import copy
-
-    keras = require("keras", "ml")
-    config = copy.deepcopy(model.get_config())
-    policy = keras.saving.serialize_keras_object(keras.DTypePolicy("mixed_bfloat16"))
-    for layer in config.get("layers", []):
-        if layer.get("class_name") != "InputLayer":
-            layer["config"]["dtype"] = policy
-    clone = keras.Model.from_config(config)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
 def _predict_function(model, precision="float32"):
     """Return a traced ``model(x, training=False)`` for float32 batches of any size, cached per model.
 
@@ -211,7 +197,7 @@ def _predict_function(model, precision="float32"):
     ref = weakref.ref(model)
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
     if precision == "bfloat16":
-        clone = _bfloat16_copy(model)
+        clone = with_dtype_policy(model, "mixed_bfloat16")  # float32 weights, bfloat16 compute
         traced = tf.function(lambda x: tf.cast(clone(x, training=False), tf.float32), input_signature=[spec])
     else:
         traced = tf.function(lambda x: ref()(x, training=False), input_signature=[spec])

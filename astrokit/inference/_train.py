@@ -26,11 +26,13 @@ from astrokit.inference._model import (
     model_normalisation,
     normalise_triplets,
     training_dataset,
+    with_dtype_policy,
 )
 from astrokit.inference._score import predict_batches
 
-__all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "build_default_sets", "default_frames", "evaluation_metrics",
-           "frame_instrument", "split_indices", "train_default", "train_into_registry", "train_real_bogus"]
+__all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "TRAINING_PRECISIONS", "build_default_sets", "default_frames",
+           "evaluation_metrics", "frame_instrument", "split_indices", "train_default", "train_into_registry",
+           "train_real_bogus", "training_precision"]
 
 
 def split_indices(y, fraction, *, seed=0):
@@ -69,8 +71,46 @@ def split_indices(y, fraction, *, seed=0):
     return rest, held
 
 
+#: Arithmetic of `train_real_bogus`'s gradient steps.
+TRAINING_PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def _check_training_precision(precision):
+    if precision not in TRAINING_PRECISIONS:
+        msg = f"precision must be one of {TRAINING_PRECISIONS}, got {precision!r}"
+        raise ValueError(msg)
+
+
+def training_precision(cpuinfo="/proc/cpuinfo"):
+    """Return the training precision for this machine: "mixed_bfloat16" where the CPU computes bfloat16 natively.
+
+    Parameters
+    ----------
+    cpuinfo : path-like
+        Linux CPU description, read for the ``avx512_bf16`` and ``amx_bf16``
+        flags (oneDNN's bfloat16 kernels [1]_); missing (other systems) means
+        "float32".
+
+    Returns
+    -------
+    str
+        "mixed_bfloat16" or "float32" (`TRAINING_PRECISIONS`).
+
+    References
+    ----------
+    .. [1] oneDNN developer guide, "Data types: bfloat16"
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            flags = {word for line in f if line.startswith("flags") for word in line.split()}
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
-                     progress=True, model=None, eval_set=None, schedule="cosine", calibrate=True):
+                     progress=True, model=None, eval_set=None, schedule="cosine", calibrate=True,
+                     precision="float32"):
     """Train the braai-like real-bogus CNN on a training set and evaluate it on a held-out split.
 
     The set is split (stratified by label, seeded) into a test part
@@ -119,6 +159,14 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         balanced class weights the raw outputs are over-confident and shifted.
         It is fitted to the mean logits of the 8 orientations of each stamp,
         the scores `score_triplets` gives by default.
+    precision : {"float32", "mixed_bfloat16"}
+        Arithmetic of the gradient steps. "mixed_bfloat16" trains a copy of
+        the model that keeps its weights in float32 and computes in bfloat16
+        [5]_ [6]_ (the output layer stays float32), then copies the weights
+        back: the returned model, its calibration and every metric are
+        float32. On CPUs with bfloat16 instructions (AVX512-BF16, AMX) it
+        is about 1.5-2x faster (`training_precision` chooses it there);
+        elsewhere it is emulated and slower.
 
     Returns
     -------
@@ -152,12 +200,15 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     .. [2] Loshchilov & Hutter 2017, ICLR (SGDR: stochastic gradient descent with warm restarts)
     .. [3] Platt 1999, in Advances in Large Margin Classifiers, 61
     .. [4] Guo, Pleiss, Sun & Weinberger 2017, ICML (On calibration of modern neural networks)
+    .. [5] Micikevicius et al. 2018, ICLR (mixed precision training)
+    .. [6] Kalamkar et al. 2019, arXiv:1905.12322 (a study of bfloat16 for deep learning training)
     """
     require("tensorflow", "ml")
     keras = require("keras", "ml")
     if schedule not in ("cosine", "constant"):
         msg = f"schedule must be 'cosine' or 'constant', got {schedule!r}"
         raise ValueError(msg)
+    _check_training_precision(precision)
     y = np.asarray(ts.y, dtype=np.int8)
     if len(y) < 20 or np.unique(y).size < 2:
         msg = f"training set needs at least 20 triplets of both classes, got {len(y)} with labels {np.unique(y)}"
@@ -167,6 +218,11 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     if model is None:
         model = build_real_bogus_model(ts.X.shape[1:], seed=seed)
     method = model_normalisation(model)
+    fitted = model
+    if precision != "float32":  # a mixed-precision copy takes the steps; its weights come back to `model`
+        fitted = with_dtype_policy(model, precision, output="float32")
+        fitted.compile(optimizer=type(model.optimizer).from_config(model.optimizer.get_config()), loss=model.loss,
+                       metrics=[keras.metrics.AUC(name="auc")])
 
     def normalised(x):  # per stamp: a selection normalised alone equals the same rows of the whole set normalised
         return normalise_triplets(x, method)
@@ -188,12 +244,14 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     steps = int(np.ceil(train.size / batch_size))
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     if schedule == "cosine":
-        lr0 = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        lr0 = float(keras.ops.convert_to_numpy(fitted.optimizer.learning_rate))
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch, lr: lr0 * (0.01 + 0.99 * 0.5 * (1.0 + np.cos(np.pi * epoch / max(int(epochs), 1))))))
-    hist = model.fit(ds, steps_per_epoch=steps, epochs=int(epochs),
-                     validation_data=(X_val, y[val].astype(np.float32)), class_weight=class_weight,
-                     callbacks=callbacks, shuffle=False, verbose=2 if progress else 0)
+    hist = fitted.fit(ds, steps_per_epoch=steps, epochs=int(epochs),
+                      validation_data=(X_val, y[val].astype(np.float32)), class_weight=class_weight,
+                      callbacks=callbacks, shuffle=False, verbose=2 if progress else 0)
+    if fitted is not model:
+        model.set_weights(fitted.get_weights())
     train_seconds = time.perf_counter() - t0
 
     calibration = None
@@ -222,6 +280,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else None,
         "batch_size": int(batch_size),
         "schedule": schedule,
+        "precision": precision,
         "validation_fraction": float(validation_fraction) if eval_set is None else None,
         "evaluation_set_sha256": eval_set.sha256 if eval_set is not None else None,
         "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
@@ -713,7 +772,7 @@ def _training_data_text():
 
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
                   progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None,
-                  crowded_fraction=None):
+                  crowded_fraction=None, precision=None):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -757,6 +816,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Fraction of the training epochs made in a crowded field (see
         `build_default_sets`); default `TRAIN_CROWDED_FRACTION`. Recorded in
         ``metrics.json``.
+    precision : {"float32", "mixed_bfloat16"}, optional
+        Arithmetic of the gradient steps (`train_real_bogus`); default
+        `training_precision` (bfloat16 where the CPU has it). Recorded in
+        ``metrics.json``; the saved model is float32 either way.
 
     Returns
     -------
@@ -788,6 +851,9 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         bright_variable_fraction = TRAIN_BRIGHT_VARIABLE_FRACTION
     if crowded_fraction is None:
         crowded_fraction = TRAIN_CROWDED_FRACTION
+    if precision is None:
+        precision = training_precision()
+    _check_training_precision(precision)  # before the sets are built
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
                                         bright_variable_fraction=bright_variable_fraction,
@@ -799,7 +865,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         save_training_set(ts, Path(sets_dir) / "training_set.parquet")
         save_training_set(evaluation, Path(sets_dir) / "evaluation_set.parquet")
     model, metrics = train_real_bogus(ts, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
-                                      progress=progress, eval_set=evaluation)
+                                      progress=progress, eval_set=evaluation, precision=precision)
     metrics.update({
         "validated_on": _validated_on(evaluation),
         "build_seconds": float(build_seconds),

@@ -86,8 +86,8 @@ def test_images_per_frame_on_the_command_line():
 
 
 def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
-    """A wrong deep-reference, bright-variable or crowded-epoch fraction is refused in one line, on the command line
-    and in the API, before anything is built."""
+    """A wrong deep-reference, bright-variable or crowded-epoch fraction, or training precision, is refused in one
+    line, on the command line and in the API, before anything is built."""
     import argparse
     import subprocess
     import sys
@@ -124,9 +124,15 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
                           (["--deep-references", "0.5"], "--deep-references applies to --out"),
                           (["--out", str(out), "--bright-variables", "2"], "expected a fraction between 0 and 1"),
                           (["--bright-variables", "0.5", "--from-labels"], "--bright-variables applies to --out"),
-                          (["--crowded", "0.5"], "--crowded applies to --out")):
+                          (["--crowded", "0.5"], "--crowded applies to --out"),
+                          (["--out", str(out), "--precision", "float16"], "invalid choice: 'float16'"),
+                          (["--precision", "float32"], "--precision applies to --out")):
         run = subprocess.run([sys.executable, "-m", "astrokit.cli", "train", *args], capture_output=True, text=True)
         assert run.returncode != 0 and message in run.stderr, run.stderr
+    from astrokit.inference import train_default
+
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16'\), got 'fp16'"):
+        train_default(out, n_epochs=1, precision="fp16", progress=False)
     assert not out.exists()
 
 
