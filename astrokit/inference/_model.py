@@ -121,9 +121,10 @@ def symmetric_predict(predict, x, symmetries=SYMMETRIES):
     return average_logits([predict(view) for view in symmetry_views(x, symmetries)])
 
 
-def _check_normalisation(value, argument):
-    if value not in NORMALISATIONS:
-        msg = f"{argument} must be one of {NORMALISATIONS}, got {value!r}"
+def _check_choice(value, choices, argument):
+    """Raise ValueError, in one line naming ``argument``, unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        msg = f"{argument} must be one of {choices}, got {value!r}"
         raise ValueError(msg)
 
 
@@ -176,7 +177,7 @@ def normalise_triplets(cutouts, method="asinh"):
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Lupton, Gunn & Szalay 1999, AJ 118, 1406 (asinh magnitudes)
     """
-    _check_normalisation(method, "method")
+    _check_choice(method, NORMALISATIONS, "method")
     x = np.asarray(cutouts, dtype=np.float32)
     if x.ndim == 3:
         x = x[None]
@@ -349,7 +350,7 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
         msg = (f"filters, convs and pools must give each block >= 1 filter, convolution and pooling, "
                f"got {filters!r}, {convs!r}, {pools!r}")
         raise ValueError(msg)
-    _check_normalisation(normalisation, "normalisation")
+    _check_choice(normalisation, NORMALISATIONS, "normalisation")
     require("tensorflow", "ml")
     keras = require("keras", "ml")
     keras.utils.set_random_seed(int(seed))

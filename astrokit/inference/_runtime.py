@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from astrokit.exceptions import AstrokitWarning
+from astrokit.inference._model import _check_choice
 
 __all__ = ["RUNTIMES", "TOLERANCE", "onnx_predictor", "resolve_runtime"]
 
@@ -26,12 +27,6 @@ RUNTIMES = ("auto", "onnxruntime", "tensorflow")
 TOLERANCE = 1e-5
 
 _PREDICTORS = {}  # (id(model), threads) -> (weakref to the model, predictor or None, weights fingerprint)
-
-
-def _check_runtime(runtime):
-    if runtime not in RUNTIMES:
-        msg = f"runtime must be one of {RUNTIMES}, got {runtime!r}"
-        raise ValueError(msg)
 
 
 def _have_onnx():
@@ -67,7 +62,7 @@ def resolve_runtime(runtime, model, precision="float32"):
     astrokit.exceptions.MissingExtraError
         If ``runtime`` is "onnxruntime" and onnxruntime or tf2onnx is not installed.
     """
-    _check_runtime(runtime)
+    _check_choice(runtime, RUNTIMES, "runtime")
     if runtime == "tensorflow" or precision != "float32":
         return "tensorflow"
     try:

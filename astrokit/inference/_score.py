@@ -9,6 +9,7 @@ from astrokit.exceptions import AstrokitError, DataError, require
 from astrokit.inference._model import (
     MISSING_ABOVE,
     SYMMETRIES,
+    _check_choice,
     _check_symmetries,
     model_normalisation,
     normalise_triplets,
@@ -172,12 +173,6 @@ def _missing_fraction(arr, chunk=256):
 PRECISIONS = ("float32", "bfloat16")
 
 
-def _check_precision(precision):
-    if precision not in PRECISIONS:
-        msg = f"precision must be one of {PRECISIONS}, got {precision!r}"
-        raise ValueError(msg)
-
-
 def _predict_function(model, precision="float32"):
     """Return a traced ``model(x, training=False)`` for float32 batches of any size, cached per model.
 
@@ -253,7 +248,7 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32", symmetrie
     if int(batch_size) <= 0:
         msg = f"batch_size must be positive, got {batch_size}"
         raise ValueError(msg)
-    _check_precision(precision)
+    _check_choice(precision, PRECISIONS, "precision")
     _check_symmetries(symmetries)
     if symmetries > 1:
         return symmetric_predict(lambda v: predict_batches(model, v, batch_size=batch_size, precision=precision),
@@ -347,7 +342,7 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
     """
     from astrokit.inference._runtime import resolve_runtime
 
-    _check_precision(precision)
+    _check_choice(precision, PRECISIONS, "precision")
     _check_symmetries(symmetries)
     if model is None:
         model, _ = load_default_model()

@@ -20,6 +20,7 @@ from astrokit.inference._metrics import (
 )
 from astrokit.inference._model import (
     SYMMETRIES,
+    _check_choice,
     build_real_bogus_model,
     calibrate_model,
     model_logits,
@@ -73,12 +74,6 @@ def split_indices(y, fraction, *, seed=0):
 
 #: Arithmetic of `train_real_bogus`'s gradient steps.
 TRAINING_PRECISIONS = ("float32", "mixed_bfloat16")
-
-
-def _check_training_precision(precision):
-    if precision not in TRAINING_PRECISIONS:
-        msg = f"precision must be one of {TRAINING_PRECISIONS}, got {precision!r}"
-        raise ValueError(msg)
 
 
 def training_precision(cpuinfo="/proc/cpuinfo"):
@@ -208,7 +203,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     if schedule not in ("cosine", "constant"):
         msg = f"schedule must be 'cosine' or 'constant', got {schedule!r}"
         raise ValueError(msg)
-    _check_training_precision(precision)
+    _check_choice(precision, TRAINING_PRECISIONS, "precision")
     y = np.asarray(ts.y, dtype=np.int8)
     if len(y) < 20 or np.unique(y).size < 2:
         msg = f"training set needs at least 20 triplets of both classes, got {len(y)} with labels {np.unique(y)}"
@@ -221,8 +216,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     fitted = model
     if precision != "float32":  # a mixed-precision copy takes the steps; its weights come back to `model`
         fitted = with_dtype_policy(model, precision, output="float32")
-        fitted.compile(optimizer=type(model.optimizer).from_config(model.optimizer.get_config()), loss=model.loss,
-                       metrics=[keras.metrics.AUC(name="auc")])
+        fitted.compile_from_config(model.get_compile_config())  # the model's own optimizer, loss and metrics, anew
 
     def normalised(x):  # per stamp: a selection normalised alone equals the same rows of the whole set normalised
         return normalise_triplets(x, method)
@@ -706,9 +700,9 @@ TRAIN_DEEP_REFERENCE_FRACTION = 0.25
 
 #: Fraction of the variable stars of the training epochs drawn among the frame's brighter stars, varying by
 #: 10-200 % of their own flux (`build_training_set`'s ``bright_variable_fraction``), like the variable stars
-#: of 13-16 mag that fill survey alert streams. The shipped model (stop 40) was trained with 0.5: FPR at 1 %
-#: FNR 2.1 % (1.5 % with 0), HST ACS 5.3 % -> 2.3 %, GOTO 7.5 % -> 4.0 %, ROC AUC on the 51 sample alerts
-#: 0.30 -> 0.44; see the model's README.
+#: of 13-16 mag that fill survey alert streams. Introduced at stop 40 (float32: FPR at 1 % FNR 2.1 %, 1.5 %
+#: with 0; HST ACS 5.3 % -> 2.3 %, GOTO 7.5 % -> 4.0 %); the shipped model of stop 41 has it too; see the
+#: model's README.
 TRAIN_BRIGHT_VARIABLE_FRACTION = 0.5
 
 #: Fraction of the training epochs made in a crowded field of added stars (`build_training_set`'s
@@ -853,7 +847,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         crowded_fraction = TRAIN_CROWDED_FRACTION
     if precision is None:
         precision = training_precision()
-    _check_training_precision(precision)  # before the sets are built
+    _check_choice(precision, TRAINING_PRECISIONS, "precision")  # before the sets are built
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
                                         bright_variable_fraction=bright_variable_fraction,
