@@ -282,11 +282,14 @@ def cmd_train(args):
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
     for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
-                          ("--crowded", args.crowded), ("--precision", args.precision)):
+                          ("--crowded", args.crowded)):
         if value is not None and (not args.out or args.model != "real_bogus" or args.fine_tune_alerts
                                   or args.from_labels):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
             raise AstrokitError(msg)
+    if args.precision is not None and (args.model != "real_bogus" or args.fine_tune_alerts or args.from_labels):
+        msg = "--precision applies to training the real-bogus model (--out or the registry) only"
+        raise AstrokitError(msg)
     if args.from_labels:  # people's labels + injected triplets; evaluated, promoted by the rule, rescored
         print(json.dumps(_train_from_labels(args), indent=1, default=str))
         return
@@ -317,8 +320,8 @@ def cmd_train(args):
         print(f"wrote {args.out}/model.keras and metrics.json")
         return
     store = _store(args)
-    result = train_into_registry(store.models_dir, seed=args.seed, n_epochs=args.images,
-                                 epochs=args.epochs, margin=args.margin, progress=not args.quiet)
+    result = train_into_registry(store.models_dir, seed=args.seed, n_epochs=args.images, epochs=args.epochs,
+                                 margin=args.margin, progress=not args.quiet, precision=args.precision)
     store.push_models()  # S3 stores: upload the new version from the local mirror
     print(json.dumps(result, indent=1, default=str))
 
@@ -636,7 +639,8 @@ def build_parser(argv=None):
                     help="with --out: fraction of the training epochs made in a crowded field of added stars, as "
                          "the Galactic plane (default: the recipe's astrokit.inference._train.TRAIN_CROWDED_FRACTION)")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
-                    help="with --out: arithmetic of the gradient steps; the saved model is float32 either way "
+                    help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
+                         "model is float32 either way "
                          "(default: mixed_bfloat16 where the CPU has bfloat16 instructions, else float32)")
     sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
                     help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "

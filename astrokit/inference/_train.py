@@ -103,6 +103,14 @@ def training_precision(cpuinfo="/proc/cpuinfo"):
     return "mixed_bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
 
 
+def _precision(precision):
+    """Return the precision asked for, or `training_precision` for None; refuse one not in `TRAINING_PRECISIONS`."""
+    if precision is None:
+        return training_precision()
+    _check_choice(precision, TRAINING_PRECISIONS, "precision")
+    return precision
+
+
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
                      progress=True, model=None, eval_set=None, schedule="cosine", calibrate=True,
                      precision="float32"):
@@ -845,9 +853,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         bright_variable_fraction = TRAIN_BRIGHT_VARIABLE_FRACTION
     if crowded_fraction is None:
         crowded_fraction = TRAIN_CROWDED_FRACTION
-    if precision is None:
-        precision = training_precision()
-    _check_choice(precision, TRAINING_PRECISIONS, "precision")  # before the sets are built
+    precision = _precision(precision)  # before the sets are built
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
                                         bright_variable_fraction=bright_variable_fraction,
@@ -888,7 +894,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
 
 
 def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_inject=300, epochs=30,
-                        margin=0.0, progress=True):
+                        margin=0.0, progress=True, precision=None):
     """Build a training set from the real frames, train, register the model and promote it if better.
 
     This is ``astrokit train``: a new version under
@@ -918,6 +924,10 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
         AUCPR margin needed to promote.
     progress : bool
         Show progress.
+    precision : {"float32", "mixed_bfloat16"}, optional
+        Arithmetic of the gradient steps (`train_real_bogus`); default
+        `training_precision` (bfloat16 where the CPU has it). Recorded in
+        ``metrics.json``; the registered model is float32 either way.
 
     Returns
     -------
@@ -930,6 +940,8 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     ------
     AstrokitError
         If the data cannot be fetched or the registry cannot be written.
+    ValueError
+        If ``precision`` is not one of `TRAINING_PRECISIONS` (before any set is built).
 
     References
     ----------
@@ -937,9 +949,11 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     """
     from astrokit.inference._registry import promote, save_model
 
+    precision = _precision(precision)
     evaluation = _evaluation_set(models_dir, name, progress)
     ts, _ = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, n_eval_epochs=0, progress=progress)
-    model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress, eval_set=evaluation)
+    model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress, eval_set=evaluation,
+                                      precision=precision)
     metrics["training_data"] = _training_data_text()
     metrics["validated_on"] = _validated_on(evaluation)
     version = save_model(model, metrics, models_dir=models_dir, name=name)

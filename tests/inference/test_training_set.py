@@ -126,7 +126,9 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
                           (["--bright-variables", "0.5", "--from-labels"], "--bright-variables applies to --out"),
                           (["--crowded", "0.5"], "--crowded applies to --out"),
                           (["--out", str(out), "--precision", "float16"], "invalid choice: 'float16'"),
-                          (["--precision", "float32"], "--precision applies to --out")):
+                          (["--precision", "float32", "--model", "unet"], "--precision applies to training the "
+                                                                          "real-bogus model"),
+                          (["--precision", "float32", "--from-labels"], "--precision applies to training")):
         run = subprocess.run([sys.executable, "-m", "astrokit.cli", "train", *args], capture_output=True, text=True)
         assert run.returncode != 0 and message in run.stderr, run.stderr
     from astrokit.inference import train_default
@@ -134,6 +136,11 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16'\), got 'fp16'"):
         train_default(out, n_epochs=1, precision="fp16", progress=False)
     assert not out.exists()
+    from astrokit.inference import train_into_registry
+
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16'\), got 'bf16'"):
+        train_into_registry(tmp_path / "models", precision="bf16", progress=False)
+    assert not (tmp_path / "models").exists()
 
 
 def test_default_sets_with_no_epochs_for_any_frame():
