@@ -281,13 +281,13 @@ def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
 
+    real_bogus = args.model == "real_bogus" and not args.fine_tune_alerts and not args.from_labels
     for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
                           ("--crowded", args.crowded)):
-        if value is not None and (not args.out or args.model != "real_bogus" or args.fine_tune_alerts
-                                  or args.from_labels):
+        if value is not None and not (real_bogus and args.out):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
             raise AstrokitError(msg)
-    if args.precision is not None and (args.model != "real_bogus" or args.fine_tune_alerts or args.from_labels):
+    if args.precision is not None and not real_bogus:
         msg = "--precision applies to training the real-bogus model (--out or the registry) only"
         raise AstrokitError(msg)
     if args.from_labels:  # people's labels + injected triplets; evaluated, promoted by the rule, rescored
