@@ -75,6 +75,30 @@ def _triplets(n, seed=0):
     return x + rng.normal(0.0, 1.0, x.shape).astype(np.float32)
 
 
+def _multiply_adds(model):
+    """Multiply-adds of one forward pass of one input: Conv2D (output pixels x kernel x channels) and Dense."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c_out * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def _gemm_rate(repeat, size=2048):
+    """Float32 multiply-adds per second of a ``size`` x ``size`` matrix product (tf.linalg.matmul)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a, b = (tf.constant(rng.normal(size=(size, size)).astype(np.float32)) for _ in range(2))
+    return _median_rate(lambda: tf.linalg.matmul(a, b).numpy(), size ** 3, max(repeat, 5))
+
+
 def worker(n, repeat, threads, model_path):
     """Measure every method in this process with ``threads`` intra-op threads; return a dict of rates."""
     import tensorflow as tf
@@ -95,6 +119,7 @@ def worker(n, repeat, threads, model_path):
     model = _load_keras(model_path) if model_path else load_default_model()[0]
     raw = _triplets(n)
     x = normalise_triplets(raw)
+    limit = {"multiply_adds": _multiply_adds(model), "gemm": _gemm_rate(repeat)}
     rates = {"normalise": _median_rate(lambda: normalise_triplets(raw), n, repeat)}
     for bs in (256, 1024, 4096):
         rates[f"predict bs={bs}"] = _median_rate(lambda bs=bs: model.predict(x, batch_size=bs, verbose=0), n, repeat)
@@ -137,7 +162,7 @@ def worker(n, repeat, threads, model_path):
              "x8 (default) vs keras x8": float(np.max(np.abs(score_triplets(model, raw) - np.clip(average_logits(
                  [model.predict(v, batch_size=1024, verbose=0)[:, 0] for v in symmetry_views(x, 8)]), 0, 1)))),
              "bfloat16 vs float32": float(np.max(np.abs(predict_batches(model, x, precision="bfloat16") - f32)))}
-    return {"threads": threads, "rates": rates, "diffs": diffs, "n_params": int(model.count_params())}
+    return {"threads": threads, "rates": rates, "diffs": diffs, "n_params": int(model.count_params()), **limit}
 
 
 def _tflite_runner(model, threads):
@@ -196,7 +221,8 @@ def main():
                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     names = list(results[0]["rates"])
-    print(f"model: {results[0]['n_params']} parameters; max |difference| (float32 unless said):")
+    print(f"model: {results[0]['n_params']} parameters, {results[0]['multiply_adds'] / 1e6:.1f} M multiply-adds per "
+          "triplet; max |difference| (float32 unless said):")
     for name, value in results[0]["diffs"].items():
         print(f"  {name:<30} {value:.1e}")
     header = f"{'method':<26}" + "".join(f"{r['threads']:>2} thread(s) /s " for r in results)
@@ -211,6 +237,13 @@ def main():
               f"{rate['tflite xnnpack bs=1024'] / rate['traced bs=1024']:.2f}x; score_triplets onnx / tf = "
               f"{rate['score_triplets onnx'] / rate['score_triplets tf']:.2f}x; overlap gain (tf / tf serial) = "
               f"{rate['score_triplets tf'] / rate['score_triplets tf serial']:.2f}x")
+    print("physical limit (float32): matrix-product rate / multiply-adds per triplet")
+    for r in results:
+        bound = r["gemm"] / r["multiply_adds"]
+        best = max(("traced bs=1024", "tflite xnnpack bs=1024", "onnxruntime bs=1024"), key=r["rates"].get)
+        print(f"  {r['threads']} thread(s): matmul {r['gemm'] / 1e9:.1f} G multiply-adds/s -> at most {bound:,.0f} "
+              f"triplets/s; fastest model call ({best}) {r['rates'][best]:,.0f}/s = {r['rates'][best] / bound:.0%} "
+              f"of it; score_triplets onnx {r['rates']['score_triplets onnx'] / bound:.0%}")
     for key, what in (("score_triplets onnx", "float32, one orientation"),
                       ("score_triplets tf", "runtime='tensorflow', one orientation"),
                       ("score_triplets bf16", "precision='bfloat16', one orientation"),
