@@ -18,6 +18,15 @@ calls it in the processes that run its own computations: the ``astrokit`` comman
 (`astrokit.pipeline.run_units`), in the stage's process or on the Dask worker that computes it, where
 ``distributed``'s default (``MALLOC_TRIM_THRESHOLD_=65536``) would return freed memory at once.
 ``ASTROKIT_RETAIN_MEMORY=0`` turns it off. On a C library other than glibc it does nothing.
+
+It also stops NumPy from asking for transparent huge pages (``madvise(MADV_HUGEPAGE)``, which NumPy does
+for every array of 4 MB or more on Linux, see NumPy's "Global state" page), unless ``NUMPY_MADVISE_HUGEPAGE``
+is set in the environment, which NumPy then follows. Each new huge page is a 2 MB block zeroed at the first
+touch, and on this project's VM (kernel THP set to ``madvise``, no compaction stalls counted in
+``/proc/vmstat``) those faults dominated the arrays that are not reused. Measured at stop 43, each setting
+in a fresh process: the link stage's streak search on the 20 S_corr images of a 4k night (the images kept,
+as the stage keeps them for the stack) took 4.6-8.5 s with huge pages and 1.8 s without, and ``subtract``
+on the DES 4k pair (benchmarks/bench_zogy.py, median of 3) 9.8 s (min 7.2) with and 7.6 s (min 7.3) without.
 """
 
 import ctypes
@@ -47,11 +56,13 @@ def retain_freed_memory():
 
     Notes
     -----
-    The process keeps up to its peak memory after the arrays are freed. See the module's docstring for the
-    measurement that motivates it, and ``mallopt(3)`` for the thresholds.
+    The process keeps up to its peak memory after the arrays are freed, and NumPy no longer advises huge
+    pages for its large arrays (unless ``NUMPY_MADVISE_HUGEPAGE`` is set). See the module's docstring for
+    the measurements that motivate both, and ``mallopt(3)`` for the thresholds.
     """
     if os.environ.get("ASTROKIT_RETAIN_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
+    _numpy_small_pages()
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
@@ -62,3 +73,16 @@ def retain_freed_memory():
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+
+
+def _numpy_small_pages():
+    """Stop NumPy's ``madvise(MADV_HUGEPAGE)`` on large arrays, unless ``NUMPY_MADVISE_HUGEPAGE`` says otherwise."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # NumPy 1
+        from numpy.core import multiarray
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)  # NumPy's runtime form of the variable
+    if setter is not None:
+        setter(False)

@@ -42,3 +42,27 @@ def test_freed_frames_are_reused_without_page_faults():
 def test_turned_off_by_the_environment():
     applied, _ = _reuse_faults("retain", env={**os.environ, "ASTROKIT_RETAIN_MEMORY": "0"})
     assert not applied
+
+
+_HUGEPAGE = """
+from numpy._core import multiarray
+from astrokit._allocator import retain_freed_memory
+before = multiarray._get_madvise_hugepage()
+retain_freed_memory()
+print(before, multiarray._get_madvise_hugepage())
+"""
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "False"),  # astrokit's processes: NumPy no longer advises huge pages for its large arrays
+    ({"NUMPY_MADVISE_HUGEPAGE": "1"}, "True"),  # the user's choice, as NumPy reads it, is kept
+    ({"ASTROKIT_RETAIN_MEMORY": "0"}, "True"),  # the whole allocator policy turned off: NumPy's default
+])
+def test_numpy_huge_pages(env, expected):
+    base = {k: v for k, v in os.environ.items() if k not in ("NUMPY_MADVISE_HUGEPAGE", "ASTROKIT_RETAIN_MEMORY")}
+    out = subprocess.run([sys.executable, "-c", _HUGEPAGE], capture_output=True, text=True, check=True,
+                         env={**base, **env})
+    before, after = out.stdout.split()
+    if before != "True":  # NumPy advises huge pages by default on Linux >= 4.6 only
+        pytest.skip("NumPy does not advise huge pages on this kernel")
+    assert after == expected
