@@ -8,8 +8,11 @@ a batch of candidates, the whole store for a global step). The runner
    version (`fingerprint`);
 2. skips a unit whose fingerprint is the one recorded in ``fingerprints`` after its
    last success and whose outputs still exist (unless ``force``);
-3. computes the others with a pure, picklable function, on Dask workers or in this
-   process (`astrokit.pipeline.map_units`, `astrokit.pipeline.dask_client`);
+3. computes the others with a picklable function that writes no table, on Dask workers or
+   in this process (`astrokit.pipeline.map_units`, `astrokit.pipeline.dask_client`); it may
+   store large images as content-addressed artifacts (`Store.put_artifact`: the same bytes,
+   the same key) and return their keys, as the difference stage does with D and S_corr, so
+   that full frames do not travel back through Dask;
 4. hands each result to the stage's writer, in this process: the stage is the single
    writer of its tables;
 5. records the unit's fingerprint once its outputs are written (a crash before that

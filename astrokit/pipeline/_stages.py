@@ -400,10 +400,11 @@ def _candidates_key(difference_id):
 
 
 def _difference_pair(pair, *, store, method, threshold):
-    """Subtract one science x reference pair (on a Dask worker or here); return D, S_corr and the table rows.
+    """Subtract one science x reference pair (on a Dask worker or here); store D and S_corr, return the rows.
 
-    Returns a dict: ``difference`` and ``s_corr`` (FITS bytes), ``candidates``
-    (Arrow table) and ``row`` (the ``differences`` row without artifact paths).
+    Writes D and S_corr as content-addressed artifacts of the store (`Store.put_artifact`) and returns a
+    dict: ``difference_path`` and ``s_corr_path`` (their keys), ``candidates`` (Arrow table), ``row`` (the
+    ``differences`` row without artifact paths) and ``psf`` (`difference_psf_payload`, or None).
     """
     from astrokit.differencing import subtract
     from astrokit.photometry import magnitudes, zero_point_from_header
@@ -446,8 +447,13 @@ def _difference_pair(pair, *, store, method, threshold):
         from astrokit.pipeline._objects import difference_psf_payload
 
         psf = difference_psf_payload(did, result, zero_point=zp, difference=np.asarray(result.difference, np.float32))
-    return {"difference": _fits_bytes(result.difference, header), "s_corr": _fits_bytes(result.s_corr, header),
-            "candidates": conform("candidates", rows), "row": row, "psf": psf}
+    # D and S_corr go to the store's content-addressed artifacts from here, the worker: only their keys travel
+    # back to the stage's writer, which alone writes the tables. A 4k pair's two images are 128 MB, and receiving
+    # them cost the calling process ~1.6 s of CPU per pair beside the workers (stop 43, benchmarks/README.md).
+    # An artifact whose row is never written (a crash) is rewritten to the same key by the rerun.
+    paths = {name: store.key_of(store.put_artifact(_fits_bytes(image, header), "fits"))
+             for name, image in (("difference_path", result.difference), ("s_corr_path", result.s_corr))}
+    return {**paths, "candidates": conform("candidates", rows), "row": row, "psf": psf}
 
 
 def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=True, scheduler=None, workers=None,
@@ -527,16 +533,14 @@ def run_difference(store, *, pairs=None, method="zogy", threshold=5.0, progress=
 
     def write(unit, out):
         did = unit.key
-        d_path = store.put_artifact(out["difference"], "fits")
-        s_path = store.put_artifact(out["s_corr"], "fits")
         store.write("candidates", out["candidates"], key=_candidates_key(did))
         if out["psf"] is not None:
             from astrokit.pipeline._objects import write_difference_psf
 
             write_difference_psf(store, out["psf"][0], out["psf"][1])
         store.write("differences", [{
-            **out["row"], "difference_path": store.key_of(d_path),
-            "s_corr_path": store.key_of(s_path), "created_at": datetime.now(timezone.utc),
+            **out["row"], "difference_path": out["difference_path"], "s_corr_path": out["s_corr_path"],
+            "created_at": datetime.now(timezone.utc),
         }], key=did)
         return out["candidates"].num_rows
 
