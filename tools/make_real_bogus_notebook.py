@@ -40,7 +40,10 @@ CELLS = [
     ("md", "ZTF stamps have masked regions (NaN, or the float32 maximum 3.4e38 as a sentinel), and difference "
            "stamps of negative candidates already flipped to positive. `normalise_triplets` fills masked pixels "
            "with the stamp median and puts each stamp in units of its own robust noise (arcsinh-compressed), so "
-           "units and sky levels do not matter; alerts are scored with their stamps as given (no sign flip)."),
+           "units and sky levels do not matter; alerts are scored with their stamps as given (no sign flip). "
+           "The shipped model takes every triplet resampled so that its science PSF's FWHM is 3 px "
+           "(`resample_to_fwhm`, `model_target_fwhm`); an alert packet carries no seeing of its science image, so "
+           "`score_triplets` measures each alert's width on its science stamp (`stamp_fwhm`)."),
     ("md", "## The shipped model, as trained\nIts metrics on the fixed evaluation set (injected fakes and every kind "
            "of bogus on frames never seen in training), per instrument and on the galaxy subset (transients on "
            "galaxies against galaxy residuals). `score_triplets` scores each triplet in the 8 orientations of the "

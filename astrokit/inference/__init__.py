@@ -54,6 +54,14 @@ from astrokit.inference._model import (
     symmetry_views,
     with_dtype_policy,
 )
+from astrokit.inference._psf_scale import (
+    TARGET_FWHM,
+    model_target_fwhm,
+    prepare_triplets,
+    resample_to_fwhm,
+    stamp_fwhm,
+    training_set_fwhm,
+)
 from astrokit.inference._registry import (
     DOMAIN_ORIGINS,
     candidate_instrument,
@@ -122,6 +130,7 @@ __all__ = [
     "ORIGINS",
     "REAL_ORIGINS",
     "SYMMETRIES",
+    "TARGET_FWHM",
     "SegmentationSet",
     "TRAINING_PRECISIONS",
     "TrainingSet",
@@ -170,6 +179,11 @@ __all__ = [
     "normalise_instrument",
     "normalise_tiles",
     "model_normalisation",
+    "model_target_fwhm",
+    "prepare_triplets",
+    "resample_to_fwhm",
+    "stamp_fwhm",
+    "training_set_fwhm",
     "normalise_triplets",
     "predict_batches",
     "promote",

@@ -16,7 +16,7 @@ import numpy as np
 
 from astrokit.exceptions import DataError, require
 from astrokit.inference._metrics import evaluate_scores, roc_auc_interval
-from astrokit.inference._model import model_normalisation, normalise_triplets
+from astrokit.inference._psf_scale import prepare_triplets
 from astrokit.inference._score import score_triplets
 
 __all__ = ["cross_validated_scores", "fine_tune_head", "fine_tune_on_alerts", "load_alert_triplets"]
@@ -155,7 +155,7 @@ def fine_tune_head(model, cutouts, labels, *, epochs=15, batch_size=32, learning
         raise DataError(msg)
     keras.utils.set_random_seed(int(seed))
     clone = _head_model(model, learning_rate)
-    xa, ya = _d4(normalise_triplets(x, model_normalisation(model))), np.tile(y, 8)
+    xa, ya = _d4(prepare_triplets(model, x)), np.tile(y, 8)  # alerts: PSF width measured on the stamps
     n_pos = float(np.sum(ya >= 0.5))
     weights = np.where(ya >= 0.5, ya.size / (2.0 * n_pos), ya.size / (2.0 * (ya.size - n_pos))).astype(np.float32)
     clone.fit(xa, ya, sample_weight=weights, epochs=int(epochs), batch_size=int(batch_size), shuffle=True,

@@ -68,9 +68,17 @@ def _label_set(store, min_labels):
     # negative difference candidates are scored with their difference stamp negated (score_candidates); alert
     # stamps already show the candidate positive: train on what the model will see
     ids = [str(c) for c in ts.meta["candidate_id"]]
-    cand = store.read("candidates", columns=["candidate_id", "is_positive", "origin"],
+    cand = store.read("candidates", columns=["candidate_id", "is_positive", "origin", "difference_id"],
                       filter=pc.field("candidate_id").isin(ids)).to_pandas()
     cand = cand.drop_duplicates("candidate_id", keep="last").set_index("candidate_id")
+    # the science PSF's width of each label's difference (NaN for alerts: measured on their stamps when needed)
+    dids = sorted({str(d) for d in cand["difference_id"] if isinstance(d, str)})
+    fwhm = {}
+    if dids:
+        diffs = store.read("differences", columns=["difference_id", "psf_fwhm_science"],
+                           filter=pc.field("difference_id").isin(dids)).to_pylist()
+        fwhm = {r["difference_id"]: r["psf_fwhm_science"] for r in diffs}
+    ts.meta["psf_fwhm"] = np.array([fwhm.get(cand.loc[c, "difference_id"]) or np.nan for c in ids], dtype=float)
     negative = np.array([cand.loc[c, "is_positive"] is not None and not cand.loc[c, "is_positive"] for c in ids],
                         dtype=bool)
     flip = negative & (np.asarray(ts.meta["origin"], dtype=str) != "alert")
@@ -96,6 +104,7 @@ def _mix(injected, labels, weight):
     """Injected set + each label triplet ``weight`` times (oversampling), with the meta columns both have."""
     from astropy.table import Table
 
+    from astrokit.inference._psf_scale import training_set_fwhm
     from astrokit.inference._training_set import TrainingSet
 
     rep = np.repeat(np.arange(len(labels)), weight)
@@ -110,6 +119,7 @@ def _mix(injected, labels, weight):
         "frame": np.concatenate([column(injected.meta, "frame", n_inj, ""), np.full(rep.size, "labels")]),
         "candidate_id": np.concatenate([np.full(n_inj, ""), np.asarray(labels.meta["candidate_id"], dtype=str)[rep]]),
         "label": np.concatenate([injected.y, labels.y[rep]]).astype(np.int64),
+        "psf_fwhm": np.concatenate([training_set_fwhm(injected), training_set_fwhm(labels)[rep]]),
     })
     info = {"parts": {"injected": injected.info, "labels": labels.info}, "label_weight": int(weight)}
     return TrainingSet(np.concatenate([injected.X, labels.X[rep]]), np.concatenate([injected.y, labels.y[rep]]),
@@ -243,6 +253,7 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     .. [3] Yosinski et al. 2014, NeurIPS 27, 3320 (how transferable are features in deep neural networks?)
     """
     from astrokit.inference._metrics import evaluate_scores
+    from astrokit.inference._psf_scale import training_set_fwhm
     from astrokit.inference._registry import promote, promoted_version, save_model
     from astrokit.inference._score import score_triplets
     from astrokit.inference._train import (
@@ -273,7 +284,8 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     model, start = _start_model(models_dir, name)
     model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
-    start_held = score_triplets(model, labels.X[held], max_nan_fraction=1.0) if held.size else None
+    held_fwhm = training_set_fwhm(labels)[held]
+    start_held = score_triplets(model, labels.X[held], max_nan_fraction=1.0, fwhm=held_fwhm) if held.size else None
     if injected is None:
         injected, _ = build_default_sets(seed, n_epochs=injected_epochs, n_inject=n_inject, n_eval_epochs=0,
                                          progress=progress)
@@ -283,7 +295,8 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     elif not isinstance(injected, TrainingSet):
         injected = load_training_set(injected)
     evaluation = _evaluation_set(models_dir, name, progress)
-    start_ap = float(evaluate_scores(evaluation.y, score_triplets(model, evaluation.X, max_nan_fraction=1.0))
+    start_ap = float(evaluate_scores(evaluation.y, score_triplets(model, evaluation.X, max_nan_fraction=1.0,
+                                                                  fwhm=training_set_fwhm(evaluation)))
                      ["average_precision"])
 
     mix = _mix(injected, labels.subset(fit), int(label_weight))
@@ -303,7 +316,7 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     }
     holdout_report = None
     if held.size:
-        new_held = score_triplets(new, labels.X[held], max_nan_fraction=1.0)
+        new_held = score_triplets(new, labels.X[held], max_nan_fraction=1.0, fwhm=held_fwhm)
         holdout_report = {"start": _agreement(labels.y[held], start_held), "new": _agreement(labels.y[held], new_held),
                           "candidate_ids": [str(c) for c in labels.meta["candidate_id"][held]]}
     metrics.update({"training_data": training_data, "label_holdout": holdout_report, "start_model": start,

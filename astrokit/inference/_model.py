@@ -3,6 +3,7 @@
 import numpy as np
 
 from astrokit.exceptions import require
+from astrokit.inference._psf_scale import fwhm_suffix, strip_fwhm_suffix
 from astrokit.io import MISSING_ABOVE  # masked-pixel sentinels, treated like NaN
 
 __all__ = ["NORMALISATIONS", "SYMMETRIES", "augment_dataset", "average_logits", "build_real_bogus_model",
@@ -205,7 +206,7 @@ def model_normalisation(model):
     str
         ``"asinh"`` or ``"l2"``; ``"asinh"`` for models of any other name.
     """
-    name = str(getattr(model, "name", ""))
+    name = strip_fwhm_suffix(getattr(model, "name", ""))
     for method in NORMALISATIONS:
         if name.endswith(f"_{method}"):
             return method
@@ -277,7 +278,7 @@ def _normalise_chunk(x, out, method="asinh"):
 
 
 def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, dropout=0.5,
-                           normalisation="asinh", filters=(16, 32), convs=(2, 2), pools=(2, 4)):
+                           normalisation="asinh", filters=(16, 32), convs=(2, 2), pools=(2, 4), target_fwhm=None):
     """Build (and compile) the braai-like VGG real-bogus classifier.
 
     VGG blocks as in braai [1]_, each ``convs[i]`` x (Conv 3x3, ``filters[i]``,
@@ -320,6 +321,11 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
         The stamp normalisation the model is for (`normalise_triplets`);
         recorded in the model's name (``real_bogus_braai_<normalisation>``)
         so that it travels with the saved file (`model_normalisation`).
+    target_fwhm : float, optional
+        The model takes stamps resampled so that the science PSF's FWHM is
+        this many pixels (`astrokit.inference.resample_to_fwhm`; the shipped
+        model: 3); recorded in its name (``..._fwhm3``,
+        `model_target_fwhm`). None: native stamps.
     filters, convs, pools : tuple of int
         Per block: filters of its convolutions, number of convolutions
         (>= 1) and max-pooling size (>= 1); the same length.
@@ -351,6 +357,9 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
                f"got {filters!r}, {convs!r}, {pools!r}")
         raise ValueError(msg)
     _check_choice(normalisation, NORMALISATIONS, "normalisation")
+    if target_fwhm is not None and not float(target_fwhm) > 0:
+        msg = f"target_fwhm must be positive or None, got {target_fwhm!r}"
+        raise ValueError(msg)
     require("tensorflow", "ml")
     keras = require("keras", "ml")
     keras.utils.set_random_seed(int(seed))
@@ -370,7 +379,8 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
     x = layers.Dense(dense_units, activation="relu", kernel_initializer=init, name="dense")(x)
     x = layers.Dropout(dropout, seed=int(seed) + len(blocks), name=f"drop{len(blocks) + 1}")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="real_bogus")(x)
-    model = keras.Model(inputs, outputs, name=f"{_MODEL_PREFIX}_{normalisation}")
+    suffix = "" if target_fwhm is None else fwhm_suffix(target_fwhm)
+    model = keras.Model(inputs, outputs, name=f"{_MODEL_PREFIX}_{normalisation}{suffix}")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
     return model

@@ -16,6 +16,7 @@ from astrokit.inference._model import (
     symmetric_predict,
     with_dtype_policy,
 )
+from astrokit.inference._psf_scale import model_target_fwhm, resample_to_fwhm, triplet_fwhm
 
 __all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
            "score_candidates", "score_triplets"]
@@ -267,12 +268,13 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32", symmetrie
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan_fraction=0.8,
+def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=1024, max_nan_fraction=0.8,
                    precision="float32", runtime="auto", symmetries=SYMMETRIES):
     """Real-bogus scores of science/reference/difference triplets.
 
-    Triplets are checked (`check_triplets`), normalised per stamp
-    (`normalise_triplets`) and run through the model in batches, in each of
+    Triplets are checked (`check_triplets`), resampled to the model's PSF
+    width if it has one (`resample_to_fwhm`; the shipped model's is 3 px),
+    normalised per stamp (`normalise_triplets`) and run through the model in batches, in each of
     the 8 orientations of the square by default, whose logits are averaged
     (test-time augmentation, `astrokit.inference.average_logits`). The model runs
     on ONNX Runtime when it is installed, each CPU of the process normalising
@@ -298,6 +300,12 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         every candidate is seen positive, the convention of the training sets
         (`build_training_set`) and of ZTF alert stamps (whose difference stamps
         are already positive: pass None or True for alerts).
+    fwhm : 1D array-like of float, shape (N,), or float, optional
+        PSF FWHM of each triplet's science image, in its stamp's pixels
+        (``differences.psf_fwhm_science``), for a model that takes stamps
+        resampled to a common PSF width (`model_target_fwhm`). Where it is
+        None or NaN it is measured on the science stamp (`stamp_fwhm`), as
+        for ZTF alerts. Ignored by models of native stamps.
         None: stamps are used as given.
     batch_size : int
         Prediction batch size.
@@ -360,6 +368,12 @@ def score_triplets(model, cutouts, *, is_positive=None, batch_size=1024, max_nan
         if neg.any():
             arr = np.array(arr, copy=True)
             arr[neg, :, :, 2] *= -1.0
+    target = model_target_fwhm(model)
+    if target is not None:
+        if fwhm is not None and np.ndim(fwhm) and np.shape(fwhm) != (arr.shape[0],):
+            msg = f"fwhm has {np.size(fwhm)} values for {arr.shape[0]} triplets"
+            raise DataError(msg)
+        arr = resample_to_fwhm(arr, triplet_fwhm(arr, fwhm), target)
     out = _normalise_and_predict(model, arr, int(batch_size), precision, runtime, symmetries).reshape(-1)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
@@ -416,8 +430,10 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
     candidates : pyarrow.Table, astropy.table.Table, pandas.DataFrame or list of dict
         Rows with ``candidate_id``, ``cutout_science``, ``cutout_reference``,
         ``cutout_difference`` (``.npy`` bytes from `astrokit.io.encode_cutout`,
-        or 2D arrays of shape (63, 63)) and optionally ``is_positive`` and
-        ``origin``. Negative candidates (``is_positive`` False) have their
+        or 2D arrays of shape (63, 63)) and optionally ``is_positive``,
+        ``origin`` and ``psf_fwhm_science`` (px; the difference's science
+        PSF, for a model of resampled stamps: see `score_triplets`).
+        Negative candidates (``is_positive`` False) have their
         difference stamp negated, except alerts (``origin == 'alert'``),
         whose ZTF difference stamps already show the candidate positive.
     model : keras.Model, optional
@@ -501,7 +517,8 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
             msg = f"candidates {ids[0]}..{ids[-1]} (batch at row {start}): {exc}"
             raise DataError(msg) from exc
         positive = [r.get("is_positive") is not False or r.get("origin") == "alert" for r in batch]
-        scores.append(score_triplets(model, x, is_positive=positive, batch_size=batch_size,
+        fwhm = [np.nan if r.get("psf_fwhm_science") is None else float(r["psf_fwhm_science"]) for r in batch]
+        scores.append(score_triplets(model, x, is_positive=positive, fwhm=fwhm, batch_size=batch_size,
                                      max_nan_fraction=max_nan_fraction, symmetries=symmetries))
     now = datetime.now(timezone.utc)
     real_bogus = np.concatenate(scores).astype(float)

@@ -29,6 +29,7 @@ from astrokit.inference._model import (
     training_dataset,
     with_dtype_policy,
 )
+from astrokit.inference._psf_scale import TARGET_FWHM, model_target_fwhm, resample_to_fwhm, training_set_fwhm
 from astrokit.inference._score import predict_batches
 
 __all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "TRAINING_PRECISIONS", "build_default_sets", "default_frames",
@@ -113,7 +114,7 @@ def _precision(precision):
 
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
                      progress=True, model=None, eval_set=None, schedule="cosine", calibrate=True,
-                     precision="float32"):
+                     precision="float32", target_fwhm=None):
     """Train the braai-like real-bogus CNN on a training set and evaluate it on a held-out split.
 
     The set is split (stratified by label, seeded) into a test part
@@ -149,6 +150,13 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         Print one line per epoch (Keras ``verbose=2``).
     model : keras.Model, optional
         A compiled model to train (default: a new `build_real_bogus_model`).
+        A model of stamps resampled to a common PSF width
+        (`model_target_fwhm`) is trained and evaluated on the sets'
+        triplets resampled to it (`resample_to_fwhm`, each triplet's width
+        from `training_set_fwhm`).
+    target_fwhm : float, optional
+        For a new model (``model`` None): build it for stamps resampled to
+        this PSF FWHM, px (`build_real_bogus_model`); None: native stamps.
     eval_set : TrainingSet, optional
         Fixed evaluation set; default a held-out split of ``ts``.
     schedule : {"cosine", "constant"}
@@ -219,8 +227,13 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     keras.utils.set_random_seed(int(seed))
     t0 = time.perf_counter()
     if model is None:
-        model = build_real_bogus_model(ts.X.shape[1:], seed=seed)
+        model = build_real_bogus_model(ts.X.shape[1:], seed=seed, target_fwhm=target_fwhm)
     method = model_normalisation(model)
+    X, X_eval = ts.X, None if eval_set is None else eval_set.X
+    target = model_target_fwhm(model)
+    if target is not None:  # the stamps as the model takes them; the sets' hashes stay those of their bytes
+        X = resample_to_fwhm(ts.X, training_set_fwhm(ts), target)
+        X_eval = None if eval_set is None else resample_to_fwhm(eval_set.X, training_set_fwhm(eval_set), target)
     fitted = model
     if precision != "float32":  # a mixed-precision copy takes the steps; its weights come back to `model`
         fitted = with_dtype_policy(model, precision, output="float32")
@@ -231,18 +244,18 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
 
     if eval_set is None:
         rest, test = split_indices(y, validation_fraction, seed=seed)
-        X_test, y_test, meta_test = normalised(np.take(ts.X, test, axis=0)), y[test], ts.meta[test]
+        X_test, y_test, meta_test = normalised(np.take(X, test, axis=0)), y[test], ts.meta[test]
     else:
         rest = np.arange(y.size)
-        X_test, y_test, meta_test = normalised(eval_set.X), np.asarray(eval_set.y), eval_set.meta
+        X_test, y_test, meta_test = normalised(X_eval), np.asarray(eval_set.y), eval_set.meta
     rest_tr, rest_val = split_indices(y[rest], 0.1, seed=seed + 1)
     train, val = rest[rest_tr], rest[rest_val]
-    X_val = normalised(np.take(ts.X, val, axis=0))
+    X_val = normalised(np.take(X, val, axis=0))
 
     n_pos = int(y[train].sum())
     n_neg = int(train.size - n_pos)
     class_weight = {0: train.size / (2.0 * max(n_neg, 1)), 1: train.size / (2.0 * max(n_pos, 1))}
-    ds = training_dataset(ts.X, y.astype(np.float32), train, seed=seed, batch_size=batch_size, transform=normalised)
+    ds = training_dataset(X, y.astype(np.float32), train, seed=seed, batch_size=batch_size, transform=normalised)
     steps = int(np.ceil(train.size / batch_size))
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     if schedule == "cosine":
@@ -289,6 +302,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         "train_seconds": float(train_seconds),
         "n_params": int(model.count_params()),
         "normalisation": method,
+        "target_fwhm": target,
         "training_set_info": ts.info,
     })
     return model, metrics
@@ -774,7 +788,7 @@ def _training_data_text():
 
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
                   progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None,
-                  crowded_fraction=None, precision=None):
+                  crowded_fraction=None, precision=None, target_fwhm=TARGET_FWHM):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -822,6 +836,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Arithmetic of the gradient steps (`train_real_bogus`); default
         `training_precision` (bfloat16 where the CPU has it). Recorded in
         ``metrics.json``; the saved model is float32 either way.
+    target_fwhm : float or None
+        The model takes stamps resampled so that the science PSF's FWHM is
+        this many pixels (`resample_to_fwhm`; default `TARGET_FWHM`, 3 px,
+        since stop 44), or native stamps (None).
 
     Returns
     -------
@@ -865,7 +883,8 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         save_training_set(ts, Path(sets_dir) / "training_set.parquet")
         save_training_set(evaluation, Path(sets_dir) / "evaluation_set.parquet")
     model, metrics = train_real_bogus(ts, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
-                                      progress=progress, eval_set=evaluation, precision=precision)
+                                      progress=progress, eval_set=evaluation, precision=precision,
+                                      target_fwhm=target_fwhm)
     metrics.update({
         "validated_on": _validated_on(evaluation),
         "build_seconds": float(build_seconds),
@@ -953,7 +972,7 @@ def train_into_registry(models_dir, *, name="real_bogus", seed=0, n_epochs=4, n_
     evaluation = _evaluation_set(models_dir, name, progress)
     ts, _ = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, n_eval_epochs=0, progress=progress)
     model, metrics = train_real_bogus(ts, epochs=epochs, seed=seed, progress=progress, eval_set=evaluation,
-                                      precision=precision)
+                                      precision=precision, target_fwhm=TARGET_FWHM)
     metrics["training_data"] = _training_data_text()
     metrics["validated_on"] = _validated_on(evaluation)
     version = save_model(model, metrics, models_dir=models_dir, name=name)

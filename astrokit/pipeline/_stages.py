@@ -623,6 +623,11 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
     version) every candidate gets its score, and the score shown (the latest, as in
     the scanner's queue) is the promoted version's.
 
+    A model of stamps resampled to a common PSF width (the shipped one,
+    `astrokit.inference.model_target_fwhm`) gets each candidate's width from
+    its difference (``differences.psf_fwhm_science``); alerts' widths are
+    measured on their science stamps (`astrokit.inference.stamp_fwhm`).
+
     Parameters
     ----------
     store : Store or path
@@ -690,6 +695,11 @@ def _score_unit(item, *, store, model, name, version, batch_size, report_):
     if difference_id is not None:
         where = (pc.field("difference_id") == difference_id) & where
     rows = store.read("candidates", columns=columns, filter=where).sort_by("candidate_id").to_pylist()
+    if difference_id is not None:  # the science PSF's width, for a model of stamps resampled to a common one
+        diff = store.read("differences", columns=["psf_fwhm_science"],
+                          filter=pc.field("difference_id") == difference_id).column(0).to_pylist()
+        for r in rows:
+            r["psf_fwhm_science"] = diff[-1] if diff else None
 
     def score(batch):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
         return score_candidates(batch, model, model_name=name, model_version=version, batch_size=batch_size)

@@ -13,11 +13,12 @@ pytestmark = pytest.mark.realdata
 @pytest.fixture(scope="module")
 def scored_evaluation():
     """The fixed evaluation set rebuilt from the real frames by today's code, scored by the shipped model."""
-    from astrokit.inference import build_default_sets, load_default_model, score_triplets
+    from astrokit.inference import build_default_sets, load_default_model, score_triplets, training_set_fwhm
 
     model, metrics = load_default_model()
     _, evaluation = build_default_sets(0, n_epochs=0, progress=False)
-    return evaluation, score_triplets(model, evaluation.X), metrics
+    # each triplet's science PSF width, as the pipeline passes differences.psf_fwhm_science
+    return evaluation, score_triplets(model, evaluation.X, fwhm=training_set_fwhm(evaluation)), metrics
 
 
 @pytest.fixture(scope="module")
@@ -53,29 +54,37 @@ def test_scores_are_calibrated(scored_evaluation):
     assert bogus_099 <= 0.01  # acceptance: no more than 1 % of bogus score >= 0.99 (measured 0.00 %)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 acceptance not met: FPR at 1 % FNR 1.6 % (0.8-2.1 %) overall "
-                                       "(<= 1 %), HST ACS 3.7 % (<= 3 %); GOTO 1.8 %, DECam 0.6 %, ISAAC 0.7 %, ZTF "
-                                       "1.1 % and the galaxy subset 0.0 % (<= 2 %) hold (stop 41: trained in "
-                                       "mixed bfloat16, scored in 8 orientations)")
-def test_false_positive_rates_at_one_percent_fnr(scored_evaluation):
+def test_false_positive_rates_per_instrument_and_on_galaxies(scored_evaluation):
+    """Per instrument FPR <= 3 % at 1 % FNR, galaxy subset <= 2 % (stop 44, stamps at a common PSF width:
+    ACS 1.3 %, DECam 0.9 %, GOTO 1.2 %, ISAAC 0.1 %, ZTF 1.6 %, galaxies 0.8 %)."""
     from astrokit.inference import GALAXY_ORIGINS, fpr_at_fnr, frame_instrument
 
     evaluation, score, _ = scored_evaluation
-    fpr1, _ = fpr_at_fnr(evaluation.y, score, 0.01)
     instrument = np.array([frame_instrument(str(f)) for f in evaluation.meta["frame"]])
     per = {str(i): fpr_at_fnr(evaluation.y[instrument == i], score[instrument == i], 0.01)[0]
            for i in np.unique(instrument)}
     galaxy = np.isin(np.asarray(evaluation.meta["origin"], dtype=str), GALAXY_ORIGINS)
     fpr_galaxy, _ = fpr_at_fnr(evaluation.y[galaxy], score[galaxy], 0.01)
-    print(f"FPR at 1% FNR: all {fpr1:.4f}, per instrument {per}, galaxy subset {fpr_galaxy:.4f}")
-    assert fpr1 <= 0.01
+    print(f"FPR at 1% FNR per instrument {per}, galaxy subset {fpr_galaxy:.4f}")
     assert all(v <= 0.03 for v in per.values())
     assert fpr_galaxy <= 0.02
 
 
+@pytest.mark.xfail(strict=True, reason="issue 15 acceptance not met: FPR at 1 % FNR 1.06 % (0.41-2.21 %) overall "
+                                       "(<= 1 %) (stop 44: stamps resampled to a PSF FWHM of 3 px, trained in "
+                                       "mixed bfloat16, scored in 8 orientations)")
+def test_false_positive_rate_at_one_percent_fnr_overall(scored_evaluation):
+    from astrokit.inference import fpr_at_fnr
+
+    evaluation, score, _ = scored_evaluation
+    fpr1, _ = fpr_at_fnr(evaluation.y, score, 0.01)
+    print(f"FPR at 1% FNR, all instruments: {fpr1:.4f}")
+    assert fpr1 <= 0.01
+
+
 @pytest.mark.xfail(strict=True, reason="issue 15 acceptance not met: the shipped model (which the pipeline uses "
                                        "for alerts) ranks the 51 sample alerts against drb >= 0.5 with a ROC AUC "
-                                       "of 0.77 (0.63-0.89); none of the 10 alerts with drb < 0.1 scores >= 0.9")
+                                       "of 0.71 (0.57-0.85); none of the 10 alerts with drb < 0.1 scores >= 0.9")
 def test_sample_alerts_against_drb(scored_alerts):
     from astrokit.inference import roc_auc_interval
 
