@@ -88,3 +88,31 @@ def test_rerun_is_idempotent(pipeline_store):
     assert run_inference(store, progress=False)["rows"] == 0
     after = {t: _one(store, f"select count(*) n from {t}")["n"] for t in ("sources", "candidates", "scores")}
     assert after == before
+
+
+def test_inference_resamples_each_candidate_to_its_difference_psf(pipeline_store):
+    """The shipped model takes stamps at a common PSF width: the stage passes ``differences.psf_fwhm_science``."""
+    import numpy as np
+
+    from astrokit.inference import load_default_model, model_target_fwhm, score_triplets
+    from astrokit.io import decode_cutout
+
+    store, _ = pipeline_store
+    model, _ = load_default_model()
+    assert model_target_fwhm(model) == 3.0
+    rows = store.sql("""select c.cutout_science, c.cutout_reference, c.cutout_difference, c.is_positive,
+                               d.psf_fwhm_science, s.real_bogus
+                        from candidates c join differences d using (difference_id) join scores s using (candidate_id)
+                        order by c.candidate_id""").to_pylist()
+    x = np.stack([np.stack([decode_cutout(r[k]) for k in ("cutout_science", "cutout_reference", "cutout_difference")],
+                           axis=-1) for r in rows]).astype(np.float32)
+    positive = [r["is_positive"] is not False for r in rows]
+    fwhm = np.array([r["psf_fwhm_science"] for r in rows])
+    stored = np.array([r["real_bogus"] for r in rows])
+    assert np.all(np.isfinite(fwhm) & (fwhm > 1.0))
+    given = score_triplets(model, x, is_positive=positive, fwhm=fwhm)
+    measured = score_triplets(model, x, is_positive=positive)  # widths measured on the stamps instead
+    print(f"{len(rows)} candidates, science PSF FWHM {np.unique(fwhm.round(2))} px; "
+          f"largest |score - score with stamp widths| {np.abs(given - measured).max():.3f}")
+    np.testing.assert_allclose(stored, given, atol=1e-4)
+    assert np.abs(stored - measured).max() > 1e-3
