@@ -321,14 +321,14 @@ def build_real_bogus_model(input_shape=(63, 63, 3), *, seed=0, dense_units=64, d
         The stamp normalisation the model is for (`normalise_triplets`);
         recorded in the model's name (``real_bogus_braai_<normalisation>``)
         so that it travels with the saved file (`model_normalisation`).
+    filters, convs, pools : tuple of int
+        Per block: filters of its convolutions, number of convolutions
+        (>= 1) and max-pooling size (>= 1); the same length.
     target_fwhm : float, optional
         The model takes stamps resampled so that the science PSF's FWHM is
         this many pixels (`astrokit.inference.resample_to_fwhm`; the shipped
         model: 3); recorded in its name (``..._fwhm3``,
         `model_target_fwhm`). None: native stamps.
-    filters, convs, pools : tuple of int
-        Per block: filters of its convolutions, number of convolutions
-        (>= 1) and max-pooling size (>= 1); the same length.
 
     Returns
     -------

@@ -154,9 +154,6 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         (`model_target_fwhm`) is trained and evaluated on the sets'
         triplets resampled to it (`resample_to_fwhm`, each triplet's width
         from `training_set_fwhm`).
-    target_fwhm : float, optional
-        For a new model (``model`` None): build it for stamps resampled to
-        this PSF FWHM, px (`build_real_bogus_model`); None: native stamps.
     eval_set : TrainingSet, optional
         Fixed evaluation set; default a held-out split of ``ts``.
     schedule : {"cosine", "constant"}
@@ -178,6 +175,9 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         float32. On CPUs with bfloat16 instructions (AVX512-BF16, AMX) it
         is about 1.5-2x faster (`training_precision` chooses it there);
         elsewhere it is emulated and slower.
+    target_fwhm : float, optional
+        For a new model (``model`` None): build it for stamps resampled to
+        this PSF FWHM, px (`build_real_bogus_model`); None: native stamps.
 
     Returns
     -------

@@ -13,7 +13,7 @@ from astrokit.inference import (  # noqa: E402
     average_logits,
     build_real_bogus_model,
     load_default_model,
-    normalise_triplets,
+    prepare_triplets,
     score_triplets,
     symmetry_views,
 )
@@ -35,7 +35,8 @@ def test_onnx_scores_of_the_shipped_model_match_keras_on_ztf_alerts():
     raw = _alert_triplets()  # 51 real triplets, 12 with masked NaN regions
     assert resolve_runtime("auto", model) == "onnxruntime"
     # the Keras model on each of the 8 orientations, their logits averaged (score_triplets' default)
-    views = symmetry_views(normalise_triplets(raw, method="asinh"), 8)
+    # (resampled to the model's PSF width, measured on the science stamps as for every alert, then normalised)
+    views = symmetry_views(prepare_triplets(model, raw), 8)
     keras_scores = np.clip(average_logits([model.predict(v, verbose=0)[:, 0] for v in views]), 0, 1)
     for batch_size in (16, 1024):  # pipelined (normalised in a thread) and one call
         with warnings.catch_warnings():
