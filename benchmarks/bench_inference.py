@@ -11,6 +11,10 @@ TensorFlow starts, so each setting runs in its own process; inter-op threads = 1
 as the median of ``--repeat`` runs after one warm-up call:
 
 * ``normalise``: `astrokit.inference.normalise_triplets` alone (per-stamp median, robust noise, arcsinh);
+* for a model of stamps at a common PSF width (the shipped one since stop 44): ``resample_to_fwhm`` alone,
+  and ``stamp_fwhm`` (the widths measured on the science stamps, once; every score row below is then given
+  them, as the pipeline gives each difference's ``psf_fwhm_science``), so the score rows include the
+  resampling;
 * ``predict bs=B``: ``model.predict(x, batch_size=B)`` on normalised triplets;
 * ``call bs=B``: ``model(x, training=False)`` batch by batch, eager;
 * ``traced bs=B``: a ``tf.function`` of ``model(x, training=False)`` batch by batch
@@ -108,9 +112,13 @@ def worker(n, repeat, threads, model_path):
     from astrokit.inference import (
         average_logits,
         load_default_model,
+        model_target_fwhm,
         normalise_triplets,
         predict_batches,
+        prepare_triplets,
+        resample_to_fwhm,
         score_triplets,
+        stamp_fwhm,
         symmetry_views,
     )
     from astrokit.inference._registry import _load_keras
@@ -118,9 +126,14 @@ def worker(n, repeat, threads, model_path):
 
     model = _load_keras(model_path) if model_path else load_default_model()[0]
     raw = _triplets(n)
-    x = normalise_triplets(raw)
+    target = model_target_fwhm(model)  # a model of stamps at a common PSF width: widths measured once, then given
+    fwhm = stamp_fwhm(raw) if target is not None else None
+    x = prepare_triplets(model, raw, fwhm)
     limit = {"multiply_adds": _multiply_adds(model), "gemm": _gemm_rate(repeat)}
     rates = {"normalise": _median_rate(lambda: normalise_triplets(raw), n, repeat)}
+    if target is not None:
+        rates["resample_to_fwhm"] = _median_rate(lambda: resample_to_fwhm(raw, fwhm, target), n, repeat)
+        rates["stamp_fwhm"] = _median_rate(lambda: stamp_fwhm(raw), n, repeat)
     for bs in (256, 1024, 4096):
         rates[f"predict bs={bs}"] = _median_rate(lambda bs=bs: model.predict(x, batch_size=bs, verbose=0), n, repeat)
     for bs in (256, 1024):
@@ -139,15 +152,16 @@ def worker(n, repeat, threads, model_path):
         rates[f"onnxruntime bs={bs}"] = _median_rate(
             lambda bs=bs: np.concatenate([onnx(x[i:i + bs]) for i in range(0, n, bs)]), n, repeat)
     rates["score_triplets tf serial"] = _median_rate(
-        lambda: np.concatenate([predict_batches(model, normalise_triplets(raw[i:i + 1024]))
-                                for i in range(0, n, 1024)]), n, repeat)
+        lambda: np.concatenate([predict_batches(model, prepare_triplets(
+            model, raw[i:i + 1024], None if fwhm is None else fwhm[i:i + 1024])) for i in range(0, n, 1024)]),
+        n, repeat)
     rates["score_triplets tf"] = _median_rate(
-        lambda: score_triplets(model, raw, runtime="tensorflow", symmetries=1), n, repeat)
+        lambda: score_triplets(model, raw, fwhm=fwhm, runtime="tensorflow", symmetries=1), n, repeat)
     rates["score_triplets onnx"] = _median_rate(
-        lambda: score_triplets(model, raw, runtime="onnxruntime", symmetries=1), n, repeat)
+        lambda: score_triplets(model, raw, fwhm=fwhm, runtime="onnxruntime", symmetries=1), n, repeat)
     rates["score_triplets bf16"] = _median_rate(
-        lambda: score_triplets(model, raw, precision="bfloat16", symmetries=1), n, repeat)
-    rates["score_triplets x8 (default)"] = _median_rate(lambda: score_triplets(model, raw), n, repeat)
+        lambda: score_triplets(model, raw, fwhm=fwhm, precision="bfloat16", symmetries=1), n, repeat)
+    rates["score_triplets x8 (default)"] = _median_rate(lambda: score_triplets(model, raw, fwhm=fwhm), n, repeat)
     # differences against the Keras model's own numbers; bfloat16 moves them a little
     ref = model.predict(x, batch_size=1024, verbose=0)
     f32 = predict_batches(model, x)
@@ -156,11 +170,12 @@ def worker(n, repeat, threads, model_path):
              "tflite vs predict": float(np.max(np.abs(tflite(x, 1024) - ref))),
              "onnxruntime vs predict": float(np.max(np.abs(onnx(x) - ref))),
              "score_triplets onnx vs keras": float(np.max(np.abs(
-                 score_triplets(model, raw, runtime="onnxruntime", symmetries=1) - keras_scores))),
+                 score_triplets(model, raw, fwhm=fwhm, runtime="onnxruntime", symmetries=1) - keras_scores))),
              "score_triplets tf vs keras": float(np.max(np.abs(
-                 score_triplets(model, raw, runtime="tensorflow", symmetries=1) - keras_scores))),
-             "x8 (default) vs keras x8": float(np.max(np.abs(score_triplets(model, raw) - np.clip(average_logits(
-                 [model.predict(v, batch_size=1024, verbose=0)[:, 0] for v in symmetry_views(x, 8)]), 0, 1)))),
+                 score_triplets(model, raw, fwhm=fwhm, runtime="tensorflow", symmetries=1) - keras_scores))),
+             "x8 (default) vs keras x8": float(np.max(np.abs(score_triplets(model, raw, fwhm=fwhm) - np.clip(
+                 average_logits([model.predict(v, batch_size=1024, verbose=0)[:, 0] for v in symmetry_views(x, 8)]),
+                 0, 1)))),
              "bfloat16 vs float32": float(np.max(np.abs(predict_batches(model, x, precision="bfloat16") - f32)))}
     return {"threads": threads, "rates": rates, "diffs": diffs, "n_params": int(model.count_params()), **limit}
 
