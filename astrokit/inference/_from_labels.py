@@ -52,6 +52,7 @@ def _label_set(store, min_labels):
     import pyarrow.compute as pc
 
     from astrokit.inference._labelled import export_training_set
+    from astrokit.inference._psf_scale import triplet_fwhm
 
     need = f"at least {min_labels} candidates labelled real or bogus, of both classes"
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +79,8 @@ def _label_set(store, min_labels):
         diffs = store.read("differences", columns=["difference_id", "psf_fwhm_science"],
                            filter=pc.field("difference_id").isin(dids)).to_pylist()
         fwhm = {r["difference_id"]: r["psf_fwhm_science"] for r in diffs}
-    ts.meta["psf_fwhm"] = np.array([fwhm.get(cand.loc[c, "difference_id"]) or np.nan for c in ids], dtype=float)
+    widths = np.array([fwhm.get(cand.loc[c, "difference_id"]) or np.nan for c in ids], dtype=float)
+    ts.meta["psf_fwhm"] = triplet_fwhm(ts.X, widths)  # measured once here, read by every later step
     negative = np.array([cand.loc[c, "is_positive"] is not None and not cand.loc[c, "is_positive"] for c in ids],
                         dtype=bool)
     flip = negative & (np.asarray(ts.meta["origin"], dtype=str) != "alert")

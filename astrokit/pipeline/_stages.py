@@ -656,15 +656,18 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
     store = _store(store)
     report = StageReport("inference")
     keras_model, name, version = resolve_model(store, model)
-    rows = store.sql("""select c.candidate_id, c.difference_id, d.difference_path from candidates c
-                        left join differences d using (difference_id) order by c.candidate_id""").to_pylist()
+    rows = store.sql("""select c.candidate_id, c.difference_id, d.difference_path, d.psf_fwhm_science
+                        from candidates c left join differences d using (difference_id)
+                        order by c.candidate_id""").to_pylist()
     groups = {}
     for r in rows:  # one unit per difference; the alerts in 16 buckets of their id
         key = r["difference_id"] or "alerts-" + short_id(r["candidate_id"], 1)
         groups.setdefault(key, [r.get("difference_path")]).append(r["candidate_id"])
     key_of = f"{name}-{version}-".replace("/", "_").replace(":", "_")
     dids = {r["difference_id"] for r in rows}
-    units = [Unit(key, ids, (key if key in dids else None, ids[1:]), outputs=[("scores", key_of + key)])
+    fwhm = {r["difference_id"]: r["psf_fwhm_science"] for r in rows}  # the science PSF's width, per difference
+    units = [Unit(key, ids, (key if key in dids else None, ids[1:], fwhm.get(key)),
+                  outputs=[("scores", key_of + key)])
              for key, ids in sorted(groups.items())]
 
     def write(unit, scored):
@@ -683,23 +686,21 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
 def _score_unit(item, *, store, model, name, version, batch_size, report_):
     """Score one unit's candidates (in this process: the model is loaded here); unusable cutouts are recorded.
 
-    ``item`` is the unit's difference (None for alerts) and its candidate ids. A difference's
+    ``item`` is the unit's difference (None for alerts), its candidate ids and its science PSF's FWHM
+    (None for alerts, whose widths are measured on their stamps). A difference's
     candidates are read by ``difference_id``, which skips the other differences' files by their
     statistics; no DuckDB connection per unit.
     """
     from astrokit.inference import score_candidates
 
-    difference_id, ids = item
+    difference_id, ids, psf_fwhm = item
     columns = ["candidate_id", "is_positive", "origin", "cutout_science", "cutout_reference", "cutout_difference"]
     where = pc.field("candidate_id").isin(list(ids))
     if difference_id is not None:
         where = (pc.field("difference_id") == difference_id) & where
     rows = store.read("candidates", columns=columns, filter=where).sort_by("candidate_id").to_pylist()
-    if difference_id is not None:  # the science PSF's width, for a model of stamps resampled to a common one
-        diff = store.read("differences", columns=["psf_fwhm_science"],
-                          filter=pc.field("difference_id") == difference_id).column(0).to_pylist()
-        for r in rows:
-            r["psf_fwhm_science"] = diff[-1] if diff else None
+    for r in rows:  # for a model of stamps resampled to a common PSF width
+        r["psf_fwhm_science"] = psf_fwhm
 
     def score(batch):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
         return score_candidates(batch, model, model_name=name, model_version=version, batch_size=batch_size)
