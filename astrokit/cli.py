@@ -283,7 +283,7 @@ def cmd_train(args):
 
     real_bogus = args.model == "real_bogus" and not args.fine_tune_alerts and not args.from_labels
     for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
-                          ("--crowded", args.crowded)):
+                          ("--crowded", args.crowded), ("--fading-variables", args.fading_variables)):
         if value is not None and not (real_bogus and args.out):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
             raise AstrokitError(msg)
@@ -314,7 +314,8 @@ def cmd_train(args):
     if args.out:  # the model shipped in the package: astrokit train --out astrokit/inference/default_model
         recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets,
                   "deep_reference_fraction": args.deep_references, "bright_variable_fraction": args.bright_variables,
-                  "crowded_fraction": args.crowded, "precision": args.precision}
+                  "crowded_fraction": args.crowded, "fading_variable_fraction": args.fading_variables,
+                  "precision": args.precision}
         train_default(args.out, seed=args.seed, progress=not args.quiet,
                       **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -638,6 +639,9 @@ def build_parser(argv=None):
     sp.add_argument("--crowded", type=fraction, default=None, metavar="FRACTION",
                     help="with --out: fraction of the training epochs made in a crowded field of added stars, as "
                          "the Galactic plane (default: the recipe's astrokit.inference._train.TRAIN_CROWDED_FRACTION)")
+    sp.add_argument("--fading-variables", type=fraction, default=None, metavar="FRACTION",
+                    help="with --out: fraction of the training epochs' variable stars that fade against the "
+                         "reference (default: the recipe's astrokit.inference._train.TRAIN_FADING_VARIABLE_FRACTION)")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
                     help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
                          "model is float32 either way "

@@ -243,6 +243,10 @@ STAR_RESIDUAL_QUANTILE = 0.84
 #: A variable-star injection counts as real only above this many times the epoch's star residual level.
 STAR_RESIDUAL_FACTOR = 3.0
 
+#: Largest fraction of its flux that a fading variable star loses (`build_training_set`'s
+#: ``fading_variable_fraction``).
+MAX_FADING = 0.9
+
 
 def star_residual_level(result, x, y, flux, *, box=1, max_noise=0.05, min_stars=8, noise_excess=1.5):
     """Return the fraction of a star's flux that a subtraction leaves at the stars that did not vary.
@@ -603,7 +607,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                        rng=None, n_galaxy=60, n_bright=20, n_hot=20, n_column=2, n_trail=1, n_cosmic_real=30,
                        deep_reference_fraction=0.0, deep_reference_noise=(1.2, 100.0),
                        bright_variable_fraction=0.0, bright_variable_amplitude=(0.1, 2.0), crowded_fraction=0.0,
-                       crowded_density=(0.02, 0.2), progress=False):
+                       crowded_density=(0.02, 0.2), fading_variable_fraction=0.0, progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -631,7 +635,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     the same with its ``is_positive`` argument). A fraction
     ``fading_fraction`` of the injected triplets is turned into fading
     sources by swapping the science and reference stamps (the source is then
-    in the reference only, a negative candidate).
+    in the reference only, a negative candidate). The reference of such a
+    triplet is the shallow epoch; ``fading_variable_fraction`` makes stars
+    that fade against the deep reference (below).
 
     * real (1): difference candidates within ``match_radius`` px of an
       injection (injections that were not detected are not used; their count
@@ -758,6 +764,19 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         stars per PSF FWHM squared. A crowded epoch whose subtraction fails
         (too few isolated stars to register) gives no triplet; the reason is
         in ``info["crowded_epochs_failed"]``.
+    fading_variable_fraction : float
+        Fraction of the variable stars that fade: their flux in the epoch is
+        lowered by the drawn amount, at most `MAX_FADING` of the star's flux
+        (the PSF is subtracted at the epoch's seeing), so that the star is
+        fainter in the science image than in the reference, which keeps its
+        own depth: a negative candidate, as most alerts of variable stars on
+        a survey's deep template are (20 of the 51 sample ZTF alerts). The
+        fading made by ``fading_fraction`` swaps the stamps instead, so its
+        reference is always the shallower image: a model that has seen only
+        those scores every fading star on a deep template bogus (the shipped
+        model of stop 44 scores each of the 20 negative sample alerts 0.000).
+        Their difference stamp is negated like that of every negative
+        candidate; the ``fading_fraction`` swap leaves them out.
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -771,8 +790,8 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     DataError
         If the frame is not 2D or no triplet could be made.
     ValueError
-        If ``deep_reference_fraction``, ``bright_variable_fraction`` or
-        ``crowded_fraction`` is outside [0, 1], or ``deep_reference_noise``,
+        If ``deep_reference_fraction``, ``bright_variable_fraction``,
+        ``crowded_fraction`` or ``fading_variable_fraction`` is outside [0, 1], or ``deep_reference_noise``,
         ``bright_variable_amplitude`` or ``crowded_density`` is not an
         increasing pair of positive numbers (checked before the frame is
         read).
@@ -791,7 +810,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from astrokit.differencing._geometry import EpochGeometry
 
     _check_fractions(deep_reference_fraction=deep_reference_fraction, bright_variable_fraction=bright_variable_fraction,
-                     crowded_fraction=crowded_fraction)
+                     crowded_fraction=crowded_fraction, fading_variable_fraction=fading_variable_fraction)
     _check_ranges(deep_reference_noise=deep_reference_noise, bright_variable_amplitude=bright_variable_amplitude,
                   crowded_density=crowded_density)
     backend_name = "astrokit.differencing"
@@ -825,6 +844,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     info = {"backend": backend_name, "seed": seed, "psf_fwhm_px": float(fwhm), "epochs": [],
             "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0,
             "n_variable_below_residual": 0, "n_galaxy_below_residual": 0, "n_bright_variable": 0,
+            "n_fading_variable": 0,
             "crowded_epochs_failed": [],
             "n_galaxies": int(gal_x.size), "n_galaxy_injected": 0, "n_galaxy_detected": 0,
             "n_cosmic_patterns": len(patterns)}
@@ -913,10 +933,15 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             vflux[bright_var] = (np.exp(rng.uniform(np.log(lo), np.log(hi), int(bright_var.sum())))
                                  * stars_flux[pick[bright_var]] * params["flux_scale"])
         info["n_bright_variable"] += int(bright_var.sum())
+        if fading_variable_fraction > 0 and vx.size:  # no draw when off: the sets of the recipe keep their bytes
+            star_e = stars_flux[pick] * params["flux_scale"]
+            fading_var = ((rng.uniform(size=vx.size) < fading_variable_fraction) & np.isfinite(star_e) & (star_e > 0))
+            vflux[fading_var] = -np.minimum(vflux[fading_var], MAX_FADING * star_e[fading_var])
+            info["n_fading_variable"] += int(fading_var.sum())
         if vx.size:
             epoch.data = np.asarray(mod.inject_sources(epoch.data, _blur_psf(psf, fwhm, params["seeing_factor"]),
                                                        vx, vy, vflux), dtype=np.float32)
-        vmag = (25.0 if zero_point is None else zero_point) - 2.5 * np.log10(vflux)
+        vmag = (25.0 if zero_point is None else zero_point) - 2.5 * np.log10(np.abs(vflux))
         # transients on galaxies: at the nucleus, or offset within the galaxy's ellipse
         n_g = min(n_galaxy, gal_x.size)
         gpick = rng.choice(gal_x.size, n_g, replace=False) if n_g else np.zeros(0, dtype=int)
@@ -977,7 +1002,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                  & (_column_distance(rsx, rsy, columns) > clear) & (_trail_distance(rsx, rsy, trails) > clear))
         residual_level = star_residual_level(res, rsx[clean], rsy[clean],
                                              stars_flux[rest_stars][clean] * params["flux_scale"])
-        var_fraction = vflux / (stars_flux[pick] * params["flux_scale"]) if vx.size else np.zeros(0)
+        var_fraction = np.abs(vflux) / (stars_flux[pick] * params["flux_scale"]) if vx.size else np.zeros(0)
         faint_var = ~(var_fraction >= STAR_RESIDUAL_FACTOR * residual_level)  # NaN star flux: unclear too
         # the same for transients on galaxies, against the host's light within the aperture (its nucleus)
         host = _aperture_flux(data_sub, *to_epoch.inverse(gx, gy), aperture) * params["flux_scale"]
@@ -999,10 +1024,12 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         info["n_injected_detected"] += int(is_inj.sum())
         add(images, "injected", e, kx[is_inj], ky[is_inj], np.asarray(inj["mag"], dtype=float)[j_inj[is_inj]],
             s_corr[is_inj], ambiguous=on_artefact[is_inj])
-        is_var, j_var, d_var = match(kx, ky, vx, vy, pos & ~is_inj)
+        # a brightening star is a positive candidate, a fading one a negative candidate
+        sign_ok = pos == ~(vflux < 0)[_nearest(kx, ky, vx, vy)[1]] if vx.size else pos
+        is_var, j_var, d_var = match(kx, ky, vx, vy, sign_ok & ~is_inj)
         info["n_variable_detected"] += int(is_var.sum())
         info["n_variable_below_residual"] += int(np.sum(faint_var[j_var[is_var]] & ~on_artefact[is_var]))
-        add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var],
+        add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var], positive=pos[is_var],
             ambiguous=on_artefact[is_var] | faint_var[j_var[is_var]])
         is_gal, j_gal, d_gal = match(kx, ky, gx, gy, pos & ~is_inj & ~is_var)
         info["n_galaxy_detected"] += int(is_gal.sum())
@@ -1096,7 +1123,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     X = np.concatenate(Xs)
     meta = Table(rows=rows, names=("origin", "epoch", "x", "y", "mag", "s_corr", "is_positive", "scale"),
                  dtype=(str, np.int16, np.float64, np.float64, np.float64, np.float64, bool, np.float64))
-    real = np.flatnonzero(np.isin(meta["origin"], REAL_ORIGINS))
+    real = np.flatnonzero(np.isin(meta["origin"], REAL_ORIGINS) & meta["is_positive"])  # fading stars stay as made
     fading = np.sort(rng.choice(real, int(round(fading_fraction * real.size)), replace=False))
     X[fading] = X[fading][..., [1, 0, 2]]  # source in the reference only
     meta["is_positive"][fading] = False

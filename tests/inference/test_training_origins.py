@@ -149,6 +149,47 @@ def test_bright_variable_stars():
     assert np.median(_centre_excess(bright, 1)) > 3.0 * np.median(_centre_excess(usual, 1))
 
 
+def test_fading_variable_stars():
+    """fading_variable_fraction=1 makes every variable star of the real ZTF quadrant fainter in the epoch than in
+    the reference (a negative candidate on a reference that keeps its depth, as survey alerts of fading stars);
+    they are labelled real, and their difference stamp is negated like that of every negative candidate. With 0
+    the set is made exactly as before the option existed (same bytes)."""
+    from astrokit.inference import build_training_set, default_frames
+    from astrokit.inference._training_set import MAX_FADING
+
+    ((_, ccd),) = default_frames("train", names=("ztf_a",))
+
+    def build(fraction, **kw):
+        return build_training_set(ccd, n_epochs=1, n_inject=150, n_variable=60, n_star=20, n_random=20, n_cosmic=20,
+                                  n_edge=5, n_galaxy=10, snr_range=(5.0, 100.0), seed=5,
+                                  bright_variable_fraction=1.0, fading_variable_fraction=fraction, **kw)
+
+    plain, fading = build(0.0, fading_fraction=0.0), build(1.0, deep_reference_fraction=1.0, fading_fraction=0.0)
+    assert plain.info["n_fading_variable"] == 0 and fading.info["n_fading_variable"] == 60
+    assert plain.sha256 == build(0.0, fading_fraction=0.0).sha256  # no random number drawn when off
+    assert MAX_FADING < 1.0
+    origin = np.asarray(fading.meta["origin"], dtype=str)
+    positive = np.asarray(fading.meta["is_positive"], dtype=bool)
+    var = (origin == "variable") & (np.asarray(fading.meta["scale"]) == 1.0)
+    assert var.sum() >= 15 and not positive[origin == "variable"].any()
+    assert np.all(fading.y[origin == "variable"] == 1)
+    stamps = fading.X[var]
+    # the star is fainter in the science stamp than in the reference stamp (flux within 3 px, in the epoch's flux
+    # scale), and positive in the difference stamp
+    (epoch,) = fading.info["epochs"]
+
+    def central_flux(channel):
+        s = stamps[..., channel]
+        return np.nansum(s[:, 28:35, 28:35], axis=(1, 2)) - 49 * np.nanmedian(s, axis=(1, 2))
+
+    assert np.median(central_flux(0) / (central_flux(1) * epoch["flux_scale"])) < 0.9
+    assert np.median(_centre_excess(stamps, 2)) > 5.0
+    # the reference keeps its depth: far less noisy than the epoch, which is the science stamp (not swapped)
+    assert np.median(_robust_sigma(stamps, 0) / _robust_sigma(stamps, 1)) > 1.5  # below 1 if swapped
+    # without either kind of fading every variable brightens
+    assert np.asarray(plain.meta["is_positive"], dtype=bool)[np.asarray(plain.meta["origin"]) == "variable"].all()
+
+
 def test_crowded_epochs():
     """crowded_fraction=1 adds a field of stars of the frame's PSF to template and epoch alike: the variable
     stars' templates are crowded as in the Galactic plane, the added stars subtract as the frame's own (few

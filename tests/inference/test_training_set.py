@@ -119,12 +119,16 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
         build_default_sets(0, n_epochs=1, n_eval_epochs=0, crowded_fraction=-1, progress=False)
     with pytest.raises(ValueError, match="crowded_density must be an increasing pair of positive numbers"):
         build_training_set(frame, crowded_fraction=0.5, crowded_density=(0.0, 0.1))
+    with pytest.raises(ValueError, match="fading_variable_fraction must be between 0 and 1, got 1.2"):
+        build_default_sets(0, n_epochs=1, n_eval_epochs=0, fading_variable_fraction=1.2, progress=False)
     out = tmp_path / "model"
     for args, message in ((["--out", str(out), "--deep-references", "1.5"], "expected a fraction between 0 and 1"),
                           (["--deep-references", "0.5"], "--deep-references applies to --out"),
                           (["--out", str(out), "--bright-variables", "2"], "expected a fraction between 0 and 1"),
                           (["--bright-variables", "0.5", "--from-labels"], "--bright-variables applies to --out"),
                           (["--crowded", "0.5"], "--crowded applies to --out"),
+                          (["--out", str(out), "--fading-variables", "-0.1"], "expected a fraction between 0 and 1"),
+                          (["--fading-variables", "0.5"], "--fading-variables applies to --out"),
                           (["--out", str(out), "--precision", "float16"], "invalid choice: 'float16'"),
                           (["--precision", "float32", "--model", "unet"], "--precision applies to training the "
                                                                           "real-bogus model"),
