@@ -283,7 +283,8 @@ def cmd_train(args):
 
     real_bogus = args.model == "real_bogus" and not args.fine_tune_alerts and not args.from_labels
     for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
-                          ("--crowded", args.crowded), ("--fading-variables", args.fading_variables)):
+                          ("--crowded", args.crowded), ("--fading-variables", args.fading_variables),
+                          ("--bad-subtractions", args.bad_subtractions)):
         if value is not None and not (real_bogus and args.out):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
             raise AstrokitError(msg)
@@ -315,7 +316,7 @@ def cmd_train(args):
         recipe = {"n_epochs": args.images, "epochs": args.epochs, "sets_dir": args.save_sets,
                   "deep_reference_fraction": args.deep_references, "bright_variable_fraction": args.bright_variables,
                   "crowded_fraction": args.crowded, "fading_variable_fraction": args.fading_variables,
-                  "precision": args.precision}
+                  "bad_subtraction_fraction": args.bad_subtractions, "precision": args.precision}
         train_default(args.out, seed=args.seed, progress=not args.quiet,
                       **{k: v for k, v in recipe.items() if v is not None})
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -642,6 +643,10 @@ def build_parser(argv=None):
     sp.add_argument("--fading-variables", type=fraction, default=None, metavar="FRACTION",
                     help="with --out: fraction of the training epochs' variable stars that fade against the "
                          "reference (default: the recipe's astrokit.inference._train.TRAIN_FADING_VARIABLE_FRACTION)")
+    sp.add_argument("--bad-subtractions", type=fraction, default=None, metavar="FRACTION",
+                    help="with --out: fraction of the training epochs' variable stars cut again with a flux-scale "
+                         "error of the subtraction, as bogus (default: the recipe's "
+                         "astrokit.inference._train.TRAIN_BAD_SUBTRACTION_FRACTION)")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
                     help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
                          "model is float32 either way "

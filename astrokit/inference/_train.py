@@ -588,7 +588,7 @@ DEFAULT_EPOCHS = {"goto_left": 12, "des_a": 6, "ztf_a": 6, "acs_a": 16, "isaac_a
 
 def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, progress=True, workers=None,
                        deep_reference_fraction=None, bright_variable_fraction=None, crowded_fraction=None,
-                       fading_variable_fraction=None):
+                       fading_variable_fraction=None, bad_subtraction_fraction=None):
     """Build the training set and the fixed evaluation set of the default recipe.
 
     Training: ``n_epochs`` "real sky, synthetic epochs" of each training frame
@@ -596,8 +596,10 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     a fraction `TRAIN_DEEP_REFERENCE_FRACTION` of them differenced against a
     reference far deeper than the epoch, as survey templates are, a fraction
     `TRAIN_BRIGHT_VARIABLE_FRACTION` of their variable stars on the brighter
-    stars, a fraction `TRAIN_CROWDED_FRACTION` of them in a crowded field, and
-    a fraction `TRAIN_FADING_VARIABLE_FRACTION` of their variable stars fading.
+    stars, a fraction `TRAIN_CROWDED_FRACTION` of them in a crowded field,
+    a fraction `TRAIN_FADING_VARIABLE_FRACTION` of their variable stars
+    fading, and a fraction `TRAIN_BAD_SUBTRACTION_FRACTION` of their variable
+    stars cut again, badly subtracted, as bogus.
     Evaluation: ``n_eval_epochs`` epochs of each evaluation frame, with their
     own seeds (``10_000 + frame index``, independent of ``seed``), so the
     evaluation set is the same for every model and shares no sky, epoch,
@@ -639,6 +641,11 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
         Fraction of the variable stars of the training epochs that fade
         against the reference (`build_training_set`); default
         `TRAIN_FADING_VARIABLE_FRACTION`. The evaluation epochs have none.
+    bad_subtraction_fraction : float, optional
+        Fraction of the variable stars of the training epochs cut again with
+        a flux-scale error of the subtraction, as bogus
+        (`build_training_set`); default `TRAIN_BAD_SUBTRACTION_FRACTION`.
+        The evaluation epochs have none.
 
     Returns
     -------
@@ -664,19 +671,21 @@ def build_default_sets(seed=0, *, n_epochs=None, n_inject=300, n_eval_epochs=2, 
     bright_train = TRAIN_BRIGHT_VARIABLE_FRACTION if bright_variable_fraction is None else bright_variable_fraction
     crowded_train = TRAIN_CROWDED_FRACTION if crowded_fraction is None else crowded_fraction
     fading_train = TRAIN_FADING_VARIABLE_FRACTION if fading_variable_fraction is None else fading_variable_fraction
+    bad_train = TRAIN_BAD_SUBTRACTION_FRACTION if bad_subtraction_fraction is None else bad_subtraction_fraction
     # checked here, before any worker starts
     _check_fractions(deep_reference_fraction=deep_train, bright_variable_fraction=bright_train,
-                     crowded_fraction=crowded_train, fading_variable_fraction=fading_train)
+                     crowded_fraction=crowded_train, fading_variable_fraction=fading_train,
+                     bad_subtraction_fraction=bad_train)
     # (part, frame index, frame name, epochs, injections, seed, S/N range, and the fractions of deep references,
-    # bright variables, crowded epochs and fading variables)
+    # bright variables, crowded epochs, fading variables and badly subtracted variables)
     jobs = []
     for part, n_ep, base in (("train", n_epochs, int(seed)), ("eval", n_eval_epochs, 10_000)):
         for i, (name, *_) in enumerate(DEFAULT_FRAMES[part]):
             k = int(n_ep.get(name, 0)) if isinstance(n_ep, dict) else int(n_ep)
             if k > 0:
                 snr = tuple(TRAIN_SNR_RANGE) if part == "train" else tuple(EVAL_SNR_RANGE)  # the eval set is fixed
-                options = ((float(deep_train), float(bright_train), float(crowded_train), float(fading_train))
-                           if part == "train" else (0.0, 0.0, 0.0, 0.0))
+                options = ((float(deep_train), float(bright_train), float(crowded_train), float(fading_train),
+                            float(bad_train)) if part == "train" else (0.0, 0.0, 0.0, 0.0, 0.0))
                 jobs.append((part, i, name, k, int(n_inject), base + i, snr, *options))
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(jobs)))
     built = {}
@@ -747,6 +756,11 @@ TRAIN_CROWDED_FRACTION = 0.0
 #: model's README.
 TRAIN_FADING_VARIABLE_FRACTION = 0.5
 
+#: Fraction of the variable stars of the training epochs cut a second time with a flux-scale error of the
+#: subtraction, labelled bogus (`build_training_set`'s ``bad_subtraction_fraction``): braai's rule, a
+#: candidate in a badly subtracted stamp is bogus. See the model's README.
+TRAIN_BAD_SUBTRACTION_FRACTION = 0.0
+
 #: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
 _FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,
                "acs_a": 1.5, "acs_b": 1.5, "isaac_a": 1.2, "isaac_b": 1.2, "goto_left_2x2": 0.4,
@@ -757,7 +771,7 @@ def _build_frame_set(job):
     """Build the set of one default frame (a worker's job, see `build_default_sets`)."""
     from astrokit.inference._training_set import build_training_set
 
-    part, _, name, n_epochs, n_inject, seed, snr_range, deep, bright, crowded, fading = job
+    part, _, name, n_epochs, n_inject, seed, snr_range, deep, bright, crowded, fading, bad = job
     ((_, ccd),) = default_frames(part, names=(name,))
     options = _frame_options(name)
     # injections per epoch in proportion to the area (300 per Mpx at most), so that small frames (ACS, ISAAC
@@ -766,7 +780,8 @@ def _build_frame_set(job):
     return build_training_set(ccd, n_epochs=n_epochs, n_inject=n_inject, n_variable=n_inject // 4,
                               n_star=n_inject // 4, n_random=n_inject // 4, snr_range=snr_range, seed=seed,
                               deep_reference_fraction=deep, bright_variable_fraction=bright,
-                              crowded_fraction=crowded, fading_variable_fraction=fading)
+                              crowded_fraction=crowded, fading_variable_fraction=fading,
+                              bad_subtraction_fraction=bad)
 
 
 def _evaluation_set(models_dir, name, progress):
@@ -802,7 +817,8 @@ def _training_data_text():
 
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
                   progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None,
-                  crowded_fraction=None, fading_variable_fraction=None, precision=None, target_fwhm=TARGET_FWHM):
+                  crowded_fraction=None, fading_variable_fraction=None, bad_subtraction_fraction=None, precision=None,
+                  target_fwhm=TARGET_FWHM):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -850,6 +866,11 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Fraction of the training epochs' variable stars that fade against the
         reference (see `build_default_sets`); default
         `TRAIN_FADING_VARIABLE_FRACTION`. Recorded in ``metrics.json``.
+    bad_subtraction_fraction : float, optional
+        Fraction of the training epochs' variable stars cut again with a
+        flux-scale error of the subtraction, as bogus (see
+        `build_default_sets`); default `TRAIN_BAD_SUBTRACTION_FRACTION`.
+        Recorded in ``metrics.json``.
     precision : {"float32", "mixed_bfloat16"}, optional
         Arithmetic of the gradient steps (`train_real_bogus`); default
         `training_precision` (bfloat16 where the CPU has it). Recorded in
@@ -891,12 +912,15 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         crowded_fraction = TRAIN_CROWDED_FRACTION
     if fading_variable_fraction is None:
         fading_variable_fraction = TRAIN_FADING_VARIABLE_FRACTION
+    if bad_subtraction_fraction is None:
+        bad_subtraction_fraction = TRAIN_BAD_SUBTRACTION_FRACTION
     precision = _precision(precision)  # before the sets are built
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
                                         bright_variable_fraction=bright_variable_fraction,
                                         crowded_fraction=crowded_fraction,
-                                        fading_variable_fraction=fading_variable_fraction)
+                                        fading_variable_fraction=fading_variable_fraction,
+                                        bad_subtraction_fraction=bad_subtraction_fraction)
     build_seconds = time.perf_counter() - t0
     if sets_dir is not None:
         from astrokit.inference._training_set import save_training_set
@@ -913,6 +937,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         "bright_variable_fraction": float(bright_variable_fraction),
         "crowded_fraction": float(crowded_fraction),
         "fading_variable_fraction": float(fading_variable_fraction),
+        "bad_subtraction_fraction": float(bad_subtraction_fraction),
         "training_data": _training_data_text(),
         "training_set_counts": ts.counts(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -31,6 +31,8 @@ ORIGINS = {
     "bad_column": (0, "segment of a column offset in the science image only (bad column)"),
     "trail": (0, "satellite trail crossing the science image only"),
     "cosmic_real": (0, "cosmic ray found by astroscrappy in the real frame, pasted into the science image"),
+    "bad_subtraction": (0, "variable star in a stamp whose subtraction has a flux-scale error: every source of the "
+                           "stamp leaves a residual, and a scanner calls the stamp bogus"),
 }
 
 #: Origins of real (label 1) triplets.
@@ -304,6 +306,38 @@ def star_residual_level(result, x, y, flux, *, box=1, max_noise=0.05, min_stars=
     # the largest of 3x3 noisy values exceeds zero by about 1.5 sigma (neighbouring S pixels are correlated)
     excess = np.maximum(best[ok] - noise_excess * err[ok], 0.0)
     return float(np.quantile(excess / flux[ok], STAR_RESIDUAL_QUANTILE))
+
+
+def _add_scale_error(stamps, error, half, *, shown=5.0):
+    """Add a flux-scale error of the subtraction to difference stamps, where another source then shows it.
+
+    Each stamp's difference channel gets its science stamp, less its
+    median, in units of its robust noise, times ``error`` (a signed fraction
+    per stamp), times the difference stamp's robust noise: every source of
+    the stamp leaves a residual in proportion to its flux. Stamps where no
+    pixel beyond the central (2 x 6 + 1)^2 box would then exceed ``shown``
+    sigma are left unchanged.
+
+    Returns
+    -------
+    ndarray of bool, shape (N,)
+        Which stamps got the residual.
+    """
+    out = np.zeros(len(stamps), dtype=bool)
+    for i, err in enumerate(np.asarray(error, dtype=float)):
+        sci, diff = stamps[i, :, :, 0], stamps[i, :, :, 2]
+        med = np.nanmedian(sci)
+        sigma = 1.4826 * np.nanmedian(np.abs(sci - med))
+        sigma_d = 1.4826 * np.nanmedian(np.abs(diff - np.nanmedian(diff)))
+        if not (np.isfinite(sigma) and sigma > 0 and np.isfinite(sigma_d) and sigma_d > 0):
+            continue
+        residual = np.nan_to_num((sci - med) / sigma) * err  # in units of the difference stamp's noise
+        outside = np.abs(residual)
+        outside[half - 6:half + 7, half - 6:half + 7] = 0.0
+        if outside.max() > shown:
+            stamps[i, :, :, 2] += residual * sigma_d
+            out[i] = True
+    return out
 
 
 def _blur_psf(psf, fwhm, seeing_factor):
@@ -607,7 +641,8 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                        rng=None, n_galaxy=60, n_bright=20, n_hot=20, n_column=2, n_trail=1, n_cosmic_real=30,
                        deep_reference_fraction=0.0, deep_reference_noise=(1.2, 100.0),
                        bright_variable_fraction=0.0, bright_variable_amplitude=(0.1, 2.0), crowded_fraction=0.0,
-                       crowded_density=(0.02, 0.2), fading_variable_fraction=0.0, progress=False):
+                       crowded_density=(0.02, 0.2), fading_variable_fraction=0.0, bad_subtraction_fraction=0.0,
+                       bad_subtraction_error=(0.03, 0.3), progress=False):
     """Build a labelled real-bogus training set from one real frame.
 
     Each epoch is a "real sky, synthetic epoch" (DATA.md): the real frame
@@ -777,6 +812,22 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         model of stop 44 scores each of the 20 negative sample alerts 0.000).
         Their difference stamp is negated like that of every negative
         candidate; the ``fading_fraction`` swap leaves them out.
+    bad_subtraction_fraction : float
+        Fraction of the real variable stars that are cut a second time with
+        a flux-scale error of the subtraction added to their difference
+        stamp (``bad_subtraction``, bogus): every source of the stamp leaves
+        a residual of the same sign as the candidate, in proportion to its
+        flux in the science stamp (kept only where another source then
+        leaves more than 5 sigma). A scanner calls such a stamp bogus
+        whatever the star did, and so does ZTF's braai (Duev et al. 2019):
+        of the 51 sample alerts, the 16 whose difference stamps show more
+        than two pixels above 5 sigma beyond 7 px of the centre all have
+        drb < 0.6 and 14 of them drb < 0.5. Each such pair (the same star,
+        clean and real, and badly subtracted and bogus) shows the model the
+        difference.
+    bad_subtraction_error : tuple of float
+        Range of that flux-scale error (log-uniform), as a fraction of the
+        science stamp's flux.
     progress : bool
         Show a tqdm bar over epochs.
 
@@ -791,9 +842,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         If the frame is not 2D or no triplet could be made.
     ValueError
         If ``deep_reference_fraction``, ``bright_variable_fraction``,
-        ``crowded_fraction`` or ``fading_variable_fraction`` is outside [0, 1], or ``deep_reference_noise``,
-        ``bright_variable_amplitude`` or ``crowded_density`` is not an
-        increasing pair of positive numbers (checked before the frame is
+        ``crowded_fraction``, ``fading_variable_fraction`` or
+        ``bad_subtraction_fraction`` is outside [0, 1], or ``deep_reference_noise``,
+        ``bright_variable_amplitude``, ``crowded_density`` or
+        ``bad_subtraction_error`` is not an increasing pair of positive numbers (checked before the frame is
         read).
 
     References
@@ -810,9 +862,10 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     from astrokit.differencing._geometry import EpochGeometry
 
     _check_fractions(deep_reference_fraction=deep_reference_fraction, bright_variable_fraction=bright_variable_fraction,
-                     crowded_fraction=crowded_fraction, fading_variable_fraction=fading_variable_fraction)
+                     crowded_fraction=crowded_fraction, fading_variable_fraction=fading_variable_fraction,
+                     bad_subtraction_fraction=bad_subtraction_fraction)
     _check_ranges(deep_reference_noise=deep_reference_noise, bright_variable_amplitude=bright_variable_amplitude,
-                  crowded_density=crowded_density)
+                  crowded_density=crowded_density, bad_subtraction_error=bad_subtraction_error)
     backend_name = "astrokit.differencing"
     epoch_params = inspect.signature(mod.make_epoch).parameters
     subtract_params = inspect.signature(mod.subtract).parameters
@@ -852,7 +905,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     ambiguous_rows = []  # real candidates on an artefact of the science image, left out at the end
 
     def add(images, origin, epoch, x, y, mag=None, s_corr=None, positive=None, flux_error=None, rms=None,
-            ambiguous=None):
+            ambiguous=None, scale_error=None):
         n = len(x)
         if n == 0:
             return
@@ -862,6 +915,16 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         if origin == "edge":
             scale[:] = 1.0
         stamps = _cut_scaled(*images, x, y, scale, size)
+        positive = np.ones(n, dtype=bool) if positive is None else np.asarray(positive, dtype=bool)
+        if scale_error is not None:  # a flux-scale error of the subtraction, kept where another source shows it
+            shown = _add_scale_error(stamps, scale_error * np.where(positive, 1.0, -1.0), half)
+            stamps, scale, positive = stamps[shown], scale[shown], positive[shown]
+            x, y = np.asarray(x)[shown], np.asarray(y)[shown]
+            mag = None if mag is None else np.asarray(mag)[shown]
+            s_corr = None if s_corr is None else np.asarray(s_corr)[shown]
+            n = int(shown.sum())
+            if n == 0:
+                return
         if flux_error is not None:
             # a flux-scale error of the subtraction: every source of the science stamp leaves a residual
             # in D, the central one peaking at `flux_error` (D has unit noise). Only where another source
@@ -877,7 +940,6 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                 outside[half - 6:half + 7, half - 6:half + 7] = 0.0
                 if outside.max() > 5.0:
                     stamps[i, :, :, 2] += residual
-        positive = np.ones(n, dtype=bool) if positive is None else np.asarray(positive, dtype=bool)
         stamps[~positive, :, :, 2] *= -1.0  # braai/ZTF convention: candidate positive in the difference
         Xs.append(stamps)
         mag = np.full(n, np.nan) if mag is None else np.asarray(mag, dtype=float)
@@ -1031,6 +1093,12 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         info["n_variable_below_residual"] += int(np.sum(faint_var[j_var[is_var]] & ~on_artefact[is_var]))
         add(images, "variable", e, kx[is_var], ky[is_var], vmag[j_var[is_var]], s_corr[is_var], positive=pos[is_var],
             ambiguous=on_artefact[is_var] | faint_var[j_var[is_var]])
+        if bad_subtraction_fraction > 0:  # the same clean variables, badly subtracted: bogus
+            k = np.flatnonzero(is_var)
+            k = k[~(on_artefact[k] | faint_var[j_var[k]]) & (rng.uniform(size=k.size) < bad_subtraction_fraction)]
+            lo, hi = bad_subtraction_error
+            add(images, "bad_subtraction", e, kx[k], ky[k], vmag[j_var[k]], s_corr[k], positive=pos[k],
+                scale_error=np.exp(rng.uniform(np.log(lo), np.log(hi), k.size)))
         is_gal, j_gal, d_gal = match(kx, ky, gx, gy, pos & ~is_inj & ~is_var)
         info["n_galaxy_detected"] += int(is_gal.sum())
         for origin, sel in (("galaxy_nuclear", nuclear), ("galaxy_offset", ~nuclear)):

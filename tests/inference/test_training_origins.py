@@ -190,6 +190,36 @@ def test_fading_variable_stars():
     assert np.asarray(plain.meta["is_positive"], dtype=bool)[np.asarray(plain.meta["origin"]) == "variable"].all()
 
 
+def test_badly_subtracted_variable_stars():
+    """bad_subtraction_fraction=1 cuts every clean variable star of the real ZTF quadrant a second time with a
+    flux-scale error of the subtraction in its difference stamp (bogus): every source of the stamp leaves a residual
+    of the candidate's sign, in proportion to its flux, and at least one beyond the centre shows above 5 sigma."""
+    from astrokit.inference import ORIGINS, build_training_set, default_frames
+    from astrokit.inference._training_set import _add_scale_error
+
+    assert ORIGINS["bad_subtraction"][0] == 0
+    stamp = np.random.default_rng(0).normal(0.0, 1.0, (1, 63, 63, 3)).astype(np.float32)
+    stamp[0, 31, 31, 0] = stamp[0, 10, 50, 0] = 200.0  # the candidate, and another star of the stamp
+    clean = stamp.copy()
+    assert _add_scale_error(stamp, np.array([-0.1]), 31).tolist() == [True]
+    added = (stamp - clean)[0, :, :, 2]
+    assert added[10, 50] == pytest.approx(-20.0, rel=0.1) and added[31, 31] == pytest.approx(-20.0, rel=0.1)
+    assert not _add_scale_error(clean.copy(), np.array([0.01]), 31).any()  # 2 sigma: not shown, left alone
+    ((_, ccd),) = default_frames("train", names=("ztf_a",))
+    ts = build_training_set(ccd, n_epochs=1, n_inject=150, n_variable=60, n_star=20, n_random=20, n_cosmic=20,
+                            n_edge=5, n_galaxy=10, snr_range=(5.0, 100.0), seed=5, bright_variable_fraction=1.0,
+                            fading_variable_fraction=0.5, bad_subtraction_fraction=1.0)
+    origin = np.asarray(ts.meta["origin"], dtype=str)
+    bad = origin == "bad_subtraction"
+    assert 5 <= bad.sum() <= (origin == "variable").sum() and np.all(ts.y[bad] == 0)
+    assert (~np.asarray(ts.meta["is_positive"], dtype=bool)[bad]).any()  # fading ones too
+    d = ts.X[bad][..., 2]
+    sigma = 1.4826 * np.nanmedian(np.abs(d - np.nanmedian(d, axis=(1, 2), keepdims=True)), axis=(1, 2))
+    outside = np.abs(d.copy())
+    outside[:, 25:38, 25:38] = 0.0
+    assert np.all(np.nanmax(outside, axis=(1, 2)) > 4.0 * sigma)
+
+
 def test_crowded_epochs():
     """crowded_fraction=1 adds a field of stars of the frame's PSF to template and epoch alike: the variable
     stars' templates are crowded as in the Galactic plane, the added stars subtract as the frame's own (few
