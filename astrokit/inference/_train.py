@@ -759,7 +759,7 @@ TRAIN_FADING_VARIABLE_FRACTION = 0.5
 #: Fraction of the variable stars of the training epochs cut a second time with a flux-scale error of the
 #: subtraction, labelled bogus (`build_training_set`'s ``bad_subtraction_fraction``): braai's rule, a
 #: candidate in a badly subtracted stamp is bogus. See the model's README.
-TRAIN_BAD_SUBTRACTION_FRACTION = 0.0
+TRAIN_BAD_SUBTRACTION_FRACTION = 0.5
 
 #: Relative cost of one synthetic epoch of each default frame (measured: seconds per epoch / GOTO's).
 _FRAME_COST = {"des_a": 4.0, "des_d": 4.0, "ztf_a": 3.0, "ztf_d": 3.0, "goto_left": 1.0, "goto_right": 1.0,

@@ -798,7 +798,11 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         Range of the density of the added stars (log-uniform per epoch), in
         stars per PSF FWHM squared. A crowded epoch whose subtraction fails
         (too few isolated stars to register) gives no triplet; the reason is
-        in ``info["crowded_epochs_failed"]``.
+        in ``info["crowded_epochs_failed"]``. So does any other epoch whose
+        subtraction fails (``info["epochs_failed"]``: with
+        ``fading_variable_fraction``, a science image far noisier than the
+        frame can keep too few of the brighter stars to match); the set is
+        made from the other epochs.
     fading_variable_fraction : float
         Fraction of the variable stars that fade: their flux in the epoch is
         lowered by the drawn amount, at most `MAX_FADING` of the star's flux
@@ -898,7 +902,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
             "n_injected": 0, "n_injected_detected": 0, "n_variable": 0, "n_variable_detected": 0,
             "n_variable_below_residual": 0, "n_galaxy_below_residual": 0, "n_bright_variable": 0,
             "n_fading_variable": 0,
-            "crowded_epochs_failed": [],
+            "crowded_epochs_failed": [], "epochs_failed": [],
             "n_galaxies": int(gal_x.size), "n_galaxy_injected": 0, "n_galaxy_detected": 0,
             "n_cosmic_patterns": len(patterns)}
 
@@ -1044,10 +1048,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
         try:
             res = mod.subtract(epoch, frame, threshold=threshold, cutout_size=size, **sub_kwargs)
         except DataError as err:
-            if frame is reference:
-                raise
-            # too crowded to register or match stars (a deep epoch shows few isolated stars): no triplet
-            info["crowded_epochs_failed"].append(f"epoch {e}: {err}")
+            # too crowded to register or match stars (a deep epoch shows few isolated stars), or too few stars
+            # left in a noisy epoch whose brighter stars fade: no triplet, and the reason is kept
+            info["crowded_epochs_failed" if frame is not reference else "epochs_failed"].append(f"epoch {e}: {err}")
             continue
         images = (np.asarray(epoch.data, dtype=np.float32),
                   np.asarray(getattr(res.reference_aligned, "data", res.reference_aligned), dtype=np.float32),
