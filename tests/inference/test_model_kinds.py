@@ -15,8 +15,13 @@ pytestmark = pytest.mark.realdata
 
 @pytest.fixture(scope="module")
 def scored_kinds():
-    from astrokit.inference import build_training_set, default_frames, load_default_model, score_triplets
-    from astrokit.inference import training_set_fwhm
+    from astrokit.inference import (
+        build_training_set,
+        default_frames,
+        load_default_model,
+        score_triplets,
+        training_set_fwhm,
+    )
 
     ((_, ccd),) = default_frames("eval", names=("ztf_d",))
     ts = build_training_set(ccd, n_epochs=2, n_inject=150, n_variable=120, n_star=20, n_random=20, n_cosmic=20,
