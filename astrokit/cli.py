@@ -629,24 +629,19 @@ def build_parser(argv=None):
     sp.add_argument("--save-sets", default=None, metavar="DIR",
                     help="with --out: also write the training and evaluation sets to DIR as Parquet with their "
                          "SHA-256 (about 48 kB per triplet)")
-    sp.add_argument("--deep-references", type=fraction, default=None, metavar="FRACTION",
-                    help="with --out: fraction of the training epochs differenced against a reference far deeper "
-                         "than the epoch, as a survey's coadded template (default: the recipe's "
-                         "astrokit.inference._train.TRAIN_DEEP_REFERENCE_FRACTION)")
-    sp.add_argument("--bright-variables", type=fraction, default=None, metavar="FRACTION",
-                    help="with --out: fraction of the training epochs' variable stars drawn among the brighter "
-                         "stars, varying by 10-200 %% of their flux (default: the recipe's "
-                         "astrokit.inference._train.TRAIN_BRIGHT_VARIABLE_FRACTION)")
-    sp.add_argument("--crowded", type=fraction, default=None, metavar="FRACTION",
-                    help="with --out: fraction of the training epochs made in a crowded field of added stars, as "
-                         "the Galactic plane (default: the recipe's astrokit.inference._train.TRAIN_CROWDED_FRACTION)")
-    sp.add_argument("--fading-variables", type=fraction, default=None, metavar="FRACTION",
-                    help="with --out: fraction of the training epochs' variable stars that fade against the "
-                         "reference (default: the recipe's astrokit.inference._train.TRAIN_FADING_VARIABLE_FRACTION)")
-    sp.add_argument("--bad-subtractions", type=fraction, default=None, metavar="FRACTION",
-                    help="with --out: fraction of the training epochs' variable stars cut again with a flux-scale "
-                         "error of the subtraction, as bogus (default: the recipe's "
-                         "astrokit.inference._train.TRAIN_BAD_SUBTRACTION_FRACTION)")
+    for flag, what, constant in (  # the recipe's options of the shipped model's training sets
+            ("--deep-references", "fraction of the training epochs differenced against a reference far deeper than "
+                                  "the epoch, as a survey's coadded template", "TRAIN_DEEP_REFERENCE_FRACTION"),
+            ("--bright-variables", "fraction of the training epochs' variable stars drawn among the brighter stars, "
+                                   "varying by 10-200 %% of their flux", "TRAIN_BRIGHT_VARIABLE_FRACTION"),
+            ("--crowded", "fraction of the training epochs made in a crowded field of added stars, as the Galactic "
+                          "plane", "TRAIN_CROWDED_FRACTION"),
+            ("--fading-variables", "fraction of the training epochs' variable stars that fade against the reference",
+             "TRAIN_FADING_VARIABLE_FRACTION"),
+            ("--bad-subtractions", "fraction of the training epochs' variable stars cut again with a flux-scale error "
+                                   "of the subtraction, as bogus", "TRAIN_BAD_SUBTRACTION_FRACTION")):
+        sp.add_argument(flag, type=fraction, default=None, metavar="FRACTION",
+                        help=f"with --out: {what} (default: the recipe's astrokit.inference._train.{constant})")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
                     help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
                          "model is float32 either way "
