@@ -127,7 +127,7 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
                           (["--out", str(out), "--bright-variables", "2"], "expected a fraction between 0 and 1"),
                           (["--bright-variables", "0.5", "--from-labels"], "--bright-variables applies to --out"),
                           (["--crowded", "0.5"], "--crowded applies to --out"),
-                          (["--out", str(out), "--fading-variables", "-0.1"], "expected a fraction between 0 and 1"),
+                          (["--out", str(out), "--fading-variables", "1.1"], "expected a fraction between 0 and 1"),
                           (["--fading-variables", "0.5"], "--fading-variables applies to --out"),
                           (["--out", str(out), "--precision", "float16"], "invalid choice: 'float16'"),
                           (["--precision", "float32", "--model", "unet"], "--precision applies to training the "
