@@ -308,6 +308,13 @@ def star_residual_level(result, x, y, flux, *, box=1, max_noise=0.05, min_stars=
     return float(np.quantile(excess / flux[ok], STAR_RESIDUAL_QUANTILE))
 
 
+def _max_beyond_centre(residual, half, box=6):
+    """Largest value of a stamp outside its central (2 ``box`` + 1)^2 pixels (``half``: the centre's index)."""
+    outside = residual.copy()
+    outside[half - box:half + box + 1, half - box:half + box + 1] = 0.0
+    return outside.max()
+
+
 def _add_scale_error(stamps, error, half, *, shown=5.0):
     """Add a flux-scale error of the subtraction to difference stamps, where another source then shows it.
 
@@ -332,9 +339,7 @@ def _add_scale_error(stamps, error, half, *, shown=5.0):
         if not (np.isfinite(sigma) and sigma > 0 and np.isfinite(sigma_d) and sigma_d > 0):
             continue
         residual = np.nan_to_num((sci - med) / sigma) * err  # in units of the difference stamp's noise
-        outside = np.abs(residual)
-        outside[half - 6:half + 7, half - 6:half + 7] = 0.0
-        if outside.max() > shown:
+        if _max_beyond_centre(np.abs(residual), half) > shown:
             stamps[i, :, :, 2] += residual * sigma_d
             out[i] = True
     return out
@@ -941,9 +946,7 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                 if peak <= 0:
                     continue
                 residual = sci * (flux_error[i] / peak)
-                outside = residual.copy()
-                outside[half - 6:half + 7, half - 6:half + 7] = 0.0
-                if outside.max() > 5.0:
+                if _max_beyond_centre(residual, half) > 5.0:
                     stamps[i, :, :, 2] += residual
         stamps[~positive, :, :, 2] *= -1.0  # braai/ZTF convention: candidate positive in the difference
         Xs.append(stamps)
