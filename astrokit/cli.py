@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from astrokit._allocator import retain_freed_memory
-from astrokit._argtypes import fraction, nonnegative_float, positive_int
+from astrokit._argtypes import fraction, nonnegative_float, positive_float, positive_int
 from astrokit._cli_util import format_table
 from astrokit.exceptions import AstrokitError, AstrokitWarning, ParameterError
 
@@ -277,6 +277,11 @@ def _images_arg(text):
     return out
 
 
+def _target_fwhm_arg(text):
+    """``--target-fwhm``: a PSF FWHM in px (> 0), or ``native``."""
+    return "native" if text == "native" else positive_float(text)
+
+
 def cmd_train(args):
     """Train a real-bogus model, register it, promote it if better."""
     from astrokit.inference import train_default, train_into_registry, train_unet_into_registry
@@ -284,7 +289,7 @@ def cmd_train(args):
     real_bogus = args.model == "real_bogus" and not args.fine_tune_alerts and not args.from_labels
     for option, value in (("--deep-references", args.deep_references), ("--bright-variables", args.bright_variables),
                           ("--crowded", args.crowded), ("--fading-variables", args.fading_variables),
-                          ("--bad-subtractions", args.bad_subtractions)):
+                          ("--bad-subtractions", args.bad_subtractions), ("--target-fwhm", args.target_fwhm)):
         if value is not None and not (real_bogus and args.out):
             msg = f"{option} applies to --out (the recipe of the shipped real-bogus model) only"
             raise AstrokitError(msg)
@@ -317,8 +322,10 @@ def cmd_train(args):
                   "deep_reference_fraction": args.deep_references, "bright_variable_fraction": args.bright_variables,
                   "crowded_fraction": args.crowded, "fading_variable_fraction": args.fading_variables,
                   "bad_subtraction_fraction": args.bad_subtractions, "precision": args.precision}
-        train_default(args.out, seed=args.seed, progress=not args.quiet,
-                      **{k: v for k, v in recipe.items() if v is not None})
+        recipe = {k: v for k, v in recipe.items() if v is not None}
+        if args.target_fwhm is not None:  # "native": None, stamps as cut
+            recipe["target_fwhm"] = None if args.target_fwhm == "native" else args.target_fwhm
+        train_default(args.out, seed=args.seed, progress=not args.quiet, **recipe)
         print(f"wrote {args.out}/model.keras and metrics.json")
         return
     store = _store(args)
@@ -642,6 +649,9 @@ def build_parser(argv=None):
                                    "of the subtraction, as bogus", "TRAIN_BAD_SUBTRACTION_FRACTION")):
         sp.add_argument(flag, type=fraction, default=None, metavar="FRACTION",
                         help=f"with --out: {what} (default: the recipe's astrokit.inference._train.{constant})")
+    sp.add_argument("--target-fwhm", type=_target_fwhm_arg, default=None, metavar="PX",
+                    help="with --out: PSF FWHM (px) the model's stamps are resampled to, or 'native' for stamps as "
+                         "cut (default: the recipe's astrokit.inference.TARGET_FWHM)")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
                     help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
                          "model is float32 either way "

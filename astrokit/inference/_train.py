@@ -894,6 +894,9 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
 
     Raises
     ------
+    ValueError
+        If ``precision`` is unknown or ``target_fwhm`` is not a finite
+        positive number (checked before any set is built).
     astrokit.exceptions.AstrokitError
         If the sample data cannot be fetched.
 
@@ -918,6 +921,9 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     if bad_subtraction_fraction is None:
         bad_subtraction_fraction = TRAIN_BAD_SUBTRACTION_FRACTION
     precision = _precision(precision)  # before the sets are built
+    if target_fwhm is not None and not (np.isfinite(float(target_fwhm)) and float(target_fwhm) > 0):
+        msg = f"target_fwhm must be a finite positive width in px or None, got {target_fwhm!r}"
+        raise ValueError(msg)
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
                                         bright_variable_fraction=bright_variable_fraction,

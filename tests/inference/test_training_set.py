@@ -130,6 +130,8 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
                           (["--out", str(out), "--fading-variables", "1.1"], "expected a fraction between 0 and 1"),
                           (["--fading-variables", "0.5"], "--fading-variables applies to --out"),
                           (["--out", str(out), "--precision", "float16"], "invalid choice: 'float16'"),
+                          (["--out", str(out), "--target-fwhm", "0"], "expected a number > 0"),
+                          (["--target-fwhm", "native"], "--target-fwhm applies to --out"),
                           (["--precision", "float32", "--model", "unet"], "--precision applies to training the "
                                                                           "real-bogus model"),
                           (["--precision", "float32", "--from-labels"], "--precision applies to training")):
@@ -139,6 +141,9 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
 
     with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16'\), got 'fp16'"):
         train_default(out, n_epochs=1, precision="fp16", progress=False)
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"target_fwhm must be a finite positive width in px or None, got -2"):
+        train_default(out, n_epochs=1, target_fwhm=-2, progress=False)
     assert not out.exists()
     from astrokit.inference import train_into_registry
 
