@@ -17,7 +17,6 @@ summary by ``drb >= 0.5``.
 """
 
 import argparse
-import glob
 import os
 import warnings
 
@@ -48,18 +47,25 @@ def residual_pixels(X, fwhm, *, sigma=5.0, radius=7.0, target=None):
     yy, xx = np.mgrid[:ny, :nx]
     r = np.hypot(yy - (ny - 1) / 2, xx - (nx - 1) / 2)
     n_all, n_vis = np.zeros(n, int), np.zeros(n, int)
+    view = view_radius(fwhm, target, ny)
     for i in range(n):
         d = X[i, :, :, 2]
         _, med, sd = sigma_clipped_stats(d[np.isfinite(d)])
         z = np.where(np.isfinite(d), (d - med) / sd, 0.0)
-        view = (ny - 1) / 2 * (min(fwhm[i] / target, 1.0) if target else 1.0)
         hit = (z > sigma) & (r > radius)
-        n_all[i], n_vis[i] = hit.sum(), (hit & (r <= view)).sum()
+        n_all[i], n_vis[i] = hit.sum(), (hit & (r <= view[i])).sum()
     return n_all, n_vis
+
+
+def view_radius(fwhm, target, size=63):
+    """Radius (input px) of a stamp that a model of stamps resampled to ``target`` px FWHM sees (None: all)."""
+    scale = np.minimum(np.asarray(fwhm, dtype=float) / target, 1.0) if target else np.ones(np.shape(fwhm))
+    return (size - 1) / 2 * scale
 
 
 def main():
     """Print the per-alert table and the summary."""
+    from astrokit.datasets import get_path
     from astrokit.inference import load_alert_triplets, load_default_model, model_target_fwhm, score_triplets
     from astrokit.inference._psf_scale import triplet_fwhm
     from astrokit.inference._registry import _load_keras
@@ -68,11 +74,11 @@ def main():
     ap.add_argument("--model", default=None, help="folder with model.keras (default: the shipped model)")
     ap.add_argument("--sigma", type=float, default=5.0)
     ap.add_argument("--radius", type=float, default=7.0)
-    ap.add_argument("--alerts", default=None, help="alert Parquet (default: the sample alerts of `make data`)")
+    ap.add_argument("--alerts", default=None,
+                    help="alert Parquet (default: the sample alerts, astrokit.datasets.get_path('ztf_alerts'))")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    path = args.alerts or glob.glob(os.path.expanduser("~/.cache/astrokit/data/**/alerts.parquet"),
-                                    recursive=True)[0]
+    path = args.alerts or get_path("ztf_alerts")
     X, t = load_alert_triplets(path)
     model = load_default_model()[0] if args.model is None else _load_keras(os.path.join(args.model, "model.keras"))
     target = model_target_fwhm(model)
@@ -81,10 +87,10 @@ def main():
     drb = np.asarray(t["survey_drb"], dtype=float)
     n_all, n_vis = residual_pixels(X, fwhm, sigma=args.sigma, radius=args.radius, target=target)
     print(f"{'drb':>5s} {'isdiffpos':>9s} {'score':>6s} {'fwhm':>5s} {'view r':>6s} {'beyond':>6s} {'seen':>5s}")
+    view = view_radius(fwhm, target, X.shape[1])
     for i in np.argsort(drb):
-        view = 31 * min(fwhm[i] / target, 1.0) if target else 31
         print(f"{drb[i]:5.2f} {'t' if t['is_positive'][i] else 'f':>9s} {score[i]:6.3f} {fwhm[i]:5.2f} "
-              f"{view:6.0f} {n_all[i]:6d} {n_vis[i]:5d}")
+              f"{view[i]:6.0f} {n_all[i]:6d} {n_vis[i]:5d}")
     many = n_all > 2
     for label, sel in (("drb >= 0.5", drb >= 0.5), ("drb < 0.5", drb < 0.5)):
         print(f"{label}: {sel.sum()} alerts, {np.sum(sel & many)} with > 2 residual pixels beyond {args.radius:g} "

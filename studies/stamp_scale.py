@@ -20,9 +20,7 @@ the centre; see ``studies/alert_residuals.py``). The result is quoted in
 """
 
 import argparse
-import glob
 import json
-import os
 import warnings
 
 import numpy as np
@@ -30,6 +28,7 @@ import numpy as np
 
 def main():
     """Build the sets, train both variants, print and save their figures."""
+    from astrokit.datasets import get_path
     from astrokit.inference import (
         TrainingSet,
         build_default_sets,
@@ -49,8 +48,8 @@ def main():
     ap.add_argument("--train-epochs", type=int, default=12)
     ap.add_argument("--target-fwhm", type=float, default=3.0)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
-    ap.add_argument("--alerts", default=None, help="ZTF alert Parquet also scored (default: the sample alerts of "
-                                                   "`make data`, if present)")
+    ap.add_argument("--alerts", default=None, help="ZTF alert Parquet also scored (default: the sample alerts, "
+                                                   "astrokit.datasets.get_path('ztf_alerts'))")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from astrokit.inference import DEFAULT_FRAMES
@@ -64,8 +63,7 @@ def main():
         per_frame = {name: info["psf_fwhm_px"] for name, info in ts.info["parts"].items()}
         return np.array([per_frame[f] for f in frames]) * np.asarray(ts.meta["scale"], dtype=float) ** -1
 
-    alerts = args.alerts or next(iter(glob.glob(os.path.expanduser("~/.cache/astrokit/data/**/alerts.parquet"),
-                                                recursive=True)), None)
+    alerts = args.alerts or get_path("ztf_alerts")
     X_alerts, drb_real = None, None
     if alerts:  # real survey stamps: ROC AUC against braai's drb >= 0.5, as issue 15's acceptance
         X_alerts, table = load_alert_triplets(alerts)
