@@ -11,9 +11,9 @@ sources of the stamp, which a flux-scale error of the subtraction leaves at ever
 
 A model that takes stamps resampled to a common PSF width (`astrokit.inference.model_target_fwhm`, the
 shipped model's 3 px) zooms a stamp of FWHM ``f`` < 3 px by ``3 / f`` about its centre, so it sees only the
-pixels within ``31 f / 3`` px of the centre: for ZTF's 1.4-2.8 px, 15-29 px of the 31. The script prints
-per alert how many of the residual pixels lie within that view, with ``drb`` and the model's score, then a
-summary by ``drb >= 0.5``.
+pixels within the central square of half-width ``31 f / 3`` px: for ZTF's 1.4-2.8 px, 15-29 px of the 31.
+The script prints per alert how many of the residual pixels lie within that view, with ``drb`` and the
+model's score, then a summary by ``drb >= 0.5``.
 """
 
 import argparse
@@ -46,6 +46,7 @@ def residual_pixels(X, fwhm, *, sigma=5.0, radius=7.0, target=None):
     n, ny, nx, _ = X.shape
     yy, xx = np.mgrid[:ny, :nx]
     r = np.hypot(yy - (ny - 1) / 2, xx - (nx - 1) / 2)
+    half = np.maximum(np.abs(yy - (ny - 1) / 2), np.abs(xx - (nx - 1) / 2))  # the model's view is a square
     n_all, n_vis = np.zeros(n, int), np.zeros(n, int)
     view = view_radius(fwhm, target, ny)
     for i in range(n):
@@ -53,12 +54,15 @@ def residual_pixels(X, fwhm, *, sigma=5.0, radius=7.0, target=None):
         _, med, sd = sigma_clipped_stats(d[np.isfinite(d)])
         z = np.where(np.isfinite(d), (d - med) / sd, 0.0)
         hit = (z > sigma) & (r > radius)
-        n_all[i], n_vis[i] = hit.sum(), (hit & (r <= view[i])).sum()
+        n_all[i], n_vis[i] = hit.sum(), (hit & (half <= view[i])).sum()
     return n_all, n_vis
 
 
 def view_radius(fwhm, target, size=63):
-    """Radius (input px) of a stamp that a model of stamps resampled to ``target`` px FWHM sees (None: all)."""
+    """Half-width (input px) of the square of a stamp that a model of stamps resampled to ``target`` px FWHM sees.
+
+    ``target`` None (native stamps) or a stamp wider than ``target``: the whole stamp, ``(size - 1) / 2``.
+    """
     scale = np.minimum(np.asarray(fwhm, dtype=float) / target, 1.0) if target else np.ones(np.shape(fwhm))
     return (size - 1) / 2 * scale
 
@@ -86,7 +90,7 @@ def main():
     score = score_triplets(model, X)
     drb = np.asarray(t["survey_drb"], dtype=float)
     n_all, n_vis = residual_pixels(X, fwhm, sigma=args.sigma, radius=args.radius, target=target)
-    print(f"{'drb':>5s} {'isdiffpos':>9s} {'score':>6s} {'fwhm':>5s} {'view r':>6s} {'beyond':>6s} {'seen':>5s}")
+    print(f"{'drb':>5s} {'isdiffpos':>9s} {'score':>6s} {'fwhm':>5s} {'view':>6s} {'beyond':>6s} {'seen':>5s}")
     view = view_radius(fwhm, target, X.shape[1])
     for i in np.argsort(drb):
         print(f"{drb[i]:5.2f} {'t' if t['is_positive'][i] else 'f':>9s} {score[i]:6.3f} {fwhm[i]:5.2f} "
