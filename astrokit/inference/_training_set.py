@@ -249,6 +249,12 @@ STAR_RESIDUAL_FACTOR = 3.0
 #: ``fading_variable_fraction``).
 MAX_FADING = 0.9
 
+#: Lowest S/N (the fading flux over the epoch's noise in the PSF's area) at which a variable star fades
+#: (`build_training_set`'s ``fading_variable_fraction``); fainter ones brighten instead. The 20 negative sample
+#: ZTF alerts have 8.5-61 in their difference stamps. Stop 46's model, trained with fading stars down to S/N 5,
+#: scored the faint negative residuals of stars (median S/N 6) real as well.
+MIN_FADING_SNR = 8.0
+
 
 def star_residual_level(result, x, y, flux, *, box=1, max_noise=0.05, min_stars=8, noise_excess=1.5):
     """Return the fraction of a star's flux that a subtraction leaves at the stars that did not vary.
@@ -639,6 +645,40 @@ def _trail_distance(x, y, trails):
     return d
 
 
+def _fading_variables(rng, vflux, star_flux, fraction, psf_noise):
+    """Draw which variable stars fade, and their signed flux change.
+
+    Each star fades with probability ``fraction`` (one uniform draw per star, whatever the outcome) by its
+    drawn amount, at most `MAX_FADING` of its own flux, where that is at least `MIN_FADING_SNR` times
+    ``psf_noise``; the others keep their positive ``vflux``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    vflux : ndarray, shape (N,)
+        Drawn flux changes, positive, in the epoch's flux scale.
+    star_flux : ndarray, shape (N,)
+        The stars' own flux in the epoch's flux scale (NaN where unknown: such a star does not fade).
+    fraction : float
+        Probability of fading.
+    psf_noise : float
+        The epoch's noise in the PSF's area (same unit as the fluxes).
+
+    Returns
+    -------
+    fading : ndarray of bool, shape (N,)
+    vflux : ndarray, shape (N,)
+        A copy, negative where the star fades.
+    """
+    star_flux = np.asarray(star_flux, dtype=float)
+    known = np.isfinite(star_flux) & (star_flux > 0)
+    amount = np.minimum(vflux, MAX_FADING * np.where(known, star_flux, 0.0))
+    fading = (rng.uniform(size=vflux.size) < fraction) & known & (amount >= MIN_FADING_SNR * psf_noise)
+    out = np.array(vflux, dtype=float, copy=True)
+    out[fading] = -amount[fading]
+    return fading, out
+
+
 def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_cosmic=60, n_edge=30,
                        max_residuals=None, mag_range=None, snr_range=(5.0, 100.0), zero_point=None,
                        n_variable=100, n_star=80, fading_fraction=0.2, rescale_fraction=0.3,
@@ -811,7 +851,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
     fading_variable_fraction : float
         Fraction of the variable stars that fade: their flux in the epoch is
         lowered by the drawn amount, at most `MAX_FADING` of the star's flux
-        (the PSF is subtracted at the epoch's seeing), so that the star is
+        and only where that is at least `MIN_FADING_SNR` times the epoch's
+        noise in the PSF's area (the PSF is subtracted at the epoch's seeing;
+        fainter ones brighten instead), so that the star is
         fainter in the science image than in the reference, which keeps its
         own depth: a negative candidate, as most alerts of variable stars on
         a survey's deep template are (20 of the 51 sample ZTF alerts). The
@@ -1004,9 +1046,9 @@ def build_training_set(reference, *, n_epochs=4, n_inject=300, n_random=100, n_c
                                  * stars_flux[pick[bright_var]] * params["flux_scale"])
         info["n_bright_variable"] += int(bright_var.sum())
         if fading_variable_fraction > 0 and vx.size:  # no draw when off: the sets of the recipe keep their bytes
-            star_e = stars_flux[pick] * params["flux_scale"]
-            fading_var = ((rng.uniform(size=vx.size) < fading_variable_fraction) & np.isfinite(star_e) & (star_e > 0))
-            vflux[fading_var] = -np.minimum(vflux[fading_var], MAX_FADING * star_e[fading_var])
+            fading_var, vflux = _fading_variables(rng, vflux, stars_flux[pick] * params["flux_scale"],
+                                                  fading_variable_fraction,
+                                                  epoch_rms * np.sqrt(nea * params["seeing_factor"] ** 2))
             info["n_fading_variable"] += int(fading_var.sum())
         if vx.size:
             epoch.data = np.asarray(mod.inject_sources(epoch.data, _blur_psf(psf, fwhm, params["seeing_factor"]),

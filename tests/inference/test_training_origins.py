@@ -155,7 +155,7 @@ def test_fading_variable_stars():
     they are labelled real, and their difference stamp is negated like that of every negative candidate. With 0
     the set is made exactly as before the option existed (same bytes)."""
     from astrokit.inference import build_training_set, default_frames
-    from astrokit.inference._training_set import MAX_FADING
+    from astrokit.inference._training_set import MAX_FADING, MIN_FADING_SNR
 
     ((_, ccd),) = default_frames("train", names=("ztf_a",))
 
@@ -165,14 +165,19 @@ def test_fading_variable_stars():
                                   bright_variable_fraction=1.0, fading_variable_fraction=fraction, **kw)
 
     plain, fading = build(0.0, fading_fraction=0.0), build(1.0, deep_reference_fraction=1.0, fading_fraction=0.0)
-    assert plain.info["n_fading_variable"] == 0 and fading.info["n_fading_variable"] == 60
+    n_fading = fading.info["n_fading_variable"]
+    print(f"{n_fading} of 60 variables fade (the others below S/N {MIN_FADING_SNR:g})")
+    assert plain.info["n_fading_variable"] == 0 and 30 <= n_fading <= 60
     assert plain.sha256 == build(0.0, fading_fraction=0.0).sha256  # no random number drawn when off
     assert MAX_FADING < 1.0
     origin = np.asarray(fading.meta["origin"], dtype=str)
     positive = np.asarray(fading.meta["is_positive"], dtype=bool)
-    var = (origin == "variable") & (np.asarray(fading.meta["scale"]) == 1.0)
-    assert var.sum() >= 15 and not positive[origin == "variable"].any()
-    assert np.all(fading.y[origin == "variable"] == 1)
+    var = (origin == "variable") & (np.asarray(fading.meta["scale"]) == 1.0) & ~positive
+    assert var.sum() >= 15 and np.all(fading.y[origin == "variable"] == 1)
+    # only where the fading is at least MIN_FADING_SNR times the noise in the PSF's area (S_corr measures it)
+    s_corr = np.abs(np.asarray(fading.meta["s_corr"])[var])
+    print(f"fading variables: |S_corr| {np.percentile(s_corr, [0, 10, 50]).round(1)} (min, 10 %, median)")
+    assert np.percentile(s_corr, 10) >= 0.5 * MIN_FADING_SNR
     stamps = fading.X[var]
     # the star is fainter in the science stamp than in the reference stamp (flux within 3 px, in the epoch's flux
     # scale), and positive in the difference stamp
@@ -188,6 +193,26 @@ def test_fading_variable_stars():
     assert np.median(_robust_sigma(stamps, 0) / _robust_sigma(stamps, 1)) > 1.5  # below 1 if swapped
     # without either kind of fading every variable brightens
     assert np.asarray(plain.meta["is_positive"], dtype=bool)[np.asarray(plain.meta["origin"]) == "variable"].all()
+
+
+def test_fading_variables_only_above_the_snr_floor():
+    """A star fades by its drawn amount capped at MAX_FADING of its flux, only where that reaches MIN_FADING_SNR
+    times the noise in the PSF's area, and never where its own flux is unknown; one draw per star either way."""
+    from astrokit.inference._training_set import MAX_FADING, MIN_FADING_SNR, _fading_variables
+
+    noise = 10.0
+    vflux = np.array([5.0, 7.9, 8.0, 50.0, 500.0, 100.0, 100.0]) * noise
+    star = np.array([1e6, 1e6, 1e6, 1e6, 200.0, np.nan, 0.0]) * noise
+    rng = np.random.default_rng(0)
+    fading, out = _fading_variables(rng, vflux, star, 1.0, noise)
+    assert MIN_FADING_SNR == 8.0
+    assert fading.tolist() == [False, False, True, True, True, False, False]
+    assert np.allclose(out, [50.0, 79.0, -80.0, -500.0, -MAX_FADING * 2000.0, 1000.0, 1000.0])
+    a, b = np.random.default_rng(1), np.random.default_rng(1)
+    _fading_variables(a, vflux, star, 0.0, noise)
+    b.uniform(size=vflux.size)
+    assert a.random() == b.random()  # the same stream whatever fades
+    assert not _fading_variables(np.random.default_rng(2), vflux, star, 0.0, noise)[0].any()
 
 
 def test_badly_subtracted_variable_stars():
