@@ -251,8 +251,8 @@ MAX_FADING = 0.9
 
 #: Lowest S/N (the fading flux over the epoch's noise in the PSF's area) at which a variable star fades
 #: (`build_training_set`'s ``fading_variable_fraction``); fainter ones brighten instead. The 20 negative sample
-#: ZTF alerts have 8.5-61 in their difference stamps. Stop 46's model, trained with fading stars down to S/N 5,
-#: scored the faint negative residuals of stars (median S/N 6) real as well.
+#: ZTF alerts have 8.5-61 in their difference stamps; the negative subtraction residuals of stars, which stop 46's
+#: model (fading stars down to S/N 5) also scored real, have a median of 6.6.
 MIN_FADING_SNR = 8.0
 
 
