@@ -9,6 +9,8 @@ from ``astrokit train --out DIR --target-fwhm 2``; stop 47's is on the branch ``
 Each model scores the triplets at its own PSF width (`astrokit.inference.score_triplets`), and with two
 or more models their arithmetic and geometric means are scored too: a deep ensemble of members trained
 apart (Lakshminarayanan, Pritzel & Blundell 2017, NeurIPS 30), here also seeing the stamps at two scales.
+The arithmetic mean is what ``score_triplets([model, model, ...])`` gives; it is computed here from the
+members' scores, so as to score each member once.
 
 The evaluation set is ``--evaluation`` (a Parquet from ``astrokit train --out DIR --save-sets DIR``), or
 else rebuilt from the real frames by today's code (`astrokit.inference.build_default_sets`, about 4 min).

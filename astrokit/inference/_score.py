@@ -287,9 +287,14 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
 
     Parameters
     ----------
-    model : keras.Model or None
+    model : keras.Model, sequence of keras.Model, or None
         A model from `load_model`, `load_default_model` or `train_real_bogus`;
-        None loads the default model.
+        None loads the default model. A list or tuple of models is an
+        ensemble: each member scores the triplets as above, at its own PSF
+        width, and the score is the mean of the members' scores (a deep
+        ensemble [3]_; the shipped 3 px model and the recipe at 2 px average
+        to 0.84 % FPR at 1 % FNR on the fixed evaluation set, against 1.06 %
+        and 1.60 % alone, default-model README).
     cutouts : ndarray, shape (N, 63, 63, 3) or (63, 63, 3)
         Raw (not normalised) stamps in science, reference, difference order,
         any flux unit; NaN pixels are allowed up to ``max_nan_fraction`` of a
@@ -338,7 +343,8 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
         If ``cutouts`` does not have shape (N, ny, nx, 3) matching the model's
         input, a stamp has too many NaN pixels, or ``is_positive`` has the wrong length.
     ValueError
-        If ``precision``, ``runtime`` or ``symmetries`` is unknown.
+        If ``precision``, ``runtime`` or ``symmetries`` is unknown, or
+        ``model`` is an empty sequence.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed, or ``runtime`` is "onnxruntime"
         and onnxruntime or tf2onnx is not.
@@ -347,11 +353,20 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Simard, Steinkraus & Platt 2003, ICDAR, 958 (training and testing on transformed images)
+    .. [3] Lakshminarayanan, Pritzel & Blundell 2017, NeurIPS 30 (deep ensembles)
     """
     from astrokit.inference._runtime import resolve_runtime
 
     _check_choice(precision, PRECISIONS, "precision")
     _check_symmetries(symmetries)
+    if isinstance(model, (list, tuple)):
+        if not model:
+            msg = "model: an empty list of models (give one model, several, or None for the default)"
+            raise ValueError(msg)
+        kwargs = {"is_positive": is_positive, "fwhm": fwhm, "batch_size": batch_size,
+                  "max_nan_fraction": max_nan_fraction, "precision": precision, "runtime": runtime,
+                  "symmetries": symmetries}
+        return np.mean([score_triplets(m, cutouts, **kwargs) for m in model], axis=0).astype(np.float32)
     if model is None:
         model, _ = load_default_model()
     runtime = resolve_runtime(runtime, model, precision)

@@ -199,3 +199,27 @@ def test_score_triplets_averages_the_orientations_on_both_runtimes(make_triplets
         score_candidates([], model, symmetries=0)
     with pytest.raises(ValueError, match="symmetries must be 1, 2, 4 or 8"):
         predict_batches(model, x, symmetries=5)
+
+
+@pytest.mark.realdata
+def test_score_triplets_of_an_ensemble_is_the_mean_of_its_members():
+    """A list of models scores each triplet with every member, each at its own PSF width (the shipped model
+    resamples to 3 px, a model of native stamps does not), and averages: on the 51 real ZTF alert triplets."""
+    from astrokit.datasets import get_path
+    from astrokit.inference import load_alert_triplets, load_default_model
+
+    X, alerts = load_alert_triplets(get_path("ztf_alerts"))
+    X = X[:12]
+    shipped, _ = load_default_model()
+    native = build_real_bogus_model(seed=0)  # untrained, native stamps: scores unlike the shipped model's
+    positive = np.asarray(alerts["is_positive"], dtype=bool)[:12]
+    a = score_triplets(shipped, X, is_positive=positive, max_nan_fraction=1.0, symmetries=2)
+    b = score_triplets(native, X, is_positive=positive, max_nan_fraction=1.0, symmetries=2)
+    both = score_triplets([shipped, native], X, is_positive=positive, max_nan_fraction=1.0, symmetries=2)
+    assert both.dtype == np.float32 and both.shape == (12,)
+    assert np.abs(a - b).max() > 0.05  # the members differ, so the mean is a real test
+    np.testing.assert_allclose(both, (a + b) / 2, atol=1e-6)
+    np.testing.assert_allclose(score_triplets((shipped,), X, is_positive=positive, max_nan_fraction=1.0,
+                                              symmetries=2), a, atol=1e-7)
+    with pytest.raises(ValueError, match="empty list of models"):
+        score_triplets([], X)
