@@ -278,8 +278,11 @@ def _images_arg(text):
 
 
 def _target_fwhm_arg(text):
-    """``--target-fwhm``: a PSF FWHM in px (> 0), or ``native``."""
-    return "native" if text == "native" else positive_float(text)
+    """``--target-fwhm``: a PSF FWHM in px (> 0), ``native``, or several of them comma-separated (an ensemble)."""
+    if text == "native":
+        return text
+    widths = [None if t.strip() == "native" else positive_float(t.strip()) for t in text.split(",")]
+    return widths[0] if len(widths) == 1 else widths
 
 
 def cmd_train(args):
@@ -323,7 +326,7 @@ def cmd_train(args):
                   "crowded_fraction": args.crowded, "fading_variable_fraction": args.fading_variables,
                   "bad_subtraction_fraction": args.bad_subtractions, "precision": args.precision}
         recipe = {k: v for k, v in recipe.items() if v is not None}
-        if args.target_fwhm is not None:  # "native": None, stamps as cut
+        if args.target_fwhm is not None:  # "native": None, stamps as cut; a list: one member per width
             recipe["target_fwhm"] = None if args.target_fwhm == "native" else args.target_fwhm
         train_default(args.out, seed=args.seed, progress=not args.quiet, **recipe)
         print(f"wrote {args.out}/model.keras and metrics.json")
@@ -651,7 +654,8 @@ def build_parser(argv=None):
                         help=f"with --out: {what} (default: the recipe's astrokit.inference._train.{constant})")
     sp.add_argument("--target-fwhm", type=_target_fwhm_arg, default=None, metavar="PX",
                     help="with --out: PSF FWHM (px) the model's stamps are resampled to, or 'native' for stamps as "
-                         "cut (default: the recipe's astrokit.inference.TARGET_FWHM)")
+                         "cut; several comma-separated (e.g. 3,2) train an ensemble, one member per width "
+                         "(default: the recipe's astrokit.inference.DEFAULT_TARGET_FWHM)")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
                     help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
                          "model is float32 either way "

@@ -17,7 +17,6 @@ model's score, then a summary by ``drb >= 0.5``.
 """
 
 import argparse
-import os
 import warnings
 
 import numpy as np
@@ -70,12 +69,20 @@ def view_radius(fwhm, target, size=63):
 def main():
     """Print the per-alert table and the summary."""
     from astrokit.datasets import get_path
-    from astrokit.inference import load_alert_triplets, load_default_model, model_target_fwhm, score_triplets
+    from astrokit.inference import (
+        load_alert_triplets,
+        load_default_model,
+        load_model_folder,
+        model_target_fwhm,
+        score_triplets,
+    )
+    from astrokit.inference._ensemble import members_of
     from astrokit.inference._psf_scale import triplet_fwhm
-    from astrokit.inference._registry import _load_keras
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="folder with model.keras (default: the shipped model)")
+    ap.add_argument("--model", default=None, help="a model folder (default: the shipped model)")
+    ap.add_argument("--member", type=int, default=0,
+                    help="of an ensemble: the member (0-based) whose view is counted and whose scores are shown")
     ap.add_argument("--sigma", type=float, default=5.0)
     ap.add_argument("--radius", type=float, default=7.0)
     ap.add_argument("--alerts", default=None,
@@ -84,7 +91,10 @@ def main():
     warnings.filterwarnings("ignore")
     path = args.alerts or get_path("ztf_alerts")
     X, t = load_alert_triplets(path)
-    model = load_default_model()[0] if args.model is None else _load_keras(os.path.join(args.model, "model.keras"))
+    model = members_of((load_default_model() if args.model is None else load_model_folder(args.model))[0])
+    if not 0 <= args.member < len(model):
+        ap.error(f"--member {args.member}: the model has {len(model)} member(s)")
+    model = model[args.member]
     target = model_target_fwhm(model)
     fwhm = triplet_fwhm(X)
     score = score_triplets(model, X)

@@ -23,17 +23,15 @@ together").
 """
 
 import argparse
-import os
 import warnings
 
 import numpy as np
 
 
 def _load(name):
-    from astrokit.inference import load_default_model
-    from astrokit.inference._registry import _load_keras
+    from astrokit.inference import load_default_model, load_model_folder
 
-    return load_default_model()[0] if name == "shipped" else _load_keras(os.path.join(name, "model.keras"))
+    return (load_default_model() if name == "shipped" else load_model_folder(name))[0]
 
 
 def main():

@@ -20,6 +20,7 @@ import os
 # notebooks and logs unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from astrokit.inference._ensemble import Ensemble
 from astrokit.inference._finetune import (
     cross_validated_scores,
     fine_tune_head,
@@ -68,6 +69,7 @@ from astrokit.inference._registry import (
     in_domain,
     list_models,
     load_model,
+    load_model_folder,
     model_choice,
     model_domain,
     model_metrics,
@@ -124,6 +126,7 @@ from astrokit.inference._unet import (
 __all__ = [
     "NORMALISATIONS",
     "DEFAULT_EPOCHS",
+    "Ensemble",
     "DEFAULT_FRAMES",
     "DOMAIN_ORIGINS",
     "GALAXY_ORIGINS",
@@ -169,6 +172,7 @@ __all__ = [
     "load_alert_triplets",
     "load_default_model",
     "load_model",
+    "load_model_folder",
     "model_choice",
     "labels_sha256",
     "load_training_set",

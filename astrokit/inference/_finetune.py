@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from astrokit.exceptions import DataError, require
+from astrokit.inference._ensemble import Ensemble
 from astrokit.inference._metrics import evaluate_scores, roc_auc_interval
 from astrokit.inference._psf_scale import prepare_triplets
 from astrokit.inference._score import score_triplets
@@ -107,8 +108,10 @@ def fine_tune_head(model, cutouts, labels, *, epochs=15, batch_size=32, learning
 
     Parameters
     ----------
-    model : keras.Model
-        The starting model, e.g. from `load_default_model`.
+    model : keras.Model or Ensemble
+        The starting model, e.g. from `load_default_model`. The members of
+        an `Ensemble` are fine-tuned one by one, each on the stamps at its own
+        PSF width, with the same seed.
     cutouts : ndarray, shape (N, 63, 63, 3)
         Raw triplets (science, reference, difference), candidates positive in
         the difference stamp.
@@ -128,8 +131,8 @@ def fine_tune_head(model, cutouts, labels, *, epochs=15, batch_size=32, learning
 
     Returns
     -------
-    keras.Model
-        The fine-tuned copy.
+    keras.Model or Ensemble
+        The fine-tuned copy (an `Ensemble` of fine-tuned copies for an ensemble).
 
     Raises
     ------
@@ -153,6 +156,9 @@ def fine_tune_head(model, cutouts, labels, *, epochs=15, batch_size=32, learning
     if y.size < 4 or not np.all((y >= 0) & (y <= 1)) or np.unique(y >= 0.5).size < 2:
         msg = f"fine-tuning needs at least 4 labels in [0, 1] of both classes, got {y.size}"
         raise DataError(msg)
+    if isinstance(model, Ensemble):
+        return Ensemble(fine_tune_head(m, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                       seed=seed, progress=progress) for m in model.members)
     keras.utils.set_random_seed(int(seed))
     clone = _head_model(model, learning_rate)
     xa, ya = _d4(prepare_triplets(model, x)), np.tile(y, 8)  # alerts: PSF width measured on the stamps
@@ -172,7 +178,7 @@ def cross_validated_scores(model, cutouts, labels, *, k=5, seed=0, progress=Fals
 
     Parameters
     ----------
-    model : keras.Model
+    model : keras.Model or Ensemble
         The starting model.
     cutouts : ndarray, shape (N, 63, 63, 3)
         Raw triplets.
@@ -244,7 +250,7 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
         Parquet file of ZTF alert packets.
     models_dir : path-like
         The registry (``<store>/models``).
-    model : keras.Model, optional
+    model : keras.Model or Ensemble, optional
         Starting model; default the model shipped with astrokit.
     name : str
         Registry name of the fine-tuned model.

@@ -162,7 +162,8 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
        training frame), which rehearses the injected classes so that the
        model does not forget them while it learns the labels [2]_.
     4. **Training.** The model in use (the promoted version of ``name``, or
-       the model shipped with astrokit) is fine-tuned, all layers, with a
+       the model shipped with astrokit; an ensemble member by member) is
+       fine-tuned, all layers, with a
        small learning rate (``learning_rate``, cosine-decayed) for a few
        epochs, by `train_real_bogus` (balanced class weights, flips and
        rotations, early stopping on 10 % of the mix). Fine-tuning rather
@@ -254,6 +255,7 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     .. [2] Robins 1995, Connection Science 7, 123 (catastrophic forgetting, rehearsal and pseudorehearsal)
     .. [3] Yosinski et al. 2014, NeurIPS 27, 3320 (how transferable are features in deep neural networks?)
     """
+    from astrokit.inference._ensemble import members_of
     from astrokit.inference._metrics import evaluate_scores
     from astrokit.inference._psf_scale import training_set_fwhm
     from astrokit.inference._registry import promote, promoted_version, save_model
@@ -284,8 +286,9 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
         fit, held = np.arange(len(labels)), np.array([], dtype=int)
     models_dir = store.models_dir  # an S3 store syncs its local mirror on each access: once here
     model, start = _start_model(models_dir, name)
-    model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(name="auc")])
+    for member in members_of(model):  # an ensemble's members are fine-tuned one by one
+        member.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), loss="binary_crossentropy",
+                       metrics=[keras.metrics.AUC(name="auc")])
     held_fwhm = training_set_fwhm(labels)[held]
     start_held = score_triplets(model, labels.X[held], max_nan_fraction=1.0, fwhm=held_fwhm) if held.size else None
     if injected is None:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from astrokit.exceptions import AstrokitError, require
 
-__all__ = ["DOMAIN_ORIGINS", "candidate_instrument", "in_domain", "list_models", "load_model", "model_domain",
-           "model_choice", "model_metrics", "normalise_instrument", "promote", "promoted_version", "save_model"]
+__all__ = ["DOMAIN_ORIGINS", "candidate_instrument", "in_domain", "list_models", "load_model", "load_model_folder",
+           "model_domain", "model_choice", "model_metrics", "normalise_instrument", "promote", "promoted_version",
+           "save_model"]
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -58,10 +59,11 @@ def save_model(model, metrics, *, models_dir, name="real_bogus"):
     ``version``) and ``training_set.sha256`` (from
     ``metrics["training_set_sha256"]``, empty if absent) are written to a
     temporary folder that is then renamed to ``<models_dir>/<name>/vNNNN``.
+    An `Ensemble` is saved one file per member (`_save_model_files`).
 
     Parameters
     ----------
-    model : keras.Model
+    model : keras.Model or Ensemble
         The trained model.
     metrics : dict
         JSON-serialisable metrics, e.g. from `train_real_bogus`.
@@ -101,7 +103,7 @@ def save_model(model, metrics, *, models_dir, name="real_bogus"):
         meta["validated_on"] = domain
     tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{version}.", suffix=".part"))
     try:
-        _save_keras(model, tmp / "model.keras")
+        _save_model_files(model, tmp, meta)
         (tmp / "metrics.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=float) + "\n")
         (tmp / "training_set.sha256").write_text(str(meta.get("training_set_sha256", "")) + "\n")
         try:
@@ -246,24 +248,131 @@ def load_model(models_dir, name="real_bogus", version=None):
 
     Returns
     -------
-    model : keras.Model
-        The model, compiled (fresh optimizer state).
+    model : keras.Model or Ensemble
+        The model, compiled (fresh optimizer state); an `Ensemble` when
+        its ``metrics.json`` names several members.
     metrics : dict
         Its ``metrics.json``.
 
     Raises
     ------
     AstrokitError
-        If the name or version is not registered.
+        If the name or version is not registered, or a member's file is missing.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
     """
     require("keras", "ml")
     version = _resolve(models_dir, name, version)
-    path = Path(models_dir) / name / version
-    model = _load_keras(path / "model.keras")
-    metrics = json.loads((path / "metrics.json").read_text())
-    return model, metrics
+    return load_model_folder(Path(models_dir) / name / version)
+
+
+def _model_files(folder, metrics=None):
+    """Return the paths of the model files of a model folder, member by member.
+
+    Parameters
+    ----------
+    folder : path-like
+        A model folder (a registry version, the shipped model's, an
+        ``astrokit train --out`` folder).
+    metrics : dict, optional
+        Its ``metrics.json``, if already read (read from the folder otherwise).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files named in ``metrics["members"]`` (an `Ensemble`), else
+        ``[folder / "model.keras"]``; they may not exist.
+    """
+    folder = Path(folder)
+    if metrics is None:
+        mpath = folder / "metrics.json"
+        metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
+    members = metrics.get("members") or []
+    return [folder / str(m["file"]) for m in members] or [folder / "model.keras"]
+
+
+def load_model_folder(folder):
+    """Load the model of a model folder (``model.keras``, or one file per member of an ensemble) and its metrics.
+
+    This reads what `save_model`, ``astrokit train --out DIR`` and
+    `astrokit.inference.train_default` write.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder, holding ``model.keras`` (and, for an ensemble,
+        ``model_2.keras``, ...) and ``metrics.json``.
+
+    Returns
+    -------
+    model : keras.Model or Ensemble
+        The model, compiled for inference; an `Ensemble` when
+        ``metrics.json`` names several members (``members``).
+    metrics : dict
+        Its ``metrics.json`` (empty when the folder has none).
+
+    Raises
+    ------
+    AstrokitError
+        If a model file is missing.
+    astrokit.exceptions.MissingExtraError
+        If TensorFlow/Keras is not installed.
+    """
+    from astrokit.inference._ensemble import Ensemble
+
+    require("keras", "ml")
+    folder = Path(folder)
+    mpath = folder / "metrics.json"
+    metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
+    files = _model_files(folder, metrics)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        msg = f"{folder}: model file(s) missing: {', '.join(missing)}"
+        raise AstrokitError(msg)
+    models = [_load_keras(f) for f in files]
+    return (models[0] if len(models) == 1 else Ensemble(models)), metrics
+
+
+def _save_model_files(model, folder, metrics):
+    """Write a model's file(s) into ``folder``: ``model.keras``, or one file per member of an ensemble.
+
+    For an ensemble, ``metrics["members"]`` (a list with one dict per
+    member, created if missing) gets each member's ``file``, ``name`` and
+    ``target_fwhm``; `load_model_folder` reads them back. Files are written
+    as they are: write into a temporary folder and rename it (or replace the
+    files) to keep readers from seeing half a model.
+
+    Parameters
+    ----------
+    model : keras.Model or Ensemble
+        The model.
+    folder : path-like
+        The destination folder (it must exist).
+    metrics : dict
+        The metrics to be written next to it; updated in place.
+
+    Returns
+    -------
+    list of str
+        The file names written, member by member.
+    """
+    from astrokit.inference._ensemble import Ensemble, member_file, members_of
+    from astrokit.inference._psf_scale import model_target_fwhm
+
+    members = members_of(model)
+    names = [member_file(i) for i in range(len(members))]
+    for m, f in zip(members, names):
+        _save_keras(m, Path(folder) / f)
+    if isinstance(model, Ensemble) or len(members) > 1:
+        info = list(metrics.get("members") or [{} for _ in members])
+        if len(info) != len(members):
+            msg = f"metrics['members'] has {len(info)} entries for {len(members)} members"
+            raise ValueError(msg)
+        metrics["members"] = [{**i, "file": f, "name": str(m.name), "target_fwhm": model_target_fwhm(m)}
+                              for i, f, m in zip(info, names, members)]
+    else:
+        metrics.pop("members", None)
+    return names
 
 
 def _save_keras(model, path):
@@ -571,20 +680,20 @@ def in_domain(domain, origin, instrument):
     return False, f"score from a model not validated on {_describe_origin(origin, name)} (validated on: {where})"
 
 
-_DEFAULT_METRICS = {}  # (path, mtime_ns, size) -> (version, metrics) of the shipped model
+_DEFAULT_METRICS = {}  # ((path, mtime_ns, size) of the files) -> (version, metrics) of the shipped model
 
 
 def _shipped_model():
     from astrokit.inference._score import default_model_path, default_model_version
 
     path = default_model_path()
+    mpath = path.with_name("metrics.json")
     try:
-        st = path.stat()
+        key = tuple((str(p), (st := p.stat()).st_mtime_ns, st.st_size)
+                    for p in (path, mpath) if p == path or p.exists())
     except OSError:
         return None, None
-    key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _DEFAULT_METRICS:
-        mpath = path.with_name("metrics.json")
         metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
         _DEFAULT_METRICS.clear()
         _DEFAULT_METRICS[key] = (default_model_version(), metrics)

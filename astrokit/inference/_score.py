@@ -1,11 +1,11 @@
 """Scoring triplets with a real-bogus model, and the default model shipped in the package."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from astrokit.exceptions import AstrokitError, DataError, require
+from astrokit.inference._ensemble import Ensemble, members_of
 from astrokit.inference._model import (
     MISSING_ABOVE,
     SYMMETRIES,
@@ -39,6 +39,8 @@ def default_model_version():
     """Return the version string of the shipped model: ``"default-"`` and 8 hex digits of its SHA-256.
 
     A retrained shipped model is thereby a new version in ``scores.model_version``.
+    The hash is that of ``model.keras``, followed by the other members' files
+    for an ensemble (`load_model_folder`).
 
     Returns
     -------
@@ -48,15 +50,20 @@ def default_model_version():
     Raises
     ------
     AstrokitError
-        If the model file is missing.
+        If a model file is missing.
     """
     import hashlib
 
-    path = default_model_path()
-    if not path.is_file():
-        msg = f"the default real-bogus model is missing ({path})"
-        raise AstrokitError(msg)
-    return f"default-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
+    from astrokit.inference._registry import _model_files
+
+    files = _model_files(default_model_path().parent)
+    digest = hashlib.sha256()
+    for path in files:
+        if not path.is_file():
+            msg = f"the default real-bogus model is missing ({path})"
+            raise AstrokitError(msg)
+        digest.update(path.read_bytes())
+    return f"default-{digest.hexdigest()[:8]}"
 
 
 def load_default_model():
@@ -64,8 +71,10 @@ def load_default_model():
 
     Returns
     -------
-    model : keras.Model
-        The model (input (N, 63, 63, 3) normalised triplets, output (N, 1)).
+    model : keras.Model or Ensemble
+        The model (input (N, 63, 63, 3) normalised triplets, output (N, 1)),
+        or the `Ensemble` of its members when ``metrics.json`` names several
+        (`load_model_folder`); `score_triplets` takes either.
     metrics : dict
         Its ``metrics.json`` (held-out ROC AUC, average precision, FPR at
         1 % and 5 % FNR, training-set SHA-256, ...).
@@ -73,11 +82,11 @@ def load_default_model():
     Raises
     ------
     AstrokitError
-        If the model file is missing (run ``astrokit.inference.train_default``).
+        If a model file is missing (run ``astrokit.inference.train_default``).
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
     """
-    from astrokit.inference._registry import _load_keras
+    from astrokit.inference._registry import load_model_folder
 
     require("keras", "ml")
     path = default_model_path()
@@ -85,10 +94,7 @@ def load_default_model():
         msg = (f"the default real-bogus model is missing ({path}); create it with "
                f"astrokit.inference.train_default('{path.parent}')")
         raise AstrokitError(msg)
-    model = _load_keras(path)
-    mpath = path.with_name("metrics.json")
-    metrics = json.loads(mpath.read_text()) if mpath.is_file() else {}
-    return model, metrics
+    return load_model_folder(path.parent)
 
 
 def check_triplets(cutouts, *, max_nan_fraction=0.8, shape=(63, 63)):
@@ -287,14 +293,12 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
 
     Parameters
     ----------
-    model : keras.Model, sequence of keras.Model, or None
+    model : keras.Model, Ensemble, sequence of keras.Model, or None
         A model from `load_model`, `load_default_model` or `train_real_bogus`;
-        None loads the default model. A list or tuple of models is an
-        ensemble: each member scores the triplets as above, at its own PSF
-        width, and the score is the mean of the members' scores (a deep
-        ensemble [3]_; the shipped 3 px model and the recipe at 2 px average
-        to 0.84 % FPR at 1 % FNR on the fixed evaluation set, against 1.06 %
-        and 1.60 % alone, default-model README).
+        None loads the default model. An `Ensemble` (or a list or tuple of
+        models) scores as a deep ensemble [3]_: each member scores the
+        triplets as above, at its own PSF width, and the score is the mean
+        of the members' scores.
     cutouts : ndarray, shape (N, 63, 63, 3) or (63, 63, 3)
         Raw (not normalised) stamps in science, reference, difference order,
         any flux unit; NaN pixels are allowed up to ``max_nan_fraction`` of a
@@ -359,14 +363,14 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
 
     _check_choice(precision, PRECISIONS, "precision")
     _check_symmetries(symmetries)
-    if isinstance(model, (list, tuple)):
-        if not model:
+    if isinstance(model, (list, tuple, Ensemble)):
+        if not len(model):
             msg = "model: an empty list of models (give one model, several, or None for the default)"
             raise ValueError(msg)
         kwargs = {"is_positive": is_positive, "fwhm": fwhm, "batch_size": batch_size,
                   "max_nan_fraction": max_nan_fraction, "precision": precision, "runtime": runtime,
                   "symmetries": symmetries}
-        return np.mean([score_triplets(m, cutouts, **kwargs) for m in model], axis=0).astype(np.float32)
+        return np.mean([score_triplets(m, cutouts, **kwargs) for m in members_of(model)], axis=0).astype(np.float32)
     if model is None:
         model, _ = load_default_model()
     runtime = resolve_runtime(runtime, model, precision)
@@ -451,7 +455,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         Negative candidates (``is_positive`` False) have their
         difference stamp negated, except alerts (``origin == 'alert'``),
         whose ZTF difference stamps already show the candidate positive.
-    model : keras.Model, optional
+    model : keras.Model or Ensemble, optional
         The model; default the model shipped with astrokit.
     model_name : str
         Written to ``model_name``.

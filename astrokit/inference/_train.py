@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from astrokit.exceptions import DataError, require
+from astrokit.inference._ensemble import Ensemble, members_of
 from astrokit.inference._metrics import (
     evaluate_scores,
     expected_calibration_error,
@@ -115,7 +116,7 @@ def _precision(precision):
 def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fraction=0.2, patience=4,
                      progress=True, model=None, eval_set=None, schedule="cosine", calibrate=True,
                      precision="float32", target_fwhm=None):
-    """Train the braai-like real-bogus CNN on a training set and evaluate it on a held-out split.
+    """Train the braai-like real-bogus CNN (or a deep ensemble of them) and evaluate it on a held-out split.
 
     The set is split (stratified by label, seeded) into a test part
     (``validation_fraction``) that is never trained on nor used for early
@@ -148,12 +149,13 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         Early-stopping patience, epochs.
     progress : bool
         Print one line per epoch (Keras ``verbose=2``).
-    model : keras.Model, optional
+    model : keras.Model or Ensemble, optional
         A compiled model to train (default: a new `build_real_bogus_model`).
         A model of stamps resampled to a common PSF width
         (`model_target_fwhm`) is trained and evaluated on the sets'
         triplets resampled to it (`resample_to_fwhm`, each triplet's width
-        from `training_set_fwhm`).
+        from `training_set_fwhm`). The members of an `Ensemble` are trained
+        one after the other, each as a single model with the same arguments.
     eval_set : TrainingSet, optional
         Fixed evaluation set; default a held-out split of ``ts``.
     schedule : {"cosine", "constant"}
@@ -175,13 +177,15 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         float32. On CPUs with bfloat16 instructions (AVX512-BF16, AMX) it
         is about 1.5-2x faster (`training_precision` chooses it there);
         elsewhere it is emulated and slower.
-    target_fwhm : float, optional
+    target_fwhm : float, sequence of float, optional
         For a new model (``model`` None): build it for stamps resampled to
         this PSF FWHM, px (`build_real_bogus_model`); None: native stamps.
+        Several widths, e.g. ``(3, 2)``, build and train an `Ensemble` of one
+        member per width [7]_.
 
     Returns
     -------
-    model : keras.Model
+    model : keras.Model or Ensemble
         The trained model (best validation-loss weights).
     metrics : dict
         Metrics on the held-out split, scored as `score_triplets` scores by
@@ -194,7 +198,12 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         ``train_seconds``, ``n_params``, ``eval_origin_counts``,
         ``mean_score_by_origin`` and
         ``recall_by_mag`` (recall of the held-out injections at the 0.5
-        threshold in magnitude bins).
+        threshold in magnitude bins). For an ensemble, the metrics are
+        those of its scores (the mean of the members'), ``members`` holds
+        each member's own (`MEMBER_KEYS`), ``train_seconds`` and
+        ``n_params`` are the members' sums, ``target_fwhm`` the list of
+        their widths, and ``history`` and ``best_epoch`` are the first
+        member's.
 
     Raises
     ------
@@ -213,13 +222,54 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     .. [4] Guo, Pleiss, Sun & Weinberger 2017, ICML (On calibration of modern neural networks)
     .. [5] Micikevicius et al. 2018, ICLR (mixed precision training)
     .. [6] Kalamkar et al. 2019, arXiv:1905.12322 (a study of bfloat16 for deep learning training)
+    .. [7] Lakshminarayanan, Pritzel & Blundell 2017, NeurIPS 30 (deep ensembles)
     """
-    require("tensorflow", "ml")
-    keras = require("keras", "ml")
     if schedule not in ("cosine", "constant"):
         msg = f"schedule must be 'cosine' or 'constant', got {schedule!r}"
         raise ValueError(msg)
     _check_choice(precision, TRAINING_PRECISIONS, "precision")
+    kwargs = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "validation_fraction": validation_fraction,
+              "patience": patience, "progress": progress, "eval_set": eval_set, "schedule": schedule,
+              "calibrate": calibrate, "precision": precision}
+    if model is not None:
+        starts, widths = list(members_of(model)), [None] * len(members_of(model))
+    elif isinstance(target_fwhm, (list, tuple)):
+        if not target_fwhm:
+            msg = "target_fwhm: an empty list of widths (give a width, several, or None)"
+            raise ValueError(msg)
+        starts, widths = [None] * len(target_fwhm), list(target_fwhm)
+    else:
+        starts, widths = [None], [target_fwhm]
+    parts = [_train_member(ts, model=m, target_fwhm=w, **kwargs) for m, w in zip(starts, widths)]
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1]
+    trained = Ensemble(p[0] for p in parts)
+    meta_test, y_test = parts[0][3], parts[0][4]
+    metrics = evaluation_metrics(meta_test, y_test, np.mean([p[2] for p in parts], axis=0))
+    first = parts[0][1]
+    metrics.update({k: first[k] for k in first if k not in metrics})  # the set, the seed, the schedule, ...
+    metrics.update({
+        "members": [{k: p[1].get(k) for k in MEMBER_KEYS} for p in parts],
+        "train_seconds": float(sum(p[1]["train_seconds"] for p in parts)),
+        "n_params": int(trained.count_params()),
+        "target_fwhm": [p[1]["target_fwhm"] for p in parts],
+        "score_calibration": None,  # each member's is in members
+    })
+    return trained, metrics
+
+
+#: What `train_real_bogus` keeps of each member's own metrics in an ensemble's ``members``.
+MEMBER_KEYS = ("target_fwhm", "normalisation", "roc_auc", "average_precision", "fpr_at_fnr_1pct",
+               "fpr_at_fnr_1pct_interval_95", "fpr_at_fnr_5pct", "expected_calibration_error",
+               "bogus_fraction_ge_0.99", "by_instrument", "galaxy_subset", "score_calibration", "epochs_run",
+               "best_epoch", "history", "train_seconds", "n_params")
+
+
+def _train_member(ts, *, epochs, batch_size, seed, validation_fraction, patience, progress, model, eval_set,
+                  schedule, calibrate, precision, target_fwhm):
+    """`train_real_bogus` of one model: the model, its metrics, its test scores, and the test part's meta and labels."""
+    require("tensorflow", "ml")
+    keras = require("keras", "ml")
     y = np.asarray(ts.y, dtype=np.int8)
     if len(y) < 20 or np.unique(y).size < 2:
         msg = f"training set needs at least 20 triplets of both classes, got {len(y)} with labels {np.unique(y)}"
@@ -305,7 +355,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
         "target_fwhm": target,
         "training_set_info": ts.info,
     })
-    return model, metrics
+    return model, metrics, score, meta_test, y_test
 
 
 def evaluation_metrics(meta, y, score, *, symmetries=SYMMETRIES):
@@ -878,14 +928,16 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         Arithmetic of the gradient steps (`train_real_bogus`); default
         `training_precision` (bfloat16 where the CPU has it). Recorded in
         ``metrics.json``; the saved model is float32 either way.
-    target_fwhm : float or None
+    target_fwhm : float, None, or list of them
         The model takes stamps resampled so that the science PSF's FWHM is
         this many pixels (`resample_to_fwhm`; default `TARGET_FWHM`, 3 px,
-        since stop 44), or native stamps (None).
+        since stop 44), or native stamps (None). Several widths train an
+        `Ensemble` of one member per width, saved one file per member
+        (`_save_model_files`).
 
     Returns
     -------
-    model : keras.Model
+    model : keras.Model or Ensemble
         The trained model.
     metrics : dict
         Its metrics, as written to ``metrics.json`` (plus ``build_seconds``);
@@ -907,7 +959,7 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     from datetime import datetime, timezone
 
     import astrokit
-    from astrokit.inference._registry import _save_keras
+    from astrokit.inference._registry import _save_model_files
 
     t0 = time.perf_counter()
     if deep_reference_fraction is None:
@@ -921,8 +973,9 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     if bad_subtraction_fraction is None:
         bad_subtraction_fraction = TRAIN_BAD_SUBTRACTION_FRACTION
     precision = _precision(precision)  # before the sets are built
-    if target_fwhm is not None and not (np.isfinite(float(target_fwhm)) and float(target_fwhm) > 0):
-        msg = f"target_fwhm must be a finite positive width in px or None, got {target_fwhm!r}"
+    widths = list(target_fwhm) if isinstance(target_fwhm, (list, tuple)) else [target_fwhm]
+    if not widths or any(w is not None and not (np.isfinite(float(w)) and float(w) > 0) for w in widths):
+        msg = f"target_fwhm must be a finite positive width in px, None, or a list of them, got {target_fwhm!r}"
         raise ValueError(msg)
     ts, evaluation = build_default_sets(seed, n_epochs=n_epochs, n_inject=n_inject, progress=progress,
                                         deep_reference_fraction=deep_reference_fraction,
@@ -958,11 +1011,13 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".build.", suffix=".part"))
     try:
-        _save_keras(model, tmp / "model.keras")
+        files = _save_model_files(model, tmp, metrics)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
         (tmp / "training_set.sha256").write_text(ts.sha256 + "\n")
-        for f in ("model.keras", "metrics.json", "training_set.sha256"):
+        for f in (*files, "training_set.sha256", "metrics.json"):  # metrics last: it names the members
             os.replace(tmp / f, out_dir / f)
+        for stale in set(p.name for p in out_dir.glob("model_*.keras")) - set(files):  # an earlier ensemble's
+            (out_dir / stale).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return model, metrics

@@ -14,7 +14,7 @@ def _synthetic_triplets(n, seed=0):
     return x, y
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def make_triplets():
     """Factory of small synthetic labelled triplets: ``make_triplets(n, seed=0) -> (X, y)``."""
     return _synthetic_triplets
