@@ -34,7 +34,10 @@ as the median of ``--repeat`` runs after one warm-up call:
   ``score_triplets bf16`` the TensorFlow path with ``precision="bfloat16"``;
 * ``score_triplets x8 (default)``: the default call, each triplet in the 8 orientations of the square with
   their logits averaged (``symmetries=8``, 8 model calls per triplet), compared with the Keras model's
-  predictions of the 8 orientations averaged the same way.
+  predictions of the 8 orientations averaged the same way;
+* for an ensemble (the shipped model is one when its ``metrics.json`` names several members), every row
+  above measures its first member, and ``score_triplets ensemble x8 (default)`` the whole ensemble's
+  default call (each member at its own PSF width, the scores averaged).
 
 The score differences against ``model.predict`` (the Keras model) are printed for each runtime.
 
@@ -121,10 +124,15 @@ def worker(n, repeat, threads, model_path):
         stamp_fwhm,
         symmetry_views,
     )
-    from astrokit.inference._registry import _load_keras
+    from astrokit.inference._ensemble import members_of
+    from astrokit.inference._registry import _load_keras, load_model_folder
     from astrokit.inference._runtime import onnx_predictor
 
-    model = _load_keras(model_path) if model_path else load_default_model()[0]
+    if model_path and model_path.endswith(".keras"):
+        loaded = _load_keras(model_path)
+    else:
+        loaded = (load_model_folder(model_path) if model_path else load_default_model())[0]
+    model = members_of(loaded)[0]
     raw = _triplets(n)
     target = model_target_fwhm(model)  # a model of stamps at a common PSF width: widths measured once, then given
     fwhm = stamp_fwhm(raw) if target is not None else None
@@ -162,6 +170,8 @@ def worker(n, repeat, threads, model_path):
     rates["score_triplets bf16"] = _median_rate(
         lambda: score_triplets(model, raw, fwhm=fwhm, precision="bfloat16", symmetries=1), n, repeat)
     rates["score_triplets x8 (default)"] = _median_rate(lambda: score_triplets(model, raw, fwhm=fwhm), n, repeat)
+    if len(members_of(loaded)) > 1:  # each member measures the widths it needs itself
+        rates["score_triplets ensemble x8 (default)"] = _median_rate(lambda: score_triplets(loaded, raw), n, repeat)
     # differences against the Keras model's own numbers; bfloat16 moves them a little
     ref = model.predict(x, batch_size=1024, verbose=0)
     f32 = predict_batches(model, x)
@@ -219,7 +229,7 @@ def main():
     parser.add_argument("--n", type=int, default=8192, help="triplets per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--threads", default="1,2", help="comma-separated intra-op thread counts")
-    parser.add_argument("--model", default=None, help="a .keras file (default: the shipped model)")
+    parser.add_argument("--model", default=None, help="a .keras file or a model folder (default: the shipped model)")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:

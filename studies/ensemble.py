@@ -4,10 +4,12 @@ Run from the repository root (about 2 minutes per model on 2 cores)::
 
     python studies/ensemble.py MODEL [MODEL ...] [--evaluation FILE]
 
-Each ``MODEL`` is ``shipped`` (the model shipped with astrokit) or a folder holding ``model.keras`` (e.g.
-from ``astrokit train --out DIR --target-fwhm 2``; stop 47's is on the branch ``trial/fwhm2-member``).
+Each ``MODEL`` is ``shipped`` (the model shipped with astrokit) or a model folder (`load_model_folder`, e.g.
+from ``astrokit train --out DIR --target-fwhm 2``; stop 47's is on the branch ``trial/fwhm2-member``); an
+ensemble's score is its own (the mean of its members').
 Each model scores the triplets at its own PSF width (`astrokit.inference.score_triplets`), and with two
-or more models their arithmetic and geometric means are scored too: a deep ensemble of members trained
+or more models their arithmetic and geometric means are scored too (with three or more, every pair's
+arithmetic mean as well): a deep ensemble of members trained
 apart (Lakshminarayanan, Pritzel & Blundell 2017, NeurIPS 30), here also seeing the stamps at two scales.
 The arithmetic mean is what ``score_triplets([model, model, ...])`` gives; it is computed here from the
 members' scores, so as to score each member once.
@@ -23,6 +25,7 @@ together").
 """
 
 import argparse
+import itertools
 import warnings
 
 import numpy as np
@@ -48,7 +51,7 @@ def main():
     from astrokit.inference._training_set import load_training_set
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="'shipped' or a folder with model.keras")
+    ap.add_argument("models", nargs="+", help="'shipped' or a model folder")
     ap.add_argument("--evaluation", default=None, help="evaluation set Parquet (default: rebuilt)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -63,8 +66,11 @@ def main():
     for name in args.models:
         model = _load(name)
         scores[name] = (score_triplets(model, evaluation.X, fwhm=fwhm), score_triplets(model, X, max_nan_fraction=1.0))
-    if len(scores) > 1:
-        members = list(scores.values())
+    if len(scores) > 2:  # every pair too: which two members to ship
+        for a, b in itertools.combinations(list(scores), 2):
+            scores[f"mean of {a} and {b}"] = tuple((scores[a][k] + scores[b][k]) / 2 for k in (0, 1))
+    if len(args.models) > 1:
+        members = [scores[name] for name in args.models]
         scores["mean"] = tuple(np.mean([m[k] for m in members], axis=0) for k in (0, 1))
         scores["geometric mean"] = tuple(np.exp(np.mean([np.log(np.maximum(m[k], 1e-7)) for m in members], axis=0))
                                          for k in (0, 1))

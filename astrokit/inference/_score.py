@@ -367,10 +367,18 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
         if not len(model):
             msg = "model: an empty list of models (give one model, several, or None for the default)"
             raise ValueError(msg)
+        members = members_of(model)
+        arr = np.asarray(cutouts, dtype=np.float32)
+        if len(members) > 1 and arr.size and any(model_target_fwhm(m) is not None for m in members):
+            arr = check_triplets(arr, max_nan_fraction=max_nan_fraction, shape=tuple(arr.shape[-3:-1]))
+            if fwhm is not None and np.ndim(fwhm) and np.shape(fwhm) != (arr.shape[0],):
+                msg = f"fwhm has {np.size(fwhm)} values for {arr.shape[0]} triplets"
+                raise DataError(msg)
+            fwhm = triplet_fwhm(arr, fwhm)  # measured once for all the members (where not given)
         kwargs = {"is_positive": is_positive, "fwhm": fwhm, "batch_size": batch_size,
                   "max_nan_fraction": max_nan_fraction, "precision": precision, "runtime": runtime,
                   "symmetries": symmetries}
-        return np.mean([score_triplets(m, cutouts, **kwargs) for m in members_of(model)], axis=0).astype(np.float32)
+        return np.mean([score_triplets(m, arr, **kwargs) for m in members], axis=0).astype(np.float32)
     if model is None:
         model, _ = load_default_model()
     runtime = resolve_runtime(runtime, model, precision)

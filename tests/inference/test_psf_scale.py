@@ -97,6 +97,38 @@ def test_stamp_fwhm_of_real_ztf_alert_stamps():
     assert 1.8 < np.median(f) < 2.8
 
 
+@pytest.mark.realdata
+@pytest.mark.parametrize("target", [2.0, 3.0, 6.0])
+def test_resampling_equals_scipy_gaussian_then_cubic_spline_on_real_alert_stamps(target):
+    """The matrix form (`_zoom_operator`) gives what scipy's `gaussian_filter` and `map_coordinates` (order 3,
+    mode "nearest") give, stamp by stamp, on the 51 real ZTF alerts (masked regions included): shrinking
+    (target 2 px), zooming in (6 px) and both (3 px, about the alerts' median width)."""
+    from scipy import ndimage
+
+    from astrokit.datasets import get_path
+    from astrokit.inference import load_alert_triplets
+
+    X, _ = load_alert_triplets(get_path("ztf_alerts"))
+    fwhm = stamp_fwhm(X)
+    new = resample_to_fwhm(X, fwhm, target)
+    n = X.shape[1]
+    c = (n - 1) / 2.0
+    for i in range(X.shape[0]):
+        zoom = target / fwhm[i]
+        src = c + (np.arange(n) - c) / zoom
+        yy, xx = np.meshgrid(src, src, indexing="ij")
+        inside = (yy >= 0) & (yy <= n - 1) & (xx >= 0) & (xx <= n - 1)
+        for ch in range(3):
+            img = np.where(np.abs(X[i, :, :, ch]) >= 1e30, np.nan, X[i, :, :, ch]).astype(np.float64)
+            img = np.nan_to_num(img, nan=float(np.nanmedian(img)))
+            if zoom < 1:
+                img = ndimage.gaussian_filter(img, 0.5 * np.sqrt(1 / zoom**2 - 1))
+            ref = np.where(inside, ndimage.map_coordinates(img, [yy, xx], order=3, mode="nearest"), np.nan)
+            np.testing.assert_array_equal(np.isnan(new[i, :, :, ch]), np.isnan(ref))
+            scale = np.nanmax(np.abs(ref))
+            np.testing.assert_allclose(new[i, :, :, ch], ref, rtol=0, atol=1e-6 * scale)
+
+
 def test_the_width_travels_in_the_model_name():
     from astrokit.inference import build_real_bogus_model, model_normalisation
 
