@@ -34,8 +34,8 @@ from astrokit.inference._psf_scale import TARGET_FWHM, model_target_fwhm, resamp
 from astrokit.inference._score import predict_batches
 
 __all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "TRAINING_PRECISIONS", "build_default_sets", "default_frames",
-           "evaluation_metrics", "frame_instrument", "split_indices", "train_default", "train_into_registry",
-           "train_real_bogus", "training_precision"]
+           "evaluation_metrics", "frame_instrument", "join_models", "split_indices", "train_default",
+           "train_into_registry", "train_real_bogus", "training_precision"]
 
 
 def split_indices(y, fraction, *, seed=0):
@@ -244,18 +244,21 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     if len(parts) == 1:
         return parts[0][0], parts[0][1]
     trained = Ensemble(p[0] for p in parts)
-    meta_test, y_test = parts[0][3], parts[0][4]
-    metrics = evaluation_metrics(meta_test, y_test, np.mean([p[2] for p in parts], axis=0))
-    first = parts[0][1]
-    metrics.update({k: first[k] for k in first if k not in metrics})  # the set, the seed, the schedule, ...
+    return trained, _ensemble_metrics(parts[0][3], parts[0][4], [p[2] for p in parts], [p[1] for p in parts])
+
+
+def _ensemble_metrics(meta, y, scores, members):
+    """An ensemble's metrics: those of its mean score, each member's own (`MEMBER_KEYS`), the first member's rest."""
+    metrics = evaluation_metrics(meta, y, np.mean(scores, axis=0))
+    metrics.update({k: v for k, v in members[0].items() if k not in metrics})  # the set, the seed, the schedule, ...
     metrics.update({
-        "members": [{k: p[1].get(k) for k in MEMBER_KEYS} for p in parts],
-        "train_seconds": float(sum(p[1]["train_seconds"] for p in parts)),
-        "n_params": int(trained.count_params()),
-        "target_fwhm": [p[1]["target_fwhm"] for p in parts],
+        "members": [{k: m.get(k) for k in MEMBER_KEYS} for m in members],
+        "train_seconds": float(sum(m["train_seconds"] for m in members)),
+        "n_params": int(sum(m["n_params"] for m in members)),
+        "target_fwhm": [m["target_fwhm"] for m in members],
         "score_calibration": None,  # each member's is in members
     })
-    return trained, metrics
+    return metrics
 
 
 #: What `train_real_bogus` keeps of each member's own metrics in an ensemble's ``members``.
@@ -959,8 +962,6 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
     from datetime import datetime, timezone
 
     import astrokit
-    from astrokit.inference._registry import _save_model_files
-
     t0 = time.perf_counter()
     if deep_reference_fraction is None:
         deep_reference_fraction = TRAIN_DEEP_REFERENCE_FRACTION
@@ -1007,19 +1008,107 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         "name": "real_bogus",
         "version": "default",
     })
+    _write_model_folder(out_dir, model, metrics, ts.sha256)
+    return model, metrics
+
+
+def _write_model_folder(out_dir, model, metrics, training_set_sha256):
+    """Write a model (one file per member), its metrics and its training set's hash to ``out_dir``, file by file
+    atomically (the metrics last, as they name the members), removing an earlier ensemble's extra members."""
+    from astrokit.inference._registry import _save_model_files
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".build.", suffix=".part"))
     try:
         files = _save_model_files(model, tmp, metrics)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
-        (tmp / "training_set.sha256").write_text(ts.sha256 + "\n")
-        for f in (*files, "training_set.sha256", "metrics.json"):  # metrics last: it names the members
+        (tmp / "training_set.sha256").write_text(training_set_sha256 + "\n")
+        for f in (*files, "training_set.sha256", "metrics.json"):
             os.replace(tmp / f, out_dir / f)
-        for stale in set(p.name for p in out_dir.glob("model_*.keras")) - set(files):  # an earlier ensemble's
+        for stale in {p.name for p in out_dir.glob("model_*.keras")} - set(files):
             (out_dir / stale).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def join_models(out_dir, member_dirs, *, evaluation=None, progress=True):
+    """Join single models trained apart on the same training set into an ensemble folder, measured anew.
+
+    ``train_default(target_fwhm=(3, 2))`` trains the members one after
+    the other with the same set and seed; models trained by separate runs
+    of the recipe (``astrokit train --out DIR --target-fwhm W``) are the same
+    members, and this joins them without training again. Each member and
+    the ensemble (the mean of the members' scores, `score_triplets`) are
+    scored on the fixed evaluation set, and the folder gets the ensemble's
+    metrics as `train_real_bogus` records them (``members``: each one's own),
+    plus ``joined`` (the member folders).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Destination folder (files replaced atomically, as `train_default` does).
+    member_dirs : sequence of path-like
+        Two or more model folders of single models (`load_model_folder`),
+        in the order of the members (the first becomes ``model.keras``).
+    evaluation : TrainingSet or path-like, optional
+        The fixed evaluation set, or its Parquet file; default rebuilt from
+        the real frames (`build_default_sets`, about 4 min).
+    progress : bool
+        Show progress while the evaluation set is built.
+
+    Returns
+    -------
+    model : Ensemble
+        The joined model.
+    metrics : dict
+        Its metrics, as written to ``metrics.json``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two folders are given, a folder holds an ensemble, or
+        the members were trained on different training sets.
+    astrokit.exceptions.AstrokitError
+        If a folder has no model.
+
+    References
+    ----------
+    .. [1] Lakshminarayanan, Pritzel & Blundell 2017, NeurIPS 30 (deep ensembles)
+    """
+    from datetime import datetime, timezone
+
+    from astrokit.inference._registry import load_model_folder
+    from astrokit.inference._score import score_triplets
+    from astrokit.inference._training_set import TrainingSet, load_training_set
+
+    folders = [Path(d) for d in member_dirs]
+    if len(folders) < 2:
+        msg = f"member_dirs: an ensemble joins two or more model folders, got {len(folders)}"
+        raise ValueError(msg)
+    loaded = [load_model_folder(f) for f in folders]
+    nested = [str(f) for f, (m, _) in zip(folders, loaded) if isinstance(m, Ensemble)]
+    if nested:
+        msg = f"member_dirs: {', '.join(nested)} already hold(s) an ensemble; join single models"
+        raise ValueError(msg)
+    sets = {str(m.get("training_set_sha256")) for _, m in loaded}
+    if len(sets) != 1:
+        msg = f"member_dirs: the models were trained on different training sets ({', '.join(sorted(sets))})"
+        raise ValueError(msg)
+    if evaluation is None:
+        _, evaluation = build_default_sets(0, n_epochs=0, progress=progress)
+    elif not isinstance(evaluation, TrainingSet):
+        evaluation = load_training_set(evaluation)
+    y, fwhm = np.asarray(evaluation.y), training_set_fwhm(evaluation)
+    scores = [score_triplets(m, evaluation.X, fwhm=fwhm, max_nan_fraction=1.0) for m, _ in loaded]
+    members = [{**met, **evaluation_metrics(evaluation.meta, y, s)} for (_, met), s in zip(loaded, scores)]
+    model = Ensemble(m for m, _ in loaded)
+    metrics = _ensemble_metrics(evaluation.meta, y, scores, members)
+    metrics.update({"evaluation_set_sha256": evaluation.sha256, "n_eval": int(y.size), "n_eval_real": int(y.sum()),
+                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "joined": {"from": [str(f) for f in folders],
+                               "build_seconds": [m.get("build_seconds") for _, m in loaded]}})
+    _write_model_folder(out_dir, model, metrics, next(iter(sets)))
     return model, metrics
 
 

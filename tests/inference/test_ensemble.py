@@ -11,6 +11,7 @@ from astrokit.inference import (
     TrainingSet,
     build_real_bogus_model,
     fine_tune_head,
+    join_models,
     load_model,
     load_model_folder,
     model_target_fwhm,
@@ -73,6 +74,35 @@ def test_single_model_folder_has_no_members(tmp_path, trained):
     assert "members" not in json.loads((folder / "metrics.json").read_text())
     loaded, _ = load_model_folder(folder)
     assert not isinstance(loaded, Ensemble) and model_target_fwhm(loaded) == 2.0
+
+
+def test_models_trained_apart_are_joined_and_measured_anew(tmp_path, trained):
+    x, _, ts, model, metrics, _ = trained
+    registry = tmp_path / "registry"
+    for i, member in enumerate(model):
+        save_model(member, {**metrics["members"][i], "training_set_sha256": ts.sha256}, models_dir=registry)
+    folders = [registry / "real_bogus" / v for v in ("v0001", "v0002")]
+    joined, joined_metrics = join_models(tmp_path / "joined", folders, evaluation=ts)
+    assert isinstance(joined, Ensemble) and [model_target_fwhm(m) for m in joined] == [3.0, 2.0]
+    saved = json.loads((tmp_path / "joined" / "metrics.json").read_text())
+    assert saved["joined"]["from"] == [str(f) for f in folders]
+    assert saved["evaluation_set_sha256"] == ts.sha256 and saved["n_eval"] == len(ts)
+    assert (tmp_path / "joined" / "training_set.sha256").read_text().strip() == ts.sha256
+    loaded, _ = load_model_folder(tmp_path / "joined")
+    score = score_triplets(loaded, x)  # as the ensemble's metrics were measured: 8 orientations, own widths
+    from astrokit.inference import roc_auc
+
+    assert saved["roc_auc"] == pytest.approx(roc_auc(ts.y, score), abs=1e-6)
+    assert [m["roc_auc"] for m in saved["members"]] == pytest.approx([roc_auc(ts.y, score_triplets(m, x))
+                                                                       for m in loaded], abs=1e-6)
+    with pytest.raises(ValueError, match="two or more"):
+        join_models(tmp_path / "x", folders[:1], evaluation=ts)
+    with pytest.raises(ValueError, match="already hold"):
+        join_models(tmp_path / "x", [tmp_path / "joined", folders[0]], evaluation=ts)
+    save_model(model.members[0], {"training_set_sha256": "other"}, models_dir=registry)
+    with pytest.raises(ValueError, match="different training sets"):
+        join_models(tmp_path / "x", [folders[0], registry / "real_bogus" / "v0003"], evaluation=ts)
+    assert not (tmp_path / "x").exists()  # nothing written
 
 
 def test_fine_tuning_an_ensemble_tunes_each_member(trained):
