@@ -248,7 +248,7 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
 
 
 def _ensemble_metrics(meta, y, scores, members):
-    """An ensemble's metrics: those of its mean score, each member's own (`MEMBER_KEYS`), the first member's rest."""
+    """Return an ensemble's metrics: its mean score's, each member's own (`MEMBER_KEYS`), the first member's rest."""
     metrics = evaluation_metrics(meta, y, np.mean(scores, axis=0))
     metrics.update({k: v for k, v in members[0].items() if k not in metrics})  # the set, the seed, the schedule, ...
     metrics.update({
@@ -1013,8 +1013,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
 
 
 def _write_model_folder(out_dir, model, metrics, training_set_sha256):
-    """Write a model (one file per member), its metrics and its training set's hash to ``out_dir``, file by file
-    atomically (the metrics last, as they name the members), removing an earlier ensemble's extra members."""
+    """Write a model (one file per member), its metrics and its training set's hash to ``out_dir``.
+
+    File by file atomically, the metrics last (they name the members); an earlier ensemble's extra members go.
+    """
     from astrokit.inference._registry import _save_model_files
 
     out_dir = Path(out_dir)
