@@ -100,7 +100,7 @@ astrometry:
 	  "will only be aligned to frames with one, and the plate-solving tests will be skipped"; fi
 
 test: data chromium astrometry
-	$(PY) -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=30 --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks $(PYTEST_ARGS)
 
 # Every dashboard's screenshot in the README is what a browser test saw and checked (tests/browser/screens.py).
 screenshots: data chromium
