@@ -655,7 +655,7 @@ def build_parser(argv=None):
     sp.add_argument("--target-fwhm", type=_target_fwhm_arg, default=None, metavar="PX",
                     help="with --out: PSF FWHM (px) the model's stamps are resampled to, or 'native' for stamps as "
                          "cut; several comma-separated (e.g. 3,2) train an ensemble, one member per width "
-                         "(default: the recipe's astrokit.inference.DEFAULT_TARGET_FWHM)")
+                         "(default: the recipe's astrokit.inference.TARGET_FWHM)")
     sp.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default=None,
                     help="real-bogus training (--out or the registry): arithmetic of the gradient steps; the saved "
                          "model is float32 either way "
