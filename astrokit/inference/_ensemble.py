@@ -107,5 +107,15 @@ def member_file(index):
 
     The first member keeps the name of a single model, so that a reader
     that knows only ``model.keras`` still loads a working model.
+
+    Parameters
+    ----------
+    index : int
+        The member's position in the ensemble, from 0.
+
+    Returns
+    -------
+    str
+        The file name.
     """
     return "model.keras" if int(index) == 0 else f"model_{int(index) + 1}.keras"
