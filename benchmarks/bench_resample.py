@@ -42,7 +42,7 @@ def _median_seconds(func, repeat):
 
 
 def scipy_resample(cutouts, fwhm, target):
-    """The reference: scipy.ndimage's Gaussian and cubic-spline interpolation, stamp by stamp, channel by channel."""
+    """Resample as the reference does: scipy.ndimage's Gaussian and cubic spline, stamp by stamp, channel by channel."""
     from scipy import ndimage
 
     from astrokit._threads import map_row_blocks
