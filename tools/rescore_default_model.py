@@ -10,8 +10,9 @@ saved by `save_training_set` (``astrokit train --save-sets``, or a registry's ``
 is given. Every figure of ``metrics.json`` that the evaluation scores determine is replaced
 (`evaluation_metrics`), ``evaluation_set_sha256`` becomes the SHA-256 of the set scored (the one of the
 set the model was trained beside is kept as ``evaluation_set_sha256_at_training``), and ``rescored``
-records when, by which astrokit, and the headline figures of single-orientation scores beside. The
-weights, the calibration and the training record are not touched. The file is replaced atomically.
+records when, by which astrokit, and the headline figures of single-orientation scores and of scores at
+the model's width alone (``scales=(1.0,)``, as before stop 48) beside. The weights, the calibration and the
+training record are not touched. The file is replaced atomically.
 """
 
 import argparse
@@ -38,6 +39,7 @@ def main(argv=None):
     """Score the evaluation set with the shipped model and rewrite its ``metrics.json`` (see the module)."""
     import astrokit
     from astrokit.inference import (
+        SCALES,
         SYMMETRIES,
         build_default_sets,
         default_model_path,
@@ -45,6 +47,7 @@ def main(argv=None):
         load_default_model,
         load_training_set,
         score_triplets,
+        training_set_fwhm,
     )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -58,10 +61,17 @@ def main(argv=None):
     else:
         _, evaluation = build_default_sets(0, n_epochs=0)
     y = np.asarray(evaluation.y)
-    single = evaluation_metrics(evaluation.meta, y, score_triplets(model, evaluation.X, symmetries=1), symmetries=1)
-    new = evaluation_metrics(evaluation.meta, y, score_triplets(model, evaluation.X), symmetries=SYMMETRIES)
+    fwhm = training_set_fwhm(evaluation)  # each triplet's science PSF width, as the pipeline passes it
+    single = evaluation_metrics(evaluation.meta, y, score_triplets(model, evaluation.X, fwhm=fwhm, symmetries=1),
+                                symmetries=1)
+    one_width = evaluation_metrics(evaluation.meta, y, score_triplets(model, evaluation.X, fwhm=fwhm, scales=(1.0,)),
+                                   symmetries=SYMMETRIES)
+    new = evaluation_metrics(evaluation.meta, y, score_triplets(model, evaluation.X, fwhm=fwhm),
+                             symmetries=SYMMETRIES)
+    new["scales"] = list(SCALES)
     print("single orientation:", json.dumps(headline(single)))
-    print(f"{SYMMETRIES} orientations:", json.dumps(headline(new)))
+    print(f"{SYMMETRIES} orientations, the model's width alone:", json.dumps(headline(one_width)))
+    print(f"{SYMMETRIES} orientations, widths x {[round(s, 4) for s in SCALES]}:", json.dumps(headline(new)))
     if args.dry_run:
         return
     metrics.setdefault("evaluation_set_sha256_at_training", metrics.get("evaluation_set_sha256"))
@@ -70,7 +80,8 @@ def main(argv=None):
     metrics["n_eval"], metrics["n_eval_real"] = int(y.size), int(y.sum())
     metrics["rescored"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            "astrokit_version": astrokit.__version__, "symmetries": SYMMETRIES,
-                           "single_orientation": headline(single)}
+                           "scales": list(SCALES), "single_orientation": headline(single),
+                           "model_width_alone": headline(one_width)}
     path = Path(default_model_path()).parent / "metrics.json"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics.", suffix=".part")
     with os.fdopen(fd, "w") as f:

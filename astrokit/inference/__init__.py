@@ -56,6 +56,7 @@ from astrokit.inference._model import (
     with_dtype_policy,
 )
 from astrokit.inference._psf_scale import (
+    SCALES,
     TARGET_FWHM,
     model_target_fwhm,
     prepare_triplets,
@@ -134,6 +135,7 @@ __all__ = [
     "ORIGINS",
     "REAL_ORIGINS",
     "SYMMETRIES",
+    "SCALES",
     "TARGET_FWHM",
     "SegmentationSet",
     "TRAINING_PRECISIONS",

@@ -11,12 +11,13 @@ from astrokit.inference._model import (
     SYMMETRIES,
     _check_choice,
     _check_symmetries,
+    average_logits,
     model_normalisation,
     normalise_triplets,
     symmetric_predict,
     with_dtype_policy,
 )
-from astrokit.inference._psf_scale import model_target_fwhm, resample_to_fwhm, triplet_fwhm
+from astrokit.inference._psf_scale import SCALES, _check_scales, model_target_fwhm, resample_to_fwhm, triplet_fwhm
 
 __all__ = ["check_triplets", "default_model_path", "default_model_version", "load_default_model", "predict_batches",
            "score_candidates", "score_triplets"]
@@ -275,14 +276,15 @@ def predict_batches(model, x, *, batch_size=1024, precision="float32", symmetrie
 
 
 def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=1024, max_nan_fraction=0.8,
-                   precision="float32", runtime="auto", symmetries=SYMMETRIES):
+                   precision="float32", runtime="auto", symmetries=SYMMETRIES, scales=SCALES):
     """Real-bogus scores of science/reference/difference triplets.
 
     Triplets are checked (`check_triplets`), resampled to the model's PSF
     width if it has one (`resample_to_fwhm`; the shipped model's is 3 px),
+    by default at three widths about it (``scales``),
     normalised per stamp (`normalise_triplets`) and run through the model in batches, in each of
-    the 8 orientations of the square by default, whose logits are averaged
-    (test-time augmentation, `astrokit.inference.average_logits`). The model runs
+    the 8 orientations of the square by default; the logits of all these
+    views are averaged (test-time augmentation, `astrokit.inference.average_logits`). The model runs
     on ONNX Runtime when it is installed, each CPU of the process normalising
     and scoring whole batches of its own with one thread (converted in memory from the Keras
     model once per model object and checked against it, scores within 1e-5;
@@ -335,6 +337,17 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
         ``benchmarks/bench_inference.py``). With 1, ONNX Runtime and
         TensorFlow agree within 1e-6; with 8, within about 2e-5, as the logits
         of float32 probabilities close to 0 or 1 are coarse.
+    scales : sequence of float
+        For a model of stamps at a common PSF width (`model_target_fwhm`):
+        the widths, relative to the model's, that each triplet is resampled
+        to and scored at, the logits averaged (`SCALES`: 2.6, 3 and 3.4 px
+        for the shipped model, 3 times the model calls of ``(1.0,)``). The
+        measured width of a stamp is uncertain by 10-20 %, and a model trained
+        at one width is only approximately invariant to it; averaging over
+        the widths lowered the shipped model's FPR at 1 % FNR on the fixed
+        evaluation set from 1.06 % to 0.84 % and raised its average precision
+        (default-model README, stop 48). ``(1.0,)`` scores at the model's width
+        only, as before stop 48. Ignored by models of native stamps.
 
     Returns
     -------
@@ -347,8 +360,8 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
         If ``cutouts`` does not have shape (N, ny, nx, 3) matching the model's
         input, a stamp has too many NaN pixels, or ``is_positive`` has the wrong length.
     ValueError
-        If ``precision``, ``runtime`` or ``symmetries`` is unknown, or
-        ``model`` is an empty sequence.
+        If ``precision``, ``runtime``, ``symmetries`` or ``scales`` is
+        unknown, or ``model`` is an empty sequence.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed, or ``runtime`` is "onnxruntime"
         and onnxruntime or tf2onnx is not.
@@ -358,11 +371,13 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Simard, Steinkraus & Platt 2003, ICDAR, 958 (training and testing on transformed images)
     .. [3] Lakshminarayanan, Pritzel & Blundell 2017, NeurIPS 30 (deep ensembles)
+    .. [4] Simonyan & Zisserman 2015, ICLR (multi-scale evaluation of a CNN)
     """
     from astrokit.inference._runtime import resolve_runtime
 
     _check_choice(precision, PRECISIONS, "precision")
     _check_symmetries(symmetries)
+    scales = _check_scales(scales)
     if isinstance(model, (list, tuple, Ensemble)):
         if not len(model):
             msg = "model: an empty list of models (give one model, several, or None for the default)"
@@ -377,7 +392,7 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
             fwhm = triplet_fwhm(arr, fwhm)  # measured once for all the members (where not given)
         kwargs = {"is_positive": is_positive, "fwhm": fwhm, "batch_size": batch_size,
                   "max_nan_fraction": max_nan_fraction, "precision": precision, "runtime": runtime,
-                  "symmetries": symmetries}
+                  "symmetries": symmetries, "scales": scales}
         return np.mean([score_triplets(m, arr, **kwargs) for m in members], axis=0).astype(np.float32)
     if model is None:
         model, _ = load_default_model()
@@ -396,12 +411,16 @@ def score_triplets(model, cutouts, *, is_positive=None, fwhm=None, batch_size=10
             arr = np.array(arr, copy=True)
             arr[neg, :, :, 2] *= -1.0
     target = model_target_fwhm(model)
-    if target is not None:
+    if target is None:
+        out = _normalise_and_predict(model, arr, int(batch_size), precision, runtime, symmetries).reshape(-1)
+    else:
         if fwhm is not None and np.ndim(fwhm) and np.shape(fwhm) != (arr.shape[0],):
             msg = f"fwhm has {np.size(fwhm)} values for {arr.shape[0]} triplets"
             raise DataError(msg)
-        arr = resample_to_fwhm(arr, triplet_fwhm(arr, fwhm), target)
-    out = _normalise_and_predict(model, arr, int(batch_size), precision, runtime, symmetries).reshape(-1)
+        widths = triplet_fwhm(arr, fwhm)
+        out = average_logits([_normalise_and_predict(model, resample_to_fwhm(arr, widths, target * s),
+                                                     int(batch_size), precision, runtime, symmetries).reshape(-1)
+                              for s in scales])
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
@@ -449,7 +468,7 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
 
 
 def score_candidates(candidates, model=None, *, model_name="real_bogus", model_version=None, batch_size=1024,
-                     max_nan_fraction=0.8, progress=False, symmetries=SYMMETRIES):
+                     max_nan_fraction=0.8, progress=False, symmetries=SYMMETRIES, scales=SCALES):
     """Score rows of the ``candidates`` table into rows of the ``scores`` table.
 
     Parameters
@@ -478,6 +497,8 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         Show a tqdm bar over batches.
     symmetries : {8, 4, 2, 1}
         Orientations averaged per triplet (see `score_triplets`).
+    scales : sequence of float
+        PSF widths, relative to the model's, averaged per triplet (see `score_triplets`).
 
     Returns
     -------
@@ -495,7 +516,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
     TypeError
         If ``candidates`` is not one of the accepted table types.
     ValueError
-        If ``symmetries`` is not 1, 2, 4 or 8.
+        If ``symmetries`` is not 1, 2, 4 or 8, or ``scales`` is not one or more positive numbers.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
@@ -511,6 +532,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
     from astrokit.store.schema import conform, empty_table
 
     _check_symmetries(symmetries)
+    scales = _check_scales(scales)
     rows = _as_rows(candidates)
     if not rows:
         return empty_table("scores")
@@ -546,7 +568,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         positive = [r.get("is_positive") is not False or r.get("origin") == "alert" for r in batch]
         fwhm = [np.nan if r.get("psf_fwhm_science") is None else float(r["psf_fwhm_science"]) for r in batch]
         scores.append(score_triplets(model, x, is_positive=positive, fwhm=fwhm, batch_size=batch_size,
-                                     max_nan_fraction=max_nan_fraction, symmetries=symmetries))
+                                     max_nan_fraction=max_nan_fraction, symmetries=symmetries, scales=scales))
     now = datetime.now(timezone.utc)
     real_bogus = np.concatenate(scores).astype(float)
     return conform("scores", {"candidate_id": [str(r["candidate_id"]) for r in rows],

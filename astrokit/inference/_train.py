@@ -30,8 +30,14 @@ from astrokit.inference._model import (
     training_dataset,
     with_dtype_policy,
 )
-from astrokit.inference._psf_scale import TARGET_FWHM, model_target_fwhm, resample_to_fwhm, training_set_fwhm
-from astrokit.inference._score import predict_batches
+from astrokit.inference._psf_scale import (
+    SCALES,
+    TARGET_FWHM,
+    model_target_fwhm,
+    resample_to_fwhm,
+    training_set_fwhm,
+)
+from astrokit.inference._score import predict_batches, score_triplets
 
 __all__ = ["DEFAULT_EPOCHS", "GALAXY_ORIGINS", "TRAINING_PRECISIONS", "build_default_sets", "default_frames",
            "evaluation_metrics", "frame_instrument", "join_models", "split_indices", "train_default",
@@ -190,7 +196,8 @@ def train_real_bogus(ts, *, epochs=20, batch_size=64, seed=0, validation_fractio
     metrics : dict
         Metrics on the held-out split, scored as `score_triplets` scores by
         default (mean logit of `SYMMETRIES` orientations, recorded as
-        ``symmetries``; see `evaluate_scores`: ``roc_auc``,
+        ``symmetries``, and for a model of resampled stamps of the `SCALES`
+        widths, recorded as ``scales``; see `evaluate_scores`: ``roc_auc``,
         ``average_precision``, ``fpr_at_fnr_1pct``, ``fpr_at_fnr_5pct``,
         ``calibration``, ...) plus ``n_train``, ``n_val``, ``n_eval``,
         ``training_set_sha256``, ``seed``, ``epochs`` (maximum),
@@ -298,9 +305,11 @@ def _train_member(ts, *, epochs, batch_size, seed, validation_fraction, patience
     if eval_set is None:
         rest, test = split_indices(y, validation_fraction, seed=seed)
         X_test, y_test, meta_test = normalised(np.take(X, test, axis=0)), y[test], ts.meta[test]
+        raw_test = (lambda: np.take(ts.X, test, axis=0), lambda: training_set_fwhm(ts)[test])
     else:
         rest = np.arange(y.size)
         X_test, y_test, meta_test = normalised(X_eval), np.asarray(eval_set.y), eval_set.meta
+        raw_test = (lambda: eval_set.X, lambda: training_set_fwhm(eval_set))
     rest_tr, rest_val = split_indices(y[rest], 0.1, seed=seed + 1)
     train, val = rest[rest_tr], rest[rest_val]
     X_val = normalised(np.take(X, val, axis=0))
@@ -334,8 +343,12 @@ def _train_member(ts, *, epochs, batch_size, seed, validation_fraction, patience
                        "n": int(val.size),
                        "uncalibrated": {k: uncalibrated[k] for k in ("expected_calibration_error",
                                                                      "bogus_fraction_ge_0.99", "calibration")}}
-    score = predict_batches(model, X_test, symmetries=SYMMETRIES).ravel()  # as `score_triplets` scores
+    if target is None:
+        score = predict_batches(model, X_test, symmetries=SYMMETRIES).ravel()  # as `score_triplets` scores
+    else:  # as `score_triplets` scores: the raw triplets resampled at each of SCALES times the model's width
+        score = score_triplets(model, raw_test[0](), fwhm=raw_test[1](), max_nan_fraction=1.0, runtime="tensorflow")
     metrics = evaluation_metrics(meta_test, y_test, score)
+    metrics["scales"] = None if target is None else list(SCALES)
     metrics["score_calibration"] = calibration
     val_loss = hist.history.get("val_loss", [])
     metrics.update({

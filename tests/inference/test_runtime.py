@@ -34,16 +34,17 @@ def test_onnx_scores_of_the_shipped_model_match_keras_on_ztf_alerts():
     model, _ = load_default_model()
     raw = _alert_triplets()  # 51 real triplets, 12 with masked NaN regions
     assert resolve_runtime("auto", model) == "onnxruntime"
-    # the Keras model on each of the 8 orientations, their logits averaged (score_triplets' default)
+    # the Keras model on each of the 8 orientations, their logits averaged (score_triplets' default, at the
+    # model's own width: scales=(1.0,))
     # (resampled to the model's PSF width, measured on the science stamps as for every alert, then normalised)
     views = symmetry_views(prepare_triplets(model, raw), 8)
     keras_scores = np.clip(average_logits([model.predict(v, verbose=0)[:, 0] for v in views]), 0, 1)
     for batch_size in (16, 1024):  # pipelined (normalised in a thread) and one call
         with warnings.catch_warnings():
             warnings.simplefilter("error", AstrokitWarning)  # the conversion must be used, not dropped
-            onnx = score_triplets(model, raw, batch_size=batch_size, runtime="onnxruntime")
+            onnx = score_triplets(model, raw, batch_size=batch_size, runtime="onnxruntime", scales=(1.0,))
         assert np.max(np.abs(onnx - keras_scores)) <= 1e-5
-    tf_scores = score_triplets(model, raw, runtime="tensorflow")
+    tf_scores = score_triplets(model, raw, runtime="tensorflow", scales=(1.0,))
     assert np.max(np.abs(tf_scores - keras_scores)) <= 1e-5
     # distinct scores over several decades (the shipped model of stop 34 scores every alert below 0.09)
     assert np.unique(keras_scores).size > 40 and np.log10(keras_scores.max() / keras_scores.min()) > 2
