@@ -43,16 +43,17 @@ CELLS = [
            "units and sky levels do not matter; alerts are scored with their stamps as given (no sign flip). "
            "The shipped model takes every triplet resampled so that its science PSF's FWHM is 3 px "
            "(`resample_to_fwhm`, `model_target_fwhm`); an alert packet carries no seeing of its science image, so "
-           "`score_triplets` measures each alert's width on its science stamp (`stamp_fwhm`)."),
+           "`score_triplets` measures each alert's width on its science stamp (`stamp_fwhm`). Since a measured "
+           "width is uncertain, each triplet is scored at 2.6, 3 and 3.4 px (`SCALES`) and the logits averaged."),
     ("md", "## The shipped model, as trained\nIts metrics on the fixed evaluation set (injected fakes and every kind "
            "of bogus on frames never seen in training), per instrument and on the galaxy subset (transients on "
            "galaxies against galaxy residuals). `score_triplets` scores each triplet in the 8 orientations of the "
-           "square and averages their logits (`symmetries`; `symmetries=1` scores once), and these figures are "
-           "those scores:"),
+           "square at each of the 3 widths and averages their logits (`symmetries`, `scales`; `symmetries=1, "
+           "scales=(1.0,)` scores once), and these figures are those scores:"),
     ("code", "model, metrics = load_default_model()\n"
              "{k: metrics[k] for k in (\"roc_auc\", \"average_precision\", \"fpr_at_fnr_1pct\", \"fpr_at_fnr_5pct\",\n"
              "                         \"expected_calibration_error\", \"bogus_fraction_ge_0.99\", \"symmetries\",\n"
-             "                         \"validated_on\")}"),
+             "                         \"scales\", \"validated_on\")}"),
     ("code", "import pandas as pd\n\n"
              "pd.DataFrame({**metrics[\"by_instrument\"], \"galaxy subset\": metrics[\"galaxy_subset\"]}).T[\n"
              "    [\"n\", \"n_real\", \"fpr_at_fnr_1pct\", \"roc_auc\", \"expected_calibration_error\"]].astype(float).round(4)"),
