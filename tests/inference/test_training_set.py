@@ -1,5 +1,7 @@
 """Training-set cutouts and Parquet round trip."""
 
+import re
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -131,6 +133,7 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
                           (["--fading-variables", "0.5"], "--fading-variables applies to --out"),
                           (["--out", str(out), "--precision", "float16"], "invalid choice: 'float16'"),
                           (["--out", str(out), "--target-fwhm", "0"], "expected a number > 0"),
+                          (["--out", str(out), "--target-fwhm", "3,0"], "expected a number > 0"),
                           (["--target-fwhm", "native"], "--target-fwhm applies to --out"),
                           (["--precision", "float32", "--model", "unet"], "--precision applies to training the "
                                                                           "real-bogus model"),
@@ -142,8 +145,10 @@ def test_training_fractions_are_checked_before_any_work(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16'\), got 'fp16'"):
         train_default(out, n_epochs=1, precision="fp16", progress=False)
     assert not out.exists()
-    with pytest.raises(ValueError, match=r"target_fwhm must be a finite positive width in px or None, got -2"):
-        train_default(out, n_epochs=1, target_fwhm=-2, progress=False)
+    for bad in (-2, [3.0, 0.0], []):
+        with pytest.raises(ValueError, match=r"target_fwhm must be a finite positive width in px, None, or a list of "
+                                             rf"them, got {re.escape(repr(bad))}"):
+            train_default(out, n_epochs=1, target_fwhm=bad, progress=False)
     assert not out.exists()
     from astrokit.inference import train_into_registry
 
