@@ -88,8 +88,8 @@ def resample_to_fwhm(cutouts, fwhm, target=TARGET_FWHM):
     identity, cubic B-spline weights, and the Gaussian
     (`scipy.ndimage.gaussian_filter1d` of the identity). This gives what
     ``scipy.ndimage.gaussian_filter`` then ``map_coordinates(order=3,
-    mode="nearest")`` give (within float32 round-off), about 5 times faster
-    (``benchmarks/bench_inference.py``: ``resample_to_fwhm``). The stamps are
+    mode="nearest")`` give (within float32 round-off), 3-4 times faster
+    (``benchmarks/bench_resample.py``, side by side). The stamps are
     split over the process's threads (`astrokit._threads.map_row_blocks`;
     NumPy's matrix products release the GIL); each is computed alone, so the
     result does not depend on the threads.
