@@ -291,9 +291,13 @@ def _train_member(ts, *, epochs, batch_size, seed, validation_fraction, patience
     method = model_normalisation(model)
     X, X_eval = ts.X, None if eval_set is None else eval_set.X
     target = model_target_fwhm(model)
+    widths = widths_eval = None
     if target is not None:  # the stamps as the model takes them; the sets' hashes stay those of their bytes
-        X = resample_to_fwhm(ts.X, training_set_fwhm(ts), target)
-        X_eval = None if eval_set is None else resample_to_fwhm(eval_set.X, training_set_fwhm(eval_set), target)
+        widths = training_set_fwhm(ts)
+        X = resample_to_fwhm(ts.X, widths, target)
+        if eval_set is not None:
+            widths_eval = training_set_fwhm(eval_set)
+            X_eval = resample_to_fwhm(eval_set.X, widths_eval, target)
     fitted = model
     if precision != "float32":  # a mixed-precision copy takes the steps; its weights come back to `model`
         fitted = with_dtype_policy(model, precision, output="float32")
@@ -305,11 +309,9 @@ def _train_member(ts, *, epochs, batch_size, seed, validation_fraction, patience
     if eval_set is None:
         rest, test = split_indices(y, validation_fraction, seed=seed)
         X_test, y_test, meta_test = normalised(np.take(X, test, axis=0)), y[test], ts.meta[test]
-        raw_test = (lambda: np.take(ts.X, test, axis=0), lambda: training_set_fwhm(ts)[test])
     else:
         rest = np.arange(y.size)
         X_test, y_test, meta_test = normalised(X_eval), np.asarray(eval_set.y), eval_set.meta
-        raw_test = (lambda: eval_set.X, lambda: training_set_fwhm(eval_set))
     rest_tr, rest_val = split_indices(y[rest], 0.1, seed=seed + 1)
     train, val = rest[rest_tr], rest[rest_val]
     X_val = normalised(np.take(X, val, axis=0))
@@ -346,7 +348,9 @@ def _train_member(ts, *, epochs, batch_size, seed, validation_fraction, patience
     if target is None:
         score = predict_batches(model, X_test, symmetries=SYMMETRIES).ravel()  # as `score_triplets` scores
     else:  # as `score_triplets` scores: the raw triplets resampled at each of SCALES times the model's width
-        score = score_triplets(model, raw_test[0](), fwhm=raw_test[1](), max_nan_fraction=1.0, runtime="tensorflow")
+        raw, fwhm = ((eval_set.X, widths_eval) if eval_set is not None
+                     else (np.take(ts.X, test, axis=0), widths[test]))
+        score = score_triplets(model, raw, fwhm=fwhm, max_nan_fraction=1.0, runtime="tensorflow")
     metrics = evaluation_metrics(meta_test, y_test, score)
     metrics["scales"] = None if target is None else list(SCALES)
     metrics["score_calibration"] = calibration
