@@ -384,7 +384,8 @@ def _fine_tune_alerts(args):
     else:
         model, _ = load_default_model()
     return fine_tune_on_alerts(args.fine_tune_alerts, models_dir=models_dir, model=model, labels=labels,
-                               k=args.folds, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+                               k=args.folds, seed=args.seed, epochs=args.epochs, method=args.alert_method,
+                               progress=not args.quiet)
 
 
 def cmd_model(args):
@@ -661,10 +662,14 @@ def build_parser(argv=None):
                          "model is float32 either way "
                          "(default: mixed_bfloat16 where the CPU has bfloat16 instructions, else float32)")
     sp.add_argument("--fine-tune-alerts", default=None, metavar="FILE",
-                    help="fine-tune the head of the promoted (else shipped) model on the triplets of this Parquet "
-                         "file of ZTF alerts, labelled by drb >= 0.5 or the store's human labels; k-fold "
-                         "evaluated; registered as real_bogus_ztf")
+                    help="fit the survey-alert head of the promoted (else shipped) model (or re-train its dense "
+                         "head: --alert-method dense_head) on the triplets of this Parquet file of ZTF alerts, "
+                         "labelled by drb >= 0.5 or the store's human labels; k-fold evaluated; registered as "
+                         "real_bogus_ztf")
     sp.add_argument("--folds", type=int, default=5, help="cross-validation folds for --fine-tune-alerts")
+    sp.add_argument("--alert-method", choices=("alert_head", "dense_head"), default="alert_head",
+                    help="with --fine-tune-alerts: a logistic head over the frozen model's score and the stamp's "
+                         "residual pixels (alert_head, default), or the dense layers re-trained (dense_head)")
     sp.add_argument("--from-labels", action="store_true",
                     help="fine-tune the promoted (else shipped) model on the store's human labels mixed with "
                          "injected triplets (--images epochs per frame, default 1; --epochs default 4), evaluate "

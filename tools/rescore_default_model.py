@@ -42,7 +42,6 @@ def main(argv=None):
         SCALES,
         SYMMETRIES,
         build_default_sets,
-        default_model_path,
         evaluation_metrics,
         load_default_model,
         load_training_set,
@@ -82,12 +81,19 @@ def main(argv=None):
                            "astrokit_version": astrokit.__version__, "symmetries": SYMMETRIES,
                            "scales": list(SCALES), "single_orientation": headline(single),
                            "model_width_alone": headline(one_width)}
+    print(f"wrote {write_metrics(metrics)}")
+
+
+def write_metrics(metrics):
+    """Replace the shipped model's ``metrics.json`` atomically; return its path."""
+    from astrokit.inference import default_model_path
+
     path = Path(default_model_path()).parent / "metrics.json"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics.", suffix=".part")
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
     os.replace(tmp, path)
-    print(f"wrote {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ and evaluation sets are made from real frames as "real sky, synthetic epochs"
 with injected point sources (see DATA.md), the evaluation set from sky never
 trained on (`build_default_sets`). `fine_tune_head` and
 `cross_validated_scores` transfer a model to another survey's labelled
-triplets (ZTF alerts); `build_unet` segments transients on difference images.
+triplets (ZTF alerts); `AlertHead` (`evaluate_alert_head`, `score_alerts`)
+scores survey alerts through a logistic head over the model's score, fading
+alerts seen in reverse time, and the stamp's residual pixels; `build_unet` segments transients on difference images.
 TensorFlow is imported only when a function needs it
 (``pip install 'astrokit[ml]'``), so importing this package is cheap.
 """
@@ -20,12 +22,27 @@ import os
 # notebooks and logs unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from astrokit.inference._alert_head import (
+    ALERT_HEAD_FEATURES,
+    AlertHead,
+    alert_features,
+    alert_head_of,
+    cross_validated_alert_head,
+    fit_alert_head,
+    residual_pixels,
+    reverse_time,
+    score_alerts,
+    stratified_folds,
+)
 from astrokit.inference._ensemble import Ensemble
 from astrokit.inference._finetune import (
+    FINE_TUNE_METHODS,
     cross_validated_scores,
+    evaluate_alert_head,
     fine_tune_head,
     fine_tune_on_alerts,
     load_alert_triplets,
+    sample_alert_head,
 )
 from astrokit.inference._from_labels import labels_sha256, train_from_labels
 from astrokit.inference._labelled import export_training_set
@@ -213,4 +230,17 @@ __all__ = [
     "train_unet_into_registry",
     "training_precision",
     "with_dtype_policy",
+    "ALERT_HEAD_FEATURES",
+    "AlertHead",
+    "FINE_TUNE_METHODS",
+    "alert_features",
+    "alert_head_of",
+    "cross_validated_alert_head",
+    "evaluate_alert_head",
+    "fit_alert_head",
+    "residual_pixels",
+    "reverse_time",
+    "score_alerts",
+    "stratified_folds",
+    "sample_alert_head",
 ]

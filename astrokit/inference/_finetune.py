@@ -15,12 +15,19 @@ import time
 import numpy as np
 
 from astrokit.exceptions import DataError, require
+from astrokit.inference._alert_head import (
+    alert_features,
+    cross_validated_alert_head,
+    fit_alert_head,
+    stratified_folds,
+)
 from astrokit.inference._ensemble import Ensemble
 from astrokit.inference._metrics import evaluate_scores, roc_auc_interval
 from astrokit.inference._psf_scale import prepare_triplets
 from astrokit.inference._score import score_triplets
 
-__all__ = ["cross_validated_scores", "fine_tune_head", "fine_tune_on_alerts", "load_alert_triplets"]
+__all__ = ["FINE_TUNE_METHODS", "cross_validated_scores", "evaluate_alert_head", "fine_tune_head",
+           "fine_tune_on_alerts", "load_alert_triplets", "sample_alert_head"]
 
 _STAMPS = ("cutout_science", "cutout_reference", "cutout_difference")
 
@@ -213,16 +220,7 @@ def cross_validated_scores(model, cutouts, labels, *, k=5, seed=0, progress=Fals
 
     y = np.asarray(labels, dtype=np.float32).ravel()
     x = np.asarray(cutouts, dtype=np.float32)
-    if not 2 <= int(k) <= y.size:
-        msg = f"k must be between 2 and the number of triplets ({y.size}), got {k}"
-        raise DataError(msg)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(y.size, dtype=int)
-    start = 0
-    for cls in (False, True):  # stratified: deal each class's shuffled members round-robin to the folds
-        idx = rng.permutation(np.flatnonzero((y >= 0.5) == cls))
-        fold[idx] = (start + np.arange(idx.size)) % k
-        start += idx.size  # the next class continues the deal, so fold sizes differ by at most one
+    fold = stratified_folds(y, k, seed)
     scores = np.empty(y.size, dtype=np.float32)
     for f in tqdm(range(int(k)), desc="cross-validation folds", disable=not progress):
         test = fold == f
@@ -231,18 +229,148 @@ def cross_validated_scores(model, cutouts, labels, *, k=5, seed=0, progress=Fals
     return scores, fold
 
 
+def evaluate_alert_head(model, cutouts, labels, *, is_positive, k=5, seed=0, l2=1.0, n_repeats=20):
+    """Fit an `AlertHead` over a frozen image model on labelled alerts, and measure it out of fold.
+
+    The features (`alert_features`) are computed once; the head's k-fold
+    out-of-fold scores (`cross_validated_alert_head`) give the ROC AUC with
+    its 95 % bootstrap interval, and the folds are dealt again with
+    ``n_repeats`` seeds to show how much the figure owes to one assignment.
+    The returned head is then fitted on all the alerts.
+
+    Parameters
+    ----------
+    model : keras.Model or Ensemble
+        The image model (not changed).
+    cutouts : ndarray, shape (N, 63, 63, 3)
+        Raw alert triplets, the difference showing each candidate positive.
+    labels : 1D array-like, shape (N,)
+        Targets in [0, 1], 1 real.
+    is_positive : 1D array-like of bool, shape (N,)
+        ZTF's ``isdiffpos``.
+    k : int
+        Folds.
+    seed : int
+        Seed of the reported fold assignment (the repeats use ``seed + 1 ..``).
+    l2 : float
+        Ridge penalty (`fit_alert_head`).
+    n_repeats : int
+        Fold assignments of the spread, >= 1.
+
+    Returns
+    -------
+    head : AlertHead
+        Fitted on all the alerts.
+    evaluation : dict
+        ``features``, ``l2``, ``k``, ``seed``, ``n_alerts``, ``n_real``,
+        ``out_of_fold_scores`` and ``fold``; ``roc_auc``, ``roc_auc_lo``,
+        ``roc_auc_hi`` (out of fold, 95 % bootstrap), ``roc_auc_repeats``
+        (``mean``, ``min``, ``max`` over ``n_repeats`` fold assignments),
+        ``image_model`` (the image model's own scores: ``roc_auc``, ``roc_auc_lo``,
+        ``roc_auc_hi``) and ``average_precision``.
+
+    Raises
+    ------
+    DataError
+        If the alerts cannot be scored, the labels lack a class, or ``k`` is out of range.
+
+    References
+    ----------
+    .. [1] Wolpert 1992, Neural Networks 5, 241 (stacked generalisation)
+    .. [2] Efron & Tibshirani 1993, An Introduction to the Bootstrap (percentile intervals)
+    """
+    from astrokit.inference._alert_head import ALERT_HEAD_FEATURES
+
+    y = np.asarray(labels, dtype=float).ravel()
+    features = alert_features(model, cutouts, is_positive=is_positive)
+    oof, fold = cross_validated_alert_head(features, y, k=k, seed=seed, l2=l2)
+    repeats = [roc_auc_interval(y, cross_validated_alert_head(features, y, k=k, seed=seed + 1 + r, l2=l2)[0])[0]
+               for r in range(max(1, int(n_repeats)))]
+    auc, lo, hi = roc_auc_interval(y, oof, seed=seed)
+    image = score_triplets(model, cutouts, max_nan_fraction=1.0)
+    i_auc, i_lo, i_hi = roc_auc_interval(y, image, seed=seed)
+    head = fit_alert_head(features, y, l2=l2)
+    return head, {
+        "features": list(ALERT_HEAD_FEATURES), "l2": float(l2), "k": int(k), "seed": int(seed),
+        "n_alerts": int(y.size), "n_real": int(np.sum(y >= 0.5)),
+        "roc_auc": auc, "roc_auc_lo": lo, "roc_auc_hi": hi,
+        "roc_auc_repeats": {"n": len(repeats), "mean": float(np.mean(repeats)), "min": float(np.min(repeats)),
+                            "max": float(np.max(repeats))},
+        "average_precision": evaluate_scores(y, oof)["average_precision"],
+        "image_model": {"roc_auc": i_auc, "roc_auc_lo": i_lo, "roc_auc_hi": i_hi},
+        "out_of_fold_scores": oof.tolist(), "fold": fold.tolist()}
+
+
+def sample_alert_head(model, *, drb_threshold=0.5, k=5, seed=0, l2=1.0):
+    """Fit the survey-alert head of a model on the 51 sample ZTF alerts (``metrics.json`` ``alert_head``).
+
+    The shipped model's head is made this way (by `train_default` and
+    ``tools/fit_default_alert_head.py``): labels are ZTF's braai score
+    (``drb >= drb_threshold`` real), the evaluation is out of fold
+    (`evaluate_alert_head`).
+
+    Parameters
+    ----------
+    model : keras.Model or Ensemble
+        The image model.
+    drb_threshold : float
+        ``drb`` at or above which an alert is real.
+    k, seed, l2 :
+        As `evaluate_alert_head`.
+
+    Returns
+    -------
+    dict
+        `AlertHead.to_dict` with ``evaluation`` (`evaluate_alert_head`'s
+        figures without the per-alert lists, plus ``alerts`` (the data set),
+        ``labels`` and ``max_score_drb_below_0.1``: the highest in-sample score
+        of an alert whose drb < 0.1).
+
+    Raises
+    ------
+    DataError
+        If the sample alerts cannot be read.
+    """
+    from astrokit.datasets import get_path
+
+    X, table = load_alert_triplets(get_path("ztf_alerts"))
+    drb = np.asarray(table["survey_drb"], dtype=float)
+    positive = np.asarray(table["is_positive"], dtype=bool)
+    head, evaluation = evaluate_alert_head(model, X, drb >= drb_threshold, is_positive=positive, k=k, seed=seed,
+                                           l2=l2)
+    fitted = head.predict(alert_features(model, X, is_positive=positive))
+    evaluation = {key: v for key, v in evaluation.items() if key not in ("out_of_fold_scores", "fold")}
+    evaluation.update({"alerts": "astrokit.datasets ztf_alerts (51 ZTF alert packets)",
+                       "labels": f"drb >= {drb_threshold}",
+                       "max_score_drb_below_0.1": float(fitted[drb < 0.1].max()) if np.any(drb < 0.1) else None})
+    return {**head.to_dict(), "evaluation": evaluation}
+
+
+FINE_TUNE_METHODS = ("alert_head", "dense_head")
+
+
 def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus_ztf", labels=None, k=5, seed=0,
-                        epochs=15, drb_threshold=0.5, progress=True):
-    """Fine-tune the real-bogus head on alert triplets, measure it by k-fold, register it.
+                        epochs=15, drb_threshold=0.5, method="alert_head", progress=True):
+    """Fine-tune the real-bogus model on alert triplets, measure it by k-fold, register it.
 
     This is ``astrokit train --fine-tune-alerts FILE``. Labels are ZTF's own
     braai score (``drb >= drb_threshold`` is real), replaced by human labels
-    where ``labels`` has one. The metrics in ``metrics.json`` are those of
-    the out-of-fold scores (`cross_validated_scores`), next to those of the
-    starting model on the same alerts; the registered model is then
-    fine-tuned on all of them. It is registered under its own ``name`` (it is
-    evaluated on alerts, not on the injected evaluation set of ``real_bogus``)
-    and promoted there by the usual AUCPR rule.
+    where ``labels`` has one. Two methods:
+
+    - ``"alert_head"`` (default): the image model stays as it is, and an
+      `AlertHead` is fitted over its score (fading alerts in reverse time)
+      and the stamp's residual pixels (`evaluate_alert_head`). The
+      registered version is the image model with the head in its
+      ``metrics.json`` (``alert_head``), which `score_candidates` and the
+      inference stage apply to alerts.
+    - ``"dense_head"``: the dense layers are re-trained on the stamps
+      (`fine_tune_head`), measured by `cross_validated_scores`.
+
+    The metrics in ``metrics.json`` are those of the out-of-fold scores,
+    next to those of the starting model on the same alerts; the registered
+    model is fitted on all of them. It is registered under its own ``name``
+    (it is evaluated on alerts, not on the injected evaluation set of
+    ``real_bogus``) and promoted there by the usual AUCPR rule.
 
     Parameters
     ----------
@@ -263,16 +391,18 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     seed : int
         Seed of the folds and the training.
     epochs : int
-        Fine-tuning epochs (over the 8x augmented set).
+        Fine-tuning epochs (over the 8x augmented set) of ``"dense_head"``.
     drb_threshold : float
         ``drb`` at or above which an alert is labelled real.
+    method : {"alert_head", "dense_head"}
+        What is fitted (see above).
     progress : bool
         Show progress.
 
     Returns
     -------
     dict
-        ``name, version, promoted, reason``, ``n_alerts``, ``n_real``,
+        ``name, version, promoted, reason, method``, ``n_alerts``, ``n_real``,
         ``n_human_labels``, and ``before`` / ``after``: ``roc_auc``,
         ``roc_auc_lo``, ``roc_auc_hi`` (95 % bootstrap interval),
         ``average_precision``.
@@ -281,6 +411,8 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     ------
     DataError
         If the alerts cannot be read or have only one class of label.
+    ValueError
+        If ``method`` is unknown (before anything is read or written).
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
@@ -288,11 +420,15 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
     .. [2] Yosinski et al. 2014, NeurIPS 27, 3320
+    .. [3] Wolpert 1992, Neural Networks 5, 241 (stacked generalisation)
     """
     from astrokit.inference._registry import candidate_instrument, promote, save_model
     from astrokit.inference._score import load_default_model
     from astrokit.inference._training_set import _hash
 
+    if method not in FINE_TUNE_METHODS:
+        msg = f"method must be one of {', '.join(FINE_TUNE_METHODS)}, got {method!r}"
+        raise ValueError(msg)
     t0 = time.perf_counter()
     X, table = load_alert_triplets(alerts_path)
     y = (np.asarray(table["survey_drb"]) >= drb_threshold).astype(np.float32)
@@ -306,22 +442,33 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     if model is None:
         model, _ = load_default_model()
     before = score_triplets(model, X, max_nan_fraction=1.0)
-    oof, fold = cross_validated_scores(model, X, y, k=k, seed=seed, epochs=epochs, progress=progress)
 
     def summary(s):
         auc, lo, hi = roc_auc_interval(y, s, seed=seed)
         return {"roc_auc": auc, "roc_auc_lo": lo, "roc_auc_hi": hi,
                 "average_precision": evaluate_scores(y, s)["average_precision"]}
 
-    final = fine_tune_head(model, X, y, epochs=epochs, seed=seed)
+    extra = {}
+    if method == "alert_head":
+        head, evaluation = evaluate_alert_head(model, X, y, is_positive=np.asarray(table["is_positive"], bool),
+                                               k=k, seed=seed)
+        final, oof, fold = model, np.asarray(evaluation["out_of_fold_scores"], np.float32), evaluation["fold"]
+        extra = {"alert_head": {**head.to_dict(), "evaluation": {
+            key: v for key, v in evaluation.items() if key not in ("out_of_fold_scores", "fold")}},
+            "frozen": "the whole image model"}
+    else:
+        oof, fold = cross_validated_scores(model, X, y, k=k, seed=seed, epochs=epochs, progress=progress)
+        final = fine_tune_head(model, X, y, epochs=epochs, seed=seed)
+        fold = fold.tolist()
+        extra = {"epochs": int(epochs), "frozen": "all Conv2D layers"}
     metrics = evaluate_scores(y, oof)
     metrics.update({
         "evaluation": f"{k}-fold cross-validation on the {len(y)} alerts of {alerts_path} (out-of-fold scores)",
         "labels": f"drb >= {drb_threshold}" + (f", {n_human} human labels" if n_human else ""),
-        "before": summary(before), "after": summary(oof), "n_alerts": int(len(y)), "n_real": int(y.sum()),
-        "n_human_labels": n_human, "seed": int(seed), "epochs": int(epochs), "k": int(k),
-        "fold": fold.tolist(), "out_of_fold_scores": oof.tolist(), "train_seconds": time.perf_counter() - t0,
-        "n_params": int(final.count_params()), "frozen": "all Conv2D layers",
+        "method": method, "before": summary(before), "after": summary(oof), "n_alerts": int(len(y)),
+        "n_real": int(y.sum()), "n_human_labels": n_human, "seed": int(seed), "k": int(k),
+        "fold": fold, "out_of_fold_scores": oof.tolist(), "train_seconds": time.perf_counter() - t0,
+        "n_params": int(final.count_params()), **extra,
         "training_set_sha256": _hash(X, (y >= 0.5).astype(np.int8)),
         # measured out of fold on survey alert packets only: the scanner flags its scores elsewhere
         "validated_on": {"origins": ["alert"], "instruments": sorted(
@@ -330,5 +477,5 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     version = save_model(final, metrics, models_dir=models_dir, name=name)
     decision = promote(models_dir, name, version)
     return {"name": name, "version": version, "promoted": bool(decision["promoted"]), "reason": decision["reason"],
-            "n_alerts": int(len(y)), "n_real": int(y.sum()), "n_human_labels": n_human,
+            "method": method, "n_alerts": int(len(y)), "n_real": int(y.sum()), "n_human_labels": n_human,
             "before": metrics["before"], "after": metrics["after"]}

@@ -1,5 +1,6 @@
 """Scoring triplets with a real-bogus model, and the default model shipped in the package."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,8 @@ def default_model_version():
 
     A retrained shipped model is thereby a new version in ``scores.model_version``.
     The hash is that of ``model.keras``, followed by the other members' files
-    for an ensemble (`load_model_folder`).
+    for an ensemble (`load_model_folder`), and by the weights of its survey-alert
+    head (``metrics.json`` ``alert_head``, `astrokit.inference.AlertHead`) when it has one.
 
     Returns
     -------
@@ -64,7 +66,18 @@ def default_model_version():
             msg = f"the default real-bogus model is missing ({path})"
             raise AstrokitError(msg)
         digest.update(path.read_bytes())
+    head = _default_alert_head()
+    if head is not None:
+        digest.update(json.dumps(head.to_dict(), sort_keys=True).encode())
     return f"default-{digest.hexdigest()[:8]}"
+
+
+def _default_alert_head():
+    """Return the shipped model's `AlertHead` (from its ``metrics.json``), or None."""
+    from astrokit.inference._alert_head import alert_head_of
+
+    path = default_model_path().parent / "metrics.json"
+    return alert_head_of(json.loads(path.read_text())) if path.is_file() else None
 
 
 def load_default_model():
@@ -468,7 +481,7 @@ def _normalise_and_predict(model, arr, batch_size, precision="float32", runtime=
 
 
 def score_candidates(candidates, model=None, *, model_name="real_bogus", model_version=None, batch_size=1024,
-                     max_nan_fraction=0.8, progress=False, symmetries=SYMMETRIES, scales=SCALES):
+                     max_nan_fraction=0.8, progress=False, symmetries=SYMMETRIES, scales=SCALES, alert_head=None):
     """Score rows of the ``candidates`` table into rows of the ``scores`` table.
 
     Parameters
@@ -482,8 +495,9 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         Negative candidates (``is_positive`` False) have their
         difference stamp negated, except alerts (``origin == 'alert'``),
         whose ZTF difference stamps already show the candidate positive.
+        Alerts are scored through ``alert_head`` when there is one.
     model : keras.Model or Ensemble, optional
-        The model; default the model shipped with astrokit.
+        The model; default the model shipped with astrokit (with its alert head).
     model_name : str
         Written to ``model_name``.
     model_version : str, optional
@@ -499,6 +513,15 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         Orientations averaged per triplet (see `score_triplets`).
     scales : sequence of float
         PSF widths, relative to the model's, averaged per triplet (see `score_triplets`).
+    alert_head : AlertHead, dict, False or None
+        The survey-alert head applied to the rows of ``origin == 'alert'``
+        (`astrokit.inference.score_alerts`: the image score, fading alerts
+        in reverse time, and the stamp's residual pixels, combined by a
+        logistic head fitted on labelled alerts), as an `AlertHead` or its
+        ``metrics.json`` dict. None: the shipped model's head when ``model``
+        is None, else no head (pass the head of the model's ``metrics.json``,
+        `astrokit.inference.alert_head_of`, as the inference stage does).
+        False: no head.
 
     Returns
     -------
@@ -516,23 +539,31 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
     TypeError
         If ``candidates`` is not one of the accepted table types.
     ValueError
-        If ``symmetries`` is not 1, 2, 4 or 8, or ``scales`` is not one or more positive numbers.
+        If ``symmetries`` is not 1, 2, 4 or 8, ``scales`` is not one or more positive numbers, or
+        ``alert_head`` is not a fitted head.
     astrokit.exceptions.MissingExtraError
         If TensorFlow/Keras is not installed.
 
     References
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai)
+    .. [2] Wolpert 1992, Neural Networks 5, 241 (stacked generalisation: the alert head)
     """
     from datetime import datetime, timezone
 
     from tqdm.auto import tqdm
 
+    from astrokit.inference._alert_head import AlertHead, score_alerts
     from astrokit.io import decode_cutout
     from astrokit.store.schema import conform, empty_table
 
     _check_symmetries(symmetries)
     scales = _check_scales(scales)
+    if isinstance(alert_head, dict):
+        alert_head = AlertHead.from_dict(alert_head)
+    elif alert_head is not None and alert_head is not False and not isinstance(alert_head, AlertHead):
+        msg = f"alert_head must be an AlertHead, its dict, False or None, got {type(alert_head).__name__}"
+        raise ValueError(msg)
     rows = _as_rows(candidates)
     if not rows:
         return empty_table("scores")
@@ -544,6 +575,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
     if model is None:
         model, _ = load_default_model()
         model_version = model_version or default_model_version()
+        alert_head = _default_alert_head() if alert_head is None else alert_head
     model_version = model_version or "unknown"
     ny, nx = (int(v) for v in model.input_shape[1:3])
 
@@ -565,10 +597,21 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
             ids = [r["candidate_id"] for r in batch]
             msg = f"candidates {ids[0]}..{ids[-1]} (batch at row {start}): {exc}"
             raise DataError(msg) from exc
-        positive = [r.get("is_positive") is not False or r.get("origin") == "alert" for r in batch]
-        fwhm = [np.nan if r.get("psf_fwhm_science") is None else float(r["psf_fwhm_science"]) for r in batch]
-        scores.append(score_triplets(model, x, is_positive=positive, fwhm=fwhm, batch_size=batch_size,
-                                     max_nan_fraction=max_nan_fraction, symmetries=symmetries, scales=scales))
+        alert = np.array([r.get("origin") == "alert" for r in batch])
+        positive = np.array([r.get("is_positive") is not False for r in batch])
+        fwhm = np.array([np.nan if r.get("psf_fwhm_science") is None else float(r["psf_fwhm_science"])
+                         for r in batch])
+        kwargs = {"batch_size": batch_size, "max_nan_fraction": max_nan_fraction, "symmetries": symmetries,
+                  "scales": scales}
+        out = np.empty(len(batch), dtype=np.float32)
+        headed = alert & isinstance(alert_head, AlertHead)
+        if headed.any():  # alerts through the survey-alert head
+            out[headed] = score_alerts(model, x[headed], is_positive=positive[headed], head=alert_head,
+                                       fwhm=fwhm[headed], **kwargs)
+        if (~headed).any():  # alerts' difference stamps already show the candidate positive
+            out[~headed] = score_triplets(model, x[~headed], is_positive=positive[~headed] | alert[~headed],
+                                          fwhm=fwhm[~headed], **kwargs)
+        scores.append(out)
     now = datetime.now(timezone.utc)
     real_bogus = np.concatenate(scores).astype(float)
     return conform("scores", {"candidate_id": [str(r["candidate_id"]) for r in rows],

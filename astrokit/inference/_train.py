@@ -891,7 +891,7 @@ def _training_data_text():
 def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, batch_size=64, patience=10,
                   progress=True, sets_dir=None, deep_reference_fraction=None, bright_variable_fraction=None,
                   crowded_fraction=None, fading_variable_fraction=None, bad_subtraction_fraction=None, precision=None,
-                  target_fwhm=TARGET_FWHM):
+                  target_fwhm=TARGET_FWHM, alert_head=True):
     """Build the training and evaluation sets of the default recipe and train the model shipped with astrokit.
 
     The sets come from `build_default_sets` (real frames of DATA.md,
@@ -954,6 +954,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         since stop 44), or native stamps (None). Several widths train an
         `Ensemble` of one member per width, saved one file per member
         (`_save_model_files`).
+    alert_head : bool
+        Fit the model's survey-alert head on the 51 sample ZTF alerts
+        (`sample_alert_head`, ``metrics.json`` ``alert_head``), which
+        `score_candidates` and the inference stage apply to alerts.
 
     Returns
     -------
@@ -1025,6 +1029,10 @@ def train_default(out_dir, seed=0, *, n_epochs=None, n_inject=300, epochs=30, ba
         "name": "real_bogus",
         "version": "default",
     })
+    if alert_head:  # the survey-alert head over this model, fitted on the 51 sample ZTF alerts
+        from astrokit.inference._finetune import sample_alert_head
+
+        metrics["alert_head"] = sample_alert_head(model)
     _write_model_folder(out_dir, model, metrics, ts.sha256)
     return model, metrics
 

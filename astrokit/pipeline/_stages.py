@@ -592,7 +592,7 @@ def run_alerts(store, paths, *, progress=True):
 
 
 def resolve_model(store, spec=None):
-    """Return ``(model, name, version)``: the promoted model of the store's registry, else the shipped default.
+    """Return ``(model, name, version, metrics)``: the promoted model of the store's registry, else the shipped one.
 
     Parameters
     ----------
@@ -609,8 +609,8 @@ def resolve_model(store, spec=None):
     from astrokit.inference import load_default_model, load_model, model_choice
 
     name, version, models_dir = model_choice(store, spec)
-    model, _ = load_default_model() if models_dir is None else load_model(models_dir, name, version)
-    return model, name, version
+    model, metrics = load_default_model() if models_dir is None else load_model(models_dir, name, version)
+    return model, name, version, metrics
 
 
 def run_inference(store, *, model=None, batch_size=256, progress=True, force=False):
@@ -627,6 +627,9 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
     `astrokit.inference.model_target_fwhm`) gets each candidate's width from
     its difference (``differences.psf_fwhm_science``); alerts' widths are
     measured on their science stamps (`astrokit.inference.stamp_fwhm`).
+    Alerts are scored through the model version's survey-alert head when its
+    ``metrics.json`` has one (`astrokit.inference.AlertHead`; the shipped
+    model's is fitted on the 51 sample ZTF alerts).
 
     Parameters
     ----------
@@ -653,9 +656,12 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
     ----------
     .. [1] Duev et al. 2019, MNRAS 489, 3582 (braai, the ZTF deep real-bogus classifier).
     """
+    from astrokit.inference import alert_head_of
+
     store = _store(store)
     report = StageReport("inference")
-    keras_model, name, version = resolve_model(store, model)
+    keras_model, name, version, metrics = resolve_model(store, model)
+    alert_head = alert_head_of(metrics) or False  # the version's survey-alert head, if it has one
     rows = store.sql("""select c.candidate_id, c.difference_id, d.difference_path, d.psf_fwhm_science
                         from candidates c left join differences d using (difference_id)
                         order by c.candidate_id""").to_pylist()
@@ -680,10 +686,10 @@ def run_inference(store, *, model=None, batch_size=256, progress=True, force=Fal
     parameters = {"model": name, "version": version, "symmetries": SYMMETRIES}
     return run_units(store, "inference", units, _score_unit, write, parameters=parameters, force=force,
                      report=report, progress=progress, store=store, model=keras_model, name=name, version=version,
-                     batch_size=batch_size, report_=report)
+                     batch_size=batch_size, report_=report, alert_head=alert_head)
 
 
-def _score_unit(item, *, store, model, name, version, batch_size, report_):
+def _score_unit(item, *, store, model, name, version, batch_size, report_, alert_head=False):
     """Score one unit's candidates (in this process: the model is loaded here); unusable cutouts are recorded.
 
     ``item`` is the unit's difference (None for alerts), its candidate ids and its science PSF's FWHM
@@ -702,8 +708,9 @@ def _score_unit(item, *, store, model, name, version, batch_size, report_):
     for r in rows:  # for a model of stamps resampled to a common PSF width
         r["psf_fwhm_science"] = psf_fwhm
 
-    def score(batch):  # negatives are scored sign-flipped, alerts (ZTF stamps show them positive) as they are
-        return score_candidates(batch, model, model_name=name, model_version=version, batch_size=batch_size)
+    def score(batch):  # negatives are scored sign-flipped; alerts (ZTF stamps show them positive) through the head
+        return score_candidates(batch, model, model_name=name, model_version=version, batch_size=batch_size,
+                                alert_head=alert_head)
 
     tables = []
     for start in range(0, len(rows), batch_size):

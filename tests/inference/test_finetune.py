@@ -78,6 +78,14 @@ def test_fine_tune_on_ztf_alerts_registers_a_model(tmp_path):
     saved = json.loads((tmp_path / "real_bogus_ztf" / "v0001" / "metrics.json").read_text())
     assert len(saved["out_of_fold_scores"]) == 51 and sorted(set(saved["fold"])) == [0, 1, 2]
     assert list_models(tmp_path)[0]["name"] == "real_bogus_ztf"
+    assert saved["method"] == "alert_head" and saved["alert_head"]["n_train"] == 51  # the default method
+    dense = fine_tune_on_alerts(get_path("ztf_alerts"), models_dir=tmp_path, model=build_real_bogus_model(seed=0),
+                                k=3, epochs=1, method="dense_head", progress=False)
+    assert dense["version"] == "v0002" and dense["method"] == "dense_head"
+    saved = json.loads((tmp_path / "real_bogus_ztf" / "v0002" / "metrics.json").read_text())
+    assert "alert_head" not in saved and saved["frozen"] == "all Conv2D layers" and len(saved["fold"]) == 51
+    with pytest.raises(ValueError, match="method must be one of alert_head, dense_head"):
+        fine_tune_on_alerts(get_path("ztf_alerts"), models_dir=tmp_path, method="svm")
 
 
 def test_load_alert_triplets_bad_file(tmp_path):
