@@ -18,8 +18,9 @@ CELLS = [
            "instrument, then let it meet 51 real ZTF alert packets from one r-band exposure, whose packets carry "
            "ZTF's own braai score `drb`. We label an alert real when `drb >= 0.5` (ZTF's score, not a human's: "
            "the labels are only as good as braai) and ask how well our score ranks them (ROC AUC with a 95 % "
-           "bootstrap interval), before and after fine-tuning the dense head on alert triplets with k-fold "
-           "cross-validation, so that no alert is scored by a model that saw it. Last, the loop that turns "
+           "bootstrap interval), before and after fitting the survey-alert head (how the pipeline scores alerts) "
+           "or fine-tuning the dense head on alert triplets, each with k-fold cross-validation, so that no alert "
+           "is scored by a model that saw it. Last, the loop that turns "
            "people's labels into a retrained, promoted model.\n\n"
            "**Caveat:** 51 stamps from a single exposure; the intervals below are wide, and a fine-tuned model "
            "learns this exposure's bogus, not ZTF's in general."),
@@ -28,8 +29,8 @@ CELLS = [
              "seed: int = 0  # folds, training and bootstrap"),
     ("code", "import numpy as np\nfrom bokeh.layouts import row\n\n"
              "from astrokit.datasets import get_path\n"
-             "from astrokit.inference import (compare_scores, cross_validated_scores, load_alert_triplets,\n"
-             "                                load_default_model, score_triplets)\n"
+             "from astrokit.inference import (compare_scores, cross_validated_scores, evaluate_alert_head,\n"
+             "                                load_alert_triplets, load_default_model, score_triplets)\n"
              "from astrokit.widgets import bokeh_widget, score_histogram, triplet_figure\n\n"
              "X, alerts = load_alert_triplets(get_path(\"ztf_alerts\"))\n"
              "label = (alerts[\"survey_drb\"] >= 0.5).astype(int)\n"
@@ -76,20 +77,40 @@ CELLS = [
              "    fig.line(*zip(*pts), color=colour)\n"
              "fig.legend.location = \"top_left\"\n"
              "bokeh_widget(fig)"),
-    ("md", "## Before and after fine-tuning\n`cross_validated_scores` freezes the convolutional blocks, re-trains "
-           "the dense head on k-1 folds of the alerts (with flips and rotations) and scores the remaining fold. "
-           "The same path registers a model: `astrokit train --fine-tune-alerts FILE` (labels from drb, or from "
-           "the store's human labels where present)."),
+    ("md", "## The survey-alert head, and the dense head fine-tuned\n"
+           "Two things the image model cannot know decide much of braai's labels. *Fading alerts* (isdiffpos f): "
+           "the model learnt fading sources only against references shallower than the science image, and scores "
+           "every fading ZTF alert 0.000; seen in reverse time (template as science, science as reference) a "
+           "fading source is a brightening one (`reverse_time`). *Residuals of other sources*: a flux-scale or "
+           "PSF error of the subtraction leaves residuals at every source of the stamp, beyond the centre that the "
+           "model sees (it zooms ZTF's stamps to a PSF FWHM of 3 px); `residual_pixels` counts the pixels beyond "
+           "3 FWHM more than 5 sigma from the stamp's clipped median. The survey-alert head (`AlertHead`) is a "
+           "logistic regression over the two, fitted on labelled alerts (stacking, Wolpert 1992); "
+           "`evaluate_alert_head` measures it out of fold. The shipped model carries one fitted on these 51 "
+           "alerts (`metrics.json` `alert_head`), and the pipeline scores every alert through it "
+           "(`score_candidates`, the inference stage); `astrokit train --fine-tune-alerts FILE` fits one on a "
+           "survey's own alerts (labels from drb, or from the store's human labels where present).\n\n"
+           "The older path, `cross_validated_scores`, freezes the convolutional blocks, re-trains the dense head "
+           "on k-1 folds of the alerts (with flips and rotations) and scores the remaining fold "
+           "(`--alert-method dense_head`)."),
     ("code", "before = score_triplets(model, X)\n"
-             "after, fold = cross_validated_scores(model, X, label, k=k, seed=seed, epochs=epochs)\n"
-             "table = compare_scores(label, {\"shipped model\": before, f\"fine-tuned head ({k}-fold)\": after}, "
+             "head, evaluation = evaluate_alert_head(model, X, label, is_positive=alerts[\"is_positive\"], k=k, "
              "seed=seed)\n"
+             "after = np.asarray(evaluation[\"out_of_fold_scores\"])\n"
+             "dense, _ = cross_validated_scores(model, X, label, k=k, seed=seed, epochs=epochs)\n"
+             "table = compare_scores(label, {\"shipped image model\": before, f\"alert head ({k}-fold)\": after,\n"
+             "                               f\"fine-tuned dense head ({k}-fold)\": dense}, seed=seed)\n"
              "table.round(2)"),
+    ("md", "The head's weights (on standardised features: a higher image logit means real, more residual pixels "
+           "bogus), and how much the out-of-fold AUC owes to one assignment of the folds:"),
+    ("code", "{\"weights\": dict(zip(head.features, np.round(head.coef, 2))), \"intercept\": round(head.intercept, 2),\n"
+             " \"out-of-fold AUC over 20 other fold assignments\": {k_: round(v, 3) for k_, v in\n"
+             "                                                     evaluation[\"roc_auc_repeats\"].items()}}"),
     ("code", "{\"Pearson r with drb, shipped\": round(float(np.corrcoef(before, alerts[\"survey_drb\"])[0, 1]), 2),\n"
-             " \"Pearson r with drb, fine-tuned\": round(float(np.corrcoef(after, alerts[\"survey_drb\"])[0, 1]), 2)}"),
+             " \"Pearson r with drb, alert head\": round(float(np.corrcoef(after, alerts[\"survey_drb\"])[0, 1]), 2)}"),
     ("code", "# NBVAL_IGNORE_OUTPUT\n"
              "bokeh_widget(score_histogram({\"drb >= 0.5\": after[label == 1], \"drb < 0.5\": after[label == 0]},\n"
-             "                             title=\"fine-tuned head, out-of-fold scores\"))"),
+             "                             title=\"alert head, out-of-fold scores\"))"),
     ("md", "## Disagreements\nAlerts where the out-of-fold score and the drb label disagree at 0.5, most confident "
            "first; each row is science / reference / difference."),
     ("code", "wrong = np.flatnonzero((after >= 0.5) != (label == 1))\n"
@@ -114,7 +135,7 @@ CELLS = [
            " set (which the shipped model was trained for), so nothing is rescored. With a store whose labels "
            "teach something the injected sets lack, the same call promotes the new version and the inference "
            "stage rescores every candidate with it (`tests/inference/test_from_labels.py` runs that path). The "
-           "head fine-tuning above (`fine_tune_on_alerts`) is the tool for a survey's alerts. The labels here "
+           "alert head above (`fine_tune_on_alerts`) is the tool for a survey's alerts. The labels here "
            "are braai's, not a person's."),
 ]
 

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from astrokit.exceptions import DataError
+from astrokit.io import MISSING_ABOVE
 
 __all__ = [
     "ALERT_HEAD_FEATURES",
@@ -139,7 +140,7 @@ def residual_pixels(cutouts, fwhm, *, sigma=5.0, radius=3.0):
     ----------
     cutouts : ndarray, shape (N, ny, nx, 3) or (N, ny, nx)
         Triplets (the difference is channel 2) or difference stamps alone;
-        NaN pixels are ignored.
+        NaN pixels and masked-pixel sentinels (``|value| >= astrokit.io.MISSING_ABOVE``) are ignored.
     fwhm : float or 1D array-like, shape (N,)
         PSF FWHM of each stamp, px (`astrokit.inference.triplet_fwhm`).
     sigma : float
@@ -178,7 +179,7 @@ def residual_pixels(cutouts, fwhm, *, sigma=5.0, radius=3.0):
     r = np.hypot(yy - (ny - 1) / 2, xx - (nx - 1) / 2)
     out = np.zeros(n, dtype=int)
     for i in range(n):
-        finite = np.isfinite(d[i])
+        finite = np.abs(d[i]) < MISSING_ABOVE  # NaN, infinities and masked-pixel sentinels (ZTF's +-3.4e38) left out
         if finite.sum() < 10:
             continue
         _, med, sd = sigma_clipped_stats(d[i][finite])

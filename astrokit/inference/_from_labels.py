@@ -47,10 +47,16 @@ def labels_sha256(labels):
     return h.hexdigest()
 
 
-def _label_set(store, min_labels):
-    """Return the store's resolved real/bogus labels as a TrainingSet, stamps in the scoring sign convention."""
+def _label_set(store, min_labels, *, reverse_fading_alerts=False):
+    """Return the store's resolved real/bogus labels as a TrainingSet, stamps as the image model sees them.
+
+    Negative difference candidates have their difference stamp negated; with ``reverse_fading_alerts`` (a
+    model with a survey-alert head, which shows the image model fading alerts in reverse time) fading
+    alerts have their science and reference stamps swapped (`astrokit.inference.reverse_time`).
+    """
     import pyarrow.compute as pc
 
+    from astrokit.inference._alert_head import reverse_time
     from astrokit.inference._labelled import export_training_set
     from astrokit.inference._psf_scale import triplet_fwhm
 
@@ -67,11 +73,17 @@ def _label_set(store, min_labels):
                f"need {need}")
         raise AstrokitError(msg)
     # negative difference candidates are scored with their difference stamp negated (score_candidates); alert
-    # stamps already show the candidate positive: train on what the model will see
+    # stamps already show the candidate positive, and an alert head shows fading ones in reverse time: train on
+    # what the model will see
     ids = [str(c) for c in ts.meta["candidate_id"]]
     cand = store.read("candidates", columns=["candidate_id", "is_positive", "origin", "difference_id"],
                       filter=pc.field("candidate_id").isin(ids)).to_pandas()
     cand = cand.drop_duplicates("candidate_id", keep="last").set_index("candidate_id")
+    negative = np.array([cand.loc[c, "is_positive"] is not None and not cand.loc[c, "is_positive"] for c in ids],
+                        dtype=bool)
+    alert = np.asarray(ts.meta["origin"], dtype=str) == "alert"
+    if reverse_fading_alerts:
+        ts.X[:] = reverse_time(ts.X, ~(negative & alert))
     # the science PSF's width of each label's difference (NaN for alerts: measured on their stamps when needed)
     dids = sorted({str(d) for d in cand["difference_id"] if isinstance(d, str)})
     fwhm = {}
@@ -81,25 +93,24 @@ def _label_set(store, min_labels):
         fwhm = {r["difference_id"]: r["psf_fwhm_science"] for r in diffs}
     widths = np.array([fwhm.get(cand.loc[c, "difference_id"]) or np.nan for c in ids], dtype=float)
     ts.meta["psf_fwhm"] = triplet_fwhm(ts.X, widths)  # measured once here, read by every later step
-    negative = np.array([cand.loc[c, "is_positive"] is not None and not cand.loc[c, "is_positive"] for c in ids],
-                        dtype=bool)
-    flip = negative & (np.asarray(ts.meta["origin"], dtype=str) != "alert")
+    flip = negative & ~alert
     ts.X[flip, :, :, 2] *= -1.0
     ts.meta["is_positive"] = ~flip  # as in the injected sets: False where the difference stamp is stored negated
     return ts
 
 
 def _start_model(models_dir, name):
-    """Return the model in use, the promoted version of ``name`` else the shipped one, and its 'name:version'."""
+    """Return the model in use (the promoted version of ``name`` else the shipped one), its 'name:version' and
+    its metrics."""
     from astrokit.inference._registry import load_model, promoted_version
     from astrokit.inference._score import default_model_version, load_default_model
 
     version = promoted_version(models_dir, name)
     if version:
-        model, _ = load_model(models_dir, name, version)
-        return model, f"{name}:{version}"
-    model, _ = load_default_model()
-    return model, f"default:{default_model_version()}"
+        model, metrics = load_model(models_dir, name, version)
+        return model, f"{name}:{version}", metrics
+    model, metrics = load_default_model()
+    return model, f"default:{default_model_version()}", metrics
 
 
 def _mix(injected, labels, weight):
@@ -148,7 +159,11 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
        undo applied, majority of real/bogus votes; ``unsure``, ``skip`` and
        ties are left out). At least ``min_labels`` candidates and both
        classes are needed. Difference stamps of negative candidates are
-       negated, as `score_candidates` does before scoring.
+       negated, as `score_candidates` does before scoring; when the model
+       in use has a survey-alert head (`AlertHead`, the shipped model's),
+       fading alerts are shown in reverse time, as the head shows them to
+       the image model, and the new model gets its own head, fitted on the
+       51 sample alerts as the shipped one was (`sample_alert_head`).
     2. **Held-out labels.** A stratified fraction ``holdout`` of the labelled
        candidates is kept out of training; the starting and the new model
        are scored on it (``label_holdout`` in the result: accuracy at 0.5
@@ -170,7 +185,7 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
        than training from scratch: a new model needs the full recipe (tens
        of minutes) to reach the shipped model's level, while a few epochs
        from the model in use take seconds to a minute; and all layers rather
-       than the dense head only (as `fine_tune_head` does for alerts),
+       than the dense head only (as `fine_tune_head` does),
        because what people correct is often a kind of bogus (a residual
        shape, a detector artefact) that the convolutional features must learn
        to see.
@@ -255,7 +270,9 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     .. [2] Robins 1995, Connection Science 7, 123 (catastrophic forgetting, rehearsal and pseudorehearsal)
     .. [3] Yosinski et al. 2014, NeurIPS 27, 3320 (how transferable are features in deep neural networks?)
     """
+    from astrokit.inference._alert_head import alert_head_of
     from astrokit.inference._ensemble import members_of
+    from astrokit.inference._finetune import sample_alert_head
     from astrokit.inference._metrics import evaluate_scores
     from astrokit.inference._psf_scale import training_set_fwhm
     from astrokit.inference._registry import promote, promoted_version, save_model
@@ -278,14 +295,15 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
         msg = f"holdout must be in [0, 1), got {holdout}"
         raise ValueError(msg)
     store = store if isinstance(store, Store) else Store(store)
-    labels = _label_set(store, int(min_labels))
+    models_dir = store.models_dir  # an S3 store syncs its local mirror on each access: once here
+    model, start, start_metrics = _start_model(models_dir, name)
+    head = alert_head_of(start_metrics)
+    labels = _label_set(store, int(min_labels), reverse_fading_alerts=head is not None)
     table_hash = labels_sha256(store.read("labels"))
     if holdout > 0:
         fit, held = split_indices(labels.y, float(holdout), seed=seed)
     else:
         fit, held = np.arange(len(labels)), np.array([], dtype=int)
-    models_dir = store.models_dir  # an S3 store syncs its local mirror on each access: once here
-    model, start = _start_model(models_dir, name)
     for member in members_of(model):  # an ensemble's members are fine-tuned one by one
         member.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), loss="binary_crossentropy",
                        metrics=[keras.metrics.AUC(name="auc")])
@@ -327,6 +345,8 @@ def train_from_labels(store, *, name="real_bogus", seed=0, epochs=4, learning_ra
     metrics.update({"training_data": training_data, "label_holdout": holdout_report, "start_model": start,
                     "start_average_precision": start_ap, "learning_rate": float(learning_rate),
                     "fine_tuned": "all layers, from " + start})
+    if head is not None:  # the new logits need their own survey-alert head: fitted as the shipped model's was
+        metrics["alert_head"] = sample_alert_head(new)
     version = save_model(new, metrics, models_dir=models_dir, name=name)
     if promoted_version(models_dir, name) is None and metrics["average_precision"] <= start_ap + margin:
         ok = False  # nothing promoted: the model in use is the shipped one, held to the same rule

@@ -32,7 +32,8 @@ def test_residual_pixels_counts_sources_away_from_the_candidate():
     d += _gaussian(63, 31, 31, 2.5, 2000)  # the candidate: never counted
     d[1] += _gaussian(63, 50, 12, 2.5, 2000)  # another source's residual, 27 px away
     d[2] -= _gaussian(63, 10, 40, 2.5, 2000)  # a negative one counts as well
-    d[2, :5] = np.nan  # masked rows are ignored
+    d[2, :5] = np.nan  # masked rows are ignored, as are ZTF's sentinels of masked pixels
+    d[2, 60:] = -3.4e38
     n = residual_pixels(d, 2.5)
     assert n[0] == 0 and n[1] > 5 and n[2] > 5
     # the radius is in units of the FWHM: a wide enough radius leaves out the other source too

@@ -120,6 +120,8 @@ def test_labels_to_promoted_model_to_rescored_candidates(alert_store, injected):
     held = set(saved["label_holdout"]["candidate_ids"])
     assert len(held) == td["n_labels_held_out"]
     assert [r["version"] for r in list_models(store.models_dir)] == [version]
+    # the shipped model has a survey-alert head: the new logits get their own, fitted on the sample alerts
+    assert saved["alert_head"]["n_train"] == 51 and saved["alert_head"]["evaluation"]["n_alerts"] == 51
 
     # the inference stage rescores every candidate with the promoted version; the scanner shows its scores
     assert run_inference(store, progress=False)["rows"] == 51
@@ -202,9 +204,9 @@ def test_too_few_labels_and_one_class(alert_store, capsys):
 def test_label_stamps_follow_the_scoring_convention(tmp_store, injected):
     """Labelled triplets are trained on as they are scored: negative difference candidates sign-flipped, alerts
     (whose stamps show every candidate positive) as they are."""
-    from astrokit.inference import load_default_model, score_triplets
+    from astrokit.inference import alert_head_of, load_default_model, reverse_time, score_alerts, score_triplets
     from astrokit.inference._from_labels import _label_set
-    from astrokit.io import encode_cutout
+    from astrokit.io import decode_cutout, encode_cutout
     from astrokit.pipeline import run_inference
     from astrokit.widgets import CandidateScanner
 
@@ -224,13 +226,27 @@ def test_label_stamps_follow_the_scoring_convention(tmp_store, injected):
     truth = dict(zip((r["candidate_id"] for r in rows), injected.y[pick]))
     while scanner.current is not None:
         scanner.decide("real" if truth[scanner.candidate_id] == 1 else "bogus")
-    ts = _label_set(tmp_store, 12)
+    ts = _label_set(tmp_store, 12, reverse_fading_alerts=True)
     ids = list(ts.meta["candidate_id"])
     assert sorted(ids) == sorted(truth) and [truth[c] for c in ids] == list(ts.y)
     flipped = ~np.asarray(ts.meta["is_positive"])
     assert flipped.sum() == sum(1 for r in rows if not r["is_positive"] and r["origin"] != "alert") > 0
-    model, _ = load_default_model()
-    np.testing.assert_allclose(score_triplets(model, ts.X), [stored[c] for c in ids], atol=1e-5)
+    model, metrics = load_default_model()
+    image = score_triplets(model, ts.X)
+    alert = np.asarray(ts.meta["origin"], dtype=str) == "alert"
+    want = np.array([stored[c] for c in ids])
+    np.testing.assert_allclose(image[~alert], want[~alert], atol=1e-5)
+    # alerts are scored through the shipped model's alert head, which shows the image model exactly these stamps
+    # (the fading alert in reverse time)
+    by_id = {r["candidate_id"]: r for r in rows}
+    raw = np.stack([np.stack([decode_cutout(by_id[c][k]) for k in ("cutout_science", "cutout_reference",
+                                                                    "cutout_difference")], axis=-1)
+                    for c in np.asarray(ids)[alert]])
+    positive = np.array([bool(by_id[c]["is_positive"]) for c in np.asarray(ids)[alert]])
+    assert not positive.all()  # a fading alert among them
+    np.testing.assert_array_equal(ts.X[alert], reverse_time(raw, positive))
+    np.testing.assert_allclose(score_alerts(model, raw, is_positive=positive, head=alert_head_of(metrics)),
+                               want[alert], atol=1e-5)
 
 
 def test_score_force_and_a_change_of_orientations_rescore(alert_store, monkeypatch, capsys):
