@@ -2,6 +2,7 @@
 
 .venv/bin/python tools/make_reference_notebook.py
 .venv/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/pipeline_walkthrough.ipynb
+.venv/bin/python tools/make_reference_notebook.py --slim
 """
 
 from pathlib import Path
@@ -61,7 +62,9 @@ CELLS = [
              "                                                        \"cutout_difference\")),\n"
              "                        title=f\"S_corr {c['s_corr']:.0f}\"))"),
     ("md", "## Alerts and inference\nThe ZTF alert packets become candidates too; then every candidate is scored "
-           "by the real-bogus CNN shipped with astrokit (or the store's promoted model)."),
+           "by the real-bogus CNN shipped with astrokit (or the store's promoted model), the alerts through its "
+           "survey-alert head (the image score, fading alerts in reverse time, and the difference stamp's residuals "
+           "away from the candidate; `astrokit.inference.AlertHead`)."),
     ("code", "pipeline.run_alerts(store, [get_path(\"ztf_alerts\")], progress=False)"),
     ("code", "pipeline.run_inference(store, progress=False)"),
     ("code", "scores = store.sql(\"select c.origin, s.real_bogus, c.survey_drb from scores s join candidates c \"\n"
