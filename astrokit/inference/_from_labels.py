@@ -100,8 +100,7 @@ def _label_set(store, min_labels, *, reverse_fading_alerts=False):
 
 
 def _start_model(models_dir, name):
-    """Return the model in use (the promoted version of ``name`` else the shipped one), its 'name:version' and
-    its metrics."""
+    """Return the model in use (promoted version of ``name``, else the shipped one), 'name:version', metrics."""
     from astrokit.inference._registry import load_model, promoted_version
     from astrokit.inference._score import default_model_version, load_default_model
 
