@@ -92,6 +92,7 @@ def write_metrics(metrics):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".metrics.", suffix=".part")
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes the file private; the package's data files are world-readable
     os.replace(tmp, path)
     return path
 
