@@ -16,6 +16,7 @@ import numpy as np
 
 from astrokit.exceptions import DataError, require
 from astrokit.inference._alert_head import (
+    ALERT_HEAD_FEATURES,
     alert_features,
     cross_validated_alert_head,
     fit_alert_head,
@@ -263,11 +264,11 @@ def evaluate_alert_head(model, cutouts, labels, *, is_positive, k=5, seed=0, l2=
         Fitted on all the alerts.
     evaluation : dict
         ``features``, ``l2``, ``k``, ``seed``, ``n_alerts``, ``n_real``,
-        ``out_of_fold_scores`` and ``fold``; ``roc_auc``, ``roc_auc_lo``,
-        ``roc_auc_hi`` (out of fold, 95 % bootstrap), ``roc_auc_repeats``
-        (``mean``, ``min``, ``max`` over ``n_repeats`` fold assignments),
-        ``image_model`` (the image model's own scores: ``roc_auc``, ``roc_auc_lo``,
-        ``roc_auc_hi``) and ``average_precision``.
+        ``out_of_fold_scores``, ``fold`` and ``in_sample_scores`` (the
+        returned head's); ``roc_auc``, ``roc_auc_lo``, ``roc_auc_hi`` (out of
+        fold, 95 % bootstrap) and ``average_precision``; ``roc_auc_repeats``
+        (``mean``, ``min``, ``max`` over ``n_repeats`` fold assignments);
+        ``image_model``: the same four figures of the image model's own scores.
 
     Raises
     ------
@@ -279,26 +280,29 @@ def evaluate_alert_head(model, cutouts, labels, *, is_positive, k=5, seed=0, l2=
     .. [1] Wolpert 1992, Neural Networks 5, 241 (stacked generalisation)
     .. [2] Efron & Tibshirani 1993, An Introduction to the Bootstrap (percentile intervals)
     """
-    from astrokit.inference._alert_head import ALERT_HEAD_FEATURES
-
     y = np.asarray(labels, dtype=float).ravel()
     features = alert_features(model, cutouts, is_positive=is_positive)
     oof, fold = cross_validated_alert_head(features, y, k=k, seed=seed, l2=l2)
     repeats = [roc_auc_interval(y, cross_validated_alert_head(features, y, k=k, seed=seed + 1 + r, l2=l2)[0])[0]
                for r in range(max(1, int(n_repeats)))]
-    auc, lo, hi = roc_auc_interval(y, oof, seed=seed)
-    image = score_triplets(model, cutouts, max_nan_fraction=1.0)
-    i_auc, i_lo, i_hi = roc_auc_interval(y, image, seed=seed)
     head = fit_alert_head(features, y, l2=l2)
     return head, {
         "features": list(ALERT_HEAD_FEATURES), "l2": float(l2), "k": int(k), "seed": int(seed),
-        "n_alerts": int(y.size), "n_real": int(np.sum(y >= 0.5)),
-        "roc_auc": auc, "roc_auc_lo": lo, "roc_auc_hi": hi,
+        "n_alerts": int(y.size), "n_real": int(np.sum(y >= 0.5)), **_auc_summary(y, oof, seed),
         "roc_auc_repeats": {"n": len(repeats), "mean": float(np.mean(repeats)), "min": float(np.min(repeats)),
                             "max": float(np.max(repeats))},
-        "average_precision": evaluate_scores(y, oof)["average_precision"],
-        "image_model": {"roc_auc": i_auc, "roc_auc_lo": i_lo, "roc_auc_hi": i_hi},
-        "out_of_fold_scores": oof.tolist(), "fold": fold.tolist()}
+        "image_model": _auc_summary(y, score_triplets(model, cutouts, max_nan_fraction=1.0), seed),
+        "out_of_fold_scores": oof.tolist(), "fold": fold.tolist(), "in_sample_scores": head.predict(features).tolist()}
+
+
+_PER_ALERT = ("out_of_fold_scores", "fold", "in_sample_scores")  # `evaluate_alert_head`'s lists, one value per alert
+
+
+def _auc_summary(y, scores, seed):
+    """ROC AUC with its 95 % bootstrap interval, and the average precision, of scores against labels."""
+    auc, lo, hi = roc_auc_interval(y, scores, seed=seed)
+    return {"roc_auc": auc, "roc_auc_lo": lo, "roc_auc_hi": hi,
+            "average_precision": evaluate_scores(y, scores)["average_precision"]}
 
 
 def sample_alert_head(model, *, drb_threshold=0.5, k=5, seed=0, l2=1.0):
@@ -338,8 +342,8 @@ def sample_alert_head(model, *, drb_threshold=0.5, k=5, seed=0, l2=1.0):
     positive = np.asarray(table["is_positive"], dtype=bool)
     head, evaluation = evaluate_alert_head(model, X, drb >= drb_threshold, is_positive=positive, k=k, seed=seed,
                                            l2=l2)
-    fitted = head.predict(alert_features(model, X, is_positive=positive))
-    evaluation = {key: v for key, v in evaluation.items() if key not in ("out_of_fold_scores", "fold")}
+    fitted = np.asarray(evaluation["in_sample_scores"])
+    evaluation = {key: v for key, v in evaluation.items() if key not in _PER_ALERT}
     evaluation.update({"alerts": "astrokit.datasets ztf_alerts (51 ZTF alert packets)",
                        "labels": f"drb >= {drb_threshold}",
                        "max_score_drb_below_0.1": float(fitted[drb < 0.1].max()) if np.any(drb < 0.1) else None})
@@ -441,22 +445,16 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
         raise DataError(msg)
     if model is None:
         model, _ = load_default_model()
-    before = score_triplets(model, X, max_nan_fraction=1.0)
-
-    def summary(s):
-        auc, lo, hi = roc_auc_interval(y, s, seed=seed)
-        return {"roc_auc": auc, "roc_auc_lo": lo, "roc_auc_hi": hi,
-                "average_precision": evaluate_scores(y, s)["average_precision"]}
-
-    extra = {}
-    if method == "alert_head":
+    if method == "alert_head":  # the image model's own scores are measured once, by evaluate_alert_head
         head, evaluation = evaluate_alert_head(model, X, y, is_positive=np.asarray(table["is_positive"], bool),
                                                k=k, seed=seed)
         final, oof, fold = model, np.asarray(evaluation["out_of_fold_scores"], np.float32), evaluation["fold"]
+        before = evaluation["image_model"]
         extra = {"alert_head": {**head.to_dict(), "evaluation": {
-            key: v for key, v in evaluation.items() if key not in ("out_of_fold_scores", "fold")}},
+            key: v for key, v in evaluation.items() if key not in _PER_ALERT}},
             "frozen": "the whole image model"}
     else:
+        before = _auc_summary(y, score_triplets(model, X, max_nan_fraction=1.0), seed)
         oof, fold = cross_validated_scores(model, X, y, k=k, seed=seed, epochs=epochs, progress=progress)
         final = fine_tune_head(model, X, y, epochs=epochs, seed=seed)
         fold = fold.tolist()
@@ -465,7 +463,7 @@ def fine_tune_on_alerts(alerts_path, *, models_dir, model=None, name="real_bogus
     metrics.update({
         "evaluation": f"{k}-fold cross-validation on the {len(y)} alerts of {alerts_path} (out-of-fold scores)",
         "labels": f"drb >= {drb_threshold}" + (f", {n_human} human labels" if n_human else ""),
-        "method": method, "before": summary(before), "after": summary(oof), "n_alerts": int(len(y)),
+        "method": method, "before": before, "after": _auc_summary(y, oof, seed), "n_alerts": int(len(y)),
         "n_real": int(y.sum()), "n_human_labels": n_human, "seed": int(seed), "k": int(k),
         "fold": fold, "out_of_fold_scores": oof.tolist(), "train_seconds": time.perf_counter() - t0,
         "n_params": int(final.count_params()), **extra,

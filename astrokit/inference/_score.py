@@ -553,7 +553,7 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
 
     from tqdm.auto import tqdm
 
-    from astrokit.inference._alert_head import AlertHead, score_alerts
+    from astrokit.inference._alert_head import AlertHead, alert_head_of, score_alerts
     from astrokit.io import decode_cutout
     from astrokit.store.schema import conform, empty_table
 
@@ -573,9 +573,9 @@ def score_candidates(candidates, model=None, *, model_name="real_bogus", model_v
         msg = f"candidates lack the column(s) {missing}; scoring needs {list(needed)}"
         raise DataError(msg)
     if model is None:
-        model, _ = load_default_model()
+        model, metrics = load_default_model()
         model_version = model_version or default_model_version()
-        alert_head = _default_alert_head() if alert_head is None else alert_head
+        alert_head = alert_head_of(metrics) if alert_head is None else alert_head
     model_version = model_version or "unknown"
     ny, nx = (int(v) for v in model.input_shape[1:3])
 
